@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts a local Redis Cluster for demos and benchmarks: MASTERS masters (default 3) on
+# 127.0.0.1, ports BASE_PORT.. (default 7000..), data in a temp dir, no persistence.
+# Re-running it while the cluster is up is a no-op. Stop it with cluster-down.sh.
+set -euo pipefail
+MASTERS=${MASTERS:-3}
+BASE_PORT=${BASE_PORT:-7000}
+DIR=${CLUSTER_DIR:-/tmp/percore-cluster}
+
+command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server" >&2; exit 1; }
+
+ports=()
+for ((i = 0; i < MASTERS; i++)); do ports+=($((BASE_PORT + i))); done
+
+if redis-cli -p "${ports[0]}" cluster info 2>/dev/null | grep -q cluster_state:ok; then
+  echo "cluster already up on ports ${ports[*]}"
+  exit 0
+fi
+
+mkdir -p "$DIR"
+for port in "${ports[@]}"; do
+  mkdir -p "$DIR/$port"
+  rm -f "$DIR/$port/nodes.conf"
+  redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+    --cluster-config-file nodes.conf --cluster-node-timeout 2000 --appendonly no --save '' \
+    --dir "$DIR/$port" --logfile "$DIR/$port/redis.log" --daemonize yes --protected-mode no
+done
+for port in "${ports[@]}"; do
+  for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+done
+addrs=()
+for port in "${ports[@]}"; do addrs+=("127.0.0.1:$port"); done
+redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+for _ in $(seq 1 200); do
+  ok=1
+  for port in "${ports[@]}"; do
+    redis-cli -p "$port" cluster info | grep -q cluster_state:ok || ok=0
+  done
+  [ "$ok" = 1 ] && { echo "cluster up on ports ${ports[*]}"; exit 0; }
+  sleep 0.05
+done
+echo "cluster did not reach cluster_state:ok" >&2
+exit 1

@@ -1,0 +1,138 @@
+//! The text of the admin replies: `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//!
+//! Formatting is kept apart from gathering so it is testable from plain [`CoreStats`]. The
+//! output is INFO-style `key:value` lines, easy for people and for scripts (`grep`, `cut`).
+
+use std::fmt::Write;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::metrics::{new_histogram, CoreStats};
+use crate::resp::encode;
+use crate::shard::Shard;
+
+/// Which report a `PROXY` command asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `PROXY INFO`
+    Info,
+    /// `PROXY LATENCY`
+    Latency,
+    /// `PROXY LATENCY RESET`: the histograms were reset while gathering.
+    LatencyReset,
+}
+
+/// The reply to a `PROXY` command from every core's stats.
+pub fn report(shard: &Shard, report: Report, stats: &[CoreStats]) -> Bytes {
+    let text = match report {
+        Report::Info => proxy_info(shard, stats),
+        Report::Latency => latency(stats),
+        Report::LatencyReset => return Bytes::from_static(encode::OK),
+    };
+    bulk(&text)
+}
+
+/// The reply to `INFO`: a server section for clients that look for one, and this core's view.
+pub fn info_reply(shard: &Shard) -> Bytes {
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\nproxy:percore\r\n\
+         percore_version:{}\r\nuptime_in_seconds:{}\r\n\r\n# Proxy\r\ncore:{}\r\n\
+         threads:{}\r\ntopology_epoch:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        shard.started.elapsed().as_secs(),
+        shard.id,
+        shard.config.threads,
+        shard.routing.borrow().epoch,
+    );
+    bulk(&text)
+}
+
+fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
+    let mut text = String::new();
+    let routing = shard.routing.borrow();
+    let masters = routing.masters();
+    let _ = write!(
+        text,
+        "# Proxy\r\nversion:{}\r\nthreads:{}\r\nuptime_seconds:{}\r\nlisten:{}\r\n\
+         topology_epoch:{}\r\nmasters:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        shard.config.threads,
+        shard.started.elapsed().as_secs(),
+        shard.config.listen,
+        routing.epoch,
+        masters.len(),
+    );
+    for (index, node) in masters.iter().enumerate() {
+        let _ = write!(text, "master{index}:{}\r\n", node.addr);
+    }
+    text.push_str("\r\n# Cores\r\n");
+    for s in stats {
+        let _ = write!(
+            text,
+            "core{}:clients={},connections_total={},requests={},moved={},asked={},\
+             backend_failures={},epoch={}\r\n",
+            s.core,
+            s.clients,
+            s.connections_total,
+            s.requests,
+            s.moved,
+            s.asked,
+            s.backend_failures,
+            s.epoch
+        );
+    }
+    text
+}
+
+fn latency(stats: &[CoreStats]) -> String {
+    let mut text = String::from("# Latency (microseconds in the proxy per request)\r\n");
+    let mut all = new_histogram();
+    for s in stats {
+        let _ = all.add(&s.latency);
+        let _ = writeln!(text, "core{}:{}\r", s.core, percentiles(&s.latency));
+    }
+    let _ = writeln!(text, "all:{}\r", percentiles(&all));
+    text
+}
+
+fn percentiles(h: &hdrhistogram::Histogram<u64>) -> String {
+    format!(
+        "count={},p50={},p90={},p99={},p99.9={},max={}",
+        h.len(),
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}
+
+fn bulk(text: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(text.len() + 16);
+    encode::bulk(&mut out, text.as_bytes());
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_report_has_cores_and_total() {
+        let metrics = Metrics::default();
+        for micros in [10, 20, 30] {
+            metrics.record_latency(Duration::from_micros(micros));
+        }
+        let a = metrics.snapshot(0, 1);
+        let b = metrics.snapshot(1, 1);
+        let text = latency(&[a, b]);
+        assert!(text.contains("core0:count=3,p50=20,"), "{text}");
+        assert!(text.contains("core1:count=3,"), "{text}");
+        assert!(text.contains("all:count=6,"), "{text}");
+        assert!(text.contains("max=30"), "{text}");
+    }
+}

@@ -1,0 +1,96 @@
+//! Hash slots: which of Redis Cluster's 16384 slots a key belongs to.
+//!
+//! The rule is Redis Cluster's own: CRC16 (XMODEM) of the key modulo 16384, where a key that
+//! contains `{...}` with at least one byte between the first `{` and the next `}` hashes only
+//! that part (the hash tag), so related keys can be kept on one node.
+
+use std::fmt;
+
+/// Number of hash slots in a Redis Cluster.
+pub const SLOT_COUNT: usize = 16384;
+
+/// A hash slot, always below [`SLOT_COUNT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot(u16);
+
+impl Slot {
+    /// The slot of `key`, honouring hash tags.
+    ///
+    /// ```
+    /// use percore::cluster::slot::Slot;
+    /// assert_eq!(Slot::for_key(b"foo").get(), 12182);
+    /// assert_eq!(Slot::for_key(b"{user1000}.following"), Slot::for_key(b"user1000"));
+    /// assert_eq!(Slot::for_key(b"foo{}{bar}").get(), 8363);
+    /// ```
+    pub fn for_key(key: &[u8]) -> Slot {
+        let hashed = hash_tag(key).unwrap_or(key);
+        Slot(crc16::State::<crc16::XMODEM>::calculate(hashed) & (SLOT_COUNT as u16 - 1))
+    }
+
+    /// A slot from its number, if in range.
+    pub fn new(slot: u16) -> Option<Slot> {
+        (usize::from(slot) < SLOT_COUNT).then_some(Slot(slot))
+    }
+
+    /// The slot number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The slot number as an index into slot tables.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The hash tag of `key`: the bytes between the first `{` and the first `}` after it, if
+/// there is at least one.
+pub fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let len = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &key[open + 1..open + 1 + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_slots_from_redis() {
+        // Values from CLUSTER KEYSLOT on redis-server 7.
+        let cases: &[(&[u8], u16)] = &[
+            (b"foo", 12182),
+            (b"bar", 5061),
+            (b"", 0),
+            (b"{user1000}.following", 3443),
+            (b"user1000", 3443),
+            (b"foo{}{bar}", 8363),
+            (b"foo{{bar}}zap", 4015),
+            (b"foo{bar}{zap}", 5061),
+            (b"{}", 15257),
+        ];
+        for (key, slot) in cases {
+            assert_eq!(
+                Slot::for_key(key).get(),
+                *slot,
+                "{:?}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(hash_tag(b"a{b}c"), Some(&b"b"[..]));
+        assert_eq!(hash_tag(b"a{}c"), None);
+        assert_eq!(hash_tag(b"a{bc"), None);
+        assert_eq!(hash_tag(b"{{a}}"), Some(&b"{a"[..]));
+        assert_eq!(Slot::new(16384), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! Finds the key arguments of a request from its command's key specs, the way Redis 7 does
+//! (`getKeysUsingKeySpecs`), so percore routes exactly the keys Redis would check.
+//!
+//! Arguments are reached through the [`Args`] trait, so the client path can pass ranges of its
+//! read buffer and tests can pass string slices; nothing is collected or allocated.
+
+use thiserror::Error;
+
+use crate::command::table::{BeginSearch, CommandFlags, CommandSpec, FindKeys};
+
+/// Argument access by index; index 0 is the command name.
+pub trait Args {
+    /// Number of arguments, including the command name.
+    fn count(&self) -> usize;
+    /// Argument `index`; empty when out of range.
+    fn get(&self, index: usize) -> &[u8];
+}
+
+impl Args for [&[u8]] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn get(&self, index: usize) -> &[u8] {
+        <[&[u8]]>::get(self, index).copied().unwrap_or_default()
+    }
+}
+
+/// Key arguments that cannot be found because the request is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum KeyError {
+    /// A numkeys argument that is not a non-negative integer.
+    #[error("value is not an integer or out of range")]
+    BadNumKeys,
+    /// A numkeys argument larger than the arguments that follow it.
+    #[error("Number of keys can't be greater than number of args")]
+    NumKeysOutOfRange,
+}
+
+/// Calls `f` with the index of every key argument, spec by spec in the order Redis lists
+/// them. An index may be reported twice when two specs cover the same argument (harmless for
+/// routing: same key, same slot).
+pub fn for_each_key<A: Args + ?Sized>(
+    spec: &CommandSpec,
+    args: &A,
+    mut f: impl FnMut(usize),
+) -> Result<(), KeyError> {
+    let argc = args.count() as i64;
+    for key_spec in spec.key_specs {
+        let Some(first) = begin(key_spec.begin, args) else {
+            continue;
+        };
+        let (first, last, step) = match key_spec.find {
+            FindKeys::Range {
+                last_key,
+                key_step,
+                limit,
+            } => {
+                let last_key = i64::from(last_key);
+                let last = if last_key >= 0 {
+                    first + last_key
+                } else if limit == 0 {
+                    argc + last_key
+                } else {
+                    first + ((argc - first) / i64::from(limit) + last_key)
+                };
+                (first, last, i64::from(key_step.max(1)))
+            }
+            FindKeys::KeyNum {
+                key_num_idx,
+                first_key,
+                key_step,
+            } => {
+                let at = first + i64::from(key_num_idx);
+                if at >= argc {
+                    return Err(KeyError::BadNumKeys);
+                }
+                let numkeys = parse_count(args.get(at as usize)).ok_or(KeyError::BadNumKeys)?;
+                let step = i64::from(key_step.max(1));
+                let first = first + i64::from(first_key);
+                let last = first + (numkeys - 1) * step;
+                if numkeys > 0 && last >= argc {
+                    return Err(KeyError::NumKeysOutOfRange);
+                }
+                (first, last, step)
+            }
+            FindKeys::Unknown => continue,
+        };
+        let mut index = first;
+        // Like Redis, indexes past the end are skipped: the command itself reports the
+        // arity or syntax error.
+        while index <= last && index < argc {
+            f(index as usize);
+            index += step;
+        }
+    }
+    // SORT's destination has no key spec Redis can describe (it uses a key-finding function
+    // instead); find it the same way that function does.
+    if spec.flags.contains(CommandFlags::MOVABLE_KEYS) && spec.name == "sort" {
+        if let Some(store) = sort_store_key(args) {
+            f(store);
+        }
+    }
+    Ok(())
+}
+
+/// The destination key of `SORT key ... STORE dst`, skipping the arguments of LIMIT, BY and
+/// GET as Redis's `sortGetKeys` does; the last STORE wins.
+fn sort_store_key<A: Args + ?Sized>(args: &A) -> Option<usize> {
+    let mut store = None;
+    let mut i = 2;
+    while i < args.count() {
+        let arg = args.get(i);
+        let skip = if arg.eq_ignore_ascii_case(b"limit") {
+            2
+        } else if arg.eq_ignore_ascii_case(b"get") || arg.eq_ignore_ascii_case(b"by") {
+            1
+        } else if arg.eq_ignore_ascii_case(b"store") {
+            if i + 1 < args.count() {
+                store = Some(i + 1);
+            }
+            1
+        } else {
+            0
+        };
+        i += 1 + skip;
+    }
+    store
+}
+
+/// The argument index where a key search starts, or `None` if the spec does not apply.
+fn begin<A: Args + ?Sized>(begin: BeginSearch, args: &A) -> Option<i64> {
+    let argc = args.count() as i64;
+    match begin {
+        BeginSearch::Index(index) => Some(i64::from(index)).filter(|&i| i < argc),
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => {
+            let start_from = i64::from(start_from);
+            let (start, end, step) = if start_from > 0 {
+                (start_from, argc - 1, 1)
+            } else {
+                (argc + start_from, 0, -1)
+            };
+            let mut i = start;
+            while i != end + step {
+                if i >= argc || i < 1 {
+                    break;
+                }
+                if args
+                    .get(i as usize)
+                    .eq_ignore_ascii_case(keyword.as_bytes())
+                {
+                    return Some(i + 1);
+                }
+                i += step;
+            }
+            None
+        }
+        BeginSearch::Unknown => None,
+    }
+}
+
+/// A numkeys value: a non-negative integer.
+fn parse_count(arg: &[u8]) -> Option<i64> {
+    crate::resp::parse::parse_int(arg).filter(|&n| n >= 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::table::lookup;
+
+    fn keys(line: &str) -> Result<Vec<usize>, KeyError> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        let mut spec = lookup(args[0]).expect("known command");
+        if !spec.subcommands.is_empty() {
+            spec = spec.subcommand(args[1]).expect("known subcommand");
+        }
+        let mut found = Vec::new();
+        for_each_key(spec, &args[..], |i| found.push(i))?;
+        found.dedup();
+        Ok(found)
+    }
+
+    #[test]
+    fn key_positions_match_redis() {
+        let cases: &[(&str, &[usize])] = &[
+            ("GET k", &[1]),
+            ("SET k v EX 10", &[1]),
+            ("MSET a 1 b 2", &[1, 3]),
+            ("MGET a b c", &[1, 2, 3]),
+            ("DEL a b", &[1, 2]),
+            ("EVAL s 2 k1 k2 a1", &[3, 4]),
+            ("EVAL s 0", &[]),
+            ("FCALL f 1 k", &[3]),
+            ("ZUNIONSTORE dst 2 a b WEIGHTS 1 2", &[1, 3, 4]),
+            ("XREAD COUNT 2 STREAMS s1 s2 0 0", &[4, 5]),
+            ("XREADGROUP GROUP g c STREAMS s 0", &[5]),
+            ("MIGRATE h p  0 5000 KEYS a b", &[3, 7, 8]),
+            ("MIGRATE h p k 0 5000", &[3]),
+            ("LMOVE a b LEFT RIGHT", &[1, 2]),
+            ("SORT k STORE d", &[1, 3]),
+            ("OBJECT ENCODING k", &[2]),
+            ("XINFO STREAM s", &[2]),
+            ("MEMORY USAGE k", &[2]),
+            ("BITOP AND d a b", &[2, 3, 4]),
+            ("RENAME a b", &[1, 2]),
+            ("PING", &[]),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(keys(line).as_deref(), Ok(*expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_numkeys() {
+        assert_eq!(keys("EVAL s abc k"), Err(KeyError::BadNumKeys));
+        assert_eq!(keys("EVAL s -1 k"), Err(KeyError::BadNumKeys));
+        assert_eq!(keys("EVAL s 5 k"), Err(KeyError::NumKeysOutOfRange));
+    }
+}

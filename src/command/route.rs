@@ -1,0 +1,269 @@
+//! Decides how the proxy serves one request: forward to the master of one slot, split across
+//! slots, answer locally, send to any or all masters, or refuse with a Redis-style error.
+//!
+//! This is pure: arguments in, [`Route`] out, no I/O, so every rule is unit-tested here. The
+//! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
+
+use crate::cluster::slot::Slot;
+use crate::command::keys::{for_each_key, Args, KeyError};
+use crate::command::table::{self, CommandFlags, CommandSpec};
+
+/// How a request is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Every key is in this slot: forward the request as it is.
+    Keyed(Slot),
+    /// A multi-key command whose keys span slots: split per slot and merge.
+    Split(SplitKind),
+    /// Answered by the proxy itself.
+    Local(Local),
+    /// Keyless and the same on every master: forward to any one of them.
+    AnyMaster,
+    /// Keyless but about the whole data set: send to every master and merge.
+    AllMasters(Merge),
+    /// Refused.
+    Reject(Rejection),
+}
+
+/// Multi-key commands percore splits across slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitKind {
+    /// MGET: reply is the array of values in key order.
+    Mget,
+    /// MSET: key/value pairs; reply OK when every part is OK.
+    Mset,
+    /// DEL, UNLINK, EXISTS, TOUCH: reply is the sum of the parts' counts.
+    Count,
+}
+
+/// How replies from several masters become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Sum of integer replies (DBSIZE).
+    Sum,
+    /// `+OK` when all are `+OK` (FLUSHALL, SCRIPT FLUSH).
+    AllOk,
+    /// Concatenation of array replies (KEYS).
+    Concat,
+    /// The first reply, when every master gave the same (SCRIPT LOAD).
+    Same,
+}
+
+/// Commands the proxy answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// PING [message]
+    Ping,
+    /// ECHO message
+    Echo,
+    /// QUIT: OK, then close.
+    Quit,
+    /// SELECT: only database 0 exists in a cluster.
+    Select,
+    /// HELLO [2]: RESP2 only, since backend connections are shared.
+    Hello,
+    /// READONLY / READWRITE sent by cluster-aware clients: accepted, percore reads masters.
+    ReadMode,
+    /// CLIENT SETNAME / GETNAME, kept per connection by the proxy.
+    ClientName,
+    /// CLUSTER KEYSLOT key
+    KeySlot,
+    /// INFO: proxy sections.
+    Info,
+    /// PROXY INFO | LATENCY [RESET]
+    Proxy,
+}
+
+/// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No such command.
+    UnknownCommand,
+    /// No such subcommand of a container command.
+    UnknownSubcommand(&'static str),
+    /// Wrong argument count for the command (its full name).
+    WrongArity(&'static str, Option<&'static str>),
+    /// Keys in different slots and the command cannot be split.
+    CrossSlot,
+    /// Key arguments do not parse (e.g. a bad numkeys).
+    Keys(KeyError),
+    /// percore does not serve this command; the reason says why.
+    Unsupported(&'static str),
+}
+
+/// Commands that would break the shared, pipelined backend connections or that administer a
+/// single node: refused with a reason instead of silently misbehaving.
+const TRANSACTIONS: &str = "transactions need a dedicated backend connection";
+const BLOCKING: &str = "blocking commands would stall a shared backend connection";
+const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
+const ADMIN: &str = "node administration must go to the node directly";
+const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+
+/// Routes one request. `args.get(0)` is the command name.
+pub fn route<A: Args + ?Sized>(args: &A) -> Route {
+    let name = args.get(0);
+    if name.eq_ignore_ascii_case(b"proxy") {
+        return Route::Local(Local::Proxy);
+    }
+    let Some(spec) = table::lookup(name) else {
+        return Route::Reject(Rejection::UnknownCommand);
+    };
+    let argc = args.count();
+    if !spec.arity_ok(argc) {
+        return Route::Reject(Rejection::WrongArity(spec.name, None));
+    }
+    let (spec, parent) = match spec.subcommands.is_empty() {
+        true => (spec, None),
+        false => match spec.subcommand(args.get(1)) {
+            Some(sub) if sub.arity_ok(argc) => (sub, Some(spec)),
+            Some(sub) => return Route::Reject(Rejection::WrongArity(spec.name, Some(sub.name))),
+            None => return Route::Reject(Rejection::UnknownSubcommand(spec.name)),
+        },
+    };
+    if spec.key_specs.is_empty() {
+        return route_keyless(spec, parent);
+    }
+    if let Some(reason) = refused_keyed(spec, args) {
+        return Route::Reject(Rejection::Unsupported(reason));
+    }
+    route_keys(spec, args)
+}
+
+/// Keyed commands percore refuses.
+fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'static str> {
+    if spec.name == "watch" {
+        return Some(TRANSACTIONS);
+    }
+    if spec.flags.contains(CommandFlags::BLOCKING) {
+        // XREAD and XREADGROUP only block when asked to.
+        let streams = matches!(spec.name, "xread" | "xreadgroup");
+        let blocks = (1..args.count()).any(|i| args.get(i).eq_ignore_ascii_case(b"block"));
+        if !streams || blocks {
+            return Some(BLOCKING);
+        }
+    }
+    if spec.flags.contains(CommandFlags::PUBSUB) {
+        return Some(PUBSUB);
+    }
+    None
+}
+
+fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
+    let mut first: Option<Slot> = None;
+    let mut cross = false;
+    let found = for_each_key(spec, args, |index| {
+        let slot = Slot::for_key(args.get(index));
+        match first {
+            None => first = Some(slot),
+            Some(seen) if seen != slot => cross = true,
+            Some(_) => {}
+        }
+    });
+    if let Err(err) = found {
+        return Route::Reject(Rejection::Keys(err));
+    }
+    match (first, cross) {
+        // e.g. EVAL with 0 keys: runs the same anywhere.
+        (None, _) => Route::AnyMaster,
+        (Some(slot), false) => Route::Keyed(slot),
+        (Some(_), true) => match split_kind(spec.name, args.count()) {
+            Some(kind) => Route::Split(kind),
+            None => Route::Reject(Rejection::CrossSlot),
+        },
+    }
+}
+
+fn split_kind(name: &str, argc: usize) -> Option<SplitKind> {
+    match name {
+        "mget" => Some(SplitKind::Mget),
+        "mset" if argc % 2 == 1 => Some(SplitKind::Mset),
+        "del" | "unlink" | "exists" | "touch" => Some(SplitKind::Count),
+        _ => None,
+    }
+}
+
+fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Route {
+    let local = |l| Route::Local(l);
+    let unsupported = |reason| Route::Reject(Rejection::Unsupported(reason));
+    match (parent.map(|p| p.name), spec.name) {
+        (None, "ping") => local(Local::Ping),
+        (None, "echo") => local(Local::Echo),
+        (None, "quit") => local(Local::Quit),
+        (None, "select") => local(Local::Select),
+        (None, "hello") => local(Local::Hello),
+        (None, "readonly" | "readwrite") => local(Local::ReadMode),
+        (None, "info") => local(Local::Info),
+        (Some("client"), "setname" | "getname") => local(Local::ClientName),
+        (Some("cluster"), "keyslot") => local(Local::KeySlot),
+        (None, "dbsize") => Route::AllMasters(Merge::Sum),
+        (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
+        (None, "keys") => Route::AllMasters(Merge::Concat),
+        (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
+        (Some("script"), "load") => Route::AllMasters(Merge::Same),
+        (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
+        (None, "time" | "lolwut" | "randomkey" | "publish") => Route::AnyMaster,
+        (Some("command"), _) | (None, "command") => Route::AnyMaster,
+        (None, "multi" | "exec" | "discard" | "unwatch") => unsupported(TRANSACTIONS),
+        _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
+        _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
+        _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),
+        _ => unsupported(NODE_LOCAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_of(line: &str) -> Route {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        route(&args[..])
+    }
+
+    fn slot(key: &str) -> Route {
+        Route::Keyed(Slot::for_key(key.as_bytes()))
+    }
+
+    #[test]
+    fn routes() {
+        use Rejection::*;
+        let cases: &[(&str, Route)] = &[
+            ("GET foo", slot("foo")),
+            ("set foo bar EX 10", slot("foo")),
+            ("MGET {t}a {t}b", slot("{t}a")),
+            ("MGET a b", Route::Split(SplitKind::Mget)),
+            ("MSET a 1 b 2", Route::Split(SplitKind::Mset)),
+            ("DEL a b", Route::Split(SplitKind::Count)),
+            ("EXISTS a b", Route::Split(SplitKind::Count)),
+            ("MSETNX a 1 b 2", Route::Reject(CrossSlot)),
+            ("RENAME a b", Route::Reject(CrossSlot)),
+            ("RENAME {x}a {x}b", slot("x")),
+            ("EVAL s 0", Route::AnyMaster),
+            ("EVAL s 1 k", slot("k")),
+            ("EVAL s 2 a b", Route::Reject(CrossSlot)),
+            ("PING", Route::Local(Local::Ping)),
+            ("proxy info", Route::Local(Local::Proxy)),
+            ("DBSIZE", Route::AllMasters(Merge::Sum)),
+            ("GET", Route::Reject(WrongArity("get", None))),
+            ("NOPE x", Route::Reject(UnknownCommand)),
+            ("OBJECT ENCODING k", slot("k")),
+            ("OBJECT NOPE k", Route::Reject(UnknownSubcommand("object"))),
+            ("BLPOP k 0", Route::Reject(Unsupported(BLOCKING))),
+            ("XREAD STREAMS s 0", slot("s")),
+            (
+                "XREAD BLOCK 0 STREAMS s 0",
+                Route::Reject(Unsupported(BLOCKING)),
+            ),
+            ("MULTI", Route::Reject(Unsupported(TRANSACTIONS))),
+            ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
+            ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
+            ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
+            ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
+            ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),
+            ("CONFIG GET x", Route::Reject(Unsupported(ADMIN))),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(route_of(line), *expected, "{line}");
+        }
+    }
+}

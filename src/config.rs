@@ -1,0 +1,114 @@
+//! Runtime configuration: what the command line decided, validated once at startup and then
+//! shared read-only by every core (leaked to `&'static`, as it lives as long as the process).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::resp::parse::ParseLimits;
+
+/// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
+/// nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6380";
+/// Default interval between periodic topology refreshes. Redirects and connection failures
+/// trigger refreshes at once, so this only bounds how stale an idle proxy's map can get.
+pub const DEFAULT_REFRESH_INTERVAL: &str = "5s";
+/// Default bound on every backend wait. Redis answers in microseconds; a node that has not
+/// answered in 2 s is stuck or gone, and clients are better served by an error.
+pub const DEFAULT_BACKEND_TIMEOUT: &str = "2s";
+/// Default largest client query buffer, Redis's `client-query-buffer-limit`.
+pub const DEFAULT_MAX_QUERY_BUFFER: usize = 1 << 30;
+/// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
+/// the proxy stops reading that client, so a client pipelining without end is served in
+/// windows and TCP pushes back, instead of the proxy buffering without bound.
+pub const MAX_CLIENT_INFLIGHT: usize = 4096;
+
+/// Everything the proxy needs to know to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every core's listener binds (with SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// Cluster nodes to ask for the first topology.
+    pub seeds: Vec<String>,
+    /// Cores to run on, each with its own executor.
+    pub threads: usize,
+    /// Connections per core to each master.
+    pub backend_conns: usize,
+    /// Period of the background topology refresh.
+    pub refresh_interval: Duration,
+    /// Bound on connecting to a backend and on waiting for any of its replies.
+    pub backend_timeout: Duration,
+    /// Largest unparsed input held for one client before it is disconnected.
+    pub max_query_buffer: usize,
+    /// Request size limits.
+    pub limits: ParseLimits,
+}
+
+impl Config {
+    /// Checks values that clap cannot.
+    pub fn validate(self) -> Result<Config, Error> {
+        if self.seeds.is_empty() {
+            return Err(Error::Config(
+                "--cluster needs at least one host:port".into(),
+            ));
+        }
+        for seed in &self.seeds {
+            if seed
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(Error::Config(format!("seed {seed:?} is not host:port")));
+            }
+        }
+        if self.threads == 0 || self.backend_conns == 0 {
+            return Err(Error::Config(
+                "--threads and --backend-conns must be at least 1".into(),
+            ));
+        }
+        if self.backend_timeout.is_zero() || self.refresh_interval.is_zero() {
+            return Err(Error::Config("durations must be greater than zero".into()));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            seeds: vec!["127.0.0.1:7000".into()],
+            threads: 1,
+            backend_conns: 1,
+            refresh_interval: Duration::from_secs(5),
+            backend_timeout: Duration::from_secs(2),
+            max_query_buffer: DEFAULT_MAX_QUERY_BUFFER,
+            limits: ParseLimits::default(),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(config().validate().is_ok());
+        assert!(Config {
+            seeds: vec![],
+            ..config()
+        }
+        .validate()
+        .is_err());
+        assert!(Config {
+            seeds: vec!["nohost".into()],
+            ..config()
+        }
+        .validate()
+        .is_err());
+        assert!(Config {
+            threads: 0,
+            ..config()
+        }
+        .validate()
+        .is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! The `percore` binary: parse the command line, set up logging, run the proxy.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use percore::config::{
+    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL,
+};
+use percore::resp::parse::ParseLimits;
+use percore::Config;
+use tracing_subscriber::EnvFilter;
+
+/// A thread-per-core Redis Cluster proxy: point any Redis client at it and get the whole
+/// cluster behind one address.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Cluster nodes to learn the topology from, as host:port[,host:port...].
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    cluster: Vec<String>,
+
+    /// Cores to run on, one pinned executor each [default: all cores available to the process].
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Connections from each core to each master, shared by that core's clients.
+    #[arg(long, default_value_t = 1)]
+    backend_conns: usize,
+
+    /// Period of the background topology refresh (e.g. 5s, 500ms). MOVED and backend
+    /// failures also trigger a refresh at once.
+    #[arg(long, default_value = DEFAULT_REFRESH_INTERVAL, value_parser = humantime::parse_duration)]
+    refresh_interval: Duration,
+
+    /// Longest wait for a backend: connecting, and any request's reply. Past it the clients
+    /// waiting on that node get an error and the connection is remade.
+    #[arg(long, default_value = DEFAULT_BACKEND_TIMEOUT, value_parser = humantime::parse_duration)]
+    backend_timeout: Duration,
+
+    /// Largest unparsed input held for one client, in bytes (Redis's client-query-buffer-limit);
+    /// a client past it is disconnected.
+    #[arg(long, default_value_t = DEFAULT_MAX_QUERY_BUFFER)]
+    max_query_buffer: usize,
+
+    /// Largest bulk argument accepted, in bytes (Redis's proto-max-bulk-len).
+    #[arg(long, default_value_t = ParseLimits::default().max_bulk_len)]
+    max_bulk_len: usize,
+
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match EnvFilter::try_new(&cli.log_level) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("percore: bad --log-level {:?}: {e}", cli.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    // A panic on any core ends the whole process: a core that silently died would leave its
+    // clients hanging while the others carry on.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::abort();
+    }));
+
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1)));
+    let config = Config {
+        listen: cli.listen,
+        seeds: cli.cluster,
+        threads,
+        backend_conns: cli.backend_conns,
+        refresh_interval: cli.refresh_interval,
+        backend_timeout: cli.backend_timeout,
+        max_query_buffer: cli.max_query_buffer,
+        limits: ParseLimits {
+            max_bulk_len: cli.max_bulk_len,
+            ..ParseLimits::default()
+        },
+    };
+    match config.validate().and_then(percore::run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("percore: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Client request parser: finds one complete request at the front of the client's buffer and
+//! records where each argument lies, without copying or allocating.
+//!
+//! The parser is pure (bytes in, frame out) so it can be tested byte by byte and fuzzed. It
+//! accepts what Redis accepts and rejects what Redis rejects, with Redis's own error texts, so a
+//! client sees the same behaviour through percore as against one Redis server:
+//! - multibulk requests (`*N\r\n$len\r\narg\r\n...`), forwarded later as the client's own bytes;
+//! - inline requests (`GET key\r\n`, as typed into telnet), which are re-encoded as a multibulk
+//!   because the shared backend connections must carry one well-formed frame per request.
+//!
+//! An incomplete request is `Ok(None)`, never an error. For a large bulk the parser remembers how
+//! many bytes the request needs in all (`bytes_needed`), so the reader neither re-parses on every
+//! small read nor grows its buffer by small steps.
+
+use std::ops::Range;
+
+use bytes::BytesMut;
+
+use crate::error::ProtocolError;
+use crate::resp::encode;
+
+/// Longest inline request and longest `*N` / `$N` header line Redis accepts
+/// (`PROTO_INLINE_MAX_SIZE`); beyond that Redis closes the connection, and so do we.
+pub const MAX_INLINE_LEN: usize = 64 * 1024;
+
+/// Limits a client cannot exceed; each one bounds the memory a single client can make the
+/// proxy hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Largest bulk argument, like Redis's `proto-max-bulk-len` (512 MiB by default).
+    pub max_bulk_len: usize,
+    /// Most arguments in one multibulk request.
+    pub max_multibulk_len: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+        }
+    }
+}
+
+/// What sits at the front of the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A multibulk request of `len` bytes; its arguments are in [`RequestParser::args`].
+    /// `args` may be empty (`*0\r\n` and `*-1\r\n` are accepted and ignored, as Redis does).
+    Multibulk {
+        /// Bytes the request takes in the buffer.
+        len: usize,
+    },
+    /// An inline request of `len` bytes, re-encoded as a multibulk in `encoded`. Empty lines
+    /// give an empty `encoded`.
+    Inline {
+        /// Bytes the request line takes in the buffer.
+        len: usize,
+        /// The same request as a multibulk.
+        encoded: BytesMut,
+    },
+}
+
+/// Resumable parser state for one client connection. The argument vector is reused across
+/// requests, so parsing allocates only when a request has more arguments than any before it.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    limits: ParseLimits,
+    /// Byte ranges of the last complete multibulk's arguments, relative to the buffer start.
+    args: Vec<Range<usize>>,
+    /// Total bytes the request at the front needs, when known from a bulk header; 0 otherwise.
+    needed: usize,
+}
+
+impl RequestParser {
+    /// A parser enforcing `limits`.
+    pub fn new(limits: ParseLimits) -> Self {
+        RequestParser {
+            limits,
+            args: Vec::new(),
+            needed: 0,
+        }
+    }
+
+    /// Argument ranges of the last multibulk frame returned by [`parse`](Self::parse).
+    pub fn args(&self) -> &[Range<usize>] {
+        &self.args
+    }
+
+    /// The buffer length below which parsing again cannot succeed (0 when unknown).
+    pub fn bytes_needed(&self) -> usize {
+        self.needed
+    }
+
+    /// Parses the request at the front of `buf`.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+        self.args.clear();
+        self.needed = 0;
+        match buf.first() {
+            None => Ok(None),
+            Some(b'*') => self.parse_multibulk(buf),
+            Some(_) => parse_inline(buf),
+        }
+    }
+
+    fn parse_multibulk(&mut self, buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+        let Some(line_end) = find_crlf(buf, 1) else {
+            return if buf.len() > MAX_INLINE_LEN {
+                Err(ProtocolError::TooBigMultibulkCount)
+            } else {
+                Ok(None)
+            };
+        };
+        let count = parse_int(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+        if count > self.limits.max_multibulk_len as i64 {
+            return Err(ProtocolError::InvalidMultibulkLength);
+        }
+        let mut pos = line_end + 2;
+        if count <= 0 {
+            return Ok(Some(Frame::Multibulk { len: pos }));
+        }
+        for _ in 0..count {
+            let Some(&first) = buf.get(pos) else {
+                return Ok(None);
+            };
+            if first != b'$' {
+                return Err(ProtocolError::ExpectedBulk(first));
+            }
+            let Some(line_end) = find_crlf(buf, pos + 1) else {
+                return if buf.len() - pos > MAX_INLINE_LEN {
+                    Err(ProtocolError::TooBigBulkCount)
+                } else {
+                    Ok(None)
+                };
+            };
+            let len = parse_int(&buf[pos + 1..line_end])
+                .filter(|len| (0..=self.limits.max_bulk_len as i64).contains(len))
+                .ok_or(ProtocolError::InvalidBulkLength)? as usize;
+            let start = line_end + 2;
+            // Like Redis, the two bytes after the payload are skipped, not checked: the
+            // backend parses the same bytes the same way.
+            let end = start + len + 2;
+            if end > buf.len() {
+                self.needed = end;
+                return Ok(None);
+            }
+            self.args.push(start..start + len);
+            pos = end;
+        }
+        Ok(Some(Frame::Multibulk { len: pos }))
+    }
+}
+
+/// Parses an inline request: one line, arguments split on white space, with Redis's quoting
+/// rules (`"..."` with backslash escapes, `'...'`).
+fn parse_inline(buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > MAX_INLINE_LEN {
+            Err(ProtocolError::TooBigInline)
+        } else {
+            Ok(None)
+        };
+    };
+    let mut line = &buf[..newline];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    let args = split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
+    let mut encoded = BytesMut::new();
+    if !args.is_empty() {
+        encode::command(&mut encoded, args.iter().map(Vec::as_slice));
+    }
+    Ok(Some(Frame::Inline {
+        len: newline + 1,
+        encoded,
+    }))
+}
+
+/// Splits an inline line into arguments the way Redis's `sdssplitargs` does. `None` means
+/// unbalanced quotes.
+fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && is_space(line[i]) {
+            i += 1;
+        }
+        if i == line.len() {
+            return Some(args);
+        }
+        let mut arg = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            let Some(&c) = line.get(i) else {
+                if in_double || in_single {
+                    return None;
+                }
+                break;
+            };
+            if in_double {
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
+                        arg.push(h * 16 + l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    arg.push(match line[i + 1] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                    i += 2;
+                    continue;
+                }
+                if c == b'"' {
+                    // A closing quote must be followed by a space or the end of the line.
+                    if line.get(i + 1).is_some_and(|&n| !is_space(n)) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                arg.push(c);
+            } else if in_single {
+                if c == b'\\' && line.get(i + 1) == Some(&b'\'') {
+                    arg.push(b'\'');
+                    i += 2;
+                    continue;
+                }
+                if c == b'\'' {
+                    if line.get(i + 1).is_some_and(|&n| !is_space(n)) {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                arg.push(c);
+            } else {
+                match c {
+                    b'"' => in_double = true,
+                    b'\'' => in_single = true,
+                    c if is_space(c) => break,
+                    c => arg.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(arg);
+    }
+}
+
+/// White space as C's `isspace` sees it, which is what `sdssplitargs` splits on.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Position of the first `\r\n` at or after `from`.
+pub(crate) fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at < buf.len() {
+        let cr = at + buf[at..].iter().position(|&b| b == b'\r')?;
+        if buf.get(cr + 1) == Some(&b'\n') {
+            return Some(cr);
+        }
+        if cr + 1 >= buf.len() {
+            return None;
+        }
+        at = cr + 1;
+    }
+    None
+}
+
+/// Strict decimal integer, as Redis's `string2ll`: optional '-', no '+', no leading zeros,
+/// no spaces, no overflow.
+pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?;
+        value = if negative {
+            value.checked_sub(i64::from(d - b'0'))?
+        } else {
+            value.checked_add(i64::from(d - b'0'))?
+        };
+    }
+    Some(value)
+}
+
+/// Appends a request in multibulk form; used by tests and by the inline path.
+pub fn encode_request(out: &mut BytesMut, args: &[&[u8]]) {
+    encode::command(out, args.iter().copied());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A parsed request: its length and its arguments.
+    type Parsed = (usize, Vec<Vec<u8>>);
+
+    fn parse_all(input: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        let mut parser = RequestParser::new(ParseLimits::default());
+        Ok(parser.parse(input)?.map(|frame| match frame {
+            Frame::Multibulk { len } => (
+                len,
+                parser
+                    .args()
+                    .iter()
+                    .map(|r| input[r.clone()].to_vec())
+                    .collect(),
+            ),
+            Frame::Inline { len, encoded } => {
+                let mut inner = RequestParser::new(ParseLimits::default());
+                let args = match inner.parse(&encoded) {
+                    Ok(Some(_)) => inner
+                        .args()
+                        .iter()
+                        .map(|r| encoded[r.clone()].to_vec())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (len, args)
+            }
+        }))
+    }
+
+    fn args(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn complete_requests() {
+        let cases: &[(&[u8], usize, &[&str])] = &[
+            (b"*1\r\n$4\r\nPING\r\n", 14, &["PING"]),
+            (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 20, &["GET", "k"]),
+            (b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n", 19, &["GET", ""]),
+            (b"*0\r\n", 4, &[]),
+            (b"*-10\r\n", 6, &[]),
+            (b"PING\r\n", 6, &["PING"]),
+            (b"PING\n", 5, &["PING"]),
+            (b"set  k   v\r\n", 12, &["set", "k", "v"]),
+            (b"set k \"a b\"\r\n", 13, &["set", "k", "a b"]),
+            (b"set k \"\\x41\\n\"\r\n", 16, &["set", "k", "A\n"]),
+            (b"set k 'it\\'s'\r\n", 15, &["set", "k", "it's"]),
+            (b"\r\n", 2, &[]),
+        ];
+        for (input, len, expected) in cases {
+            let got = parse_all(input).unwrap().unwrap();
+            assert_eq!(got, (*len, args(expected)), "input {:?}", input);
+        }
+    }
+
+    #[test]
+    fn incomplete_requests() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"*",
+            b"*2",
+            b"*2\r",
+            b"*2\r\n",
+            b"*2\r\n$3\r\nGET\r\n",
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk",
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r",
+            b"PING",
+            b"PING\r",
+        ];
+        for input in cases {
+            assert_eq!(parse_all(input), Ok(None), "input {:?}", input);
+        }
+    }
+
+    #[test]
+    fn protocol_errors_match_redis() {
+        use ProtocolError::*;
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"*abc\r\n", InvalidMultibulkLength),
+            (b"*20000000\r\n", InvalidMultibulkLength),
+            (b"*3000000000\r\n", InvalidMultibulkLength),
+            (b"*+1\r\n", InvalidMultibulkLength),
+            (b"*01\r\n", InvalidMultibulkLength),
+            (b"*1\r\nfoo\r\n", ExpectedBulk(b'f')),
+            (b"*1\r\n$-10\r\n", InvalidBulkLength),
+            (b"*1\r\n$blabla\r\n", InvalidBulkLength),
+            (b"*1\r\n$2000000000\r\n", InvalidBulkLength),
+            (b"set k \"abc\r\n", UnbalancedQuotes),
+            (b"set k \"abc\"x\r\n", UnbalancedQuotes),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_all(input), Err(*expected), "input {:?}", input);
+        }
+        assert_eq!(
+            parse_all(&vec![b'a'; MAX_INLINE_LEN + 1]),
+            Err(TooBigInline)
+        );
+        let mut header = b"*".to_vec();
+        header.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
+        assert_eq!(parse_all(&header), Err(TooBigMultibulkCount));
+        let mut bulk = b"*1\r\n$".to_vec();
+        bulk.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
+        assert_eq!(parse_all(&bulk), Err(TooBigBulkCount));
+    }
+
+    #[test]
+    fn big_bulk_reports_bytes_needed() {
+        let mut parser = RequestParser::new(ParseLimits::default());
+        let input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nxx";
+        assert_eq!(parser.parse(input), Ok(None));
+        assert_eq!(parser.bytes_needed(), input.len() - 2 + 100_000 + 2);
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-5"), Some(-5));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b" 1",
+            b"1a",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_int(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn split_at_every_byte() {
+        let input: &[u8] = b"*3\r\n$3\r\nSET\r\n$3\r\nk\0y\r\n$5\r\nv\r\nal\r\n";
+        let whole = parse_all(input).unwrap().unwrap();
+        for cut in 0..input.len() {
+            assert_eq!(parse_all(&input[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(
+            whole.1,
+            vec![b"SET".to_vec(), b"k\0y".to_vec(), b"v\r\nal".to_vec()]
+        );
+    }
+
+    fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..40)
+    }
+
+    proptest! {
+        /// A pipeline of random requests, fed in random pieces, parses into exactly the
+        /// requests that were encoded, in order.
+        #[test]
+        fn random_pipelines_parse_back(
+            requests in prop::collection::vec(prop::collection::vec(arg_strategy(), 1..6), 1..8),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let mut wire = BytesMut::new();
+            for request in &requests {
+                let refs: Vec<&[u8]> = request.iter().map(Vec::as_slice).collect();
+                encode_request(&mut wire, &refs);
+            }
+            let mut cut_points: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+            cut_points.push(wire.len());
+            cut_points.sort_unstable();
+
+            let mut parser = RequestParser::new(ParseLimits::default());
+            let mut buf = BytesMut::new();
+            let mut fed = 0;
+            let mut parsed = Vec::new();
+            for cut in cut_points {
+                buf.extend_from_slice(&wire[fed..cut]);
+                fed = cut;
+                while let Some(frame) = parser.parse(&buf).unwrap() {
+                    let Frame::Multibulk { len } = frame else { panic!("inline from multibulk") };
+                    let args: Vec<Vec<u8>> =
+                        parser.args().iter().map(|r| buf[r.clone()].to_vec()).collect();
+                    parsed.push(args);
+                    let _ = buf.split_to(len);
+                }
+            }
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(parsed, requests);
+        }
+    }
+}

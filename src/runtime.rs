@@ -1,0 +1,148 @@
+//! Process start-up: raise resource limits, check that io_uring can be set up, then start one
+//! pinned executor per core and wait on them.
+//!
+//! Failing early and clearly matters here: the most common start-up failure is a memlock
+//! limit too small for io_uring, and the operator should read that, not a panic backtrace.
+
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::mesh::{self, Message};
+use crate::shard;
+
+/// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
+/// (10 MiB, registered and therefore memlocked) is waste; 1 MiB per core keeps a 2-core
+/// process well inside the common 8 MiB memlock limit.
+pub const IO_MEMORY: usize = 1024 * 1024;
+
+/// io_uring submission queue depth per executor.
+const RING_DEPTH: usize = 256;
+
+/// Runs the proxy until the process is killed.
+pub fn run(config: Config) -> Result<(), Error> {
+    let config: &'static Config = Box::leak(Box::new(config));
+    raise_limit(libc::RLIMIT_NOFILE, "open files");
+    raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
+    let cores = pick_cores(config.threads)?;
+    probe_io_uring()?;
+    info!(threads = cores.len(), listen = %config.listen, seeds = ?config.seeds, "starting percore");
+
+    let mesh_builder: MeshBuilder<Message, _> =
+        MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY);
+    let mut handles = Vec::with_capacity(cores.len());
+    for (index, core) in cores.into_iter().enumerate() {
+        let mesh_builder = mesh_builder.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("percore-{index}"))
+            .io_memory(IO_MEMORY)
+            .ring_depth(RING_DEPTH)
+            .spawn(move || shard::run(config, mesh_builder))
+            .map_err(|e| Error::Executor {
+                core,
+                reason: e.to_string(),
+            })?;
+        handles.push((core, handle));
+    }
+    // Any executor that fails ends the process: the others would wait for it in the mesh.
+    let watchers: Vec<_> = handles
+        .into_iter()
+        .map(|(core, handle)| {
+            std::thread::spawn(move || {
+                if let Err(e) = handle.join() {
+                    error!(core, error = %e, "executor failed");
+                    std::process::exit(1);
+                }
+            })
+        })
+        .collect();
+    for watcher in watchers {
+        let _ = watcher.join();
+    }
+    Ok(())
+}
+
+/// The first `threads` cores this process may run on.
+fn pick_cores(threads: usize) -> Result<Vec<usize>, Error> {
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if available.is_empty() {
+        return Err(Error::Config(
+            "cannot list the cores this process may use".into(),
+        ));
+    }
+    if threads > available.len() {
+        return Err(Error::Config(format!(
+            "--threads {threads} but only {} cores are available",
+            available.len()
+        )));
+    }
+    Ok(available.into_iter().take(threads).collect())
+}
+
+/// Builds and drops one executor with the real settings, so a ring that cannot be set up is
+/// reported before any thread starts.
+fn probe_io_uring() -> Result<(), Error> {
+    let probe = std::thread::spawn(|| {
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(IO_MEMORY)
+            .ring_depth(RING_DEPTH)
+            .make()
+            .map(|executor| executor.run(glommio::timer::sleep(Duration::from_millis(1))))
+            .map_err(|e| e.to_string())
+    });
+    let result = probe
+        .join()
+        .unwrap_or_else(|_| Err("the probe thread panicked".into()));
+    result.map_err(|reason| Error::Executor {
+        core: 0,
+        reason: format!(
+            "cannot set up io_uring ({reason}); check `ulimit -l` (locked memory, needs at \
+             least {} KiB per thread) and that io_uring is not disabled \
+             (sysctl kernel.io_uring_disabled)",
+            IO_MEMORY / 1024 + 512
+        ),
+    })
+}
+
+/// Raises a soft resource limit to its hard limit, logging what it could not do.
+fn raise_limit(resource: libc::__rlimit_resource_t, what: &str) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(resource, &mut limit) != 0 {
+            return warn!(what, "cannot read resource limit");
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(resource, &raised) != 0 {
+            warn!(
+                what,
+                current = limit.rlim_cur,
+                "cannot raise resource limit"
+            );
+        } else {
+            info!(
+                what,
+                from = limit.rlim_cur,
+                to = limit.rlim_max,
+                "raised resource limit"
+            );
+        }
+    }
+}

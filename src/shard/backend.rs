@@ -1,0 +1,309 @@
+//! One backend (upstream) connection from this core to one master, shared by all of the
+//! core's clients.
+//!
+//! Requests queue here from any client; the writer sends everything queued in one write, so
+//! the requests of many clients share a packet (this is what makes the proxy cheaper than
+//! one-connection-per-client designs). Redis answers in order on a connection, so replies are
+//! matched to requests first in, first out. A reply that redirects (MOVED/ASK/TRYAGAIN) goes
+//! back to dispatch to be sent again; every other reply is delivered where the request said.
+//!
+//! Failure model: a connect error, a reset, garbage from the node, or a request older than
+//! `--backend-timeout` ends the connection. Every waiting request gets an error naming the
+//! node (never a hang), the core asks for a topology refresh, and the connection is remade
+//! with exponential backoff; while it is down, new requests fail at once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use glommio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use crate::cluster::redirect::parse_redirect;
+use crate::cluster::slot::Slot;
+use crate::error::BackendError;
+use crate::metrics::Counters;
+use crate::resp::encode;
+use crate::resp::scan::ReplyScanner;
+use crate::shard::dispatch::{self, ReplyTo};
+use crate::shard::io::{Stream, READ_CHUNK};
+use crate::shard::Shard;
+use crate::sync::Signal;
+
+/// Requests at least this large are written from their own buffer rather than copied into
+/// the batch.
+const DIRECT_WRITE_MIN: usize = 16 * 1024;
+/// A batch is written once it reaches this size, so one write never holds a huge copy.
+const MAX_BATCH: usize = 256 * 1024;
+/// First reconnect delay after a failure; doubled on each further failure.
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest reconnect delay: a node that comes back is used again within this time.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// During an outage, one reconnect failure in this many is logged at warn level.
+const FAILURE_LOG_EVERY: u32 = 30;
+
+/// A request on its way to a backend.
+pub struct Outbound {
+    /// The request frame, as the client sent it (or as the proxy built it for a split part).
+    pub request: Bytes,
+    /// Where the reply goes.
+    pub reply_to: ReplyTo,
+    /// The request's slot, to route it again after TRYAGAIN; `None` for keyless requests.
+    pub slot: Option<Slot>,
+    /// Send ASKING first (the request follows an ASK redirect).
+    pub asking: bool,
+    /// Redirects followed so far.
+    pub redirects: u8,
+    /// When the client's request was parsed.
+    pub started: Instant,
+    /// When it was last written to a backend, for the timeout watchdog.
+    sent: Instant,
+}
+
+impl Outbound {
+    /// A request not sent anywhere yet.
+    pub fn new(request: Bytes, reply_to: ReplyTo, slot: Option<Slot>, started: Instant) -> Self {
+        Outbound {
+            request,
+            reply_to,
+            slot,
+            asking: false,
+            redirects: 0,
+            started,
+            sent: started,
+        }
+    }
+}
+
+/// Connection state, as seen by requests arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Connecting or connected: requests queue.
+    Open,
+    /// Failed and waiting to reconnect: requests fail at once.
+    Down,
+}
+
+/// One connection to one master.
+pub struct Backend {
+    /// The master's `host:port`.
+    pub addr: Rc<str>,
+    state: Cell<State>,
+    /// Why the last connection failed, for the errors given while down.
+    last_failure: RefCell<String>,
+    /// Requests not written yet.
+    queue: RefCell<VecDeque<Outbound>>,
+    /// Requests written and waiting for their reply, oldest first.
+    inflight: RefCell<VecDeque<Outbound>>,
+    wake_writer: Signal,
+}
+
+impl Backend {
+    /// A backend for `addr`; [`run`] must be spawned for it to connect.
+    pub fn new(addr: Rc<str>) -> Self {
+        Backend {
+            addr,
+            state: Cell::new(State::Open),
+            last_failure: RefCell::new(String::new()),
+            queue: RefCell::new(VecDeque::new()),
+            inflight: RefCell::new(VecDeque::new()),
+            wake_writer: Signal::default(),
+        }
+    }
+
+    /// Queues a request, or fails it at once if the node is down.
+    pub fn send(&self, out: Outbound) {
+        if self.state.get() == State::Down {
+            let error = BackendError::Down {
+                node: self.addr.to_string(),
+                reason: self.last_failure.borrow().clone(),
+            };
+            return out.reply_to.fail(&error);
+        }
+        self.queue.borrow_mut().push_back(out);
+        self.wake_writer.notify();
+    }
+
+    /// Requests queued or in flight.
+    pub fn pending(&self) -> usize {
+        self.queue.borrow().len() + self.inflight.borrow().len()
+    }
+
+    fn fail_all(&self, error: &BackendError) {
+        let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
+        let queued = std::mem::take(&mut *self.queue.borrow_mut());
+        for out in inflight.into_iter().chain(queued) {
+            out.reply_to.fail(error);
+        }
+    }
+}
+
+/// Keeps `backend` connected for as long as its node is part of the topology.
+pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
+    let timeout = shard.config.backend_timeout;
+    let node = backend.addr.to_string();
+    let mut backoff = MIN_BACKOFF;
+    let mut failures = 0u32;
+    loop {
+        backend.state.set(State::Open);
+        let error = match connect(&node, timeout).await {
+            Ok(stream) => {
+                if failures > 0 {
+                    info!(core = shard.id, node, failures, "backend reconnected");
+                }
+                debug!(core = shard.id, node, "backend connected");
+                backoff = MIN_BACKOFF;
+                failures = 0;
+                serve(&shard, &backend, &Stream::new(stream), timeout).await
+            }
+            Err(reason) => BackendError::Connect {
+                node: node.clone(),
+                reason,
+            },
+        };
+        failures += 1;
+        // Loud on the first failure of an outage, then every so often, not every retry.
+        if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
+            warn!(core = shard.id, node, %error, failures, "backend connection failed");
+        } else {
+            debug!(core = shard.id, node, %error, failures, "backend connection failed");
+        }
+        Counters::bump(&shard.metrics.counters.backend_failures);
+        backend.state.set(State::Down);
+        *backend.last_failure.borrow_mut() = error.cause();
+        backend.fail_all(&error);
+        shard.request_refresh();
+        glommio::timer::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if !shard.routing.borrow().serves(&node) && backend.pending() == 0 {
+            info!(
+                core = shard.id,
+                node, "node left the topology, closing its backend"
+            );
+            shard.forget_node(&node);
+            return;
+        }
+    }
+}
+
+async fn connect(node: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addr = node
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "address resolves to nothing".to_string())?;
+    TcpStream::connect_timeout(addr, timeout)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one connection until it fails; returns why.
+async fn serve(
+    shard: &Rc<Shard>,
+    backend: &Backend,
+    stream: &Stream,
+    timeout: Duration,
+) -> BackendError {
+    let reader = read_replies(shard, backend, stream);
+    let writer = write_requests(backend, stream);
+    let watchdog = watch_timeouts(backend, timeout);
+    futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog)).await
+}
+
+/// Writes queued requests, all that are queued in one write.
+async fn write_requests(backend: &Backend, stream: &Stream) -> BackendError {
+    let lost = |e: std::io::Error| BackendError::Lost {
+        node: backend.addr.to_string(),
+        reason: e.to_string(),
+    };
+    let mut batch = BytesMut::with_capacity(16 * 1024);
+    loop {
+        if backend.queue.borrow().is_empty() {
+            backend.wake_writer.wait().await;
+            continue;
+        }
+        let now = Instant::now();
+        while batch.len() < MAX_BATCH {
+            let Some(mut out) = backend.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            out.sent = now;
+            if out.asking {
+                batch.extend_from_slice(encode::ASKING);
+                let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, now);
+                backend.inflight.borrow_mut().push_back(asking);
+            }
+            let request = out.request.clone();
+            backend.inflight.borrow_mut().push_back(out);
+            if request.len() < DIRECT_WRITE_MIN {
+                batch.extend_from_slice(&request);
+                continue;
+            }
+            if let Err(e) = stream.write_all(&batch).await {
+                return lost(e);
+            }
+            batch.clear();
+            if let Err(e) = stream.write_all(&request).await {
+                return lost(e);
+            }
+        }
+        if let Err(e) = stream.write_all(&batch).await {
+            return lost(e);
+        }
+        batch.clear();
+    }
+}
+
+/// Reads replies and hands each to the request it answers.
+async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> BackendError {
+    let lost = |reason: String| BackendError::Lost {
+        node: backend.addr.to_string(),
+        reason,
+    };
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut scanner = ReplyScanner::new();
+    loop {
+        let want = buf.len().max(READ_CHUNK / 4);
+        match stream.read_into(&mut buf, want).await {
+            Ok(0) => return lost("closed by the node".into()),
+            Ok(_) => {}
+            Err(e) => return lost(e.to_string()),
+        }
+        loop {
+            let len = match scanner.scan(&buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => return lost(format!("bad reply: {e}")),
+            };
+            let reply = buf.split_to(len).freeze();
+            let Some(out) = backend.inflight.borrow_mut().pop_front() else {
+                return lost("reply to no request".into());
+            };
+            if reply.first() == Some(&b'-') {
+                if let Some(redirect) = parse_redirect(&reply) {
+                    dispatch::redirect(shard, &backend.addr, out, redirect);
+                    continue;
+                }
+            }
+            out.reply_to.deliver(reply);
+        }
+    }
+}
+
+/// Fails the connection when its oldest request has waited longer than `timeout`.
+async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
+    let period = (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    loop {
+        glommio::timer::sleep(period).await;
+        let oldest = backend.inflight.borrow().front().map(|out| out.sent);
+        if oldest.is_some_and(|sent| sent.elapsed() > timeout) {
+            return BackendError::Timeout {
+                node: backend.addr.to_string(),
+            };
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! One client (downstream) connection: read and parse requests, hand each to dispatch, and
+//! write the replies back strictly in the order the requests came.
+//!
+//! Every request reserves a place in the client's reply queue before it is routed; whoever
+//! produces the reply (a backend, a split-request merge, the proxy itself) fills that place,
+//! and the writer sends the completed prefix of the queue in one write. That is what keeps
+//! replies in order when consecutive requests go to different masters.
+//!
+//! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
+//! that pipelines without limit is served in windows and memory stays bounded.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use glommio::net::TcpStream;
+use tracing::debug;
+
+use crate::config::MAX_CLIENT_INFLIGHT;
+use crate::error::ProtocolError;
+use crate::metrics::Counters;
+use crate::resp::encode;
+use crate::resp::parse::{Frame, RequestParser};
+use crate::shard::dispatch::{dispatch, Control};
+use crate::shard::io::{Stream, READ_CHUNK};
+use crate::shard::Shard;
+use crate::sync::Signal;
+
+/// Replies at least this large are written from their own buffer instead of being copied
+/// into the batch buffer: copying small replies is cheaper than a separate write, copying
+/// large ones is not.
+const DIRECT_WRITE_MIN: usize = 16 * 1024;
+/// A batch is written once it reaches this size; a batch buffer that grew past it is
+/// released after the write, so an idle client does not keep a large buffer.
+const MAX_BATCH: usize = 256 * 1024;
+/// Initial size of the batch buffer: a few dozen small replies.
+const BATCH_CAPACITY: usize = 4 * 1024;
+
+/// A place in the reply queue.
+enum Pending {
+    /// Routed, reply not here yet. `started` is when the request was parsed.
+    Waiting { started: Instant },
+    /// Reply ready to write.
+    Ready { reply: Bytes, started: Instant },
+}
+
+/// The part of a client connection that replies are delivered to.
+pub struct ClientState {
+    /// Replies in request order; the front has sequence number `base_seq`.
+    replies: RefCell<VecDeque<Pending>>,
+    base_seq: Cell<u64>,
+    /// Set when the front reply becomes ready or the connection starts closing.
+    wake_writer: Signal,
+    /// Set when the writer has made room under the in-flight limit.
+    wake_reader: Signal,
+    /// No more requests are read; the connection closes once the queue is written.
+    closing: Cell<bool>,
+    /// The connection is gone; late replies are dropped.
+    closed: Cell<bool>,
+    /// The name given by CLIENT SETNAME.
+    pub name: RefCell<Option<Bytes>>,
+}
+
+impl ClientState {
+    fn new() -> Self {
+        ClientState {
+            replies: RefCell::new(VecDeque::with_capacity(16)),
+            base_seq: Cell::new(0),
+            wake_writer: Signal::default(),
+            wake_reader: Signal::default(),
+            closing: Cell::new(false),
+            closed: Cell::new(false),
+            name: RefCell::new(None),
+        }
+    }
+
+    /// Reserves the next place in the reply queue; returns its sequence number.
+    pub fn reserve(&self, started: Instant) -> u64 {
+        let mut replies = self.replies.borrow_mut();
+        replies.push_back(Pending::Waiting { started });
+        self.base_seq.get() + replies.len() as u64 - 1
+    }
+
+    /// Fills the place `seq` with its reply.
+    pub fn complete(&self, seq: u64, reply: Bytes) {
+        if self.closed.get() {
+            return;
+        }
+        let Some(index) = seq.checked_sub(self.base_seq.get()) else {
+            return;
+        };
+        let mut replies = self.replies.borrow_mut();
+        if let Some(slot) = replies.get_mut(index as usize) {
+            if let Pending::Waiting { started } = *slot {
+                *slot = Pending::Ready { reply, started };
+                if index == 0 {
+                    self.wake_writer.notify();
+                }
+            }
+        }
+    }
+
+    /// Stops reading; the connection closes after the queued replies are written.
+    pub fn close_after_replies(&self) {
+        self.closing.set(true);
+        self.wake_writer.notify();
+    }
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let counters = &shard.metrics.counters;
+    Counters::bump(&counters.connections_total);
+    counters.clients.set(counters.clients.get() + 1);
+    let state = Rc::new(ClientState::new());
+    let stream = Stream::new(stream);
+    let reader = read_loop(&shard, &state, &stream, peer);
+    let writer = write_loop(&shard, &state, &stream);
+    futures_lite::future::or(reader, writer).await;
+    state.closed.set(true);
+    state.replies.borrow_mut().clear();
+    counters.clients.set(counters.clients.get() - 1);
+    debug!(?peer, "client disconnected");
+}
+
+/// Reads and dispatches requests. Returns only to drop the connection at once; a clean close
+/// leaves the writer to finish.
+async fn read_loop(
+    shard: &Rc<Shard>,
+    state: &Rc<ClientState>,
+    stream: &Stream,
+    peer: Option<SocketAddr>,
+) {
+    let config = shard.config;
+    let mut parser = RequestParser::new(config.limits);
+    let mut buf = BytesMut::new();
+    loop {
+        while state.replies.borrow().len() >= MAX_CLIENT_INFLIGHT {
+            state.wake_reader.wait().await;
+        }
+        if state.closing.get() {
+            return std::future::pending().await;
+        }
+        let want = parser
+            .bytes_needed()
+            .saturating_sub(buf.len())
+            .max(READ_CHUNK / 4);
+        match stream.read_into(&mut buf, want).await {
+            Ok(0) | Err(_) => {
+                state.close_after_replies();
+                continue;
+            }
+            Ok(_) => {}
+        }
+        if buf.len() < parser.bytes_needed() {
+            continue;
+        }
+        if let Err(err) = parse_and_dispatch(shard, state, &mut parser, &mut buf) {
+            debug!(?peer, %err, "client protocol error");
+            let mut reply = BytesMut::new();
+            encode::error(&mut reply, &format!("ERR {err}"));
+            let seq = state.reserve(Instant::now());
+            state.complete(seq, reply.freeze());
+            state.close_after_replies();
+            continue;
+        }
+        if buf.len() > config.max_query_buffer {
+            debug!(
+                ?peer,
+                len = buf.len(),
+                "client query buffer limit reached, closing"
+            );
+            return;
+        }
+    }
+}
+
+/// Dispatches every complete request in `buf`.
+fn parse_and_dispatch(
+    shard: &Rc<Shard>,
+    state: &Rc<ClientState>,
+    parser: &mut RequestParser,
+    buf: &mut BytesMut,
+) -> Result<(), ProtocolError> {
+    while !state.closing.get() {
+        let control = match parser.parse(buf)? {
+            None => return Ok(()),
+            Some(Frame::Multibulk { len }) => {
+                if parser.args().is_empty() {
+                    buf.advance(len);
+                    continue;
+                }
+                let frame = buf.split_to(len).freeze();
+                dispatch(shard, state, frame, parser.args())
+            }
+            Some(Frame::Inline { len, encoded }) => {
+                buf.advance(len);
+                if encoded.is_empty() {
+                    continue;
+                }
+                let mut inline = RequestParser::new(shard.config.limits);
+                match inline.parse(&encoded)? {
+                    Some(Frame::Multibulk { .. }) => {
+                        dispatch(shard, state, encoded.freeze(), inline.args())
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        if control == Control::Close {
+            state.close_after_replies();
+        }
+    }
+    Ok(())
+}
+
+/// Writes completed replies in order, batching all that are ready into one write.
+async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
+    let mut batch = BytesMut::with_capacity(BATCH_CAPACITY);
+    loop {
+        let mut now = None;
+        while batch.len() < MAX_BATCH {
+            let reply = {
+                let mut replies = state.replies.borrow_mut();
+                if !matches!(replies.front(), Some(Pending::Ready { .. })) {
+                    break;
+                }
+                let Some(Pending::Ready { reply, started }) = replies.pop_front() else {
+                    break;
+                };
+                state.base_seq.set(state.base_seq.get() + 1);
+                let now = *now.get_or_insert_with(Instant::now);
+                shard
+                    .metrics
+                    .record_latency(now.saturating_duration_since(started));
+                reply
+            };
+            if reply.len() >= DIRECT_WRITE_MIN {
+                if !batch.is_empty() && stream.write_all(&batch).await.is_err() {
+                    return;
+                }
+                batch.clear();
+                if stream.write_all(&reply).await.is_err() {
+                    return;
+                }
+            } else {
+                batch.extend_from_slice(&reply);
+            }
+        }
+        if !batch.is_empty() {
+            if stream.write_all(&batch).await.is_err() {
+                return;
+            }
+            if batch.capacity() > MAX_BATCH {
+                batch = BytesMut::with_capacity(BATCH_CAPACITY);
+            }
+            batch.clear();
+            state.wake_reader.notify();
+            continue;
+        }
+        if state.closing.get() && state.replies.borrow().is_empty() {
+            return;
+        }
+        state.wake_reader.notify();
+        state.wake_writer.wait().await;
+    }
+}

@@ -1,0 +1,309 @@
+//! Carries out the routing decision for one request on this core: reserve its reply place,
+//! then forward it to a backend, split it, broadcast it, answer it locally or refuse it.
+//!
+//! Also home of [`ReplyTo`], the address a reply is delivered to (a client's reply place, one
+//! part of a split request, or nowhere for the proxy's own ASKING), and of redirect handling:
+//! a backend reader hands every MOVED/ASK/TRYAGAIN back here to be sent again.
+
+use std::cell::{Cell, RefCell};
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::cluster::redirect::{resolve_node, Redirect};
+use crate::command::fanout::{merge_all, merge_split, plan_split};
+use crate::command::keys::Args;
+use crate::command::route::{route, Merge, Rejection, Route, SplitKind};
+use crate::error::BackendError;
+use crate::metrics::Counters;
+use crate::resp::encode;
+use crate::shard::backend::Outbound;
+use crate::shard::client::ClientState;
+use crate::shard::local;
+use crate::shard::Shard;
+
+/// Redirects (MOVED, ASK, TRYAGAIN) one request may follow before it fails. A slot moves at
+/// most once or twice during a resharding; more hops mean the cluster disagrees with itself.
+pub const MAX_REDIRECTS: u8 = 16;
+
+/// Pause before resending a request that got TRYAGAIN (a multi-key request that hit a slot
+/// halfway through migration); the migration of a key batch takes milliseconds.
+const TRYAGAIN_DELAY: Duration = Duration::from_millis(20);
+
+/// The reply Redis Cluster gives for a slot no master serves.
+const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+
+/// What the connection should do after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep reading.
+    Continue,
+    /// Stop reading; close after the queued replies (QUIT).
+    Close,
+}
+
+/// A request's arguments as ranges of its frame.
+pub struct FrameArgs<'a> {
+    /// The whole request.
+    pub frame: &'a [u8],
+    /// Argument ranges within `frame`.
+    pub args: &'a [Range<usize>],
+}
+
+impl Args for FrameArgs<'_> {
+    fn count(&self) -> usize {
+        self.args.len()
+    }
+
+    fn get(&self, index: usize) -> &[u8] {
+        self.args.get(index).map_or(&[], |r| &self.frame[r.clone()])
+    }
+}
+
+/// Where a reply goes.
+pub enum ReplyTo {
+    /// A client's reply place.
+    Client {
+        /// The client.
+        client: Rc<ClientState>,
+        /// Its reply place.
+        seq: u64,
+    },
+    /// One part of a split or broadcast request.
+    Part {
+        /// The request being assembled.
+        gather: Rc<Gather>,
+        /// Which part.
+        index: usize,
+    },
+    /// Nowhere (the reply to the proxy's own ASKING).
+    Discard,
+}
+
+impl ReplyTo {
+    /// Delivers the reply.
+    pub fn deliver(self, reply: Bytes) {
+        match self {
+            ReplyTo::Client { client, seq } => client.complete(seq, reply),
+            ReplyTo::Part { gather, index } => gather.complete(index, reply),
+            ReplyTo::Discard => {}
+        }
+    }
+
+    /// Delivers an error reply.
+    pub fn fail(self, error: &BackendError) {
+        self.deliver(error_reply(&format!("ERR percore: {error}")));
+    }
+}
+
+/// How a gathered request's parts become one reply.
+enum GatherKind {
+    Split(SplitKind, Vec<(u32, u32)>),
+    All(Merge),
+}
+
+/// A request sent as several parts, waiting for all of them.
+pub struct Gather {
+    reply_to: RefCell<Option<ReplyTo>>,
+    kind: GatherKind,
+    parts: RefCell<Vec<Bytes>>,
+    remaining: Cell<usize>,
+}
+
+impl Gather {
+    fn new(reply_to: ReplyTo, kind: GatherKind, parts: usize) -> Rc<Gather> {
+        Rc::new(Gather {
+            reply_to: RefCell::new(Some(reply_to)),
+            kind,
+            parts: RefCell::new(vec![Bytes::new(); parts]),
+            remaining: Cell::new(parts),
+        })
+    }
+
+    fn complete(&self, index: usize, reply: Bytes) {
+        if let Some(part) = self.parts.borrow_mut().get_mut(index) {
+            *part = reply;
+        }
+        self.remaining.set(self.remaining.get().saturating_sub(1));
+        if self.remaining.get() > 0 {
+            return;
+        }
+        let parts = self.parts.take();
+        let merged = match &self.kind {
+            GatherKind::Split(kind, order) => merge_split(*kind, order, &parts),
+            GatherKind::All(merge) => merge_all(*merge, &parts),
+        };
+        if let Some(reply_to) = self.reply_to.borrow_mut().take() {
+            reply_to.deliver(merged);
+        }
+    }
+}
+
+/// Routes and starts one request. `frame` is the client's request, `args` its argument ranges.
+pub fn dispatch(
+    shard: &Rc<Shard>,
+    client: &Rc<ClientState>,
+    frame: Bytes,
+    args: &[Range<usize>],
+) -> Control {
+    let started = Instant::now();
+    let seq = client.reserve(started);
+    Counters::bump(&shard.metrics.counters.requests);
+    let view = FrameArgs {
+        frame: &frame,
+        args,
+    };
+    let reply_to = ReplyTo::Client {
+        client: client.clone(),
+        seq,
+    };
+    match route(&view) {
+        Route::Keyed(slot) => forward(shard, Outbound::new(frame, reply_to, Some(slot), started)),
+        Route::AnyMaster => forward(shard, Outbound::new(frame, reply_to, None, started)),
+        Route::Split(kind) => split(shard, kind, &view, reply_to, started),
+        Route::AllMasters(merge) => broadcast(shard, merge, frame, reply_to, started),
+        Route::Local(command) => return local::answer(shard, client, command, &view, reply_to),
+        Route::Reject(rejection) => reply_to.deliver(rejection_reply(rejection, &view)),
+    }
+    Control::Continue
+}
+
+/// Sends a request to the master of its slot (or any master when it has none).
+pub fn forward(shard: &Rc<Shard>, out: Outbound) {
+    let node = {
+        let routing = shard.routing.borrow();
+        match out.slot {
+            Some(slot) => routing.node_for(slot).cloned(),
+            None => routing.any_node().cloned(),
+        }
+    };
+    match node {
+        Some(node) => node.pick().send(out),
+        None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
+    }
+}
+
+fn split(
+    shard: &Rc<Shard>,
+    kind: SplitKind,
+    args: &FrameArgs,
+    reply_to: ReplyTo,
+    started: Instant,
+) {
+    let plan = plan_split(kind, args);
+    let gather = Gather::new(
+        reply_to,
+        GatherKind::Split(kind, plan.order),
+        plan.parts.len(),
+    );
+    for (index, (slot, request)) in plan.parts.into_iter().enumerate() {
+        let part = ReplyTo::Part {
+            gather: gather.clone(),
+            index,
+        };
+        forward(shard, Outbound::new(request, part, Some(slot), started));
+    }
+}
+
+fn broadcast(shard: &Rc<Shard>, merge: Merge, frame: Bytes, reply_to: ReplyTo, started: Instant) {
+    let nodes = shard.routing.borrow().masters();
+    if nodes.is_empty() {
+        return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+    }
+    let gather = Gather::new(reply_to, GatherKind::All(merge), nodes.len());
+    for (index, node) in nodes.into_iter().enumerate() {
+        let part = ReplyTo::Part {
+            gather: gather.clone(),
+            index,
+        };
+        node.pick()
+            .send(Outbound::new(frame.clone(), part, None, started));
+    }
+}
+
+/// Acts on a redirect the backend at `from` answered to `out`.
+pub fn redirect(shard: &Rc<Shard>, from: &str, mut out: Outbound, redirect: Redirect<'_>) {
+    if out.redirects >= MAX_REDIRECTS {
+        let error = BackendError::TooManyRedirects {
+            node: from.to_string(),
+        };
+        return out.reply_to.fail(&error);
+    }
+    out.redirects += 1;
+    match redirect {
+        Redirect::Moved { slot, node } => {
+            Counters::bump(&shard.metrics.counters.moved);
+            let node = shard.node(&resolve_node(node, from));
+            shard.routing.borrow_mut().patch(slot, node.clone());
+            shard.request_refresh();
+            out.asking = false;
+            node.pick().send(out);
+        }
+        Redirect::Ask { node, .. } => {
+            Counters::bump(&shard.metrics.counters.asked);
+            let node = shard.node(&resolve_node(node, from));
+            out.asking = true;
+            node.pick().send(out);
+        }
+        Redirect::TryAgain => {
+            let shard = shard.clone();
+            out.asking = false;
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(TRYAGAIN_DELAY).await;
+                forward(&shard, out);
+            })
+            .detach();
+        }
+    }
+}
+
+/// The error reply for a refused request, worded as Redis words it.
+fn rejection_reply(rejection: Rejection, args: &FrameArgs) -> Bytes {
+    let name = String::from_utf8_lossy(args.get(0));
+    let text = match rejection {
+        Rejection::UnknownCommand => {
+            let mut shown = String::new();
+            for i in 1..args.count() {
+                if shown.len() >= 128 {
+                    break;
+                }
+                let arg = String::from_utf8_lossy(args.get(i));
+                let room = 128 - shown.len();
+                let arg: String = arg.chars().take(room).collect();
+                shown.push_str(&format!("'{arg}' "));
+            }
+            let name: String = name.chars().take(128).collect();
+            format!("ERR unknown command '{name}', with args beginning with: {shown}")
+        }
+        Rejection::UnknownSubcommand(command) => {
+            let sub: String = String::from_utf8_lossy(args.get(1))
+                .chars()
+                .take(128)
+                .collect();
+            let command = command.to_uppercase();
+            format!("ERR unknown subcommand '{sub}'. Try {command} HELP.")
+        }
+        Rejection::WrongArity(command, None) => {
+            format!("ERR wrong number of arguments for '{command}' command")
+        }
+        Rejection::WrongArity(command, Some(sub)) => {
+            format!("ERR wrong number of arguments for '{command}|{sub}' command")
+        }
+        Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
+        Rejection::Keys(error) => format!("ERR {error}"),
+        Rejection::Unsupported(reason) => {
+            let name = name.to_lowercase();
+            format!("ERR percore: '{name}' is not supported ({reason})")
+        }
+    };
+    error_reply(&text)
+}
+
+/// An error reply with the given text (without the leading `-`).
+pub fn error_reply(text: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(text.len() + 3);
+    encode::error(&mut out, text);
+    out.freeze()
+}

@@ -1,0 +1,136 @@
+//! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//!
+//! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
+//! so they run as a small task that gathers over the mesh and then fills the reply place;
+//! the client's later replies wait behind it like behind any backend reply.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::admin;
+use crate::cluster::slot::Slot;
+use crate::command::keys::Args;
+use crate::command::route::Local;
+use crate::resp::encode;
+use crate::shard::client::ClientState;
+use crate::shard::dispatch::{error_reply, Control, FrameArgs, ReplyTo};
+use crate::shard::Shard;
+
+/// Answers a locally served command.
+pub fn answer(
+    shard: &Rc<Shard>,
+    client: &Rc<ClientState>,
+    command: Local,
+    args: &FrameArgs,
+    reply_to: ReplyTo,
+) -> Control {
+    let argc = args.count();
+    let reply = match command {
+        Local::Ping if argc == 1 => Bytes::from_static(encode::PONG),
+        Local::Ping if argc == 2 => bulk(args.get(1)),
+        Local::Ping => arity_error("ping"),
+        Local::Echo => bulk(args.get(1)),
+        Local::Quit => {
+            reply_to.deliver(Bytes::from_static(encode::OK));
+            return Control::Close;
+        }
+        Local::Select => match args.get(1) {
+            b"0" => Bytes::from_static(encode::OK),
+            _ => error_reply("ERR SELECT is not allowed in cluster mode"),
+        },
+        Local::Hello => hello(args),
+        Local::ReadMode => Bytes::from_static(encode::OK),
+        Local::ClientName => client_name(client, args),
+        Local::KeySlot => {
+            let mut out = BytesMut::with_capacity(8);
+            encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
+            out.freeze()
+        }
+        Local::Info => admin::info_reply(shard),
+        Local::Proxy => return proxy(shard, args, reply_to),
+    };
+    reply_to.deliver(reply);
+    Control::Continue
+}
+
+/// `PROXY INFO | LATENCY [RESET]`.
+fn proxy(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) -> Control {
+    let sub = args.get(1).to_ascii_lowercase();
+    let reset = args.count() == 3 && args.get(2).eq_ignore_ascii_case(b"reset");
+    let report = match (sub.as_slice(), args.count()) {
+        (b"info", 2) => admin::Report::Info,
+        (b"latency", 2) => admin::Report::Latency,
+        (b"latency", 3) if reset => admin::Report::LatencyReset,
+        _ => {
+            reply_to.deliver(error_reply(
+                "ERR usage: PROXY INFO | PROXY LATENCY | PROXY LATENCY RESET",
+            ));
+            return Control::Continue;
+        }
+    };
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let stats = shard.mesh.gather(&shard, reset).await;
+        reply_to.deliver(admin::report(&shard, report, &stats));
+    })
+    .detach();
+    Control::Continue
+}
+
+/// `HELLO [protover ...]`: only RESP2 is offered, since backend connections are shared and
+/// speak RESP2; a client asking for 3 gets NOPROTO and falls back, as against old Redis.
+fn hello(args: &FrameArgs) -> Bytes {
+    if args.count() >= 2 && args.get(1) != b"2" {
+        return error_reply("NOPROTO unsupported protocol version");
+    }
+    let mut out = BytesMut::new();
+    encode::header(&mut out, b'*', 14);
+    for (key, value) in [
+        ("server", "redis"),
+        ("version", "7.0.15"),
+        ("proxy", concat!("percore ", env!("CARGO_PKG_VERSION"))),
+    ] {
+        encode::bulk(&mut out, key.as_bytes());
+        encode::bulk(&mut out, value.as_bytes());
+    }
+    encode::bulk(&mut out, b"proto");
+    encode::integer(&mut out, 2);
+    encode::bulk(&mut out, b"id");
+    encode::integer(&mut out, 0);
+    encode::bulk(&mut out, b"mode");
+    encode::bulk(&mut out, b"cluster");
+    encode::bulk(&mut out, b"role");
+    encode::bulk(&mut out, b"master");
+    out.freeze()
+}
+
+fn client_name(client: &ClientState, args: &FrameArgs) -> Bytes {
+    if args.get(1).eq_ignore_ascii_case(b"setname") {
+        let name = args.get(2);
+        if name.iter().any(|&b| b <= b' ' || b > b'~') {
+            return error_reply(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            );
+        }
+        *client.name.borrow_mut() = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+        return Bytes::from_static(encode::OK);
+    }
+    match &*client.name.borrow() {
+        Some(name) => bulk(name),
+        None => Bytes::from_static(encode::NULL_BULK),
+    }
+}
+
+fn bulk(value: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(value.len() + 16);
+    encode::bulk(&mut out, value);
+    out.freeze()
+}
+
+fn arity_error(command: &str) -> Bytes {
+    error_reply(&format!(
+        "ERR wrong number of arguments for '{command}' command"
+    ))
+}

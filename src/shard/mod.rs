@@ -1,0 +1,154 @@
+//! A shard: everything one core owns. Its listener, its clients, its backend connections, its
+//! slot map replica and its metrics all live here, on one thread, behind `Rc` and `RefCell`.
+//! No other core touches any of it; they send [`Message`](crate::mesh::Message)s instead.
+//!
+//! [`run`] is the body of each core's executor: join the mesh, start the listener (and on
+//! core 0 the topology refresher), then serve until the process ends.
+
+pub mod backend;
+pub mod client;
+pub mod dispatch;
+pub mod io;
+pub mod local;
+pub mod pool;
+pub mod routing;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::net::TcpListener;
+use tracing::{debug, error, info, warn};
+
+use crate::cluster::topology::Topology;
+use crate::config::Config;
+use crate::mesh::{self, Mesh, Message, REFRESHER_CORE};
+use crate::metrics::{CoreStats, Metrics};
+use crate::refresh;
+use crate::shard::pool::{Node, Pool};
+use crate::shard::routing::Routing;
+use crate::sync::Signal;
+
+/// Least time between two refresh requests from one core: one request covers every MOVED
+/// seen meanwhile.
+const REFRESH_REQUEST_GAP: Duration = Duration::from_millis(100);
+
+/// Pause after a failed accept (e.g. out of file descriptors) before accepting again, so the
+/// loop does not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// The state of one core.
+pub struct Shard {
+    /// This core's index (its place in the mesh).
+    pub id: usize,
+    /// The process configuration.
+    pub config: &'static Config,
+    /// Slot map replica.
+    pub routing: RefCell<Routing>,
+    /// Backend connections by node.
+    pool: Pool,
+    /// Counters and latency histogram.
+    pub metrics: Metrics,
+    /// This core's end of the cross-core mesh.
+    pub mesh: Mesh,
+    /// When the process started serving (for uptime).
+    pub started: Instant,
+    /// Wakes the refresher (on the refresher core only).
+    pub refresh_wanted: Signal,
+    /// When this core last asked for a refresh.
+    last_refresh_request: Cell<Option<Instant>>,
+}
+
+impl Shard {
+    /// This core's connections to the node at `addr`, made if new.
+    pub fn node(self: &Rc<Self>, addr: &str) -> Rc<Node> {
+        self.pool.node(self, addr)
+    }
+
+    /// Drops a node whose connections have ended.
+    pub fn forget_node(&self, addr: &str) {
+        self.pool.forget(addr);
+    }
+
+    /// Asks the refresher for a new topology soon; repeated asks are folded together.
+    pub fn request_refresh(&self) {
+        let now = Instant::now();
+        if let Some(last) = self.last_refresh_request.get() {
+            if now.duration_since(last) < REFRESH_REQUEST_GAP {
+                return;
+            }
+        }
+        self.last_refresh_request.set(Some(now));
+        if self.id == REFRESHER_CORE {
+            self.refresh_wanted.notify();
+        } else {
+            // A full channel already holds a request; dropping this one loses nothing.
+            let _ = self.mesh.try_send(REFRESHER_CORE, Message::RefreshRequest);
+        }
+    }
+
+    /// Replaces the slot map replica with a newer topology.
+    pub fn apply_topology(self: &Rc<Self>, topology: &Arc<Topology>) {
+        if topology.epoch <= self.routing.borrow().epoch {
+            return;
+        }
+        let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
+        let routing = Routing::new(topology.epoch, topology.slots.clone(), nodes);
+        *self.routing.borrow_mut() = routing;
+        debug!(core = self.id, epoch = topology.epoch, "topology applied");
+    }
+
+    /// A snapshot of this core's stats; resets its latency histogram after if asked.
+    pub fn stats(&self, reset_latency: bool) -> CoreStats {
+        let stats = self.metrics.snapshot(self.id, self.routing.borrow().epoch);
+        if reset_latency {
+            self.metrics.reset_latency();
+        }
+        stats
+    }
+}
+
+/// The body of one core's executor.
+pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
+    let Ok((senders, receivers)) = mesh.join().await else {
+        error!("could not join the cross-core mesh");
+        std::process::exit(1);
+    };
+    let mesh = Mesh::new(senders);
+    let shard = Rc::new(Shard {
+        id: mesh.core(),
+        config,
+        routing: RefCell::new(Routing::default()),
+        pool: Pool::default(),
+        metrics: Metrics::default(),
+        mesh,
+        started: Instant::now(),
+        refresh_wanted: Signal::default(),
+        last_refresh_request: Cell::new(None),
+    });
+    mesh::spawn_receivers(&shard, receivers);
+    if shard.id == REFRESHER_CORE {
+        glommio::spawn_local(refresh::run(shard.clone())).detach();
+    }
+    let listener = match TcpListener::bind(config.listen) {
+        Ok(listener) => listener,
+        Err(err) => {
+            error!(core = shard.id, listen = %config.listen, %err, "cannot listen");
+            std::process::exit(1);
+        }
+    };
+    info!(core = shard.id, listen = %config.listen, "accepting clients");
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
+            }
+            Err(err) => {
+                warn!(core = shard.id, %err, "accept failed");
+                glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}

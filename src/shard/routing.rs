@@ -1,0 +1,90 @@
+//! This core's replica of the slot map: slot -> master -> this core's connections to it.
+//!
+//! Built from each topology the refresher publishes, and patched in place by MOVED so the
+//! core routes correctly at once without waiting for the next refresh. Only this core reads
+//! or writes it, so a lookup is two array indexes and no synchronisation.
+
+use std::rc::Rc;
+
+use crate::cluster::slot::{Slot, SLOT_COUNT};
+use crate::cluster::topology::UNASSIGNED;
+use crate::shard::pool::Node;
+
+/// Slot map replica of one core.
+pub struct Routing {
+    /// Epoch of the topology this was built from (0: none yet).
+    pub epoch: u64,
+    /// Index into `nodes` per slot, or [`UNASSIGNED`].
+    slots: Box<[u16]>,
+    /// Masters, including any learned from MOVED since the last topology.
+    nodes: Vec<Rc<Node>>,
+    /// How many of `nodes` came from the topology (the rest from MOVED).
+    masters: usize,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            epoch: 0,
+            slots: vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice(),
+            nodes: Vec::new(),
+            masters: 0,
+        }
+    }
+}
+
+impl Routing {
+    /// A routing table for a topology's slots and its masters' nodes (in topology order).
+    pub fn new(epoch: u64, slots: Box<[u16]>, nodes: Vec<Rc<Node>>) -> Self {
+        let masters = nodes.len();
+        Routing {
+            epoch,
+            slots,
+            nodes,
+            masters,
+        }
+    }
+
+    /// The master serving `slot`.
+    pub fn node_for(&self, slot: Slot) -> Option<&Rc<Node>> {
+        self.nodes.get(usize::from(self.slots[slot.index()]))
+    }
+
+    /// Some master, for keyless commands.
+    pub fn any_node(&self) -> Option<&Rc<Node>> {
+        self.nodes.first()
+    }
+
+    /// Every master of the topology, for commands sent to all.
+    pub fn masters(&self) -> Vec<Rc<Node>> {
+        let mut seen: Vec<Rc<Node>> = Vec::with_capacity(self.masters);
+        for &index in self.slots.iter() {
+            if let Some(node) = self.nodes.get(usize::from(index)) {
+                if !seen.iter().any(|n| Rc::ptr_eq(n, node)) {
+                    seen.push(node.clone());
+                }
+            }
+        }
+        seen
+    }
+
+    /// Points `slot` at `node` (after MOVED).
+    pub fn patch(&mut self, slot: Slot, node: Rc<Node>) {
+        let index = match self.nodes.iter().position(|n| Rc::ptr_eq(n, &node)) {
+            Some(index) => index,
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        };
+        self.slots[slot.index()] = index as u16;
+    }
+
+    /// True if `addr` serves at least one slot.
+    pub fn serves(&self, addr: &str) -> bool {
+        self.nodes
+            .iter()
+            .position(|n| &*n.addr == addr)
+            .is_some_and(|index| self.slots.iter().any(|&s| usize::from(s) == index))
+    }
+}
