@@ -1,0 +1,624 @@
+//! Test fixtures: a real Redis Cluster of redis-server processes, the percore binary in front
+//! of it, and a small blocking RESP client.
+//!
+//! Every node runs from its own temp dir on a free loopback port (and its cluster bus port);
+//! readiness is polled (PING, `cluster_state:ok`, agreeing slot maps), never slept for; and
+//! `Drop` kills every process, so nothing outlives a test, even a failing one. A missing
+//! redis-server fails the test with the command that installs it.
+
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a reply may take before a test fails instead of hanging.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a cluster or proxy may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between readiness polls.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A RESP value as a test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Value>>),
+}
+
+impl Value {
+    /// A bulk string value.
+    pub fn bulk(s: &str) -> Value {
+        Value::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    /// `+OK`.
+    pub fn ok() -> Value {
+        Value::Simple("OK".into())
+    }
+
+    /// The bytes of a bulk string.
+    pub fn as_bulk(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bulk(Some(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The integer of an integer reply.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Text of a bulk or simple string, lossy.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+            Value::Simple(s) | Value::Error(s) => s.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// True for an error reply.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Value::Error(_))
+    }
+}
+
+/// A blocking RESP connection with a read timeout.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// Connects to 127.0.0.1:`port`.
+    pub fn connect(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Value {
+        self.send_raw(&encode(args));
+        self.read_value()
+    }
+
+    /// `cmd` with the arguments split on spaces.
+    pub fn cmd_str(&mut self, line: &str) -> Value {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.cmd(&args)
+    }
+
+    /// Writes all commands, then reads all replies.
+    pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Vec<Value> {
+        let mut wire = Vec::new();
+        for command in commands {
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            wire.extend(encode(&args));
+        }
+        self.send_raw(&wire);
+        commands.iter().map(|_| self.read_value()).collect()
+    }
+
+    /// The exact bytes of the next reply.
+    pub fn read_raw_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(len) = frame_len(&self.buf, 0) {
+                return self.buf.drain(..len).collect();
+            }
+            self.fill();
+        }
+    }
+
+    /// The next reply, parsed.
+    pub fn read_value(&mut self) -> Value {
+        let raw = self.read_raw_reply();
+        parse(&raw, &mut 0)
+    }
+
+    /// Asserts the server closes the connection (after any bytes still to come).
+    pub fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 4096];
+        let deadline = Instant::now() + READ_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("expected the connection to close, got {e}"),
+            }
+        }
+        panic!("the connection was not closed");
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 64 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => panic!("connection closed while waiting for a reply"),
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("no reply within {READ_TIMEOUT:?}: {e}"),
+        }
+    }
+}
+
+/// Encodes a command as a multibulk.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn line_end(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+}
+
+/// Length of the complete reply starting at `at`, if complete.
+fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
+    let end = line_end(buf, at)?;
+    let header = std::str::from_utf8(&buf[at + 1..end]).ok()?;
+    let after = end + 2;
+    match buf[at] {
+        b'+' | b'-' | b':' => Some(after - at),
+        b'$' => {
+            let n: i64 = header.parse().ok()?;
+            if n < 0 {
+                return Some(after - at);
+            }
+            let total = after + n as usize + 2;
+            (buf.len() >= total).then_some(total - at)
+        }
+        b'*' => {
+            let n: i64 = header.parse().ok()?;
+            let mut pos = after;
+            for _ in 0..n.max(0) {
+                pos += frame_len(buf, pos)?;
+            }
+            Some(pos - at)
+        }
+        other => panic!("bad reply type byte {other:?} in {:?}", String::from_utf8_lossy(buf)),
+    }
+}
+
+fn parse(buf: &[u8], pos: &mut usize) -> Value {
+    let end = line_end(buf, *pos).expect("complete frame");
+    let kind = buf[*pos];
+    let header = String::from_utf8_lossy(&buf[*pos + 1..end]).into_owned();
+    *pos = end + 2;
+    match kind {
+        b'+' => Value::Simple(header),
+        b'-' => Value::Error(header),
+        b':' => Value::Int(header.parse().unwrap()),
+        b'$' => {
+            let n: i64 = header.parse().unwrap();
+            if n < 0 {
+                return Value::Bulk(None);
+            }
+            let data = buf[*pos..*pos + n as usize].to_vec();
+            *pos += n as usize + 2;
+            Value::Bulk(Some(data))
+        }
+        b'*' => {
+            let n: i64 = header.parse().unwrap();
+            if n < 0 {
+                return Value::Array(None);
+            }
+            Value::Array(Some((0..n).map(|_| parse(buf, pos)).collect()))
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// A loopback port that is free, with its cluster bus port (+10000) free too.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port < 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair found");
+}
+
+fn require(binary: &str) {
+    let found = Command::new(binary).arg("--version").stdout(Stdio::null()).status().is_ok();
+    assert!(
+        found,
+        "{binary} not found on PATH: install it with `apt-get update && apt-get install -y redis-server`"
+    );
+}
+
+/// Polls `check` until it holds, or panics after `timeout` with `what`.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Sends one command to a port on a fresh connection; `None` if it cannot connect.
+pub fn try_cmd(port: u16, line: &str) -> Option<Value> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+    };
+    let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+    conn.send_raw(&encode(&args));
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        if let Some(len) = frame_len(&conn.buf, 0) {
+            return Some(parse(&conn.buf[..len], &mut 0));
+        }
+        match conn.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => conn.buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// One redis-server process of the cluster.
+pub struct RedisNode {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl RedisNode {
+    fn start(port: u16, dir: TempDir) -> RedisNode {
+        let mut node = RedisNode {
+            port,
+            dir,
+            child: None,
+        };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let dir = self.dir.path();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            .args(["--cluster-node-timeout", "2000", "--appendonly", "no", "--save", ""])
+            .args(["--protected-mode", "no", "--dir"])
+            .arg(dir)
+            .arg("--logfile")
+            .arg(dir.join("redis.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until(&format!("redis-server on {port}"), READY_TIMEOUT, || {
+            try_cmd(port, "PING") == Some(Value::Simple("PONG".into()))
+        });
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// Kills the process at once (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The node's cluster id.
+    pub fn id(&self) -> String {
+        self.cmd("CLUSTER MYID").text()
+    }
+
+    /// Runs a command on this node.
+    pub fn cmd(&self, line: &str) -> Value {
+        Conn::connect(self.port).cmd_str(line)
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill").args([signal, &child.id().to_string()]).status();
+            assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
+        }
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Redis Cluster of real redis-server processes.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisNode>,
+    masters: usize,
+}
+
+impl RedisCluster {
+    /// Starts `masters` masters with `replicas` replicas each and waits until every node
+    /// reports `cluster_state:ok` with the same slot map.
+    pub fn start(masters: usize, replicas: usize) -> RedisCluster {
+        require("redis-server");
+        require("redis-cli");
+        let nodes: Vec<RedisNode> = (0..masters * (1 + replicas))
+            .map(|_| RedisNode::start(free_port(), TempDir::new().unwrap()))
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let output = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = RedisCluster { nodes, masters };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// Waits until every running node agrees the cluster is ok and maps all slots alike.
+    pub fn wait_ok(&self) {
+        let ports: Vec<u16> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect();
+        wait_until("cluster_state:ok on every node", READY_TIMEOUT, || {
+            let maps: Vec<Option<Vec<(i64, i64, i64)>>> = ports.iter().map(|&p| slot_ranges(p)).collect();
+            ports.iter().all(|&p| {
+                try_cmd(p, "CLUSTER INFO").is_some_and(|v| v.text().contains("cluster_state:ok"))
+            }) && maps.iter().all(|m| m.is_some() && *m == maps[0])
+                && maps[0].as_ref().is_some_and(|m| m.iter().map(|r| r.1 - r.0 + 1).sum::<i64>() == 16384)
+        });
+    }
+
+    /// `host:port` of every node, comma separated, for `--cluster`.
+    pub fn seeds(&self) -> String {
+        let list: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        list.join(",")
+    }
+
+    /// Ports of the nodes that are masters now.
+    pub fn master_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = slot_ranges(self.nodes[0].port)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.2 as u16)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The node on `port`.
+    pub fn node(&mut self, port: u16) -> &mut RedisNode {
+        self.nodes.iter_mut().find(|n| n.port == port).expect("node on that port")
+    }
+
+    /// Slot of a key, as Redis computes it.
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let mut conn = Conn::connect(self.nodes[0].port);
+        conn.cmd(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()]).as_int().unwrap() as u16
+    }
+
+    /// Port of the master serving `slot`.
+    pub fn master_for_slot(&self, slot: u16) -> u16 {
+        let ranges = slot_ranges(self.nodes[0].port).expect("slot map");
+        let range = ranges.iter().find(|r| r.0 <= slot as i64 && slot as i64 <= r.1).expect("slot served");
+        range.2 as u16
+    }
+
+    /// Kills a node (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        self.node(port).kill();
+    }
+
+    /// Starts a killed node again from its directory, and waits for the cluster to be ok.
+    pub fn restart(&mut self, port: u16) {
+        self.node(port).spawn();
+        self.wait_ok();
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) a node.
+    pub fn pause(&mut self, port: u16, paused: bool) {
+        self.node(port).signal(if paused { "-STOP" } else { "-CONT" });
+    }
+
+    /// Marks `slot` as migrating from `from` to `to` (keys move with `migrate_key`).
+    pub fn begin_migration(&mut self, slot: u16, from: u16, to: u16) {
+        let from_id = self.node(from).id();
+        let to_id = self.node(to).id();
+        assert_eq!(self.node(to).cmd(&format!("CLUSTER SETSLOT {slot} IMPORTING {from_id}")), Value::ok());
+        assert_eq!(self.node(from).cmd(&format!("CLUSTER SETSLOT {slot} MIGRATING {to_id}")), Value::ok());
+    }
+
+    /// Moves one key from `from` to `to` with MIGRATE.
+    pub fn migrate_key(&mut self, key: &str, from: u16, to: u16) {
+        let mut conn = Conn::connect(from);
+        let reply = conn.cmd(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            to.to_string().as_bytes(),
+            key.as_bytes(),
+            b"0",
+            b"5000",
+        ]);
+        assert_eq!(reply, Value::ok(), "MIGRATE {key}");
+    }
+
+    /// Gives `slot` to `to` on every master, ending a migration.
+    pub fn finish_migration(&mut self, slot: u16, to: u16) {
+        let to_id = self.node(to).id();
+        for port in self.master_ports() {
+            assert_eq!(self.node(port).cmd(&format!("CLUSTER SETSLOT {slot} NODE {to_id}")), Value::ok());
+        }
+        self.wait_ok();
+    }
+
+    /// Moves `slot` with all its keys from `from` to `to`.
+    pub fn move_slot(&mut self, slot: u16, from: u16, to: u16) {
+        self.begin_migration(slot, from, to);
+        loop {
+            let keys = self.node(from).cmd(&format!("CLUSTER GETKEYSINSLOT {slot} 100"));
+            let Value::Array(Some(keys)) = keys else { panic!("GETKEYSINSLOT") };
+            if keys.is_empty() {
+                break;
+            }
+            for key in keys {
+                self.migrate_key(&key.text(), from, to);
+            }
+        }
+        self.finish_migration(slot, to);
+    }
+
+    /// Number of masters the cluster was created with.
+    pub fn masters(&self) -> usize {
+        self.masters
+    }
+}
+
+/// CLUSTER SLOTS of one node as (first, last, master port), sorted.
+fn slot_ranges(port: u16) -> Option<Vec<(i64, i64, i64)>> {
+    let Value::Array(Some(ranges)) = try_cmd(port, "CLUSTER SLOTS")? else {
+        return None;
+    };
+    let mut out = Vec::new();
+    for range in ranges {
+        let Value::Array(Some(fields)) = range else { return None };
+        let Value::Array(Some(master)) = &fields[2] else { return None };
+        out.push((fields[0].as_int()?, fields[1].as_int()?, master[1].as_int()?));
+    }
+    out.sort_unstable();
+    Some(out)
+}
+
+/// A percore process in front of a cluster.
+pub struct Proxy {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Proxy {
+    /// Starts percore with 2 threads and waits until it serves the cluster.
+    pub fn start(cluster: &RedisCluster, extra: &[&str]) -> Proxy {
+        let proxy = Proxy::start_with_seeds(&cluster.seeds(), extra);
+        let port = proxy.port;
+        wait_until("percore to serve the cluster", READY_TIMEOUT, || {
+            try_cmd(port, "SET percore:ready 1") == Some(Value::ok())
+        });
+        proxy
+    }
+
+    /// Starts percore with the given seeds; waits only until it accepts connections.
+    pub fn start_with_seeds(seeds: &str, extra: &[&str]) -> Proxy {
+        let dir = TempDir::new().unwrap();
+        let log = dir.path().join("percore.log");
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_percore"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
+            .args(["--threads", "2", "--log-level", "debug"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start percore");
+        let proxy = Proxy {
+            port,
+            child,
+            log,
+            _dir: dir,
+        };
+        wait_until("percore to accept connections", READY_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        proxy
+    }
+
+    /// A new client connection.
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    /// The proxy's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().map(|s| s.is_none()).unwrap_or(false)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A key per master: for each master port, a key (with `prefix`) whose slot it serves.
+pub fn key_on_each_master(cluster: &RedisCluster, prefix: &str) -> Vec<(u16, String)> {
+    let mut found: Vec<(u16, String)> = Vec::new();
+    for i in 0..10_000 {
+        let key = format!("{prefix}{i}");
+        let port = cluster.master_for_slot(slot_of(&key));
+        if !found.iter().any(|(p, _)| *p == port) {
+            found.push((port, key));
+        }
+        if found.len() == cluster.masters() {
+            break;
+        }
+    }
+    found
+}
+
+/// Slot of a key, computed the way Redis does (checked against CLUSTER KEYSLOT in tests).
+pub fn slot_of(key: &str) -> u16 {
+    percore::cluster::slot::Slot::for_key(key.as_bytes()).get()
+}
