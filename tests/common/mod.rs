@@ -603,6 +603,7 @@ impl Drop for Proxy {
 }
 
 /// A key per master: for each master port, a key (with `prefix`) whose slot it serves.
+/// Wrap it in braces (`{key}:suffix`) to derive more keys in the same slot.
 pub fn key_on_each_master(cluster: &RedisCluster, prefix: &str) -> Vec<(u16, String)> {
     let mut found: Vec<(u16, String)> = Vec::new();
     for i in 0..10_000 {
