@@ -19,9 +19,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== cargo bench --no-run (every benchmark compiles)"
+cargo bench --no-run
 echo "== cargo test"
 cargo test --all-targets
 echo "== cargo test --doc"
 cargo test --doc
-echo "== cargo bench --no-run"
-cargo bench --no-run

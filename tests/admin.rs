@@ -42,7 +42,12 @@ fn proxy_info_and_latency() {
             conns.push(c);
         }
         let info = conns[0].cmd_str("PROXY INFO").text();
-        if per_core(&info, "connections_total").iter().filter(|&&n| n > 0).count() == 2 {
+        if per_core(&info, "connections_total")
+            .iter()
+            .filter(|&&n| n > 0)
+            .count()
+            == 2
+        {
             break;
         }
     }
@@ -59,12 +64,23 @@ fn proxy_info_and_latency() {
     assert!(epoch >= 1);
     let totals = per_core(&info, "connections_total");
     assert_eq!(totals.len(), 2, "{info}");
-    assert!(totals.iter().all(|&n| n > 0), "connections on both cores: {info}");
+    assert!(
+        totals.iter().all(|&n| n > 0),
+        "connections on both cores: {info}"
+    );
     assert!(per_core(&info, "requests").iter().sum::<u64>() >= conns.len() as u64);
     assert!(per_core(&info, "clients").iter().sum::<u64>() >= conns.len() as u64);
 
     let latency = c.cmd_str("PROXY LATENCY").text();
-    for field in ["core0:count=", "core1:count=", "p50=", "p90=", "p99=", "p99.9=", "max="] {
+    for field in [
+        "core0:count=",
+        "core1:count=",
+        "p50=",
+        "p90=",
+        "p99=",
+        "p99.9=",
+        "max=",
+    ] {
         assert!(latency.contains(field), "{field} in {latency}");
     }
     let before = all_count(&latency);

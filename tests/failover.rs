@@ -11,7 +11,10 @@ use common::{key_on_each_master, wait_until, Proxy, RedisCluster, Value};
 #[test]
 fn dead_master_fails_fast_and_service_resumes() {
     let mut cluster = RedisCluster::start(3, 0);
-    let proxy = Proxy::start(&cluster, &["--backend-timeout", "1s", "--refresh-interval", "1s"]);
+    let proxy = Proxy::start(
+        &cluster,
+        &["--backend-timeout", "1s", "--refresh-interval", "1s"],
+    );
     let mut c = proxy.conn();
     let keys = key_on_each_master(&cluster, "f:");
     for (_, key) in &keys {
@@ -23,7 +26,10 @@ fn dead_master_fails_fast_and_service_resumes() {
     for _ in 0..5 {
         let started = Instant::now();
         let reply = c.cmd_str(&format!("GET {dead_key}"));
-        assert!(started.elapsed() < Duration::from_secs(3), "error came fast");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "error came fast"
+        );
         assert!(reply.is_error(), "{reply:?}");
         assert!(
             reply.text().contains(&format!("127.0.0.1:{dead_port}")),
@@ -44,17 +50,25 @@ fn dead_master_fails_fast_and_service_resumes() {
 
     cluster.restart(dead_port);
     let port = proxy.port;
-    wait_until("the proxy to serve the restarted master", Duration::from_secs(15), || {
-        common::try_cmd(port, &format!("SET {dead_key} back")) == Some(Value::ok())
-    });
+    wait_until(
+        "the proxy to serve the restarted master",
+        Duration::from_secs(15),
+        || common::try_cmd(port, &format!("SET {dead_key} back")) == Some(Value::ok()),
+    );
     assert_eq!(c.cmd_str(&format!("GET {dead_key}")), Value::bulk("back"));
-    assert!(proxy.log().contains("backend connection failed"), "the failure was logged");
+    assert!(
+        proxy.log().contains("backend connection failed"),
+        "the failure was logged"
+    );
 }
 
 #[test]
 fn unreachable_cluster_gives_errors_not_hangs() {
     let port = common::free_port();
-    let proxy = Proxy::start_with_seeds(&format!("127.0.0.1:{port}"), &["--backend-timeout", "500ms"]);
+    let proxy = Proxy::start_with_seeds(
+        &format!("127.0.0.1:{port}"),
+        &["--backend-timeout", "500ms"],
+    );
     let mut c = proxy.conn();
     assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
     let reply = c.cmd_str("GET k");

@@ -76,7 +76,10 @@ fn multi_key_commands_split_and_merge() {
     let cluster = RedisCluster::start(3, 0);
     let proxy = Proxy::start(&cluster, &[]);
     let mut c = proxy.conn();
-    let keys: Vec<String> = key_on_each_master(&cluster, "m:").into_iter().map(|(_, k)| k).collect();
+    let keys: Vec<String> = key_on_each_master(&cluster, "m:")
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
     assert_eq!(keys.len(), 3);
     let (a, b, d) = (&keys[0], &keys[1], &keys[2]);
 
@@ -95,11 +98,17 @@ fn multi_key_commands_split_and_merge() {
             Value::bulk("1"),
         ]))
     );
-    assert_eq!(c.cmd_str(&format!("EXISTS {a} {b} {d} missing {a}")), Value::Int(4));
+    assert_eq!(
+        c.cmd_str(&format!("EXISTS {a} {b} {d} missing {a}")),
+        Value::Int(4)
+    );
     assert_eq!(c.cmd_str(&format!("TOUCH {a} {b} missing")), Value::Int(2));
     assert_eq!(c.cmd_str(&format!("UNLINK {a} missing")), Value::Int(1));
     assert_eq!(c.cmd_str(&format!("DEL {a} {b} {d} {b}")), Value::Int(2));
-    assert_eq!(c.cmd_str(&format!("MGET {a} {b} {d}")), Value::Array(Some(vec![Value::Bulk(None); 3])));
+    assert_eq!(
+        c.cmd_str(&format!("MGET {a} {b} {d}")),
+        Value::Array(Some(vec![Value::Bulk(None); 3]))
+    );
 
     // 200 keys in one MGET, spread over every slot they hash to.
     let many: Vec<String> = (0..200).map(|i| format!("many:{i}")).collect();
@@ -112,7 +121,9 @@ fn multi_key_commands_split_and_merge() {
     assert_eq!(c.cmd(&mset), Value::ok());
     let mut mget: Vec<&[u8]> = vec![b"MGET"];
     mget.extend(many.iter().map(|k| k.as_bytes()));
-    let Value::Array(Some(got)) = c.cmd(&mget) else { panic!("MGET reply") };
+    let Value::Array(Some(got)) = c.cmd(&mget) else {
+        panic!("MGET reply")
+    };
     let want: Vec<Value> = values.iter().map(|v| Value::bulk(v)).collect();
     assert_eq!(got, want);
 
@@ -122,5 +133,8 @@ fn multi_key_commands_split_and_merge() {
         Value::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
     );
     assert_eq!(c.cmd_str("MSETNX {t}x 1 {t}y 2"), Value::Int(1));
-    assert_eq!(c.cmd_str("MGET {t}x {t}y"), Value::Array(Some(vec![Value::bulk("1"), Value::bulk("2")])));
+    assert_eq!(
+        c.cmd_str("MGET {t}x {t}y"),
+        Value::Array(Some(vec![Value::bulk("1"), Value::bulk("2")]))
+    );
 }

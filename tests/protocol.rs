@@ -17,7 +17,10 @@ fn replies_and_protocol_errors_match_redis() {
         (b"*2\r\n$4\r\nPING\r\n$2\r\nhi\r\n", b"$2\r\nhi\r\n"),
         (b"*2\r\n$4\r\nECHO\r\n$3\r\na\0b\r\n", b"$3\r\na\0b\r\n"),
         (b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n", b"+OK\r\n"),
-        (b"*1\r\n$3\r\nGET\r\n", b"-ERR wrong number of arguments for 'get' command\r\n"),
+        (
+            b"*1\r\n$3\r\nGET\r\n",
+            b"-ERR wrong number of arguments for 'get' command\r\n",
+        ),
         (
             b"*3\r\n$3\r\nfoo\r\n$1\r\na\r\n$1\r\nb\r\n",
             b"-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n",

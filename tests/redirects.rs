@@ -36,17 +36,29 @@ fn moved_slot_is_followed_transparently() {
     assert_eq!(cluster.master_for_slot(slot), to);
 
     for (i, key) in keys.iter().enumerate() {
-        assert_eq!(c.cmd_str(&format!("GET {key}")), Value::bulk(&i.to_string()), "{key}");
+        assert_eq!(
+            c.cmd_str(&format!("GET {key}")),
+            Value::bulk(&i.to_string()),
+            "{key}"
+        );
         assert_eq!(c.cmd_str(&format!("INCR {key}")), Value::Int(i as i64 + 1));
     }
     // The writes landed on the new owner.
-    assert_eq!(Conn::connect(to).cmd_str(&format!("GET {}", keys[3])), Value::bulk("4"));
+    assert_eq!(
+        Conn::connect(to).cmd_str(&format!("GET {}", keys[3])),
+        Value::bulk("4")
+    );
     let mut mget: Vec<&[u8]> = vec![b"MGET"];
     mget.extend(keys.iter().map(|k| k.as_bytes()));
-    let Value::Array(Some(values)) = c.cmd(&mget) else { panic!("MGET") };
+    let Value::Array(Some(values)) = c.cmd(&mget) else {
+        panic!("MGET")
+    };
     assert_eq!(values.len(), 20);
     let info = c.cmd_str("PROXY INFO").text();
-    assert!(info_field(&info, "moved") >= 1, "MOVED was followed: {info}");
+    assert!(
+        info_field(&info, "moved") >= 1,
+        "MOVED was followed: {info}"
+    );
 }
 
 #[test]
@@ -66,9 +78,18 @@ fn ask_during_migration_is_followed_transparently() {
 
     // keys[0] now lives only on the importing node: reaching it needs ASK.
     let direct = Conn::connect(from).cmd_str(&format!("GET {}", keys[0]));
-    assert!(direct.text().starts_with("ASK "), "the source redirects: {direct:?}");
-    assert_eq!(c.cmd_str(&format!("GET {}", keys[0])), Value::bulk("before"));
-    assert_eq!(c.cmd_str(&format!("GET {}", keys[1])), Value::bulk("before"));
+    assert!(
+        direct.text().starts_with("ASK "),
+        "the source redirects: {direct:?}"
+    );
+    assert_eq!(
+        c.cmd_str(&format!("GET {}", keys[0])),
+        Value::bulk("before")
+    );
+    assert_eq!(
+        c.cmd_str(&format!("GET {}", keys[1])),
+        Value::bulk("before")
+    );
     assert_eq!(c.cmd_str(&format!("SET {} after", keys[0])), Value::ok());
     // A new key in a migrating slot goes to the importing node, via ASK.
     assert_eq!(c.cmd_str("SET {ask}:new fresh"), Value::ok());

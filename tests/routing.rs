@@ -17,7 +17,15 @@ fn every_type_and_binary_values_route_to_the_owning_master() {
     let mut c = proxy.conn();
 
     // Our slot function agrees with Redis on many keys, including tags.
-    for key in ["foo", "bar", "{user1000}.following", "a{b}c", "{}x", "x{}{y}", ""] {
+    for key in [
+        "foo",
+        "bar",
+        "{user1000}.following",
+        "a{b}c",
+        "{}x",
+        "x{}{y}",
+        "",
+    ] {
         assert_eq!(slot_of(key), cluster.keyslot(key), "key {key:?}");
     }
 
@@ -32,7 +40,14 @@ fn every_type_and_binary_values_route_to_the_owning_master() {
         assert_eq!(c.cmd_str(&format!("INCR {k}:n")), int(1));
         assert_eq!(c.cmd_str(&format!("INCRBY {k}:n 41")), int(42));
         assert_eq!(c.cmd_str(&format!("RPUSH {k}:l a b c")), int(3));
-        assert_eq!(c.cmd_str(&format!("LRANGE {k}:l 0 -1")), Value::Array(Some(vec![Value::bulk("a"), Value::bulk("b"), Value::bulk("c")])));
+        assert_eq!(
+            c.cmd_str(&format!("LRANGE {k}:l 0 -1")),
+            Value::Array(Some(vec![
+                Value::bulk("a"),
+                Value::bulk("b"),
+                Value::bulk("c")
+            ]))
+        );
         assert_eq!(c.cmd_str(&format!("HSET {k}:h f1 v1 f2 v2")), int(2));
         assert_eq!(c.cmd_str(&format!("HGET {k}:h f2")), Value::bulk("v2"));
         assert_eq!(c.cmd_str(&format!("SADD {k}:set x y x")), int(2));
@@ -45,13 +60,26 @@ fn every_type_and_binary_values_route_to_the_owning_master() {
         assert_eq!(c.cmd_str(&format!("PFCOUNT {k}:hll")), int(3));
         assert_eq!(c.cmd_str(&format!("SETBIT {k}:bits 7 1")), int(0));
         assert_eq!(c.cmd_str(&format!("BITCOUNT {k}:bits")), int(1));
-        assert_eq!(c.cmd_str(&format!("GEOADD {k}:geo 13.361389 38.115556 Palermo")), int(1));
-        assert_eq!(c.cmd_str(&format!("GEOHASH {k}:geo Palermo")), Value::Array(Some(vec![Value::bulk("sqc8b49rny0")])));
+        assert_eq!(
+            c.cmd_str(&format!("GEOADD {k}:geo 13.361389 38.115556 Palermo")),
+            int(1)
+        );
+        assert_eq!(
+            c.cmd_str(&format!("GEOHASH {k}:geo Palermo")),
+            Value::Array(Some(vec![Value::bulk("sqc8b49rny0")]))
+        );
         assert_eq!(c.cmd_str(&format!("EXPIRE {k}:s 100")), int(1));
-        assert!(c.cmd_str(&format!("TTL {k}:s")).as_int().is_some_and(|t| t > 0 && t <= 100));
+        assert!(c
+            .cmd_str(&format!("TTL {k}:s"))
+            .as_int()
+            .is_some_and(|t| t > 0 && t <= 100));
         // The value is really on the master that owns the slot.
         let mut direct = Conn::connect(*port);
-        assert_eq!(direct.cmd_str(&format!("GET {k}:s")), Value::bulk("vw"), "on {port}");
+        assert_eq!(
+            direct.cmd_str(&format!("GET {k}:s")),
+            Value::bulk("vw"),
+            "on {port}"
+        );
         assert_eq!(direct.cmd_str(&format!("HGET {k}:h f1")), Value::bulk("v1"));
     }
 
@@ -98,7 +126,10 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
     assert_eq!(c.cmd(&[b"EVAL", b"return 1", b"2", b"a", b"b"]), crossslot);
     assert_eq!(c.cmd_str("GET a"), Value::bulk("1"));
     assert_eq!(c.cmd_str("EXISTS b"), Value::Int(0));
-    assert_eq!(c.cmd_str("SMEMBERS sa"), Value::Array(Some(vec![Value::bulk("m")])));
+    assert_eq!(
+        c.cmd_str("SMEMBERS sa"),
+        Value::Array(Some(vec![Value::bulk("m")]))
+    );
 
     for (line, name) in [
         ("MULTI", "multi"),
@@ -112,7 +143,10 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
         let reply = c.cmd_str(line);
         assert!(reply.is_error(), "{line}: {reply:?}");
         assert!(reply.text().starts_with("ERR"), "{line}: {reply:?}");
-        assert!(reply.text().contains(&format!("'{name}'")), "{line}: {reply:?}");
+        assert!(
+            reply.text().contains(&format!("'{name}'")),
+            "{line}: {reply:?}"
+        );
     }
     // The connection is still fine after refusals.
     assert_eq!(c.cmd_str("GET a"), Value::bulk("1"));

@@ -90,7 +90,9 @@ pub fn for_each_key<A: Args + ?Sized>(
         // Like Redis, indexes past the end are skipped: the command itself reports the
         // arity or syntax error.
         while index <= last && index < argc {
-            f(index as usize);
+            if !is_migrate_placeholder(spec, index, args) {
+                f(index as usize);
+            }
             index += step;
         }
     }
@@ -102,6 +104,15 @@ pub fn for_each_key<A: Args + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// MIGRATE's key argument is "" when the keys follow KEYS; Redis (`migrateGetKeys`) does
+/// not count it as a key, and routing by it would wrongly send the request to slot 0.
+fn is_migrate_placeholder<A: Args + ?Sized>(spec: &CommandSpec, index: i64, args: &A) -> bool {
+    index == 3
+        && args.get(3).is_empty()
+        && spec.flags.contains(CommandFlags::MOVABLE_KEYS)
+        && spec.name == "migrate"
 }
 
 /// The destination key of `SORT key ... STORE dst`, skipping the arguments of LIMIT, BY and
@@ -198,7 +209,7 @@ mod tests {
             ("ZUNIONSTORE dst 2 a b WEIGHTS 1 2", &[1, 3, 4]),
             ("XREAD COUNT 2 STREAMS s1 s2 0 0", &[4, 5]),
             ("XREADGROUP GROUP g c STREAMS s 0", &[5]),
-            ("MIGRATE h p  0 5000 KEYS a b", &[3, 7, 8]),
+            ("MIGRATE h p  0 5000 KEYS a b", &[7, 8]),
             ("MIGRATE h p k 0 5000", &[3]),
             ("LMOVE a b LEFT RIGHT", &[1, 2]),
             ("SORT k STORE d", &[1, 3]),

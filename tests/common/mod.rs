@@ -175,7 +175,10 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 }
 
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+    buf.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| from + p)
 }
 
 /// Length of the complete reply starting at `at`, if complete.
@@ -201,7 +204,10 @@ fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
             }
             Some(pos - at)
         }
-        other => panic!("bad reply type byte {other:?} in {:?}", String::from_utf8_lossy(buf)),
+        other => panic!(
+            "bad reply type byte {other:?} in {:?}",
+            String::from_utf8_lossy(buf)
+        ),
     }
 }
 
@@ -247,7 +253,11 @@ pub fn free_port() -> u16 {
 }
 
 fn require(binary: &str) {
-    let found = Command::new(binary).arg("--version").stdout(Stdio::null()).status().is_ok();
+    let found = Command::new(binary)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
     assert!(
         found,
         "{binary} not found on PATH: install it with `apt-get update && apt-get install -y redis-server`"
@@ -310,8 +320,20 @@ impl RedisNode {
         let dir = self.dir.path();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-            .args(["--cluster-node-timeout", "2000", "--appendonly", "no", "--save", ""])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args([
+                "--cluster-node-timeout",
+                "2000",
+                "--appendonly",
+                "no",
+                "--save",
+                "",
+            ])
             .args(["--protected-mode", "no", "--dir"])
             .arg(dir)
             .arg("--logfile")
@@ -352,7 +374,9 @@ impl RedisNode {
 
     fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {
-            let status = Command::new("kill").args([signal, &child.id().to_string()]).status();
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
             assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
         }
     }
@@ -400,19 +424,31 @@ impl RedisCluster {
 
     /// Waits until every running node agrees the cluster is ok and maps all slots alike.
     pub fn wait_ok(&self) {
-        let ports: Vec<u16> = self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect();
+        let ports: Vec<u16> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect();
         wait_until("cluster_state:ok on every node", READY_TIMEOUT, || {
-            let maps: Vec<Option<Vec<(i64, i64, i64)>>> = ports.iter().map(|&p| slot_ranges(p)).collect();
+            let maps: Vec<Option<Vec<(i64, i64, i64)>>> =
+                ports.iter().map(|&p| slot_ranges(p)).collect();
             ports.iter().all(|&p| {
                 try_cmd(p, "CLUSTER INFO").is_some_and(|v| v.text().contains("cluster_state:ok"))
             }) && maps.iter().all(|m| m.is_some() && *m == maps[0])
-                && maps[0].as_ref().is_some_and(|m| m.iter().map(|r| r.1 - r.0 + 1).sum::<i64>() == 16384)
+                && maps[0]
+                    .as_ref()
+                    .is_some_and(|m| m.iter().map(|r| r.1 - r.0 + 1).sum::<i64>() == 16384)
         });
     }
 
     /// `host:port` of every node, comma separated, for `--cluster`.
     pub fn seeds(&self) -> String {
-        let list: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let list: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         list.join(",")
     }
 
@@ -430,19 +466,27 @@ impl RedisCluster {
 
     /// The node on `port`.
     pub fn node(&mut self, port: u16) -> &mut RedisNode {
-        self.nodes.iter_mut().find(|n| n.port == port).expect("node on that port")
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("node on that port")
     }
 
     /// Slot of a key, as Redis computes it.
     pub fn keyslot(&self, key: &str) -> u16 {
         let mut conn = Conn::connect(self.nodes[0].port);
-        conn.cmd(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()]).as_int().unwrap() as u16
+        conn.cmd(&[b"CLUSTER", b"KEYSLOT", key.as_bytes()])
+            .as_int()
+            .unwrap() as u16
     }
 
     /// Port of the master serving `slot`.
     pub fn master_for_slot(&self, slot: u16) -> u16 {
         let ranges = slot_ranges(self.nodes[0].port).expect("slot map");
-        let range = ranges.iter().find(|r| r.0 <= slot as i64 && slot as i64 <= r.1).expect("slot served");
+        let range = ranges
+            .iter()
+            .find(|r| r.0 <= slot as i64 && slot as i64 <= r.1)
+            .expect("slot served");
         range.2 as u16
     }
 
@@ -459,15 +503,24 @@ impl RedisCluster {
 
     /// Pauses (SIGSTOP) or resumes (SIGCONT) a node.
     pub fn pause(&mut self, port: u16, paused: bool) {
-        self.node(port).signal(if paused { "-STOP" } else { "-CONT" });
+        self.node(port)
+            .signal(if paused { "-STOP" } else { "-CONT" });
     }
 
     /// Marks `slot` as migrating from `from` to `to` (keys move with `migrate_key`).
     pub fn begin_migration(&mut self, slot: u16, from: u16, to: u16) {
         let from_id = self.node(from).id();
         let to_id = self.node(to).id();
-        assert_eq!(self.node(to).cmd(&format!("CLUSTER SETSLOT {slot} IMPORTING {from_id}")), Value::ok());
-        assert_eq!(self.node(from).cmd(&format!("CLUSTER SETSLOT {slot} MIGRATING {to_id}")), Value::ok());
+        assert_eq!(
+            self.node(to)
+                .cmd(&format!("CLUSTER SETSLOT {slot} IMPORTING {from_id}")),
+            Value::ok()
+        );
+        assert_eq!(
+            self.node(from)
+                .cmd(&format!("CLUSTER SETSLOT {slot} MIGRATING {to_id}")),
+            Value::ok()
+        );
     }
 
     /// Moves one key from `from` to `to` with MIGRATE.
@@ -488,7 +541,11 @@ impl RedisCluster {
     pub fn finish_migration(&mut self, slot: u16, to: u16) {
         let to_id = self.node(to).id();
         for port in self.master_ports() {
-            assert_eq!(self.node(port).cmd(&format!("CLUSTER SETSLOT {slot} NODE {to_id}")), Value::ok());
+            assert_eq!(
+                self.node(port)
+                    .cmd(&format!("CLUSTER SETSLOT {slot} NODE {to_id}")),
+                Value::ok()
+            );
         }
         self.wait_ok();
     }
@@ -497,8 +554,12 @@ impl RedisCluster {
     pub fn move_slot(&mut self, slot: u16, from: u16, to: u16) {
         self.begin_migration(slot, from, to);
         loop {
-            let keys = self.node(from).cmd(&format!("CLUSTER GETKEYSINSLOT {slot} 100"));
-            let Value::Array(Some(keys)) = keys else { panic!("GETKEYSINSLOT") };
+            let keys = self
+                .node(from)
+                .cmd(&format!("CLUSTER GETKEYSINSLOT {slot} 100"));
+            let Value::Array(Some(keys)) = keys else {
+                panic!("GETKEYSINSLOT")
+            };
             if keys.is_empty() {
                 break;
             }
@@ -522,9 +583,17 @@ fn slot_ranges(port: u16) -> Option<Vec<(i64, i64, i64)>> {
     };
     let mut out = Vec::new();
     for range in ranges {
-        let Value::Array(Some(fields)) = range else { return None };
-        let Value::Array(Some(master)) = &fields[2] else { return None };
-        out.push((fields[0].as_int()?, fields[1].as_int()?, master[1].as_int()?));
+        let Value::Array(Some(fields)) = range else {
+            return None;
+        };
+        let Value::Array(Some(master)) = &fields[2] else {
+            return None;
+        };
+        out.push((
+            fields[0].as_int()?,
+            fields[1].as_int()?,
+            master[1].as_int()?,
+        ));
     }
     out.sort_unstable();
     Some(out)
