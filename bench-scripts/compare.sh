@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the same redis-benchmark workloads against one redis-server
+# directly, nutcracker (twemproxy) over 3 standalone servers, and percore with 1 and 2 threads
+# over a 3-master cluster, all in one run on this machine.
+#
+# For every line it records req/s, p50 and p99 (redis-benchmark --csv), the proxy process's
+# own CPU time per request (utime+stime of all its threads from /proc, before and after), the
+# backends' CPU per request, and how much CPU something else on the machine used meanwhile
+# (lines where that exceeds OTHER_BUSY_LIMIT are flagged "busy").
+#
+# Output: bench-scripts/results/compare-<stamp>.{csv,md,png}. Extra peers: set
+# PEER_<NAME>="<start command with {port} and {seeds}>" (see README of bench-scripts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-200000}          # per P16 line; P1 lines use REQUESTS/4
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+SIZES=${SIZES:-"16 1024"}
+TESTS=${TESTS:-"get set mset"}
+PIPELINES=${PIPELINES:-"1 16"}
+TARGETS=${TARGETS:-"redis nutcracker percore-1t percore-2t"}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+OTHER_BUSY_LIMIT=${OTHER_BUSY_LIMIT:-0.15}   # CPU-seconds of others per second of run
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=bench-scripts/results
+mkdir -p "$OUT"
+CSV="$OUT/compare-$STAMP.csv"
+MD="$OUT/compare-$STAMP.md"
+
+need() { command -v "$1" >/dev/null || MISSING="$MISSING $2"; }
+MISSING=""
+need redis-server redis-server; need redis-benchmark redis-server; need nutcracker nutcracker
+if [ -n "$MISSING" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
+fi
+cargo build --release --quiet
+ulimit -l unlimited 2>/dev/null || true
+
+WORK=$(mktemp -d /tmp/percore-compare.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for port in 7100 7101 7102 7103; do redis-cli -p $port shutdown nosave >/dev/null 2>&1 || true; done
+  bash bench-scripts/cluster-down.sh >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Servers: a cluster for percore, standalone servers for redis-direct and nutcracker.
+bash bench-scripts/cluster-up.sh >/dev/null
+for port in 7100 7101 7102 7103; do
+  redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --dir "$WORK" --logfile "$WORK/redis-$port.log" >/dev/null
+done
+cat >"$WORK/nutcracker.yml" <<EOF
+pool:
+  listen: 127.0.0.1:22121
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  servers:
+   - 127.0.0.1:7101:1
+   - 127.0.0.1:7102:1
+   - 127.0.0.1:7103:1
+EOF
+nutcracker -c "$WORK/nutcracker.yml" -o "$WORK/nutcracker.log" &
+PIDS+=($!); NUT_PID=$!
+SEEDS=127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
+./target/release/percore --listen 127.0.0.1:6381 --cluster $SEEDS --threads 1 --log-level warn 2>"$WORK/p1.log" &
+PIDS+=($!); P1_PID=$!
+./target/release/percore --listen 127.0.0.1:6382 --cluster $SEEDS --threads 2 --log-level warn 2>"$WORK/p2.log" &
+PIDS+=($!); P2_PID=$!
+for port in 7100 22121 6381 6382; do
+  for _ in $(seq 1 100); do
+    [ "$(redis-cli -p $port set compare:ready 1 2>/dev/null)" = OK ] && break
+    sleep 0.1
+  done
+done
+
+pid_of_port() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+CLUSTER_PIDS="$(pid_of_port 7000) $(pid_of_port 7001) $(pid_of_port 7002)"
+NUT_BACKENDS="$(pid_of_port 7101) $(pid_of_port 7102) $(pid_of_port 7103)"
+DIRECT_PID=$(pid_of_port 7100)
+TICKS=$(getconf CLK_TCK)
+
+# CPU seconds (utime+stime, all threads) of a list of pids.
+cpu_of() {
+  local total=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+# Busy CPU seconds of the whole machine, in ticks.
+machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
+echo "target,test,pipeline,size,requests,rps,p50_ms,p99_ms,proxy_cpu_us_per_req,backend_cpu_us_per_req,other_cpu_frac,flag" >"$CSV"
+echo "== results in $CSV"
+for size in $SIZES; do
+  for pipeline in $PIPELINES; do
+    for test in $TESTS; do
+      n=$REQUESTS; [ "$pipeline" = 1 ] && n=$((REQUESTS / 4))
+      for target in $TARGETS; do
+        case $target in
+          redis) port=7100; proxy=""; backends="$DIRECT_PID" ;;
+          nutcracker) port=22121; proxy=$NUT_PID; backends="$NUT_BACKENDS" ;;
+          percore-1t) port=6381; proxy=$P1_PID; backends="$CLUSTER_PIDS" ;;
+          percore-2t) port=6382; proxy=$P2_PID; backends="$CLUSTER_PIDS" ;;
+          *) echo "unknown target $target" >&2; continue ;;
+        esac
+        p0=$(cpu_of $proxy); b0=$(cpu_of $backends); m0=$(machine_busy); t0=$(date +%s.%N)
+        line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t "$test" \
+          -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv) 2>&1 || true)
+        t1=$(date +%s.%N); p1=$(cpu_of $proxy); b1=$(cpu_of $backends); m1=$(machine_busy)
+        row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"')
+        bench_cpu=$(echo "$line" | awk '/BENCHCPU/{print $2 + $3}')
+        if [ -z "$row" ]; then
+          echo "$target,$test,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $test P$pipeline d$size: FAILED"; continue
+        fi
+        rps=$(echo "$row" | cut -d, -f2); p50=$(echo "$row" | cut -d, -f5); p99=$(echo "$row" | cut -d, -f7)
+        read -r proxy_us backend_us other flag < <(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v m=$((m1 - m0)) \
+          -v tk="$TICKS" -v n="$n" -v bc="${bench_cpu:-0}" -v t0="$t0" -v t1="$t1" -v lim="$OTHER_BUSY_LIMIT" 'BEGIN {
+            secs = t1 - t0; other = (m - p - b) / tk - bc; frac = other / secs; if (frac < 0) frac = 0
+            printf "%.2f %.2f %.3f %s\n", p / tk * 1e6 / n, b / tk * 1e6 / n, frac, (frac > lim ? "busy" : "ok") }')
+        [ -z "$proxy" ] && proxy_us=""
+        echo "$target,$test,$pipeline,$size,$n,$rps,$p50,$p99,$proxy_us,$backend_us,$other,$flag" >>"$CSV"
+        printf '  %-11s %-4s P%-2s d%-5s %10s req/s  p50 %6s ms  p99 %6s ms  proxy %6s us/req  backend %6s us/req  %s\n' \
+          "$target" "$test" "$pipeline" "$size" "$rps" "$p50" "$p99" "${proxy_us:--}" "$backend_us" "$flag"
+      done
+    done
+  done
+done
+
+python3 bench-scripts/report.py "$CSV" "$MD" "$OUT/compare-$STAMP.png"
+echo "== $MD"
+cat "$MD"
