@@ -18,6 +18,15 @@ pub const DEFAULT_REFRESH_INTERVAL: &str = "5s";
 pub const DEFAULT_BACKEND_TIMEOUT: &str = "2s";
 /// Default largest client query buffer, Redis's `client-query-buffer-limit`.
 pub const DEFAULT_MAX_QUERY_BUFFER: usize = 1 << 30;
+/// Default most client connections, like Redis's `maxclients`.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// Default bound on replies waiting to be written to one client, in bytes. Redis leaves
+/// normal clients unbounded; a proxy shared by many applications must not let one client
+/// that stops reading hold memory without end, so past this the client is disconnected
+/// (as Redis's client-output-buffer-limit does).
+pub const DEFAULT_MAX_OUTPUT_BUFFER: usize = 512 * 1024 * 1024;
+/// Default time given to in-flight requests at shutdown before the process exits anyway.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 /// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
 /// the proxy stops reading that client, so a client pipelining without end is served in
 /// windows and TCP pushes back, instead of the proxy buffering without bound.
@@ -42,6 +51,22 @@ pub struct Config {
     pub max_query_buffer: usize,
     /// Request size limits.
     pub limits: ParseLimits,
+    /// Most client connections for the process; each core takes an equal share, since cores
+    /// share nothing (the kernel spreads connections evenly across them).
+    pub max_clients: usize,
+    /// Close a client idle this long (`None`: never), like Redis's `timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// Most reply bytes waiting for one client before it is disconnected (0: no limit).
+    pub max_output_buffer: usize,
+    /// Bound on finishing in-flight requests after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// The client connections one core accepts.
+    pub fn max_clients_per_core(&self) -> usize {
+        self.max_clients.div_ceil(self.threads).max(1)
+    }
 }
 
 impl Config {
@@ -65,6 +90,9 @@ impl Config {
                 "--threads and --backend-conns must be at least 1".into(),
             ));
         }
+        if self.max_clients == 0 {
+            return Err(Error::Config("--max-clients must be at least 1".into()));
+        }
         if self.backend_timeout.is_zero() || self.refresh_interval.is_zero() {
             return Err(Error::Config("durations must be greater than zero".into()));
         }
@@ -86,6 +114,10 @@ mod tests {
             backend_timeout: Duration::from_secs(2),
             max_query_buffer: DEFAULT_MAX_QUERY_BUFFER,
             limits: ParseLimits::default(),
+            max_clients: DEFAULT_MAX_CLIENTS,
+            idle_timeout: None,
+            max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
+            shutdown_timeout: Duration::from_secs(5),
         }
     }
 

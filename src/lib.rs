@@ -40,6 +40,7 @@
 //! - [`command`]: command table, key extraction, routing, multi-key split and merge.
 //! - [`shard`]: per-core state, listener, client and backend connections.
 //! - [`mesh`], [`refresh`]: cross-core messages and the topology refresher.
+//! - [`shutdown`]: draining on SIGTERM/SIGINT.
 //! - [`metrics`], [`admin`]: counters, latency histograms and their reports.
 
 #![warn(missing_docs)]
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod refresh;
 pub mod resp;
 pub mod shard;
+pub mod shutdown;
 pub mod sync;
 
 mod runtime;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use percore::config::{
-    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use percore::resp::parse::ParseLimits;
 use percore::Config;
@@ -52,6 +53,25 @@ struct Cli {
     #[arg(long, default_value_t = ParseLimits::default().max_bulk_len)]
     max_bulk_len: usize,
 
+    /// Most client connections; past it new clients get "max number of clients reached"
+    /// and are closed, like Redis's maxclients.
+    #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS)]
+    max_clients: usize,
+
+    /// Close clients idle for this long (e.g. 300s); 0 never closes them, like Redis's timeout.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+
+    /// Most reply bytes waiting for one client that does not read them; past it the client
+    /// is disconnected (0: no limit).
+    #[arg(long, default_value_t = DEFAULT_MAX_OUTPUT_BUFFER)]
+    max_output_buffer: usize,
+
+    /// On SIGTERM or SIGINT: stop accepting, let in-flight requests finish and replies flush
+    /// for at most this long, then exit.
+    #[arg(long, default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = humantime::parse_duration)]
+    shutdown_timeout: Duration,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -95,6 +115,10 @@ fn main() -> ExitCode {
             max_bulk_len: cli.max_bulk_len,
             ..ParseLimits::default()
         },
+        max_clients: cli.max_clients,
+        idle_timeout: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
+        max_output_buffer: cli.max_output_buffer,
+        shutdown_timeout: cli.shutdown_timeout,
     };
     match config.validate().and_then(percore::run) {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,6 +30,7 @@ pub fn run(config: Config) -> Result<(), Error> {
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
     let cores = pick_cores(config.threads)?;
     probe_io_uring()?;
+    crate::shutdown::install();
     info!(threads = cores.len(), listen = %config.listen, seeds = ?config.seeds, "starting percore");
 
     let mesh_builder: MeshBuilder<Message, _> =
@@ -63,6 +64,7 @@ pub fn run(config: Config) -> Result<(), Error> {
     for watcher in watchers {
         let _ = watcher.join();
     }
+    info!("all cores stopped");
     Ok(())
 }
 

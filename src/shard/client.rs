@@ -62,11 +62,23 @@ pub struct ClientState {
     closed: Cell<bool>,
     /// The name given by CLIENT SETNAME.
     pub name: RefCell<Option<Bytes>>,
+    /// Bytes of replies ready but not yet written.
+    unwritten: Cell<usize>,
+    /// Limit on `unwritten` (0: none); past it the client is dropped.
+    max_unwritten: usize,
+    /// `unwritten` went past the limit: drop the connection.
+    overflowed: Cell<bool>,
+    /// Wakes the connection task to drop the connection at once, even mid-write.
+    abort: Signal,
 }
 
 impl ClientState {
-    fn new() -> Self {
+    fn new(max_unwritten: usize) -> Self {
         ClientState {
+            unwritten: Cell::new(0),
+            max_unwritten,
+            overflowed: Cell::new(false),
+            abort: Signal::default(),
             replies: RefCell::new(VecDeque::with_capacity(16)),
             base_seq: Cell::new(0),
             wake_writer: Signal::default(),
@@ -95,8 +107,13 @@ impl ClientState {
         let mut replies = self.replies.borrow_mut();
         if let Some(slot) = replies.get_mut(index as usize) {
             if let Pending::Waiting { started } = *slot {
+                let unwritten = self.unwritten.get() + reply.len();
+                self.unwritten.set(unwritten);
                 *slot = Pending::Ready { reply, started };
-                if index == 0 {
+                if self.max_unwritten > 0 && unwritten > self.max_unwritten {
+                    self.overflowed.set(true);
+                    self.abort.notify();
+                } else if index == 0 {
                     self.wake_writer.notify();
                 }
             }
@@ -116,15 +133,26 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let counters = &shard.metrics.counters;
     Counters::bump(&counters.connections_total);
     counters.clients.set(counters.clients.get() + 1);
-    let state = Rc::new(ClientState::new());
+    let state = Rc::new(ClientState::new(shard.config.max_output_buffer));
+    let id = shard.register_client(&state);
     let stream = Stream::new(stream);
     let reader = read_loop(&shard, &state, &stream, peer);
     let writer = write_loop(&shard, &state, &stream);
-    futures_lite::future::or(reader, writer).await;
+    let abort = state.abort.wait();
+    futures_lite::future::or(futures_lite::future::or(reader, writer), abort).await;
+    if state.overflowed.get() {
+        debug!(?peer, "client output buffer limit reached, closing");
+    }
+    shard.unregister_client(id);
     state.closed.set(true);
     state.replies.borrow_mut().clear();
     counters.clients.set(counters.clients.get() - 1);
     debug!(?peer, "client disconnected");
+}
+
+/// Answers a connection the proxy will not serve with `reply`, then closes it.
+pub async fn refuse(stream: TcpStream, reply: &'static [u8]) {
+    let _ = Stream::new(stream).write_all(reply).await;
 }
 
 /// Reads and dispatches requests. Returns only to drop the connection at once; a clean close
@@ -149,7 +177,22 @@ async fn read_loop(
             .bytes_needed()
             .saturating_sub(buf.len())
             .max(READ_CHUNK / 4);
-        match stream.read_into(&mut buf, want).await {
+        let read = match config.idle_timeout {
+            Some(idle) => {
+                let read = async { Ok(stream.read_into(&mut buf, want).await) };
+                match glommio::timer::timeout(idle, read).await {
+                    Ok(read) => read,
+                    // Idle means no request arriving and none outstanding, as in Redis.
+                    Err(_) if state.replies.borrow().is_empty() => {
+                        debug!(?peer, "idle client timed out");
+                        return;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            None => stream.read_into(&mut buf, want).await,
+        };
+        match read {
             Ok(0) | Err(_) => {
                 state.close_after_replies();
                 continue;
@@ -232,6 +275,9 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
                 let Some(Pending::Ready { reply, started }) = replies.pop_front() else {
                     break;
                 };
+                state
+                    .unwritten
+                    .set(state.unwritten.get().saturating_sub(reply.len()));
                 state.base_seq.set(state.base_seq.get() + 1);
                 let now = *now.get_or_insert_with(Instant::now);
                 shard

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -46,14 +47,20 @@ impl Stream {
         }
         let start = buf.len();
         let end = buf.capacity().min(start + READ_CHUNK);
-        buf.resize(end, 0);
-        let result = poll_fn(|cx| {
+        // The buffer is grown and cut back within each poll, so a read abandoned while pending
+        // (an idle timeout) leaves the buffer exactly as it was.
+        poll_fn(|cx| {
+            buf.resize(end, 0);
             let mut stream = self.inner.borrow_mut();
-            Pin::new(&mut *stream).poll_read(cx, &mut buf[start..end])
+            let result = Pin::new(&mut *stream).poll_read(cx, &mut buf[start..end]);
+            let read = match &result {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            buf.truncate(start + read);
+            result
         })
-        .await;
-        buf.truncate(start + *result.as_ref().unwrap_or(&0));
-        result
+        .await
     }
 
     /// Writes all of `data`.

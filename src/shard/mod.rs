@@ -14,7 +14,8 @@ pub mod pool;
 pub mod routing;
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,10 @@ use crate::config::Config;
 use crate::mesh::{self, Mesh, Message, REFRESHER_CORE};
 use crate::metrics::{CoreStats, Metrics};
 use crate::refresh;
+use crate::shard::client::ClientState;
 use crate::shard::pool::{Node, Pool};
 use crate::shard::routing::Routing;
+use crate::shutdown;
 use crate::sync::Signal;
 
 /// Least time between two refresh requests from one core: one request covers every MOVED
@@ -38,6 +41,12 @@ const REFRESH_REQUEST_GAP: Duration = Duration::from_millis(100);
 /// Pause after a failed accept (e.g. out of file descriptors) before accepting again, so the
 /// loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// How often draining checks whether every client is gone.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// Redis's reply to a connection over `maxclients`.
+const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// The state of one core.
 pub struct Shard {
@@ -59,6 +68,9 @@ pub struct Shard {
     pub refresh_wanted: Signal,
     /// When this core last asked for a refresh.
     last_refresh_request: Cell<Option<Instant>>,
+    /// Open client connections, to close them at shutdown.
+    clients: RefCell<HashMap<u64, Weak<ClientState>>>,
+    next_client_id: Cell<u64>,
 }
 
 impl Shard {
@@ -100,6 +112,19 @@ impl Shard {
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
+    /// Registers an open client; returns its id for [`Shard::unregister_client`].
+    pub fn register_client(&self, client: &Rc<ClientState>) -> u64 {
+        let id = self.next_client_id.get();
+        self.next_client_id.set(id + 1);
+        self.clients.borrow_mut().insert(id, Rc::downgrade(client));
+        id
+    }
+
+    /// Forgets a closed client.
+    pub fn unregister_client(&self, id: u64) {
+        self.clients.borrow_mut().remove(&id);
+    }
+
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
     pub fn stats(&self, reset_latency: bool) -> CoreStats {
         let stats = self.metrics.snapshot(self.id, self.routing.borrow().epoch);
@@ -127,6 +152,8 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         started: Instant::now(),
         refresh_wanted: Signal::default(),
         last_refresh_request: Cell::new(None),
+        clients: RefCell::new(HashMap::new()),
+        next_client_id: Cell::new(0),
     });
     mesh::spawn_receivers(&shard, receivers);
     if shard.id == REFRESHER_CORE {
@@ -140,8 +167,19 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         }
     };
     info!(core = shard.id, listen = %config.listen, "accepting clients");
+    futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+    drop(listener);
+    drain(&shard).await;
+}
+
+/// Accepts clients until the process stops.
+async fn accept_loop(shard: &Rc<Shard>, listener: &TcpListener) {
+    let max_clients = shard.config.max_clients_per_core();
     loop {
         match listener.accept().await {
+            Ok(stream) if shard.metrics.counters.clients.get() as usize >= max_clients => {
+                glommio::spawn_local(client::refuse(stream, MAX_CLIENTS_REACHED)).detach();
+            }
             Ok(stream) => {
                 glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
             }
@@ -150,5 +188,28 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
                 glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
             }
         }
+    }
+}
+
+/// Stops reading from every client, then waits (bounded by `--shutdown-timeout`) until their
+/// in-flight requests are answered and the replies written.
+async fn drain(shard: &Rc<Shard>) {
+    let clients = shard.clients.take();
+    info!(core = shard.id, clients = clients.len(), "draining clients");
+    for client in clients.values().filter_map(Weak::upgrade) {
+        client.close_after_replies();
+    }
+    let deadline = Instant::now() + shard.config.shutdown_timeout;
+    while shard.metrics.counters.clients.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(DRAIN_POLL).await;
+    }
+    let left = shard.metrics.counters.clients.get();
+    if left > 0 {
+        warn!(
+            core = shard.id,
+            left, "shutdown timeout: closing clients with requests in flight"
+        );
+    } else {
+        info!(core = shard.id, "drained");
     }
 }

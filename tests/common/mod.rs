@@ -662,6 +662,26 @@ impl Proxy {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().map(|s| s.is_none()).unwrap_or(false)
     }
+
+    /// Sends a signal (e.g. "-TERM") to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill {signal} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit code, or `None` if it runs on.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(POLL);
+        }
+        None
+    }
 }
 
 impl Drop for Proxy {
