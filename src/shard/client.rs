@@ -173,9 +173,12 @@ async fn read_loop(
         if state.closing.get() {
             return std::future::pending().await;
         }
+        // Room for the rest of a large request, but never more than doubling what arrived:
+        // a client that declares a huge bulk and sends nothing must not make us allocate it.
         let want = parser
             .bytes_needed()
             .saturating_sub(buf.len())
+            .min(buf.len().max(READ_CHUNK))
             .max(READ_CHUNK / 4);
         let read = match config.idle_timeout {
             Some(idle) => {

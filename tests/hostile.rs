@@ -1,0 +1,115 @@
+//! Hostile and broken clients: huge declared bulks never sent, many half-sent requests at
+//! once, pipelines abandoned before reading, and connection bursts. The proxy must keep
+//! serving others, and its memory and open files must return to their baseline.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, Conn, Proxy, RedisCluster, Value};
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn hostile_clients_do_not_hurt_the_proxy() {
+    let cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &[]);
+    let pid = proxy.pid();
+    let mut bystander = proxy.conn();
+    // Warm up so buffers that stay (per-core state, connections to masters) exist already.
+    for i in 0..1000 {
+        bystander.cmd_str(&format!("SET warm:{i} x"));
+    }
+    let rss_before = rss_kib(pid);
+    let fds_before = open_fds(pid);
+
+    // 300 connections each declaring a bulk just under the 512 MiB limit and sending a little.
+    let mut holders = Vec::new();
+    for _ in 0..300 {
+        let mut c = proxy.conn();
+        c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870000\r\npartial");
+        holders.push(c);
+    }
+    assert_eq!(bystander.cmd_str("PING"), Value::Simple("PONG".into()));
+    let rss_holding = rss_kib(pid);
+    assert!(
+        rss_holding < rss_before + 300 * 1024,
+        "300 half-sent huge bulks cost {} KiB",
+        rss_holding - rss_before
+    );
+    drop(holders);
+
+    // A bulk over the limit is refused at once.
+    let mut over = proxy.conn();
+    over.send_raw(b"*2\r\n$3\r\nGET\r\n$1073741824\r\n");
+    assert_eq!(
+        over.read_raw_reply(),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
+    over.expect_closed();
+
+    // Pipelines of thousands of commands, abandoned before reading any reply.
+    for round in 0..20 {
+        let mut c = proxy.conn();
+        let mut wire = Vec::new();
+        for i in 0..2000 {
+            wire.extend(common::encode(&[
+                b"SET",
+                format!("ab:{round}:{i}").as_bytes(),
+                b"v",
+            ]));
+        }
+        c.send_raw(&wire);
+    }
+
+    // A burst of 2,000 connections opened and closed.
+    for _ in 0..2000 {
+        drop(Conn::connect(proxy.port));
+    }
+    assert_eq!(bystander.cmd_str("GET warm:7"), Value::bulk("x"));
+
+    // Everything returns to the baseline: clients gone, files closed, memory back.
+    let port = proxy.port;
+    wait_until("clients to be released", Duration::from_secs(20), || {
+        let info = common::try_cmd(port, "PROXY INFO")
+            .map(|v| v.text())
+            .unwrap_or_default();
+        let clients: u64 = info
+            .lines()
+            .filter_map(|l| {
+                l.split("clients=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        clients <= 2
+    });
+    wait_until(
+        "open files back to baseline",
+        Duration::from_secs(20),
+        || open_fds(pid) <= fds_before + 2,
+    );
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "RSS before {rss_before} KiB, after {rss_after} KiB"
+    );
+    assert_eq!(bystander.cmd_str("GET warm:999"), Value::bulk("x"));
+    eprintln!("rss before {rss_before} KiB, holding {rss_holding} KiB, after {rss_after} KiB; fds before {fds_before}, after {}", open_fds(pid));
+}
