@@ -74,3 +74,58 @@ fn unreachable_cluster_gives_errors_not_hangs() {
     let reply = c.cmd_str("GET k");
     assert!(reply.text().starts_with("CLUSTERDOWN"), "{reply:?}");
 }
+
+#[test]
+fn stopped_master_times_out_without_slowing_other_masters() {
+    let mut cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &["--backend-timeout", "1s"]);
+    let keys = key_on_each_master(&cluster, "s:");
+    let mut c = proxy.conn();
+    for (_, key) in &keys {
+        assert_eq!(c.cmd_str(&format!("SET {key} v")), Value::ok());
+    }
+    let (paused_port, paused_key) = keys[0].clone();
+    cluster.pause(paused_port, true);
+
+    // A client of the stopped master gets an error within about the backend timeout.
+    let port = proxy.port;
+    let stuck = std::thread::spawn(move || {
+        let mut c = common::Conn::connect(port);
+        let started = Instant::now();
+        let reply = c.cmd_str(&format!("GET {paused_key}"));
+        (reply, started.elapsed())
+    });
+    // Meanwhile clients of the other masters see no added latency.
+    let mut slowest = Duration::ZERO;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for (_, key) in &keys[1..] {
+            let started = Instant::now();
+            assert_eq!(c.cmd_str(&format!("GET {key}")), Value::bulk("v"));
+            slowest = slowest.max(started.elapsed());
+        }
+    }
+    let (reply, waited) = stuck.join().expect("stuck client");
+    assert!(reply.is_error(), "{reply:?}");
+    assert!(
+        reply.text().contains(&format!("127.0.0.1:{paused_port}")),
+        "{reply:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(2500),
+        "error after {waited:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(200),
+        "other masters slowed to {slowest:?}"
+    );
+
+    cluster.pause(paused_port, false);
+    let key = keys[0].1.clone();
+    wait_until(
+        "the resumed master to serve again",
+        Duration::from_secs(10),
+        || common::try_cmd(port, &format!("GET {key}")) == Some(Value::bulk("v")),
+    );
+    eprintln!("stopped master: error after {waited:?}; slowest other-master GET {slowest:?}");
+}
