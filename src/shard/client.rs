@@ -38,6 +38,10 @@ const DIRECT_WRITE_MIN: usize = 16 * 1024;
 const MAX_BATCH: usize = 256 * 1024;
 /// Initial size of the batch buffer: a few dozen small replies.
 const BATCH_CAPACITY: usize = 4 * 1024;
+/// First read size for a new client; doubled each time a read fills it, up to
+/// [`READ_CHUNK`]. Most clients send small requests, and an idle connection should cost
+/// little memory.
+const INITIAL_READ: usize = 4 * 1024;
 
 /// A place in the reply queue.
 enum Pending {
@@ -79,7 +83,7 @@ impl ClientState {
             max_unwritten,
             overflowed: Cell::new(false),
             abort: Signal::default(),
-            replies: RefCell::new(VecDeque::with_capacity(16)),
+            replies: RefCell::new(VecDeque::new()),
             base_seq: Cell::new(0),
             wake_writer: Signal::default(),
             wake_reader: Signal::default(),
@@ -165,7 +169,9 @@ async fn read_loop(
 ) {
     let config = shard.config;
     let mut parser = RequestParser::new(config.limits);
+    // Empty until the client sends something, so idle connections cost little.
     let mut buf = BytesMut::new();
+    let mut read_size = INITIAL_READ;
     loop {
         while state.replies.borrow().len() >= MAX_CLIENT_INFLIGHT {
             state.wake_reader.wait().await;
@@ -179,7 +185,7 @@ async fn read_loop(
             .bytes_needed()
             .saturating_sub(buf.len())
             .min(buf.len().max(READ_CHUNK))
-            .max(READ_CHUNK / 4);
+            .max(read_size);
         let read = match config.idle_timeout {
             Some(idle) => {
                 let read = async { Ok(stream.read_into(&mut buf, want).await) };
@@ -200,6 +206,8 @@ async fn read_loop(
                 state.close_after_replies();
                 continue;
             }
+            // A read as large as the read size: the client sends in bulk, read more at a time.
+            Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
             Ok(_) => {}
         }
         if buf.len() < parser.bytes_needed() {
@@ -266,7 +274,8 @@ fn parse_and_dispatch(
 
 /// Writes completed replies in order, batching all that are ready into one write.
 async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
-    let mut batch = BytesMut::with_capacity(BATCH_CAPACITY);
+    // Allocated on the first reply, not for connections that never ask anything.
+    let mut batch = BytesMut::new();
     loop {
         let mut now = None;
         while batch.len() < MAX_BATCH {
