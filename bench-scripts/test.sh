@@ -19,6 +19,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== fuzz targets compile (run them with cargo fuzz, see README)"
+cargo check --quiet --manifest-path tests/fuzz/Cargo.toml --bins
 echo "== cargo bench --no-run (every benchmark compiles)"
 cargo bench --no-run
 echo "== cargo test"
