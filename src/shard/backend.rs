@@ -38,6 +38,8 @@ use crate::sync::Signal;
 const DIRECT_WRITE_MIN: usize = 16 * 1024;
 /// A batch is written once it reaches this size, so one write never holds a huge copy.
 const MAX_BATCH: usize = 256 * 1024;
+/// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
+const QUEUE_KEEP: usize = 1024;
 /// First reconnect delay after a failure; doubled on each further failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest reconnect delay: a node that comes back is used again within this time.
@@ -223,6 +225,7 @@ async fn write_requests(backend: &Backend, stream: &Stream) -> BackendError {
     let mut batch = BytesMut::with_capacity(16 * 1024);
     loop {
         if backend.queue.borrow().is_empty() {
+            shrink_if_idle(&backend.queue);
             backend.wake_writer.wait().await;
             continue;
         }
@@ -291,6 +294,16 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             }
             out.reply_to.deliver(reply);
         }
+        shrink_if_idle(&backend.inflight);
+    }
+}
+
+/// Gives back the memory of a request queue that a burst grew, once it is empty again, so
+/// a past burst does not pin memory for the life of the connection.
+fn shrink_if_idle(queue: &RefCell<VecDeque<Outbound>>) {
+    let mut queue = queue.borrow_mut();
+    if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
+        queue.shrink_to(QUEUE_KEEP);
     }
 }
 
