@@ -75,6 +75,37 @@ fn hostile_clients_do_not_hurt_the_proxy() {
         c.send_raw(&wire);
     }
 
+    // Slowloris: 50 clients each trickling one request a byte at a time. Others are served
+    // at full speed meanwhile, and each slow request is answered once complete.
+    let port = proxy.port;
+    let slow: Vec<_> = (0..50)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(port);
+                let request = common::encode(&[b"SET", format!("slow:{i}").as_bytes(), b"v"]);
+                for byte in request {
+                    c.send_raw(&[byte]);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                c.read_value()
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..200 {
+        let started = std::time::Instant::now();
+        assert_eq!(bystander.cmd_str("GET warm:1"), Value::bulk("x"));
+        slowest = slowest.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for thread in slow {
+        assert_eq!(thread.join().expect("slow client"), Value::ok());
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "bystander slowed to {slowest:?}"
+    );
+
     // A burst of 2,000 connections opened and closed.
     for _ in 0..2000 {
         drop(Conn::connect(proxy.port));

@@ -75,6 +75,36 @@ fn writer(port: u16, id: usize, stop: Arc<AtomicBool>) -> Outcome {
     outcome
 }
 
+/// MSET of 20 keys across slots, then MGET of them: every value must be the round just
+/// written. Returns (rounds, errors).
+fn multi_key_writer(port: u16, stop: Arc<AtomicBool>) -> (usize, Vec<String>) {
+    let mut conn = Conn::connect(port);
+    let keys: Vec<String> = (0..20).map(|i| format!("mk:{i}")).collect();
+    let mut errors = Vec::new();
+    let mut round = 0;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && started.elapsed() < MAX_LOAD {
+        let value = round.to_string();
+        let mut mset: Vec<&[u8]> = vec![b"MSET"];
+        for key in &keys {
+            mset.push(key.as_bytes());
+            mset.push(value.as_bytes());
+        }
+        let reply = conn.cmd(&mset);
+        if reply != Value::ok() {
+            errors.push(format!("MSET: {reply:?}"));
+        }
+        let mut mget: Vec<&[u8]> = vec![b"MGET"];
+        mget.extend(keys.iter().map(|k| k.as_bytes()));
+        match conn.cmd(&mget) {
+            Value::Array(Some(values)) if values.iter().all(|v| *v == Value::bulk(&value)) => {}
+            other => errors.push(format!("MGET round {round}: {other:?}")),
+        }
+        round += 1;
+    }
+    (round, errors)
+}
+
 #[test]
 fn resharding_under_load_loses_and_duplicates_nothing() {
     let mut cluster = RedisCluster::start(3, 0);
@@ -87,6 +117,11 @@ fn resharding_under_load_loses_and_duplicates_nothing() {
             std::thread::spawn(move || writer(port, id, stop))
         })
         .collect();
+    let multi = {
+        let stop = stop.clone();
+        let port = proxy.port;
+        std::thread::spawn(move || multi_key_writer(port, stop))
+    };
     std::thread::sleep(Duration::from_millis(500));
 
     // One slot held half-migrated by hand, so requests for its moved keys need ASK.
@@ -129,6 +164,7 @@ fn resharding_under_load_loses_and_duplicates_nothing() {
         .into_iter()
         .map(|w| w.join().expect("writer"))
         .collect();
+    let (multi_rounds, multi_errors) = multi.join().expect("multi-key writer");
     let (mut lost, mut duplicated, mut acked_total) = (0, 0, 0);
     for (id, outcome) in outcomes.iter().enumerate() {
         for (k, &acked) in outcome.acked.iter().enumerate() {
@@ -149,8 +185,15 @@ fn resharding_under_load_loses_and_duplicates_nothing() {
     let info = Conn::connect(proxy.port).cmd_str("PROXY INFO").text();
     eprintln!(
         "acknowledged INCRs {acked_total}, lost {lost}, duplicated {duplicated}, stale {stale}, \
-         errors {}\n{info}",
-        errors.len()
+         errors {}; multi-key rounds {multi_rounds}, errors {}\n{info}",
+        errors.len(),
+        multi_errors.len()
+    );
+    assert!(multi_rounds > 10, "the multi-key load ran");
+    assert!(
+        multi_errors.is_empty(),
+        "multi-key errors: {:?}",
+        &multi_errors[..multi_errors.len().min(5)]
     );
     assert!(acked_total > 1000, "the load ran: {acked_total}");
     assert_eq!(
