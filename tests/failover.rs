@@ -115,8 +115,9 @@ fn stopped_master_times_out_without_slowing_other_masters() {
         waited < Duration::from_millis(2500),
         "error after {waited:?}"
     );
+    // Waiting behind the stopped master would take the whole 1 s timeout.
     assert!(
-        slowest < Duration::from_millis(200),
+        slowest < Duration::from_millis(500),
         "other masters slowed to {slowest:?}"
     );
 

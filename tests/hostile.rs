@@ -101,8 +101,10 @@ fn hostile_clients_do_not_hurt_the_proxy() {
     for thread in slow {
         assert_eq!(thread.join().expect("slow client"), Value::ok());
     }
+    // A stall behind the slow clients would last seconds; scheduling noise on a busy
+    // 2-core machine stays well under this bound.
     assert!(
-        slowest < Duration::from_millis(100),
+        slowest < Duration::from_millis(500),
         "bystander slowed to {slowest:?}"
     );
 
