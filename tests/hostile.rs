@@ -138,10 +138,15 @@ fn hostile_clients_do_not_hurt_the_proxy() {
         Duration::from_secs(20),
         || open_fds(pid) <= fds_before + 2,
     );
-    let rss_after = rss_kib(pid);
-    assert!(
-        rss_after < rss_before + 32 * 1024,
-        "RSS before {rss_before} KiB, after {rss_after} KiB"
+    // Freed memory goes back to the system within a few seconds (the proxy trims every 5 s).
+    let mut rss_after = rss_kib(pid);
+    wait_until(
+        "RSS back near its baseline",
+        Duration::from_secs(15),
+        || {
+            rss_after = rss_kib(pid);
+            rss_after < rss_before + 4 * 1024
+        },
     );
     assert_eq!(bystander.cmd_str("GET warm:999"), Value::bulk("x"));
     eprintln!("rss before {rss_before} KiB, holding {rss_holding} KiB, after {rss_after} KiB; fds before {fds_before}, after {}", open_fds(pid));
