@@ -6,16 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_until, Conn, Proxy, RedisCluster, Value};
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap()
-}
+use common::{open_clients, rss_kib, wait_until, Conn, Proxy, RedisCluster, Value};
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -120,18 +111,7 @@ fn hostile_clients_do_not_hurt_the_proxy() {
         let info = common::try_cmd(port, "PROXY INFO")
             .map(|v| v.text())
             .unwrap_or_default();
-        let clients: u64 = info
-            .lines()
-            .filter_map(|l| {
-                l.split("clients=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum();
-        clients <= 2
+        open_clients(&info) <= 2
     });
     wait_until(
         "open files back to baseline",

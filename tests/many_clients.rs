@@ -5,18 +5,9 @@ mod common;
 
 use std::net::TcpStream;
 
-use common::{Conn, Proxy, RedisCluster, Value};
+use common::{open_clients, rss_kib, Conn, Proxy, RedisCluster, Value};
 
 const CONNECTIONS: usize = 10_000;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
 
 /// Raises this test process's open-file limit so it can hold the client side.
 fn raise_fd_limit() -> u64 {
@@ -55,18 +46,7 @@ fn ten_thousand_connections() {
         std::time::Duration::from_secs(30),
         || {
             let info = control.cmd_str("PROXY INFO").text();
-            let clients: usize = info
-                .lines()
-                .filter_map(|l| {
-                    l.split("clients=")
-                        .nth(1)?
-                        .split(',')
-                        .next()?
-                        .parse::<usize>()
-                        .ok()
-                })
-                .sum();
-            clients > CONNECTIONS
+            open_clients(&info) > CONNECTIONS as u64
         },
     );
     let after = rss_kib(proxy.pid());

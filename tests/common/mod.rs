@@ -712,3 +712,29 @@ pub fn key_on_each_master(cluster: &RedisCluster, prefix: &str) -> Vec<(u16, Str
 pub fn slot_of(key: &str) -> u16 {
     percore::cluster::slot::Slot::for_key(key.as_bytes()).get()
 }
+
+/// Open client connections summed over the cores of a `PROXY INFO` report.
+pub fn open_clients(proxy_info: &str) -> u64 {
+    proxy_info
+        .lines()
+        .filter(|l| l.starts_with("core"))
+        .filter_map(|l| {
+            l.split("clients=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
