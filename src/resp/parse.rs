@@ -70,6 +70,12 @@ pub struct RequestParser {
     args: Vec<Range<usize>>,
     /// Total bytes the request at the front needs, when known from a bulk header; 0 otherwise.
     needed: usize,
+    /// Progress through an incomplete multibulk: arguments still to come and where the next
+    /// one starts. Lets a request trickling in parse in time linear in its size.
+    resume: Option<(u64, usize)>,
+    /// Where the search for the end of the current line goes on (bytes before it hold no line
+    /// end), so a long line arriving in small pieces is scanned once, not once per piece.
+    line_from: usize,
 }
 
 impl RequestParser {
@@ -79,6 +85,8 @@ impl RequestParser {
             limits,
             args: Vec::new(),
             needed: 0,
+            resume: None,
+            line_from: 0,
         }
     }
 
@@ -92,41 +100,65 @@ impl RequestParser {
         self.needed
     }
 
-    /// Parses the request at the front of `buf`.
+    /// Parses the request at the front of `buf`. Between an `Ok(None)` and the next call the
+    /// caller may only append to `buf`; after a frame or an error, `buf` starts anew.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
-        self.args.clear();
         self.needed = 0;
-        match buf.first() {
-            None => Ok(None),
-            Some(b'*') => self.parse_multibulk(buf),
-            Some(_) => parse_inline(buf),
+        let result = match (self.resume, buf.first()) {
+            (Some(_), _) | (None, Some(b'*')) => self.parse_multibulk(buf),
+            (None, None) => Ok(None),
+            (None, Some(_)) => self.parse_inline(buf),
+        };
+        if !matches!(result, Ok(None)) {
+            self.resume = None;
+            self.line_from = 0;
         }
+        result
+    }
+
+    /// The end of the line starting at `start`, or `None` after noting how far it was searched.
+    fn line_end(&mut self, buf: &[u8], start: usize) -> Option<usize> {
+        let found = find_crlf(buf, start.max(self.line_from));
+        if found.is_none() {
+            // Keep the last byte: it may be the CR of a CRLF split across reads.
+            self.line_from = buf.len().saturating_sub(1).max(start);
+        }
+        found
     }
 
     fn parse_multibulk(&mut self, buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
-        let Some(line_end) = find_crlf(buf, 1) else {
-            return if buf.len() > MAX_INLINE_LEN {
-                Err(ProtocolError::TooBigMultibulkCount)
-            } else {
-                Ok(None)
-            };
+        let (remaining, mut pos) = match self.resume {
+            Some(progress) => progress,
+            None => {
+                self.args.clear();
+                let Some(line_end) = self.line_end(buf, 1) else {
+                    return if buf.len() > MAX_INLINE_LEN {
+                        Err(ProtocolError::TooBigMultibulkCount)
+                    } else {
+                        Ok(None)
+                    };
+                };
+                self.line_from = 0;
+                let count =
+                    parse_int(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+                if count > self.limits.max_multibulk_len as i64 {
+                    return Err(ProtocolError::InvalidMultibulkLength);
+                }
+                if count <= 0 {
+                    return Ok(Some(Frame::Multibulk { len: line_end + 2 }));
+                }
+                (count as u64, line_end + 2)
+            }
         };
-        let count = parse_int(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-        if count > self.limits.max_multibulk_len as i64 {
-            return Err(ProtocolError::InvalidMultibulkLength);
-        }
-        let mut pos = line_end + 2;
-        if count <= 0 {
-            return Ok(Some(Frame::Multibulk { len: pos }));
-        }
-        for _ in 0..count {
+        for left in (1..=remaining).rev() {
+            self.resume = Some((left, pos));
             let Some(&first) = buf.get(pos) else {
                 return Ok(None);
             };
             if first != b'$' {
                 return Err(ProtocolError::ExpectedBulk(first));
             }
-            let Some(line_end) = find_crlf(buf, pos + 1) else {
+            let Some(line_end) = self.line_end(buf, pos + 1) else {
                 return if buf.len() - pos > MAX_INLINE_LEN {
                     Err(ProtocolError::TooBigBulkCount)
                 } else {
@@ -145,22 +177,34 @@ impl RequestParser {
                 return Ok(None);
             }
             self.args.push(start..start + len);
+            self.line_from = 0;
             pos = end;
         }
         Ok(Some(Frame::Multibulk { len: pos }))
     }
+
+    /// Parses an inline request: one line, arguments split on white space, with Redis's
+    /// quoting rules (`"..."` with backslash escapes, `'...'`).
+    fn parse_inline(&mut self, buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
+        let from = self.line_from;
+        let Some(newline) = buf[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|at| from + at)
+        else {
+            self.line_from = buf.len();
+            return if buf.len() > MAX_INLINE_LEN {
+                Err(ProtocolError::TooBigInline)
+            } else {
+                Ok(None)
+            };
+        };
+        inline_frame(buf, newline)
+    }
 }
 
-/// Parses an inline request: one line, arguments split on white space, with Redis's quoting
-/// rules (`"..."` with backslash escapes, `'...'`).
-fn parse_inline(buf: &[u8]) -> Result<Option<Frame>, ProtocolError> {
-    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
-        return if buf.len() > MAX_INLINE_LEN {
-            Err(ProtocolError::TooBigInline)
-        } else {
-            Ok(None)
-        };
-    };
+/// The inline request ending at `newline`, re-encoded as a multibulk.
+fn inline_frame(buf: &[u8], newline: usize) -> Result<Option<Frame>, ProtocolError> {
     let mut line = &buf[..newline];
     if let Some(stripped) = line.strip_suffix(b"\r") {
         line = stripped;
@@ -458,6 +502,22 @@ mod tests {
             whole.1,
             vec![b"SET".to_vec(), b"k\0y".to_vec(), b"v\r\nal".to_vec()]
         );
+
+        // One parser fed a byte at a time resumes where it stopped and ends the same.
+        for input in [input, &b"set  k 'v w'\r\n"[..]] {
+            let mut parser = RequestParser::new(ParseLimits::default());
+            for cut in 1..input.len() {
+                assert_eq!(parser.parse(&input[..cut]), Ok(None), "cut at {cut}");
+            }
+            let frame = parser.parse(input).unwrap().unwrap();
+            let len = match frame {
+                Frame::Multibulk { len } | Frame::Inline { len, .. } => len,
+            };
+            assert_eq!(len, input.len());
+            if input[0] == b'*' {
+                assert_eq!(parser.args().len(), 3);
+            }
+        }
     }
 
     fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {

@@ -39,6 +39,21 @@ fn frames(input: &[u8]) -> (Vec<(usize, Vec<std::ops::Range<usize>>)>, bool) {
 
 fuzz_target!(|input: &[u8]| {
     let (whole, _) = frames(input);
+    // A parser that saw a prefix first (and said "incomplete") resumes to the same first frame.
+    let limits = ParseLimits { max_bulk_len: 1 << 20, max_multibulk_len: 1 << 16 };
+    let split = input.last().map_or(0, |&b| b as usize % (input.len() + 1));
+    let mut resumed = RequestParser::new(limits);
+    if let Ok(None) = resumed.parse(&input[..split]) {
+        match (resumed.parse(input), whole.first()) {
+            (Ok(Some(Frame::Multibulk { len })), Some((first_len, args))) => {
+                assert_eq!(len, *first_len);
+                assert_eq!(resumed.args(), &args[..]);
+            }
+            (Ok(Some(Frame::Inline { len, .. })), Some((first_len, _))) => assert_eq!(len, *first_len),
+            (Ok(Some(_)), None) => panic!("resumed parse found a frame the whole parse did not"),
+            _ => {}
+        }
+    }
     // Parsing a prefix never yields a frame the whole input does not have.
     let cut = input.first().map_or(0, |&b| b as usize % (input.len() + 1));
     let (prefix, _) = frames(&input[..cut]);
