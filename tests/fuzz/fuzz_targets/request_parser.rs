@@ -8,7 +8,10 @@ use percore::resp::parse::{Frame, ParseLimits, RequestParser};
 
 /// Frames of `input` as (length, argument ranges) until incomplete or error.
 fn frames(input: &[u8]) -> (Vec<(usize, Vec<std::ops::Range<usize>>)>, bool) {
-    let limits = ParseLimits { max_bulk_len: 1 << 20, max_multibulk_len: 1 << 16 };
+    let limits = ParseLimits {
+        max_bulk_len: 1 << 20,
+        max_multibulk_len: 1 << 16,
+    };
     let mut parser = RequestParser::new(limits);
     let mut out = Vec::new();
     let mut at = 0;
@@ -26,7 +29,10 @@ fn frames(input: &[u8]) -> (Vec<(usize, Vec<std::ops::Range<usize>>)>, bool) {
                 assert!(len > 0 && at + len <= input.len());
                 if !encoded.is_empty() {
                     let mut inner = RequestParser::new(limits);
-                    assert!(matches!(inner.parse(&encoded), Ok(Some(Frame::Multibulk { .. }))));
+                    assert!(matches!(
+                        inner.parse(&encoded),
+                        Ok(Some(Frame::Multibulk { .. }))
+                    ));
                 }
                 out.push((len, Vec::new()));
                 at += len;
@@ -40,7 +46,10 @@ fn frames(input: &[u8]) -> (Vec<(usize, Vec<std::ops::Range<usize>>)>, bool) {
 fuzz_target!(|input: &[u8]| {
     let (whole, _) = frames(input);
     // A parser that saw a prefix first (and said "incomplete") resumes to the same first frame.
-    let limits = ParseLimits { max_bulk_len: 1 << 20, max_multibulk_len: 1 << 16 };
+    let limits = ParseLimits {
+        max_bulk_len: 1 << 20,
+        max_multibulk_len: 1 << 16,
+    };
     let split = input.last().map_or(0, |&b| b as usize % (input.len() + 1));
     let mut resumed = RequestParser::new(limits);
     if let Ok(None) = resumed.parse(&input[..split]) {
@@ -49,7 +58,9 @@ fuzz_target!(|input: &[u8]| {
                 assert_eq!(len, *first_len);
                 assert_eq!(resumed.args(), &args[..]);
             }
-            (Ok(Some(Frame::Inline { len, .. })), Some((first_len, _))) => assert_eq!(len, *first_len),
+            (Ok(Some(Frame::Inline { len, .. })), Some((first_len, _))) => {
+                assert_eq!(len, *first_len)
+            }
             (Ok(Some(_)), None) => panic!("resumed parse found a frame the whole parse did not"),
             _ => {}
         }
