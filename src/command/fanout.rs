@@ -6,8 +6,6 @@
 //! puts MGET values back in key order, sums counts, and requires every MSET part to be OK.
 //! Planning and merging are pure functions so they are tested without a cluster.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::slot::Slot;
@@ -27,41 +25,66 @@ pub struct SplitPlan {
 }
 
 /// Splits a request by slot. `args.get(0)` is the command name, reused for every part.
+///
+/// Keys are grouped with a stable sort by slot (so each part keeps its keys in request order)
+/// and every part is written into one buffer sized exactly in advance: a split costs a handful
+/// of allocations whatever the number of keys.
 pub fn plan_split<A: Args + ?Sized>(kind: SplitKind, args: &A) -> SplitPlan {
     let step = if kind == SplitKind::Mset { 2 } else { 1 };
     let keys = (args.count() - 1) / step;
-    // Per part: its slot and the argument indexes of its keys.
-    let mut groups: Vec<(Slot, Vec<usize>)> = Vec::new();
-    let mut by_slot: HashMap<Slot, usize> = HashMap::new();
-    let mut order = Vec::with_capacity(if kind == SplitKind::Mget { keys } else { 0 });
-    for key in 0..keys {
-        let index = 1 + key * step;
-        let slot = Slot::for_key(args.get(index));
-        let part = *by_slot.entry(slot).or_insert_with(|| {
-            groups.push((slot, Vec::new()));
-            groups.len() - 1
-        });
-        if kind == SplitKind::Mget {
-            order.push((part as u32, groups[part].1.len() as u32));
-        }
-        groups[part].1.push(index);
-    }
-    let name = args.get(0);
-    let parts = groups
-        .into_iter()
-        .map(|(slot, indexes)| {
-            let mut out = BytesMut::new();
-            encode::header(&mut out, b'*', 1 + indexes.len() * step);
-            encode::bulk(&mut out, name);
-            for index in indexes {
-                for arg in index..index + step {
-                    encode::bulk(&mut out, args.get(arg));
-                }
-            }
-            (slot, out.freeze())
+    let mut by_slot: Vec<(Slot, usize)> = (0..keys)
+        .map(|key| {
+            let index = 1 + key * step;
+            (Slot::for_key(args.get(index)), index)
         })
         .collect();
+    by_slot.sort_by_key(|&(slot, _)| slot);
+
+    let name = args.get(0);
+    let groups = || by_slot.chunk_by(|a, b| a.0 == b.0);
+    let part_len = |group: &[(Slot, usize)]| {
+        let values: usize = group
+            .iter()
+            .flat_map(|&(_, index)| index..index + step)
+            .map(|arg| bulk_len(args.get(arg).len()))
+            .sum();
+        header_len(1 + group.len() * step) + bulk_len(name.len()) + values
+    };
+    let total: usize = groups().map(part_len).sum();
+    let mut out = BytesMut::with_capacity(total);
+    let mut lens = Vec::with_capacity(by_slot.len().min(64));
+    let mut order = vec![(0, 0); if kind == SplitKind::Mget { keys } else { 0 }];
+    for (part, group) in groups().enumerate() {
+        let start = out.len();
+        encode::header(&mut out, b'*', 1 + group.len() * step);
+        encode::bulk(&mut out, name);
+        for (position, &(_, index)) in group.iter().enumerate() {
+            for arg in index..index + step {
+                encode::bulk(&mut out, args.get(arg));
+            }
+            if let Some(slot) = order.get_mut((index - 1) / step) {
+                *slot = (part as u32, position as u32);
+            }
+        }
+        lens.push((group[0].0, out.len() - start));
+    }
+    debug_assert_eq!(out.len(), total, "part sizes computed exactly");
+    let mut encoded = out.freeze();
+    let parts = lens
+        .into_iter()
+        .map(|(slot, len)| (slot, encoded.split_to(len)))
+        .collect();
     SplitPlan { parts, order }
+}
+
+/// Bytes of `$len\r\n<len bytes>\r\n`.
+fn bulk_len(len: usize) -> usize {
+    header_len(len) + len + 2
+}
+
+/// Bytes of a `*n\r\n` or `$n\r\n` header.
+fn header_len(n: usize) -> usize {
+    1 + n.checked_ilog10().unwrap_or(0) as usize + 1 + 2
 }
 
 /// Merges the replies of a split request, given in part order.
@@ -209,17 +232,18 @@ mod tests {
     fn splits_by_slot_and_keeps_order() {
         // {a} and {b} are different slots; {a}1 and {a}2 share one.
         let plan = plan_split(SplitKind::Mget, &args("MGET {a}1 {b}1 {a}2")[..]);
+        // Parts come in slot order: {b} (3300) before {a} (15495).
         assert_eq!(plan.parts.len(), 2);
+        assert_eq!(plan.parts[0].1, b("*2\r\n$4\r\nMGET\r\n$4\r\n{b}1\r\n"));
         assert_eq!(
-            plan.parts[0].1,
+            plan.parts[1].1,
             b("*3\r\n$4\r\nMGET\r\n$4\r\n{a}1\r\n$4\r\n{a}2\r\n")
         );
-        assert_eq!(plan.parts[1].1, b("*2\r\n$4\r\nMGET\r\n$4\r\n{b}1\r\n"));
-        assert_eq!(plan.order, vec![(0, 0), (1, 0), (0, 1)]);
+        assert_eq!(plan.order, vec![(1, 0), (0, 0), (1, 1)]);
         let merged = merge_split(
             SplitKind::Mget,
             &plan.order,
-            &[b("*2\r\n$2\r\nv1\r\n$-1\r\n"), b("*1\r\n$2\r\nv3\r\n")],
+            &[b("*1\r\n$2\r\nv3\r\n"), b("*2\r\n$2\r\nv1\r\n$-1\r\n")],
         );
         assert_eq!(merged, b("*3\r\n$2\r\nv1\r\n$2\r\nv3\r\n$-1\r\n"));
     }
@@ -228,9 +252,12 @@ mod tests {
     fn mset_pairs_stay_together() {
         let plan = plan_split(SplitKind::Mset, &args("MSET {a}k 1 {b}k 2")[..]);
         assert_eq!(
-            plan.parts[0].1,
+            plan.parts[1].1,
             b("*3\r\n$4\r\nMSET\r\n$4\r\n{a}k\r\n$1\r\n1\r\n")
         );
+        for (n, expected) in [(0, 4), (9, 4), (10, 5), (100, 6)] {
+            assert_eq!(header_len(n), expected);
+        }
         assert_eq!(
             merge_split(SplitKind::Mset, &[], &[b("+OK\r\n"), b("+OK\r\n")]),
             b("+OK\r\n")
