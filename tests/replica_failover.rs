@@ -86,12 +86,18 @@ fn manual_failover_then_kill_nine() {
         })
         .expect("a replica of the slot-0 master");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(cluster.node(replica).cmd("CLUSTER FAILOVER"), Value::ok());
-    wait_until(
-        "the replica to take over slot 0",
-        Duration::from_secs(20),
-        || owner_of(&cluster, 0) == replica,
-    );
+    // A manual failover the cluster gives up on (its 5 s limit, on a busy machine) is asked
+    // again, as an operator would.
+    let mut attempts = 0;
+    while owner_of(&cluster, 0) != replica {
+        attempts += 1;
+        assert!(attempts <= 3, "the replica never took over slot 0");
+        assert_eq!(cluster.node(replica).cmd("CLUSTER FAILOVER"), Value::ok());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while owner_of(&cluster, 0) != replica && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     cluster.wait_ok();
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);

@@ -419,6 +419,16 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes, masters };
         cluster.wait_ok();
+        // Replicas must have finished their first sync, or a failover cannot happen.
+        for node in &cluster.nodes {
+            let port = node.port;
+            wait_until("replicas in sync", READY_TIMEOUT, || {
+                let info = try_cmd(port, "INFO replication")
+                    .map(|v| v.text())
+                    .unwrap_or_default();
+                !info.contains("role:slave") || info.contains("master_link_status:up")
+            });
+        }
         cluster
     }
 
@@ -454,7 +464,8 @@ impl RedisCluster {
 
     /// Ports of the nodes that are masters now.
     pub fn master_ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = slot_ranges(self.nodes[0].port)
+        let mut ports: Vec<u16> = self
+            .live_slot_ranges()
             .unwrap_or_default()
             .iter()
             .map(|r| r.2 as u16)
@@ -482,7 +493,7 @@ impl RedisCluster {
 
     /// Port of the master serving `slot`.
     pub fn master_for_slot(&self, slot: u16) -> u16 {
-        let ranges = slot_ranges(self.nodes[0].port).expect("slot map");
+        let ranges = self.live_slot_ranges().expect("slot map");
         let range = ranges
             .iter()
             .find(|r| r.0 <= slot as i64 && slot as i64 <= r.1)
@@ -568,6 +579,14 @@ impl RedisCluster {
             }
         }
         self.finish_migration(slot, to);
+    }
+
+    /// CLUSTER SLOTS as seen by the first running node that answers.
+    fn live_slot_ranges(&self) -> Option<Vec<(i64, i64, i64)>> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .find_map(|n| slot_ranges(n.port))
     }
 
     /// Number of masters the cluster was created with.
