@@ -98,6 +98,16 @@ fn manual_failover_then_kill_nine() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    let taken_over = Instant::now();
+    wait_until(
+        "every slot served after the manual failover",
+        Duration::from_secs(10),
+        || serves_every_slot(port, &keys),
+    );
+    eprintln!(
+        "manual failover: every slot served {:?} after the replica took over",
+        taken_over.elapsed()
+    );
     cluster.wait_ok();
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
