@@ -41,6 +41,7 @@
 //! - [`shard`]: per-core state, listener, client and backend connections.
 //! - [`mesh`], [`refresh`]: cross-core messages and the topology refresher.
 //! - [`shutdown`]: draining on SIGTERM/SIGINT.
+//! - [`uring`]: each core's own io_uring, through which all its socket I/O goes.
 //! - [`metrics`], [`admin`]: counters, latency histograms and their reports.
 
 #![warn(missing_docs)]
@@ -57,6 +58,7 @@ pub mod resp;
 pub mod shard;
 pub mod shutdown;
 pub mod sync;
+pub mod uring;
 
 mod runtime;
 

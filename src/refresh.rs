@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use glommio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use crate::cluster::topology::Topology;
@@ -19,6 +18,7 @@ use crate::mesh::Message;
 use crate::resp::value::parse_value;
 use crate::shard::io::Stream;
 use crate::shard::Shard;
+use crate::uring::Uring;
 
 /// Least time between two refreshes, so a storm of requests becomes one refresh.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
@@ -99,7 +99,7 @@ async fn fetch_any(shard: &Shard, current: Option<&Topology>) -> Result<Topology
     let known = current.map(|t| t.masters.as_slice()).unwrap_or_default();
     let mut errors = Vec::new();
     for node in known.iter().chain(shard.config.seeds.iter()) {
-        match fetch(node, shard.config.backend_timeout).await {
+        match fetch(&shard.uring, node, shard.config.backend_timeout).await {
             Ok(topology) if topology.covered_slots() > 0 => return Ok(topology),
             Ok(_) => errors.push(format!("{node}: serves no slots")),
             Err(error) => {
@@ -112,16 +112,15 @@ async fn fetch_any(shard: &Shard, current: Option<&Topology>) -> Result<Topology
 }
 
 /// Reads `CLUSTER SLOTS` from one node, bounded by `timeout`.
-async fn fetch(node: &str, timeout: Duration) -> Result<Topology, String> {
+async fn fetch(uring: &Rc<Uring>, node: &str, timeout: Duration) -> Result<Topology, String> {
     let work = async {
         let addr = std::net::ToSocketAddrs::to_socket_addrs(node)
             .map_err(|e| e.to_string())?
             .next()
             .ok_or("address resolves to nothing")?;
-        let stream = TcpStream::connect_timeout(addr, timeout)
+        let stream = Stream::connect(uring, addr, timeout)
             .await
             .map_err(|e| e.to_string())?;
-        let stream = Stream::new(stream);
         stream
             .write_all(CLUSTER_SLOTS)
             .await

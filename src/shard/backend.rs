@@ -19,7 +19,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use glommio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use crate::cluster::redirect::parse_redirect;
@@ -32,6 +31,7 @@ use crate::shard::dispatch::{self, ReplyTo};
 use crate::shard::io::{Stream, READ_CHUNK};
 use crate::shard::Shard;
 use crate::sync::Signal;
+use crate::uring::Uring;
 
 /// Requests at least this large are written from their own buffer rather than copied into
 /// the batch.
@@ -152,7 +152,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
     let mut failures = 0u32;
     loop {
         backend.state.set(State::Open);
-        let error = match connect(&node, timeout).await {
+        let error = match connect(&shard.uring, &node, timeout).await {
             Ok(stream) => {
                 if failures > 0 {
                     info!(core = shard.id, node, failures, "backend reconnected");
@@ -160,7 +160,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                 debug!(core = shard.id, node, "backend connected");
                 backoff = MIN_BACKOFF;
                 failures = 0;
-                serve(&shard, &backend, &Stream::new(stream), timeout).await
+                serve(&shard, &backend, &stream, timeout).await
             }
             Err(reason) => BackendError::Connect {
                 node: node.clone(),
@@ -192,13 +192,13 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-async fn connect(node: &str, timeout: Duration) -> Result<TcpStream, String> {
+async fn connect(uring: &Rc<Uring>, node: &str, timeout: Duration) -> Result<Stream, String> {
     let addr = node
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
         .ok_or_else(|| "address resolves to nothing".to_string())?;
-    TcpStream::connect_timeout(addr, timeout)
+    Stream::connect(uring, addr, timeout)
         .await
         .map_err(|e| e.to_string())
 }

@@ -16,7 +16,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use glommio::net::TcpStream;
 use tracing::debug;
 
 use crate::config::MAX_CLIENT_INFLIGHT;
@@ -132,14 +131,13 @@ impl ClientState {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
-    let peer = stream.peer_addr().ok();
+pub async fn serve(shard: Rc<Shard>, stream: Stream) {
+    let peer = stream.peer_addr();
     let counters = &shard.metrics.counters;
     Counters::bump(&counters.connections_total);
     counters.clients.set(counters.clients.get() + 1);
     let state = Rc::new(ClientState::new(shard.config.max_output_buffer));
     let id = shard.register_client(&state);
-    let stream = Stream::new(stream);
     let reader = read_loop(&shard, &state, &stream, peer);
     let writer = write_loop(&shard, &state, &stream);
     let abort = state.abort.wait();
@@ -155,8 +153,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 }
 
 /// Answers a connection the proxy will not serve with `reply`, then closes it.
-pub async fn refuse(stream: TcpStream, reply: &'static [u8]) {
-    let _ = Stream::new(stream).write_all(reply).await;
+pub async fn refuse(stream: Stream, reply: &'static [u8]) {
+    let _ = stream.write_all(reply).await;
 }
 
 /// Reads and dispatches requests. Returns only to drop the connection at once; a clean close

@@ -1,81 +1,180 @@
-//! Socket reads and writes on a glommio `TcpStream` shared by the read and write halves of one
-//! connection task.
+//! TCP sockets on the core's own io_uring ([`crate::uring`]): the listener, client and backend
+//! connections, and their reads and writes.
 //!
-//! A connection's reader and writer are two futures polled by the same task, so the stream sits
-//! in a `RefCell` and each poll borrows it only for the duration of that poll, never across an
-//! await. glommio keeps separate read and write sources per stream, so a pending read and a
-//! pending write do not disturb each other.
+//! A connection's reader and writer are two futures of one task that share a `&Stream`; each
+//! read or write is one io_uring operation, submitted with every other operation the core
+//! queued in the same round. Receives ask the kernel to wait for data before trying
+//! (`IORING_RECVSEND_POLL_FIRST`): at `-P 1` the next request is never there yet when the
+//! receive is queued, so trying first would only cost a failed attempt each time.
 
-use std::cell::RefCell;
-use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::io::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
+use io_uring::{opcode, types::Fd};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// Most bytes read in one call. Reading into a `BytesMut` needs its spare room zeroed first,
-/// so a bounded read keeps that cost proportional to what one read can bring.
+use crate::uring::{Op, Uring};
+
+/// Most bytes read in one call: bounds how much of a buffer one receive may claim.
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Free room below which the read buffer is grown before reading.
 const MIN_READ_ROOM: usize = 4 * 1024;
 
+/// Pending connections the kernel queues per core before accepting (Redis's `tcp-backlog`
+/// default is 511; a core of a busy proxy takes bursts of reconnecting clients).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// `IORING_RECVSEND_POLL_FIRST`: wait for readiness before the first receive attempt.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
+/// A listening socket of one core, bound with SO_REUSEPORT so every core binds the same address
+/// and the kernel spreads connections across them.
+pub struct Listener {
+    socket: Socket,
+    uring: Rc<Uring>,
+}
+
+impl Listener {
+    /// Binds `addr` with SO_REUSEADDR and SO_REUSEPORT and starts listening.
+    pub fn bind(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(Listener { socket, uring })
+    }
+
+    /// The next connection.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        let entry = opcode::Accept::new(
+            Fd(self.socket.as_raw_fd()),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build();
+        // SAFETY: the entry points to no memory.
+        let mut op = AcceptOp(unsafe { Op::new(&self.uring, entry) });
+        let fd = (&mut op.0).await?;
+        // SAFETY: a successful accept returns a new descriptor that nothing else owns.
+        let socket = unsafe { Socket::from_raw_fd(fd as i32) };
+        Ok(Stream::new(socket, self.uring.clone()))
+    }
+}
+
+/// An accept whose connection, if it arrives as the accept is dropped, is closed, not leaked.
+struct AcceptOp<'a>(Op<'a>);
+
+impl Drop for AcceptOp<'_> {
+    fn drop(&mut self) {
+        if let Some(Ok(fd)) = self.0.cancel() {
+            // SAFETY: the accept returned this descriptor and nothing else has it.
+            drop(unsafe { Socket::from_raw_fd(fd as i32) });
+        }
+    }
+}
+
 /// One TCP connection, used by one task's reader and writer.
 pub struct Stream {
-    inner: RefCell<TcpStream>,
+    socket: Socket,
+    uring: Rc<Uring>,
 }
 
 impl Stream {
-    /// Wraps a connected stream, with Nagle off: requests and replies are batched by the
+    /// Wraps a connected socket, with Nagle off: requests and replies are batched by the
     /// proxy itself and must not wait for the kernel.
-    pub fn new(stream: TcpStream) -> Self {
+    fn new(socket: Socket, uring: Rc<Uring>) -> Self {
         // Failure only means a slower socket; not worth dropping the connection.
-        let _ = stream.set_nodelay(true);
-        Stream {
-            inner: RefCell::new(stream),
+        let _ = socket.set_nodelay(true);
+        Stream { socket, uring }
+    }
+
+    /// Connects to `addr`, giving up after `timeout`.
+    pub async fn connect(
+        uring: &Rc<Uring>,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        let target = SockAddr::from(addr);
+        let entry =
+            opcode::Connect::new(Fd(socket.as_raw_fd()), target.as_ptr(), target.len()).build();
+        // SAFETY: `target` outlives the operation, which is awaited (or dropped) in this scope.
+        let connect = unsafe { Op::new(uring, entry) };
+        match glommio::timer::timeout(timeout, async { Ok(connect.await) }).await {
+            Ok(Ok(_)) => Ok(Stream::new(socket, uring.clone())),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
         }
     }
 
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.socket.peer_addr().ok()?.as_socket()
+    }
+
     /// Reads what is available into `buf`'s spare room, growing it to at least `want` bytes of
-    /// room when short. Returns the number of bytes read; 0 means end of stream.
+    /// room when short. Returns the number of bytes read; 0 means end of stream. A read dropped
+    /// while pending leaves `buf` holding whatever had arrived, and nothing more.
     pub async fn read_into(&self, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
         if buf.capacity() - buf.len() < MIN_READ_ROOM {
             buf.reserve(want.max(MIN_READ_ROOM));
         }
         let start = buf.len();
-        let end = buf.capacity().min(start + READ_CHUNK);
-        // The buffer is grown and cut back within each poll, so a read abandoned while pending
-        // (an idle timeout) leaves the buffer exactly as it was.
-        poll_fn(|cx| {
-            buf.resize(end, 0);
-            let mut stream = self.inner.borrow_mut();
-            let result = Pin::new(&mut *stream).poll_read(cx, &mut buf[start..end]);
-            let read = match &result {
-                Poll::Ready(Ok(n)) => *n,
-                _ => 0,
-            };
-            buf.truncate(start + read);
-            result
-        })
-        .await
+        let room = (buf.capacity() - start).min(READ_CHUNK);
+        let spare = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let entry = opcode::Recv::new(Fd(self.socket.as_raw_fd()), spare, room as u32)
+            .ioprio(RECVSEND_POLL_FIRST)
+            .build();
+        // SAFETY: the receive writes only into `buf`'s spare room, and `buf` stays mutably
+        // borrowed by the guard until the operation is complete or cancelled.
+        let mut recv = RecvOp {
+            op: unsafe { Op::new(&self.uring, entry) },
+            buf,
+            start,
+        };
+        let read = (&mut recv.op).await?;
+        // SAFETY: the kernel initialised `read` bytes of the spare room.
+        unsafe { recv.buf.set_len(start + read) };
+        Ok(read)
     }
 
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let written = poll_fn(|cx| {
-                let mut stream = self.inner.borrow_mut();
-                Pin::new(&mut *stream).poll_write(cx, data)
-            })
-            .await?;
+            let len = data.len().min(u32::MAX as usize) as u32;
+            let entry = opcode::Send::new(Fd(self.socket.as_raw_fd()), data.as_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build();
+            // SAFETY: `data` outlives the operation, which is awaited (or dropped) here.
+            let written = unsafe { Op::new(&self.uring, entry) }.await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             data = &data[written..];
         }
         Ok(())
+    }
+}
+
+/// A receive into a buffer's spare room; if dropped in flight, keeps what was received.
+struct RecvOp<'a, 'b> {
+    op: Op<'a>,
+    buf: &'b mut BytesMut,
+    start: usize,
+}
+
+impl Drop for RecvOp<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(Ok(read)) = self.op.cancel() {
+            // SAFETY: the kernel initialised `read` bytes of the spare room before completing.
+            unsafe { self.buf.set_len(self.start + read) };
+        }
     }
 }

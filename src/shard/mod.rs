@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
-use glommio::net::TcpListener;
 use tracing::{debug, error, info, warn};
 
 use crate::cluster::topology::Topology;
@@ -29,10 +28,12 @@ use crate::mesh::{self, Mesh, Message, REFRESHER_CORE};
 use crate::metrics::{CoreStats, Metrics};
 use crate::refresh;
 use crate::shard::client::ClientState;
+use crate::shard::io::Listener;
 use crate::shard::pool::{Node, Pool};
 use crate::shard::routing::Routing;
 use crate::shutdown;
 use crate::sync::Signal;
+use crate::uring::{self, Uring};
 
 /// Least time between two refresh requests from one core: one request covers every MOVED
 /// seen meanwhile.
@@ -65,6 +66,8 @@ pub struct Shard {
     pub metrics: Metrics,
     /// This core's end of the cross-core mesh.
     pub mesh: Mesh,
+    /// This core's io_uring, through which every socket of the core is read and written.
+    pub uring: Rc<Uring>,
     /// When the process started serving (for uptime).
     pub started: Instant,
     /// Wakes the refresher (on the refresher core only).
@@ -145,6 +148,15 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         std::process::exit(1);
     };
     let mesh = Mesh::new(senders);
+    let uring = match Uring::new() {
+        Ok(uring) => Rc::new(uring),
+        Err(err) => {
+            error!(core = mesh.core(), %err, "cannot set up this core's io_uring");
+            std::process::exit(1);
+        }
+    };
+    let driver = uring.clone();
+    glommio::spawn_local(async move { uring::drive(&driver).await }).detach();
     let shard = Rc::new(Shard {
         id: mesh.core(),
         config,
@@ -152,6 +164,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         pool: Pool::default(),
         metrics: Metrics::default(),
         mesh,
+        uring: uring.clone(),
         started: Instant::now(),
         refresh_wanted: Signal::default(),
         last_refresh_request: Cell::new(None),
@@ -163,7 +176,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         glommio::spawn_local(refresh::run(shard.clone())).detach();
         glommio::spawn_local(trim_memory()).detach();
     }
-    let listener = match TcpListener::bind(config.listen) {
+    let listener = match Listener::bind(config.listen, uring) {
         Ok(listener) => listener,
         Err(err) => {
             error!(core = shard.id, listen = %config.listen, %err, "cannot listen");
@@ -191,7 +204,7 @@ async fn trim_memory() {
 }
 
 /// Accepts clients until the process stops.
-async fn accept_loop(shard: &Rc<Shard>, listener: &TcpListener) {
+async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
     let max_clients = shard.config.max_clients_per_core();
     loop {
         match listener.accept().await {
