@@ -127,9 +127,9 @@ async fn fetch(uring: &Rc<Uring>, node: &str, timeout: Duration) -> Result<Topol
             .map_err(|e| e.to_string())?;
         let mut buf = BytesMut::new();
         loop {
-            let want = buf.len().max(16 * 1024);
+            let grow = buf.len().max(16 * 1024);
             if stream
-                .read_into(&mut buf, want)
+                .read_into(&mut buf, 0, grow)
                 .await
                 .map_err(|e| e.to_string())?
                 == 0

@@ -2,38 +2,15 @@
 //! buffer, routing it (command lookup, key specs, slot) and scanning its reply — allocates
 //! nothing, shown with a counting global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use bytes::BytesMut;
 use percore::command::keys::Args;
 use percore::command::route::{route, Route};
 use percore::resp::parse::{encode_request, Frame, ParseLimits, RequestParser};
 use percore::resp::scan::ReplyScanner;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 /// The arguments of the frame at the front of a buffer, as the client path sees them.
 struct View<'a> {
@@ -65,7 +42,7 @@ fn get_and_set_parse_route_and_scan_without_allocating() {
     assert!(parser.parse(&wire).unwrap().is_some());
     let mut scanner = ReplyScanner::new();
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let (mut at, mut keyed) = (0, 0);
     while let Ok(Some(Frame::Multibulk { len })) = parser.parse(&wire[at..]) {
         let view = View {
@@ -83,8 +60,8 @@ fn get_and_set_parse_route_and_scan_without_allocating() {
         pos += len;
         scanned += 1;
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocated = allocations() - before;
 
     assert_eq!((keyed, scanned), (2000, 2000));
-    assert_eq!(allocations, 0, "allocations on the parse/route/scan path");
+    assert_eq!(allocated, 0, "allocations on the parse/route/scan path");
 }

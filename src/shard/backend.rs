@@ -270,8 +270,8 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut scanner = ReplyScanner::new();
     loop {
-        let want = buf.len().max(READ_CHUNK / 4);
-        match stream.read_into(&mut buf, want).await {
+        let grow = buf.len().max(READ_CHUNK / 4);
+        match stream.read_into(&mut buf, 0, grow).await {
             Ok(0) => return lost("closed by the node".into()),
             Ok(_) => {}
             Err(e) => return lost(e.to_string()),

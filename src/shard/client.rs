@@ -179,14 +179,13 @@ async fn read_loop(
         }
         // Room for the rest of a large request, but never more than doubling what arrived:
         // a client that declares a huge bulk and sends nothing must not make us allocate it.
-        let want = parser
+        let need = parser
             .bytes_needed()
             .saturating_sub(buf.len())
-            .min(buf.len().max(READ_CHUNK))
-            .max(read_size);
+            .min(buf.len().max(READ_CHUNK));
         let read = match config.idle_timeout {
             Some(idle) => {
-                let read = async { Ok(stream.read_into(&mut buf, want).await) };
+                let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
                 match glommio::timer::timeout(idle, read).await {
                     Ok(read) => read,
                     // Idle means no request arriving and none outstanding, as in Redis.
@@ -197,7 +196,7 @@ async fn read_loop(
                     Err(_) => continue,
                 }
             }
-            None => stream.read_into(&mut buf, want).await,
+            None => stream.read_into(&mut buf, need, read_size).await,
         };
         match read {
             Ok(0) | Err(_) => {

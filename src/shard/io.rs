@@ -22,8 +22,12 @@ use crate::uring::{Op, Uring};
 /// Most bytes read in one call: bounds how much of a buffer one receive may claim.
 pub const READ_CHUNK: usize = 64 * 1024;
 
-/// Free room below which the read buffer is grown before reading.
-const MIN_READ_ROOM: usize = 4 * 1024;
+/// Free room below which the read buffer is grown before reading. Small next to the sizes
+/// buffers are grown by, so one buffer takes many small requests or replies before it must
+/// grow again: a frame split off the buffer shares its memory until it is answered, so
+/// growing while frames are out means a new allocation, while growing once they are all
+/// answered reuses the old one in place.
+const MIN_READ_ROOM: usize = 1024;
 
 /// Pending connections the kernel queues per core before accepting (Redis's `tcp-backlog`
 /// default is 511; a core of a busy proxy takes bursts of reconnecting clients).
@@ -119,12 +123,18 @@ impl Stream {
         self.socket.peer_addr().ok()?.as_socket()
     }
 
-    /// Reads what is available into `buf`'s spare room, growing it to at least `want` bytes of
-    /// room when short. Returns the number of bytes read; 0 means end of stream. A read dropped
-    /// while pending leaves `buf` holding whatever had arrived, and nothing more.
-    pub async fn read_into(&self, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
-        if buf.capacity() - buf.len() < MIN_READ_ROOM {
-            buf.reserve(want.max(MIN_READ_ROOM));
+    /// Reads what is available into `buf`'s spare room. When that room is under `need` bytes
+    /// (or under [`MIN_READ_ROOM`]), `buf` is first grown by `grow.max(need)`. Returns the
+    /// number of bytes read; 0 means end of stream. A read dropped while pending leaves `buf`
+    /// holding whatever had arrived, and nothing more.
+    pub async fn read_into(
+        &self,
+        buf: &mut BytesMut,
+        need: usize,
+        grow: usize,
+    ) -> io::Result<usize> {
+        if buf.capacity() - buf.len() < need.max(MIN_READ_ROOM) {
+            buf.reserve(grow.max(need).max(MIN_READ_ROOM));
         }
         let start = buf.len();
         let room = (buf.capacity() - start).min(READ_CHUNK);
