@@ -98,7 +98,11 @@ fn probe_io_uring() -> Result<(), Error> {
             .ring_depth(RING_DEPTH)
             .make()
             .map(|executor| executor.run(glommio::timer::sleep(Duration::from_millis(1))))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        // Each core's own socket ring too, with the flags it is set up with.
+        crate::uring::Uring::new()
+            .map(drop)
+            .map_err(|e| format!("socket ring: {e}"))
     });
     let result = probe
         .join()
