@@ -3,7 +3,11 @@
 # directly, nutcracker (twemproxy) over 3 standalone servers, and percore with 1 and 2 threads
 # over a 3-master cluster, all in one run on this machine.
 #
-# For every line it records req/s, p50 and p99 (redis-benchmark --csv), the proxy process's
+# Every line runs ROUNDS times (default 3), the targets taking turns within each round, so a
+# burst of noise on this shared machine hits one round rather than one target; the report
+# gives the median of the rounds and the range of the per-round ratios.
+#
+# For every run it records req/s, p50 and p99 (redis-benchmark --csv), the proxy process's
 # own CPU time per request (utime+stime of all its threads from /proc, before and after), the
 # backends' CPU per request, and how much CPU something else on the machine used meanwhile
 # (lines where that exceeds OTHER_BUSY_LIMIT are flagged "busy").
@@ -20,6 +24,7 @@ SIZES=${SIZES:-"16 1024"}
 TESTS=${TESTS:-"get set mset"}
 PIPELINES=${PIPELINES:-"1 16"}
 TARGETS=${TARGETS:-"redis nutcracker percore-1t percore-2t"}
+ROUNDS=${ROUNDS:-3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 OTHER_BUSY_LIMIT=${OTHER_BUSY_LIMIT:-0.15}   # CPU-seconds of others per second of run
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -97,12 +102,13 @@ cpu_of() {
 # Busy CPU seconds of the whole machine, in ticks.
 machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
-echo "target,test,pipeline,size,requests,rps,p50_ms,p99_ms,proxy_cpu_us_per_req,backend_cpu_us_per_req,other_cpu_frac,flag" >"$CSV"
+echo "round,target,test,pipeline,size,requests,rps,p50_ms,p99_ms,proxy_cpu_us_per_req,backend_cpu_us_per_req,other_cpu_frac,flag" >"$CSV"
 echo "== results in $CSV"
 for size in $SIZES; do
   for pipeline in $PIPELINES; do
     for test in $TESTS; do
       n=$REQUESTS; [ "$pipeline" = 1 ] && n=$((REQUESTS / 4))
+      for round in $(seq 1 "$ROUNDS"); do
       for target in $TARGETS; do
         case $target in
           redis) port=7100; proxy=""; backends="$DIRECT_PID" ;;
@@ -118,7 +124,7 @@ for size in $SIZES; do
         row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"')
         bench_cpu=$(echo "$line" | awk '/BENCHCPU/{print $2 + $3}')
         if [ -z "$row" ]; then
-          echo "$target,$test,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $test P$pipeline d$size: FAILED"; continue
+          echo "$round,$target,$test,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $test P$pipeline d$size: FAILED"; continue
         fi
         rps=$(echo "$row" | cut -d, -f2); p50=$(echo "$row" | cut -d, -f5); p99=$(echo "$row" | cut -d, -f7)
         read -r proxy_us backend_us other flag < <(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v m=$((m1 - m0)) \
@@ -126,9 +132,10 @@ for size in $SIZES; do
             secs = t1 - t0; other = (m - p - b) / tk - bc; frac = other / secs; if (frac < 0) frac = 0
             printf "%.2f %.2f %.3f %s\n", p / tk * 1e6 / n, b / tk * 1e6 / n, frac, (frac > lim ? "busy" : "ok") }')
         [ -z "$proxy" ] && proxy_us=""
-        echo "$target,$test,$pipeline,$size,$n,$rps,$p50,$p99,$proxy_us,$backend_us,$other,$flag" >>"$CSV"
-        printf '  %-11s %-4s P%-2s d%-5s %10s req/s  p50 %6s ms  p99 %6s ms  proxy %6s us/req  backend %6s us/req  %s\n' \
-          "$target" "$test" "$pipeline" "$size" "$rps" "$p50" "$p99" "${proxy_us:--}" "$backend_us" "$flag"
+        echo "$round,$target,$test,$pipeline,$size,$n,$rps,$p50,$p99,$proxy_us,$backend_us,$other,$flag" >>"$CSV"
+        printf '  r%s %-11s %-4s P%-2s d%-5s %10s req/s  p50 %6s ms  p99 %6s ms  proxy %6s us/req  backend %6s us/req  %s\n' \
+          "$round" "$target" "$test" "$pipeline" "$size" "$rps" "$p50" "$p99" "${proxy_us:--}" "$backend_us" "$flag"
+      done
       done
     done
   done

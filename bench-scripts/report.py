@@ -27,33 +27,91 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"
 
 
+FIELDS = ["rps", "p50_ms", "p99_ms", "proxy_cpu_us_per_req", "backend_cpu_us_per_req"]
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def fmt(value):
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 1000 else f"{value:.3g}" if value < 10 else f"{value:.1f}"
+
+
+def summarize(rows):
+    """One row per (test, pipeline, size, target): the median of each field over the rounds,
+    how many rounds ran, and how many were flagged busy."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["test"], r["pipeline"], r["size"], r["target"]), []).append(r)
+    out = []
+    for (test, pipeline, size, target), runs in groups.items():
+        row = {"test": test, "pipeline": pipeline, "size": size, "target": target, "rounds": len(runs)}
+        for field in FIELDS:
+            row[field] = median(num(r[field]) for r in runs)
+        row["busy"] = sum(r["flag"] == "busy" for r in runs)
+        row["failed"] = sum(r["flag"] == "failed" for r in runs)
+        out.append(row)
+    return out
+
+
+def round_ratios(rows, key, field):
+    """percore-1t / nutcracker for `field`, one per round where both ran."""
+    by_round = {}
+    for r in rows:
+        if (r["test"], r["pipeline"], r["size"]) == key:
+            by_round.setdefault(r.get("round", "1"), {})[r["target"]] = num(r[field])
+    ratios = []
+    for targets in by_round.values():
+        p, n = targets.get("percore-1t"), targets.get("nutcracker")
+        if p is not None and n:
+            ratios.append(p / n)
+    return ratios
+
+
+def ratio_cell(ratios):
+    if not ratios:
+        return "-"
+    mid = median(ratios)
+    return f"{mid:.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else f"{mid:.2f}"
+
+
 def table(rows):
+    summary = summarize(rows)
     out = [
-        "| test | P | size | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | flag |",
+        "Medians over the rounds (targets take turns within each round).",
+        "",
+        "| test | P | size | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | rounds (busy) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in summary:
         out.append(
-            f"| {r['test']} | {r['pipeline']} | {r['size']} | {r['target']} | {r['rps']} | {r['p50_ms']} "
-            f"| {r['p99_ms']} | {r['proxy_cpu_us_per_req'] or '-'} | {r['backend_cpu_us_per_req']} | {r['flag']} |"
+            f"| {r['test']} | {r['pipeline']} | {r['size']} | {r['target']} | {fmt(r['rps'])} | {fmt(r['p50_ms'])} "
+            f"| {fmt(r['p99_ms'])} | {fmt(r['proxy_cpu_us_per_req'])} | {fmt(r['backend_cpu_us_per_req'])} "
+            f"| {r['rounds']} ({r['busy']}){' FAILED ' + str(r['failed']) if r['failed'] else ''} |"
         )
-    out += ["", "Ratios, percore 1 thread against nutcracker in the same run:", ""]
-    out += ["| test | P | size | CPU/req ratio | req/s ratio | p50 ratio | p99 ratio |", "|---|---|---|---|---|---|---|"]
-    by_key = {}
-    for r in rows:
-        by_key.setdefault((r["test"], r["pipeline"], r["size"]), {})[r["target"]] = r
-    for (test, pipeline, size), targets in by_key.items():
-        p, n = targets.get("percore-1t"), targets.get("nutcracker")
-        if not p or not n:
+    out += ["", "Ratios, percore 1 thread / nutcracker, per round in the same run: median (min-max).", ""]
+    out += ["| test | P | size | CPU/req | req/s | p50 | p99 |", "|---|---|---|---|---|---|---|"]
+    keys = []
+    for r in summary:
+        if (r["test"], r["pipeline"], r["size"]) not in keys:
+            keys.append((r["test"], r["pipeline"], r["size"]))
+    for key in keys:
+        cells = [ratio_cell(round_ratios(rows, key, f)) for f in ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]]
+        if cells[0] == "-":
             continue
-        out.append(
-            f"| {test} | {pipeline} | {size} | {ratio(p['proxy_cpu_us_per_req'], n['proxy_cpu_us_per_req'])} "
-            f"| {ratio(p['rps'], n['rps'])} | {ratio(p['p50_ms'], n['p50_ms'])} | {ratio(p['p99_ms'], n['p99_ms'])} |"
-        )
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 
 def chart(rows, path):
+    rows = summarize(rows)
     try:
         import matplotlib
     except ImportError:
@@ -78,13 +136,13 @@ def chart(rows, path):
         cpu, rps = [], []
         for k in keys:
             match = [r for r in rows if (r["test"], r["pipeline"], r["size"]) == k and r["target"] == target]
-            cpu.append(num(match[0]["proxy_cpu_us_per_req"]) or 0 if match else 0)
-            rps.append((num(match[0]["rps"]) or 0) / 1000 if match else 0)
+            cpu.append(match[0]["proxy_cpu_us_per_req"] or 0 if match else 0)
+            rps.append((match[0]["rps"] or 0) / 1000 if match else 0)
         xs = [x + i * width for x in range(len(keys))]
         axes[0].bar(xs, cpu, width, label=target)
         axes[1].bar(xs, rps, width, label=target)
     labels = [f"{t} P{p} d{s}" for t, p, s in keys]
-    for ax, title in zip(axes, ["proxy CPU µs per request (lower is better)", "thousand requests/s (higher is better)"]):
+    for ax, title in zip(axes, ["proxy CPU µs per request, median (lower is better)", "thousand requests/s, median (higher is better)"]):
         ax.set_xticks([x + width * (len(proxies) - 1) / 2 for x in range(len(keys))])
         ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
         ax.set_title(title)
