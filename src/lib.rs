@@ -13,6 +13,11 @@
 //! Nothing on the request path is shared or locked; cores exchange only topology updates,
 //! refresh requests and admin gathers, over glommio's cross-core channel mesh ([`mesh`]).
 //!
+//! glommio runs the tasks, timers and channels; the sockets go through a second io_uring per
+//! core ([`uring`]), set up so the kernel delivers completions only when the core asks for
+//! them. Every receive and send the core's tasks queue in one round goes to the kernel in one
+//! `io_uring_enter`, and the core is never interrupted while busy.
+//!
 //! # One request's path (all on one core)
 //! 1. [`shard::client`] reads into the connection's buffer; [`resp::parse`] finds each complete
 //!    request and the byte ranges of its arguments, without copying.
