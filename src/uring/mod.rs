@@ -64,6 +64,8 @@ pub struct Uring {
     free: RefCell<Vec<u32>>,
     /// Set while the driver is between rounds and will submit again without being woken.
     busy: Cell<bool>,
+    /// Completions the driver's last round reaped: 0 means the core has caught up.
+    last_round: Cell<usize>,
     /// Wakes a parked driver when an operation is queued.
     kick: Signal,
     /// Signalled by the kernel when a completion arrives while the driver is parked.
@@ -100,6 +102,7 @@ impl Uring {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             busy: Cell::new(false),
+            last_round: Cell::new(0),
             kick: Signal::default(),
             eventfd,
         })
@@ -188,6 +191,12 @@ impl Uring {
         }
     }
 
+    /// Whether the driver's last round found nothing new: no request, reply or send is left
+    /// to come in without waiting. Writers that batch hold their write until then.
+    pub fn caught_up(&self) -> bool {
+        self.last_round.get() == 0
+    }
+
     /// Turns the kernel's eventfd signal on completion on or off.
     fn set_eventfd(&self, enabled: bool) {
         let mut ring = self.ring.borrow_mut();
@@ -254,7 +263,9 @@ pub async fn drive(uring: &Uring) {
     let mut ringing: Option<Pin<Box<dyn std::future::Future<Output = _> + '_>>> = None;
     loop {
         uring.busy.set(true);
-        if uring.reap(false) > 0 {
+        let reaped = uring.reap(false);
+        uring.last_round.set(reaped);
+        if reaped > 0 {
             // Let the woken tasks run; what they queue goes out in the next round.
             future::yield_now().await;
             continue;
