@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::{open_clients, rss_kib, Conn, Proxy, RedisCluster, Value};
@@ -37,7 +38,7 @@ fn ten_thousand_connections() {
     assert_eq!(control.cmd_str("SET k v"), Value::ok());
     let before = rss_kib(proxy.pid());
 
-    let idle: Vec<TcpStream> = (0..CONNECTIONS)
+    let mut idle: Vec<TcpStream> = (0..CONNECTIONS)
         .map(|_| TcpStream::connect(("127.0.0.1", proxy.port)).expect("connect"))
         .collect();
     // Every connection is accepted and counted before memory is read.
@@ -62,5 +63,19 @@ fn ten_thousand_connections() {
         per_connection <= 16.0 * 1024.0,
         "{per_connection:.0} bytes per idle connection"
     );
+
+    // Every one of them is served: a PING on each, all sent before any reply is read, so
+    // thousands of receives complete on each core in a burst.
+    for stream in &mut idle {
+        stream.write_all(b"PING\r\n").expect("send PING");
+    }
+    for stream in &mut idle {
+        stream
+            .set_read_timeout(Some(common::READ_TIMEOUT))
+            .expect("set timeout");
+        let mut reply = [0u8; 7];
+        stream.read_exact(&mut reply).expect("read PONG");
+        assert_eq!(&reply, b"+PONG\r\n");
+    }
     drop(idle);
 }

@@ -211,7 +211,11 @@ impl Uring {
     /// least one if `wait`. Returns how many operations completed.
     fn reap(&self, wait: bool) -> usize {
         let mut ring = self.ring.borrow_mut();
-        let idle = ring.submission().is_empty() && !ring.submission().taskrun();
+        // Nothing to submit, no task work pending and no completions held back by the kernel
+        // after a full completion queue: then the queue can be read without a system call.
+        let idle = ring.submission().is_empty()
+            && !ring.submission().taskrun()
+            && !ring.submission().cq_overflow();
         if wait || !idle {
             let result = ring.submit_and_wait(usize::from(wait));
             match result {
@@ -230,12 +234,12 @@ impl Uring {
         let mut done = 0;
         let mut slots = self.slots.borrow_mut();
         for cqe in ring.completion() {
-            let Ok(id) = usize::try_from(cqe.user_data()) else {
-                continue;
-            };
             if cqe.user_data() == CANCEL_TAG {
                 continue;
             }
+            let Ok(id) = usize::try_from(cqe.user_data()) else {
+                continue;
+            };
             if let Some(slot) = slots.get_mut(id) {
                 if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Done(cqe.result())) {
                     if let Some(waker) = waker {
