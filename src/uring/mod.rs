@@ -7,8 +7,8 @@
 //! in a VM an IPI is a VM exit on both sides. Measured at `-P 1` with 50 clients, that made the
 //! proxy spend ~1.5x nutcracker's CPU per request with the same syscall count.
 //!
-//! This ring is set up `SINGLE_ISSUER | DEFER_TASKRUN` (falling back to `COOP_TASKRUN` on older
-//! kernels): completions are run only when the driver asks for them, in one `io_uring_enter`
+//! This ring is set up `SINGLE_ISSUER | DEFER_TASKRUN` (falling back to `COOP_TASKRUN`, then to
+//! a plain ring, on older kernels): completions are run only when the driver asks for them, in one `io_uring_enter`
 //! per batch that also submits every send and receive queued since the last one. glommio stays
 //! the executor (tasks, timers, cross-core channels); when the core has nothing left to do, the
 //! driver parks by reading an eventfd registered with this ring through glommio, so either side
@@ -73,21 +73,25 @@ pub struct Uring {
 }
 
 impl Uring {
-    /// Sets up the ring. Fails when io_uring is unavailable or the memlock limit is too small.
+    /// Sets up the ring in the cheapest [`Mode`] the kernel supports. Fails when io_uring is
+    /// unavailable or the memlock limit is too small.
     pub fn new() -> io::Result<Self> {
-        let mut ring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_taskrun_flag()
-            .setup_cqsize(CQ_ENTRIES)
-            .build(SQ_ENTRIES)
-            .or_else(|_| {
-                IoUring::builder()
-                    .setup_coop_taskrun()
-                    .setup_taskrun_flag()
-                    .setup_cqsize(CQ_ENTRIES)
-                    .build(SQ_ENTRIES)
-            })?;
+        let mut error = None;
+        for mode in Mode::PREFERRED {
+            match Uring::with_mode(mode) {
+                Ok(uring) => {
+                    tracing::debug!(?mode, "socket ring set up");
+                    return Ok(uring);
+                }
+                Err(err) => error = Some(err),
+            }
+        }
+        Err(error.unwrap_or_else(|| io::ErrorKind::Unsupported.into()))
+    }
+
+    /// Sets up the ring in `mode`.
+    pub fn with_mode(mode: Mode) -> io::Result<Self> {
+        let mut ring = mode.build()?;
         // SAFETY: eventfd returns a new descriptor or -1, checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -250,6 +254,36 @@ impl Uring {
             }
         }
         done
+    }
+}
+
+/// How the kernel delivers this ring's completions, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN` (Linux 6.1+): completions run only when the driver
+    /// asks for them, in its own `io_uring_enter`.
+    DeferTaskrun,
+    /// `COOP_TASKRUN` (5.19+): no IPI; completions run at the thread's next system call.
+    CoopTaskrun,
+    /// No flags: completions interrupt the thread, as glommio's own ring's do.
+    Plain,
+}
+
+impl Mode {
+    /// The modes in the order they are tried.
+    pub const PREFERRED: [Mode; 3] = [Mode::DeferTaskrun, Mode::CoopTaskrun, Mode::Plain];
+
+    fn build(self) -> io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        match self {
+            Mode::DeferTaskrun => builder
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag(),
+            Mode::CoopTaskrun => builder.setup_coop_taskrun().setup_taskrun_flag(),
+            Mode::Plain => &mut builder,
+        };
+        builder.setup_cqsize(CQ_ENTRIES).build(SQ_ENTRIES)
     }
 }
 
