@@ -72,7 +72,8 @@ fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},epoch={}\r\n",
+             backend_failures={},epoch={},ring={},ring_operations={},ring_enters={},\
+             ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -80,7 +81,11 @@ fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
             s.moved,
             s.asked,
             s.backend_failures,
-            s.epoch
+            s.epoch,
+            s.ring.mode,
+            s.ring.operations,
+            s.ring.enters,
+            s.ring.parks,
         );
     }
     text
@@ -119,6 +124,7 @@ fn bulk(text: &str) -> Bytes {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use crate::uring::RingStats;
     use std::time::Duration;
 
     #[test]
@@ -127,8 +133,8 @@ mod tests {
         for micros in [10, 20, 30] {
             metrics.record_latency(Duration::from_micros(micros));
         }
-        let a = metrics.snapshot(0, 1);
-        let b = metrics.snapshot(1, 1);
+        let a = metrics.snapshot(0, 1, RingStats::default());
+        let b = metrics.snapshot(1, 1, RingStats::default());
         let text = latency(&[a, b]);
         assert!(text.contains("core0:count=3,p50=20,"), "{text}");
         assert!(text.contains("core1:count=3,"), "{text}");

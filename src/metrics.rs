@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::uring::RingStats;
+
 /// Highest latency the histogram tracks, in microseconds (one hour); longer values are
 /// clamped, so a stuck request cannot make recording fail.
 const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
@@ -61,6 +63,8 @@ pub struct CoreStats {
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
     pub latency: Histogram<u64>,
+    /// The core's socket ring.
+    pub ring: RingStats,
 }
 
 /// The metrics of one core.
@@ -94,7 +98,7 @@ impl Metrics {
     }
 
     /// A snapshot for reporting.
-    pub fn snapshot(&self, core: usize, epoch: u64) -> CoreStats {
+    pub fn snapshot(&self, core: usize, epoch: u64, ring: RingStats) -> CoreStats {
         let c = &self.counters;
         CoreStats {
             core,
@@ -106,6 +110,7 @@ impl Metrics {
             backend_failures: c.backend_failures.get(),
             epoch,
             latency: self.latency.borrow().clone(),
+            ring,
         }
     }
 }
@@ -126,10 +131,13 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_latency(Duration::from_micros(50));
         metrics.record_latency(Duration::from_secs(10_000));
-        let stats = metrics.snapshot(0, 1);
+        let stats = metrics.snapshot(0, 1, RingStats::default());
         assert_eq!(stats.latency.len(), 2);
         assert!(stats.latency.max() >= MAX_TRACKED_MICROS - MAX_TRACKED_MICROS / 500);
         metrics.reset_latency();
-        assert_eq!(metrics.snapshot(0, 1).latency.len(), 0);
+        assert_eq!(
+            metrics.snapshot(0, 1, RingStats::default()).latency.len(),
+            0
+        );
     }
 }

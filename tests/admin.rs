@@ -70,6 +70,24 @@ fn proxy_info_and_latency() {
     );
     assert!(per_core(&info, "requests").iter().sum::<u64>() >= conns.len() as u64);
     assert!(per_core(&info, "clients").iter().sum::<u64>() >= conns.len() as u64);
+    // The socket ring of each core: its mode, and work done that grows with requests.
+    let modes = [
+        ",ring=defer_taskrun,",
+        ",ring=coop_taskrun,",
+        ",ring=plain,",
+    ];
+    let rings: usize = modes.iter().map(|mode| info.matches(mode).count()).sum();
+    assert_eq!(rings, 2, "{info}");
+    let operations: u64 = per_core(&info, "ring_operations").iter().sum();
+    let enters: u64 = per_core(&info, "ring_enters").iter().sum();
+    for _ in 0..100 {
+        c.cmd_str("GET spread:ring");
+    }
+    let after = c.cmd_str("PROXY INFO").text();
+    // Each GET is at least a receive and a send for the client and for the backend.
+    assert!(per_core(&after, "ring_operations").iter().sum::<u64>() >= operations + 200);
+    assert!(per_core(&after, "ring_enters").iter().sum::<u64>() > enters);
+    assert!(per_core(&after, "ring_parks").iter().sum::<u64>() > 0);
 
     let latency = c.cmd_str("PROXY LATENCY").text();
     for field in [

@@ -133,7 +133,8 @@ impl Shard {
 
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
     pub fn stats(&self, reset_latency: bool) -> CoreStats {
-        let stats = self.metrics.snapshot(self.id, self.routing.borrow().epoch);
+        let epoch = self.routing.borrow().epoch;
+        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
         if reset_latency {
             self.metrics.reset_latency();
         }

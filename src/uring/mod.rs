@@ -55,9 +55,40 @@ enum Slot {
     Done(i32),
 }
 
+/// What a core's socket ring has done since start, for `PROXY INFO`: per request, these say how
+/// well the core batches (operations and system calls) and how often it runs out of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingStats {
+    /// How completions are delivered ([`Mode`]).
+    pub mode: Mode,
+    /// Operations started: receives, sends, accepts, connects.
+    pub operations: u64,
+    /// `io_uring_enter` calls: the ring's system calls.
+    pub enters: u64,
+    /// Times the core ran out of work and parked until woken.
+    pub parks: u64,
+}
+
+impl Default for RingStats {
+    /// A plain ring that has done nothing.
+    fn default() -> Self {
+        RingStats {
+            mode: Mode::Plain,
+            operations: 0,
+            enters: 0,
+            parks: 0,
+        }
+    }
+}
+
 /// One core's io_uring and its operations in flight.
 pub struct Uring {
     ring: RefCell<IoUring>,
+    mode: Mode,
+    /// Counters behind [`RingStats`].
+    operations: Cell<u64>,
+    enters: Cell<u64>,
+    parks: Cell<u64>,
     /// Operation slots, indexed by `user_data`. A slot is freed only after its completion has
     /// been seen, so an index is never reused while the kernel may still complete it.
     slots: RefCell<Vec<Slot>>,
@@ -103,6 +134,10 @@ impl Uring {
         ring.completion().disable_eventfd();
         Ok(Uring {
             ring: RefCell::new(ring),
+            mode,
+            operations: Cell::new(0),
+            enters: Cell::new(0),
+            parks: Cell::new(0),
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             busy: Cell::new(false),
@@ -112,8 +147,19 @@ impl Uring {
         })
     }
 
+    /// What the ring has done since start.
+    pub fn stats(&self) -> RingStats {
+        RingStats {
+            mode: self.mode,
+            operations: self.operations.get(),
+            enters: self.enters.get(),
+            parks: self.parks.get(),
+        }
+    }
+
     /// Queues `entry` as a new operation; returns its slot.
     fn start(&self, entry: squeue::Entry) -> u32 {
+        self.operations.set(self.operations.get() + 1);
         let id = match self.free.borrow_mut().pop() {
             Some(id) => {
                 self.slots.borrow_mut()[id as usize] = Slot::Waiting(None);
@@ -221,6 +267,7 @@ impl Uring {
             && !ring.submission().taskrun()
             && !ring.submission().cq_overflow();
         if wait || !idle {
+            self.enters.set(self.enters.get() + 1);
             let result = ring.submit_and_wait(usize::from(wait));
             match result {
                 Ok(_) => {}
@@ -267,6 +314,16 @@ pub enum Mode {
     CoopTaskrun,
     /// No flags: completions interrupt the thread, as glommio's own ring's do.
     Plain,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::DeferTaskrun => "defer_taskrun",
+            Mode::CoopTaskrun => "coop_taskrun",
+            Mode::Plain => "plain",
+        })
+    }
 }
 
 impl Mode {
@@ -317,6 +374,7 @@ pub async fn drive(uring: &Uring) {
             continue;
         }
         uring.busy.set(false);
+        uring.parks.set(uring.parks.get() + 1);
         let read = ringing.get_or_insert_with(|| Box::pin(bell.read_at(0, 8)));
         let rang = future::or(
             async {
