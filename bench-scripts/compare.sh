@@ -3,17 +3,24 @@
 # directly, nutcracker (twemproxy) over 3 standalone servers, and percore with 1 and 2 threads
 # over a 3-master cluster, all in one run on this machine.
 #
-# Every line runs ROUNDS times (default 3), the targets taking turns within each round, so a
-# burst of noise on this shared machine hits one round rather than one target; the report
-# gives the median of the rounds and the range of the per-round ratios.
+# Every line runs ROUNDS times (default 3), the targets taking turns within each round and
+# the order rotating from round to round, so neither a burst of noise on this shared machine
+# nor a place in the order favours one target; the report gives the median of the rounds and
+# the range of the per-round ratios. (Two copies of the same percore binary have measured 40%
+# apart within one round: only medians of several rounds are worth comparing.)
 #
 # For every run it records req/s, p50 and p99 (redis-benchmark --csv), the proxy process's
 # own CPU time per request (utime+stime of all its threads from /proc, before and after), the
 # backends' CPU per request, and how much CPU something else on the machine used meanwhile
 # (lines where that exceeds OTHER_BUSY_LIMIT are flagged "busy").
 #
-# Output: bench-scripts/results/compare-<stamp>.{csv,md,png}. Extra peers: set
-# PEER_<NAME>="<start command with {port} and {seeds}>" (see README of bench-scripts).
+# Output: bench-scripts/results/compare-<stamp>.{csv,md,png}.
+#
+# Extra peers (another cluster proxy, measured like percore, over the same cluster): set
+# PEER_<NAME>="<command that starts it in the foreground>", where {port} is replaced by the port
+# it must listen on, {seed} by one cluster node (host:port) and {seeds} by all of them,
+# comma-separated. Example:
+#   PEER_PREDIXY_LIKE="/opt/proxy --listen 127.0.0.1:{port} --cluster {seeds}" bash compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,7 +84,21 @@ SEEDS=127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
 PIDS+=($!); P1_PID=$!
 ./target/release/percore --listen 127.0.0.1:6382 --cluster $SEEDS --threads 2 --log-level warn 2>"$WORK/p2.log" &
 PIDS+=($!); P2_PID=$!
-for port in 7100 22121 6381 6382; do
+# Extra peers from PEER_<NAME> variables, each on its own port from 6390 up.
+declare -A PEER_PID PEER_PORT
+peer_port=6390
+for var in $(compgen -v PEER_ || true); do
+  name=$(echo "${var#PEER_}" | tr 'A-Z_' 'a-z-')
+  cmd=${!var}
+  cmd=${cmd//\{port\}/$peer_port}; cmd=${cmd//\{seeds\}/$SEEDS}; cmd=${cmd//\{seed\}/${SEEDS%%,*}}
+  bash -c "exec $cmd" >"$WORK/peer-$name.log" 2>&1 &
+  PIDS+=($!); PEER_PID[$name]=$!; PEER_PORT[$name]=$peer_port
+  TARGETS="$TARGETS peer-$name"
+  echo "== peer $name on port $peer_port: $cmd"
+  peer_port=$((peer_port + 1))
+done
+
+for port in 7100 22121 6381 6382 "${PEER_PORT[@]}"; do
   for _ in $(seq 1 100); do
     [ "$(redis-cli -p $port set compare:ready 1 2>/dev/null)" = OK ] && break
     sleep 0.1
@@ -102,6 +123,13 @@ cpu_of() {
 # Busy CPU seconds of the whole machine, in ticks.
 machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
+# The targets, rotated left by the round number: each round starts with a different one.
+rotate() {
+  local shift=$1; shift
+  local list=("$@") n=$# i
+  for ((i = 0; i < n; i++)); do echo "${list[$(((i + shift) % n))]}"; done
+}
+
 echo "round,target,test,pipeline,size,requests,rps,p50_ms,p99_ms,proxy_cpu_us_per_req,backend_cpu_us_per_req,other_cpu_frac,flag" >"$CSV"
 echo "== results in $CSV"
 for size in $SIZES; do
@@ -109,12 +137,13 @@ for size in $SIZES; do
     for test in $TESTS; do
       n=$REQUESTS; [ "$pipeline" = 1 ] && n=$((REQUESTS / 4))
       for round in $(seq 1 "$ROUNDS"); do
-      for target in $TARGETS; do
+      for target in $(rotate "$round" $TARGETS); do
         case $target in
           redis) port=7100; proxy=""; backends="$DIRECT_PID" ;;
           nutcracker) port=22121; proxy=$NUT_PID; backends="$NUT_BACKENDS" ;;
           percore-1t) port=6381; proxy=$P1_PID; backends="$CLUSTER_PIDS" ;;
           percore-2t) port=6382; proxy=$P2_PID; backends="$CLUSTER_PIDS" ;;
+          peer-*) port=${PEER_PORT[${target#peer-}]}; proxy=${PEER_PID[${target#peer-}]}; backends="$CLUSTER_PIDS" ;;
           *) echo "unknown target $target" >&2; continue ;;
         esac
         p0=$(cpu_of $proxy); b0=$(cpu_of $backends); m0=$(machine_busy); t0=$(date +%s.%N)

@@ -124,7 +124,10 @@ def chart(rows, path):
     except ImportError:
         print("matplotlib unavailable: no chart", file=sys.stderr)
         return
-    proxies = [t for t in ["nutcracker", "percore-1t", "percore-2t"] if any(r["target"] == t for r in rows)]
+    proxies = []
+    for r in rows:
+        if r["target"] != "redis" and r["target"] not in proxies:
+            proxies.append(r["target"])
     keys = []
     for r in rows:
         k = (r["test"], r["pipeline"], r["size"])
