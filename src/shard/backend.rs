@@ -28,16 +28,12 @@ use crate::metrics::Counters;
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
 use crate::shard::dispatch::{self, ReplyTo};
+use crate::shard::gather::Gather;
 use crate::shard::io::{Stream, READ_CHUNK};
 use crate::shard::Shard;
 use crate::sync::Signal;
 use crate::uring::Uring;
 
-/// Requests at least this large are written from their own buffer rather than copied into
-/// the batch.
-const DIRECT_WRITE_MIN: usize = 16 * 1024;
-/// A batch is written once it reaches this size, so one write never holds a huge copy.
-const MAX_BATCH: usize = 256 * 1024;
 /// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
 const QUEUE_KEEP: usize = 1024;
 /// First reconnect delay after a failure; doubled on each further failure.
@@ -223,13 +219,10 @@ async fn serve(
     futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog)).await
 }
 
-/// Writes queued requests, all that are queued in one write.
+/// Writes queued requests, all that are queued in one gathered write, each from the client's
+/// own buffer.
 async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> BackendError {
-    let lost = |e: std::io::Error| BackendError::Lost {
-        node: backend.addr.to_string(),
-        reason: e.to_string(),
-    };
-    let mut batch = BytesMut::with_capacity(16 * 1024);
+    let mut batch = Gather::default();
     loop {
         if backend.queue.borrow().is_empty() {
             shrink_if_idle(&backend.queue);
@@ -246,34 +239,25 @@ async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> Ba
             continue;
         }
         let now = Instant::now();
-        while batch.len() < MAX_BATCH {
+        while !batch.is_full() {
             let Some(mut out) = backend.queue.borrow_mut().pop_front() else {
                 break;
             };
             out.sent = now;
             if out.asking {
-                batch.extend_from_slice(encode::ASKING);
+                batch.push(Bytes::from_static(encode::ASKING));
                 let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, now);
                 backend.inflight.borrow_mut().push_back(asking);
             }
-            let request = out.request.clone();
+            batch.push(out.request.clone());
             backend.inflight.borrow_mut().push_back(out);
-            if request.len() < DIRECT_WRITE_MIN {
-                batch.extend_from_slice(&request);
-                continue;
-            }
-            if let Err(e) = stream.write_all(&batch).await {
-                return lost(e);
-            }
-            batch.clear();
-            if let Err(e) = stream.write_all(&request).await {
-                return lost(e);
-            }
         }
-        if let Err(e) = stream.write_all(&batch).await {
-            return lost(e);
+        if let Err(e) = batch.write(stream).await {
+            return BackendError::Lost {
+                node: backend.addr.to_string(),
+                reason: e.to_string(),
+            };
         }
-        batch.clear();
     }
 }
 

@@ -24,19 +24,11 @@ use crate::metrics::Counters;
 use crate::resp::encode;
 use crate::resp::parse::{Frame, RequestParser};
 use crate::shard::dispatch::{dispatch, Control};
+use crate::shard::gather::Gather;
 use crate::shard::io::{Stream, READ_CHUNK};
 use crate::shard::Shard;
 use crate::sync::Signal;
 
-/// Replies at least this large are written from their own buffer instead of being copied
-/// into the batch buffer: copying small replies is cheaper than a separate write, copying
-/// large ones is not.
-const DIRECT_WRITE_MIN: usize = 16 * 1024;
-/// A batch is written once it reaches this size; a batch buffer that grew past it is
-/// released after the write, so an idle client does not keep a large buffer.
-const MAX_BATCH: usize = 256 * 1024;
-/// Initial size of the batch buffer: a few dozen small replies.
-const BATCH_CAPACITY: usize = 4 * 1024;
 /// First read size for a new client; doubled each time a read fills it, up to
 /// [`READ_CHUNK`]. Most clients send small requests, and an idle connection should cost
 /// little memory.
@@ -269,13 +261,14 @@ fn parse_and_dispatch(
     Ok(())
 }
 
-/// Writes completed replies in order, batching all that are ready into one write.
+/// Writes completed replies in order, all that are ready in one gathered write, each from the
+/// buffer the backend's reply was read into.
 async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
-    // Allocated on the first reply, not for connections that never ask anything.
-    let mut batch = BytesMut::new();
+    // Allocates on the first reply, not for connections that never ask anything.
+    let mut batch = Gather::default();
     loop {
         let mut now = None;
-        while batch.len() < MAX_BATCH {
+        while !batch.is_full() {
             let reply = {
                 let mut replies = state.replies.borrow_mut();
                 if !matches!(replies.front(), Some(Pending::Ready { .. })) {
@@ -294,26 +287,12 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
                     .record_latency(now.saturating_duration_since(started));
                 reply
             };
-            if reply.len() >= DIRECT_WRITE_MIN {
-                if !batch.is_empty() && stream.write_all(&batch).await.is_err() {
-                    return;
-                }
-                batch.clear();
-                if stream.write_all(&reply).await.is_err() {
-                    return;
-                }
-            } else {
-                batch.extend_from_slice(&reply);
-            }
+            batch.push(reply);
         }
         if !batch.is_empty() {
-            if stream.write_all(&batch).await.is_err() {
+            if batch.write(stream).await.is_err() {
                 return;
             }
-            if batch.capacity() > MAX_BATCH {
-                batch = BytesMut::with_capacity(BATCH_CAPACITY);
-            }
-            batch.clear();
             state.wake_reader.notify();
             continue;
         }

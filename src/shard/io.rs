@@ -155,6 +155,24 @@ impl Stream {
         Ok(read)
     }
 
+    /// Sends the buffers `iovecs` point to, in order, in one `sendmsg`; returns the bytes sent,
+    /// which may be fewer than all when the socket's buffer fills.
+    ///
+    /// The caller keeps the memory behind `iovecs` alive and unchanged until this returns
+    /// ([`crate::shard::gather::Gather`] holds a reference to every frame it points to).
+    pub async fn send_iovecs(&self, iovecs: &[libc::iovec]) -> io::Result<usize> {
+        // SAFETY: an all-zero msghdr is valid (no address, no control data, no iovecs).
+        let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+        message.msg_iov = iovecs.as_ptr().cast_mut();
+        message.msg_iovlen = iovecs.len();
+        let entry = opcode::SendMsg::new(Fd(self.socket.as_raw_fd()), &message)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build();
+        // SAFETY: `message` and `iovecs` outlive the operation, which is awaited (or dropped,
+        // which waits for it) in this scope; the buffers behind them are the caller's.
+        unsafe { Op::new(&self.uring, entry) }.await
+    }
+
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {

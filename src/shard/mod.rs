@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod client;
 pub mod dispatch;
+pub mod gather;
 pub mod io;
 pub mod local;
 pub mod pool;
