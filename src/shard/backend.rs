@@ -28,7 +28,7 @@ use crate::metrics::Counters;
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
 use crate::shard::dispatch::{self, ReplyTo};
-use crate::shard::gather::Gather;
+use crate::shard::gather::{self, Gather};
 use crate::shard::io::{Stream, READ_CHUNK};
 use crate::shard::Shard;
 use crate::sync::Signal;
@@ -222,7 +222,7 @@ async fn serve(
 /// Writes queued requests, all that are queued in one gathered write, each from the client's
 /// own buffer.
 async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> BackendError {
-    let mut batch = Gather::default();
+    let mut batch = Gather::new(gather::MAX_FRAMES);
     loop {
         if backend.queue.borrow().is_empty() {
             shrink_if_idle(&backend.queue);

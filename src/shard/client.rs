@@ -29,6 +29,8 @@ use crate::shard::io::{Stream, READ_CHUNK};
 use crate::shard::Shard;
 use crate::sync::Signal;
 
+/// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
+const KEEP_REPLY_FRAMES: usize = 64;
 /// First read size for a new client; doubled each time a read fills it, up to
 /// [`READ_CHUNK`]. Most clients send small requests, and an idle connection should cost
 /// little memory.
@@ -265,7 +267,7 @@ fn parse_and_dispatch(
 /// buffer the backend's reply was read into.
 async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
     // Allocates on the first reply, not for connections that never ask anything.
-    let mut batch = Gather::default();
+    let mut batch = Gather::new(KEEP_REPLY_FRAMES);
     loop {
         let mut now = None;
         while !batch.is_full() {

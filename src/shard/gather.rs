@@ -18,19 +18,29 @@ pub const MAX_FRAMES: usize = 512;
 /// Most bytes in one batch, so one write never pins a huge amount of read buffers.
 pub const MAX_BYTES: usize = 256 * 1024;
 
-/// Frame capacity kept between batches; more is released after a burst.
-const KEEP_FRAMES: usize = 64;
-
 /// The frames of one write.
-#[derive(Default)]
 pub struct Gather {
     frames: Vec<Bytes>,
     /// Scratch for the iovecs of one `sendmsg`, pointing into `frames`.
     iovecs: Vec<libc::iovec>,
     bytes: usize,
+    /// Frame capacity kept between batches; more is released after a burst.
+    keep: usize,
 }
 
 impl Gather {
+    /// A writer's batch that keeps room for `keep` frames between writes. A backend's writer
+    /// keeps [`MAX_FRAMES`] (it is one of a few and always busy); a client's keeps little, so
+    /// thousands of mostly idle clients do not each hold a burst's worth.
+    pub fn new(keep: usize) -> Self {
+        Gather {
+            frames: Vec::new(),
+            iovecs: Vec::new(),
+            bytes: 0,
+            keep,
+        }
+    }
+
     /// Adds a frame to the batch.
     pub fn push(&mut self, frame: Bytes) {
         self.bytes += frame.len();
@@ -74,9 +84,9 @@ impl Gather {
         }
         self.frames.clear();
         self.bytes = 0;
-        if self.frames.capacity() > KEEP_FRAMES {
-            self.frames.shrink_to(KEEP_FRAMES);
-            self.iovecs.shrink_to(KEEP_FRAMES);
+        if self.frames.capacity() > self.keep {
+            self.frames.shrink_to(self.keep);
+            self.iovecs.shrink_to(self.keep);
         }
         Ok(())
     }
