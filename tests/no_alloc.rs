@@ -10,7 +10,7 @@ use percore::resp::scan::ReplyScanner;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
-use counting_alloc::allocations;
+use counting_alloc::thread_allocations;
 
 /// The arguments of the frame at the front of a buffer, as the client path sees them.
 struct View<'a> {
@@ -42,7 +42,7 @@ fn get_and_set_parse_route_and_scan_without_allocating() {
     assert!(parser.parse(&wire).unwrap().is_some());
     let mut scanner = ReplyScanner::new();
 
-    let before = allocations();
+    let before = thread_allocations();
     let (mut at, mut keyed) = (0, 0);
     while let Ok(Some(Frame::Multibulk { len })) = parser.parse(&wire[at..]) {
         let view = View {
@@ -60,7 +60,7 @@ fn get_and_set_parse_route_and_scan_without_allocating() {
         pos += len;
         scanned += 1;
     }
-    let allocated = allocations() - before;
+    let allocated = thread_allocations() - before;
 
     assert_eq!((keyed, scanned), (2000, 2000));
     assert_eq!(allocated, 0, "allocations on the parse/route/scan path");
