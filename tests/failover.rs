@@ -130,3 +130,55 @@ fn stopped_master_times_out_without_slowing_other_masters() {
     );
     eprintln!("stopped master: error after {waited:?}; slowest other-master GET {slowest:?}");
 }
+
+/// A master that sees the cluster as down answers CLUSTERDOWN without running the command, as
+/// during a failover before the replica is promoted. The proxy resends until the cluster is
+/// back, so the client gets its reply late rather than an error.
+#[test]
+fn clusterdown_is_retried_until_the_cluster_is_back() {
+    let mut cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &[]);
+    let mut c = proxy.conn();
+    assert_eq!(c.cmd_str("SET down:key v"), Value::ok());
+    let slot = cluster.keyslot("down:key");
+    let owner = cluster.master_for_slot(slot);
+    // Another slot of the same master: giving it up costs the master its full coverage, so
+    // it answers every command with CLUSTERDOWN, this key's slot included.
+    let other = if slot > 0 && cluster.master_for_slot(slot - 1) == owner {
+        slot - 1
+    } else {
+        slot + 1
+    };
+    assert_eq!(cluster.master_for_slot(other), owner);
+    assert_eq!(
+        cluster
+            .node(owner)
+            .cmd(&format!("CLUSTER DELSLOTS {other}")),
+        Value::ok()
+    );
+    let mut direct = common::Conn::connect(owner);
+    wait_until(
+        "the master to see the cluster as down",
+        Duration::from_secs(5),
+        || {
+            direct
+                .cmd_str("GET down:key")
+                .text()
+                .starts_with("CLUSTERDOWN")
+        },
+    );
+
+    let started = Instant::now();
+    let restore = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        common::Conn::connect(owner).cmd_str(&format!("CLUSTER ADDSLOTS {other}"))
+    });
+    assert_eq!(c.cmd_str("GET down:key"), Value::bulk("v"));
+    let waited = started.elapsed();
+    assert_eq!(restore.join().expect("restore thread"), Value::ok());
+    assert!(
+        waited >= Duration::from_millis(300),
+        "served after {waited:?}, before the cluster was back"
+    );
+    eprintln!("GET answered {waited:?} after it was sent into a down cluster");
+}

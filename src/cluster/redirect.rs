@@ -1,5 +1,6 @@
 //! Cluster redirections: the `-MOVED slot host:port` and `-ASK slot host:port` errors a node
-//! returns for a slot it does not serve, plus `-TRYAGAIN` during a migration.
+//! returns for a slot it does not serve, plus `-TRYAGAIN` during a migration and
+//! `-CLUSTERDOWN` while the cluster recovers from a failure.
 //!
 //! The proxy acts on these itself so clients never see them; this module only recognises and
 //! parses them, cheaply enough to run on every error reply.
@@ -25,6 +26,9 @@ pub enum Redirect<'a> {
     },
     /// A multi-key request hit a slot in migration: retry after a short pause.
     TryAgain,
+    /// The node sees the cluster as down (a master failed and its replica is not promoted
+    /// yet) or the slot as unserved. The command was not run: retry after a pause.
+    ClusterDown,
 }
 
 /// Recognises a redirect in a complete error reply (`-...\r\n`). Other replies give `None`.
@@ -33,6 +37,9 @@ pub fn parse_redirect(reply: &[u8]) -> Option<Redirect<'_>> {
     let line = line.strip_suffix(b"\r\n").unwrap_or(line);
     if line.starts_with(b"TRYAGAIN") {
         return Some(Redirect::TryAgain);
+    }
+    if line.starts_with(b"CLUSTERDOWN") {
+        return Some(Redirect::ClusterDown);
     }
     let (moved, rest) = if let Some(rest) = line.strip_prefix(b"MOVED ") {
         (true, rest)
@@ -90,6 +97,10 @@ mod tests {
         assert_eq!(
             parse_redirect(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"),
             Some(Redirect::TryAgain)
+        );
+        assert_eq!(
+            parse_redirect(b"-CLUSTERDOWN The cluster is down\r\n"),
+            Some(Redirect::ClusterDown)
         );
         assert_eq!(parse_redirect(b"-ERR MOVED 1 a:1\r\n"), None);
         assert_eq!(parse_redirect(b"-MOVED 99999 a:1\r\n"), None);

@@ -288,7 +288,7 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             };
             if reply.first() == Some(&b'-') {
                 if let Some(redirect) = parse_redirect(&reply) {
-                    dispatch::redirect(shard, &backend.addr, out, redirect);
+                    dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
                     continue;
                 }
             }

@@ -32,6 +32,11 @@ pub const MAX_REDIRECTS: u8 = 16;
 /// halfway through migration); the migration of a key batch takes milliseconds.
 const TRYAGAIN_DELAY: Duration = Duration::from_millis(20);
 
+/// Pause before resending a request that got CLUSTERDOWN: the cluster is promoting a replica
+/// or settling its slot map. With [`MAX_REDIRECTS`] a request waits at most 1.6 s this way
+/// before the client sees the error.
+const CLUSTERDOWN_DELAY: Duration = Duration::from_millis(100);
+
 /// The reply Redis Cluster gives for a slot no master serves.
 const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
@@ -223,9 +228,19 @@ fn broadcast(shard: &Rc<Shard>, merge: Merge, frame: Bytes, reply_to: ReplyTo, s
     }
 }
 
-/// Acts on a redirect the backend at `from` answered to `out`.
-pub fn redirect(shard: &Rc<Shard>, from: &str, mut out: Outbound, redirect: Redirect<'_>) {
+/// Acts on a redirect the backend at `from` answered to `out` with `reply`.
+pub fn redirect(
+    shard: &Rc<Shard>,
+    from: &str,
+    mut out: Outbound,
+    redirect: Redirect<'_>,
+    reply: &Bytes,
+) {
     if out.redirects >= MAX_REDIRECTS {
+        if redirect == Redirect::ClusterDown {
+            // Still down after every retry: the client gets Redis's own words.
+            return out.reply_to.deliver(reply.clone());
+        }
         let error = BackendError::TooManyRedirects {
             node: from.to_string(),
         };
@@ -247,16 +262,23 @@ pub fn redirect(shard: &Rc<Shard>, from: &str, mut out: Outbound, redirect: Redi
             out.asking = true;
             node.pick().send(out);
         }
-        Redirect::TryAgain => {
-            let shard = shard.clone();
-            out.asking = false;
-            glommio::spawn_local(async move {
-                glommio::timer::sleep(TRYAGAIN_DELAY).await;
-                forward(&shard, out);
-            })
-            .detach();
+        Redirect::TryAgain => resend_later(shard, out, TRYAGAIN_DELAY),
+        Redirect::ClusterDown => {
+            shard.request_refresh();
+            resend_later(shard, out, CLUSTERDOWN_DELAY);
         }
     }
+}
+
+/// Routes `out` again after `delay`.
+fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
+    let shard = shard.clone();
+    out.asking = false;
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(delay).await;
+        forward(&shard, out);
+    })
+    .detach();
 }
 
 /// The error reply for a refused request, worded as Redis words it.
