@@ -23,7 +23,6 @@ mod op;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::pin::Pin;
 use std::task::Waker;
 
 use futures_lite::future;
@@ -355,7 +354,9 @@ pub async fn drive(uring: &Uring) {
     }
     // SAFETY: `dup` is a fresh descriptor owned by nothing else.
     let bell = unsafe { BufferedFile::from_raw_fd(dup) };
-    let mut ringing: Option<Pin<Box<dyn std::future::Future<Output = _> + '_>>> = None;
+    // The pending eventfd read, kept across kicks (dropping it would cancel it in glommio) and
+    // pinned here rather than boxed, so a park allocates nothing of percore's own.
+    let mut ringing = std::pin::pin!(None);
     loop {
         uring.busy.set(true);
         let reaped = uring.reap(false);
@@ -375,10 +376,15 @@ pub async fn drive(uring: &Uring) {
         }
         uring.busy.set(false);
         uring.parks.set(uring.parks.get() + 1);
-        let read = ringing.get_or_insert_with(|| Box::pin(bell.read_at(0, 8)));
+        if ringing.is_none() {
+            ringing.set(Some(bell.read_at(0, 8)));
+        }
+        let read = ringing.as_mut();
         let rang = future::or(
             async {
-                let _ = read.as_mut().await;
+                if let Some(read) = read.as_pin_mut() {
+                    let _ = read.await;
+                }
                 true
             },
             async {
@@ -388,7 +394,7 @@ pub async fn drive(uring: &Uring) {
         )
         .await;
         if rang {
-            ringing = None;
+            ringing.set(None);
         }
         uring.set_eventfd(false);
     }
