@@ -55,10 +55,11 @@ fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
     let masters = routing.masters();
     let _ = write!(
         text,
-        "# Proxy\r\nversion:{}\r\nthreads:{}\r\nuptime_seconds:{}\r\nlisten:{}\r\n\
-         topology_epoch:{}\r\nmasters:{}\r\n",
+        "# Proxy\r\nversion:{}\r\nthreads:{}\r\npinned:{}\r\nuptime_seconds:{}\r\n\
+         listen:{}\r\ntopology_epoch:{}\r\nmasters:{}\r\n",
         env!("CARGO_PKG_VERSION"),
         shard.config.threads,
+        if shard.config.pin { "yes" } else { "no" },
         shard.started.elapsed().as_secs(),
         shard.config.listen,
         routing.epoch,

@@ -41,6 +41,10 @@ pub struct Config {
     pub seeds: Vec<String>,
     /// Cores to run on, each with its own executor.
     pub threads: usize,
+    /// Pin each executor thread to its core (the default). Off, the kernel schedules them:
+    /// better on a host whose cores are busy with other work too, where a pinned thread
+    /// waits for its own core while another is free.
+    pub pin: bool,
     /// Connections per core to each master.
     pub backend_conns: usize,
     /// Period of the background topology refresh.
@@ -109,6 +113,7 @@ mod tests {
             listen: DEFAULT_LISTEN.parse().unwrap(),
             seeds: vec!["127.0.0.1:7000".into()],
             threads: 1,
+            pin: true,
             backend_conns: 1,
             refresh_interval: Duration::from_secs(5),
             backend_timeout: Duration::from_secs(2),

@@ -26,9 +26,15 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7000")]
     cluster: Vec<String>,
 
-    /// Cores to run on, one pinned executor each [default: all cores available to the process].
+    /// Cores to run on, one executor each [default: all cores available to the process].
     #[arg(long)]
     threads: Option<usize>,
+
+    /// Do not pin executor threads to cores; let the kernel place them. For hosts shared with
+    /// busy Redis servers or clients, where a pinned thread waits for its own core while
+    /// another core is idle.
+    #[arg(long)]
+    no_pin: bool,
 
     /// Connections from each core to each master, shared by that core's clients.
     #[arg(long, default_value_t = 1)]
@@ -107,6 +113,7 @@ fn main() -> ExitCode {
         listen: cli.listen,
         seeds: cli.cluster,
         threads,
+        pin: !cli.no_pin,
         backend_conns: cli.backend_conns,
         refresh_interval: cli.refresh_interval,
         backend_timeout: cli.backend_timeout,

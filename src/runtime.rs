@@ -31,14 +31,19 @@ pub fn run(config: Config) -> Result<(), Error> {
     let cores = pick_cores(config.threads)?;
     probe_io_uring()?;
     crate::shutdown::install();
-    info!(threads = cores.len(), listen = %config.listen, seeds = ?config.seeds, "starting percore");
+    info!(threads = cores.len(), pinned = config.pin, listen = %config.listen, seeds = ?config.seeds, "starting percore");
 
     let mesh_builder: MeshBuilder<Message, _> =
         MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY);
     let mut handles = Vec::with_capacity(cores.len());
     for (index, core) in cores.into_iter().enumerate() {
         let mesh_builder = mesh_builder.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+        let placement = if config.pin {
+            Placement::Fixed(core)
+        } else {
+            Placement::Unbound
+        };
+        let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("percore-{index}"))
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)

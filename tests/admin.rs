@@ -53,7 +53,13 @@ fn proxy_info_and_latency() {
     }
     let mut c = proxy.conn();
     let info = c.cmd_str("PROXY INFO").text();
-    for line in ["version:", "threads:2", "uptime_seconds:", "masters:3"] {
+    for line in [
+        "version:",
+        "threads:2",
+        "pinned:yes",
+        "uptime_seconds:",
+        "masters:3",
+    ] {
         assert!(info.contains(line), "{line} in {info}");
     }
     let epoch: u64 = info

@@ -92,3 +92,61 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     c.expect_closed();
     assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+/// The CPUs each executor thread of `pid` may run on, as `Cpus_allowed_list` in /proc:
+/// glommio names a core's threads (the executor and its blocking helper) `percore-<core>-<id>`.
+fn executor_affinities(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !name.starts_with("percore-") || name.starts_with("percore-signals") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        if let Some(list) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        {
+            out.push(list.trim().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn executors_are_pinned_unless_no_pin() {
+    let cluster = RedisCluster::start(3, 0);
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // Pinned (the default): each executor thread may run on exactly one CPU, a different one.
+    let pinned = Proxy::start(&cluster, &[]);
+    let mut affinities = executor_affinities(pinned.pid());
+    assert!(affinities.len() >= 2, "{affinities:?}");
+    assert!(
+        affinities.iter().all(|a| a.parse::<usize>().is_ok()),
+        "one CPU each: {affinities:?}"
+    );
+    affinities.sort();
+    affinities.dedup();
+    assert_eq!(affinities.len(), 2, "two cores: {affinities:?}");
+
+    // --no-pin: both threads may run on every CPU the process may, and they serve.
+    let unpinned = Proxy::start(&cluster, &["--no-pin"]);
+    let affinities = executor_affinities(unpinned.pid());
+    assert!(affinities.len() >= 2, "{affinities:?}");
+    assert!(affinities.iter().all(|a| *a == allowed), "{affinities:?}");
+    let mut c = unpinned.conn();
+    assert_eq!(c.cmd_str("SET unpinned:key 1"), Value::ok());
+    assert_eq!(
+        c.cmd_str("GET unpinned:key"),
+        Value::Bulk(Some(b"1".to_vec()))
+    );
+    assert!(c.cmd_str("PROXY INFO").text().contains("pinned:no"));
+}

@@ -39,6 +39,7 @@ fn config(port: u16, seeds: String) -> Config {
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         seeds: seeds.split(',').map(String::from).collect(),
         threads: 1,
+        pin: true,
         backend_conns: 1,
         // No periodic refresh during the measurement: it allocates a topology by design.
         refresh_interval: Duration::from_secs(3600),
