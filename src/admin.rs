@@ -74,7 +74,7 @@ fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
              backend_failures={},epoch={},ring={},ring_operations={},ring_enters={},\
-             ring_parks={}\r\n",
+             ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -86,6 +86,7 @@ fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
             s.ring.mode,
             s.ring.operations,
             s.ring.enters,
+            s.ring.naps,
             s.ring.parks,
         );
     }

@@ -23,6 +23,12 @@ pub const IO_MEMORY: usize = 1024 * 1024;
 /// io_uring submission queue depth per executor.
 const RING_DEPTH: usize = 256;
 
+/// How often a busy executor stops running tasks to look at glommio's own events: timers and
+/// cross-core messages. A core under load never parks through glommio (its driver waits in the
+/// socket ring, see `uring`), so this bounds how late those are under load: a stats request
+/// from `PROXY INFO`, a topology broadcast, a reconnect timer. glommio's default is 100 ms.
+const PREEMPT_EVERY: Duration = Duration::from_millis(10);
+
 /// Runs the proxy until the process is killed.
 pub fn run(config: Config) -> Result<(), Error> {
     let config: &'static Config = Box::leak(Box::new(config));
@@ -47,6 +53,7 @@ pub fn run(config: Config) -> Result<(), Error> {
             .name(&format!("percore-{index}"))
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)
+            .preempt_timer(PREEMPT_EVERY)
             .spawn(move || shard::run(config, mesh_builder))
             .map_err(|e| Error::Executor {
                 core,

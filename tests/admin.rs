@@ -93,6 +93,7 @@ fn proxy_info_and_latency() {
     // Each GET is at least a receive and a send for the client and for the backend.
     assert!(per_core(&after, "ring_operations").iter().sum::<u64>() >= operations + 200);
     assert!(per_core(&after, "ring_enters").iter().sum::<u64>() > enters);
+    assert!(per_core(&after, "ring_naps").iter().sum::<u64>() > 0);
     assert!(per_core(&after, "ring_parks").iter().sum::<u64>() > 0);
 
     let latency = c.cmd_str("PROXY LATENCY").text();

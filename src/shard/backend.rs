@@ -234,7 +234,7 @@ async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> Ba
                 if uring.caught_up() || backend.queue.borrow().len() >= HOLD_BATCH {
                     break;
                 }
-                futures_lite::future::yield_now().await;
+                uring.next_round().await;
             }
             continue;
         }

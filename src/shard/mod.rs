@@ -157,8 +157,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
             std::process::exit(1);
         }
     };
-    let driver = uring.clone();
-    glommio::spawn_local(async move { uring::drive(&driver).await }).detach();
+    uring::spawn_driver(uring.clone());
     let shard = Rc::new(Shard {
         id: mesh.core(),
         config,

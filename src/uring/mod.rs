@@ -10,9 +10,15 @@
 //! This ring is set up `SINGLE_ISSUER | DEFER_TASKRUN` (falling back to `COOP_TASKRUN`, then to
 //! a plain ring, on older kernels): completions are run only when the driver asks for them, in one `io_uring_enter`
 //! per batch that also submits every send and receive queued since the last one. glommio stays
-//! the executor (tasks, timers, cross-core channels); when the core has nothing left to do, the
-//! driver parks by reading an eventfd registered with this ring through glommio, so either side
-//! wakes the core. The eventfd is silenced while the driver is busy, so it costs nothing then.
+//! the executor (tasks, timers, cross-core channels).
+//!
+//! Waiting: the driver runs in a task queue of its own, so it can tell when no other task of
+//! the core can run. Then it waits in this ring for the next completion, for up to [`NAP`]; only
+//! when that runs out does it park through glommio, by reading an eventfd registered with this
+//! ring, so either side wakes the core. glommio's park allocates and makes system calls of its
+//! own each time (timer sources, its three rings): at `-P 1` a core runs out of work between
+//! most requests, and that cost was ~24 allocations per request with one client. The eventfd
+//! is silenced except while parked, so it costs nothing otherwise.
 //!
 //! Buffers: an operation's buffer is borrowed by its future. Dropping a future whose operation
 //! is in flight cancels it and waits for its completion before the borrow ends ([`Op`]'s
@@ -27,7 +33,8 @@ use std::task::Waker;
 
 use futures_lite::future;
 use glommio::io::BufferedFile;
-use io_uring::{opcode, squeue, IoUring};
+use glommio::{Latency, Shares, TaskQueueHandle};
+use io_uring::{opcode, squeue, types, IoUring};
 
 use crate::sync::Signal;
 
@@ -40,6 +47,12 @@ const SQ_ENTRIES: u32 = 1024;
 /// Completion queue entries: one per operation in flight at most per round before the driver
 /// reaps; the kernel keeps overflow (IORING_FEAT_NODROP), so this is a batch size, not a limit.
 const CQ_ENTRIES: u32 = 8192;
+
+/// Longest the driver waits in the ring itself, when nothing else on the core can run, before
+/// it parks through glommio. Under load the next completion comes well within it, so the core
+/// never goes through glommio's park (several allocations and system calls each time); glommio's
+/// timers and cross-core messages wait at most this long meanwhile.
+const NAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// `user_data` of cancel requests, whose own completions carry nothing to deliver.
 const CANCEL_TAG: u64 = u64::MAX;
@@ -64,7 +77,9 @@ pub struct RingStats {
     pub operations: u64,
     /// `io_uring_enter` calls: the ring's system calls.
     pub enters: u64,
-    /// Times the core ran out of work and parked until woken.
+    /// Times the core ran out of work and waited in the ring for a completion.
+    pub naps: u64,
+    /// Times a wait in the ring ran out and the core parked through glommio until woken.
     pub parks: u64,
 }
 
@@ -75,6 +90,7 @@ impl Default for RingStats {
             mode: Mode::Plain,
             operations: 0,
             enters: 0,
+            naps: 0,
             parks: 0,
         }
     }
@@ -87,6 +103,7 @@ pub struct Uring {
     /// Counters behind [`RingStats`].
     operations: Cell<u64>,
     enters: Cell<u64>,
+    naps: Cell<u64>,
     parks: Cell<u64>,
     /// Operation slots, indexed by `user_data`. A slot is freed only after its completion has
     /// been seen, so an index is never reused while the kernel may still complete it.
@@ -98,6 +115,8 @@ pub struct Uring {
     last_round: Cell<usize>,
     /// Wakes a parked driver when an operation is queued.
     kick: Signal,
+    /// Tasks waiting for the driver's next round ([`Uring::next_round`]).
+    round_waiters: RefCell<Vec<Waker>>,
     /// Signalled by the kernel when a completion arrives while the driver is parked.
     eventfd: OwnedFd,
 }
@@ -136,12 +155,14 @@ impl Uring {
             mode,
             operations: Cell::new(0),
             enters: Cell::new(0),
+            naps: Cell::new(0),
             parks: Cell::new(0),
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             busy: Cell::new(false),
             last_round: Cell::new(0),
             kick: Signal::default(),
+            round_waiters: RefCell::new(Vec::new()),
             eventfd,
         })
     }
@@ -152,6 +173,7 @@ impl Uring {
             mode: self.mode,
             operations: self.operations.get(),
             enters: self.enters.get(),
+            naps: self.naps.get(),
             parks: self.parks.get(),
         }
     }
@@ -240,6 +262,33 @@ impl Uring {
         }
     }
 
+    /// Completes once the driver has done another round of submitting and reaping: what a
+    /// writer that holds its write for more requests waits for.
+    pub async fn next_round(&self) {
+        let mut waiting = false;
+        std::future::poll_fn(|cx| {
+            if waiting {
+                return std::task::Poll::Ready(());
+            }
+            waiting = true;
+            self.round_waiters.borrow_mut().push(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// Ends a round: records how many completions it reaped and wakes the tasks waiting for
+    /// it. Returns whether the round woke any task.
+    fn end_round(&self, reaped: usize) -> bool {
+        self.last_round.set(reaped);
+        let mut waiters = self.round_waiters.borrow_mut();
+        let woke = !waiters.is_empty();
+        for waker in waiters.drain(..) {
+            waker.wake();
+        }
+        woke || reaped > 0
+    }
+
     /// Whether the driver's last round found nothing new: no request, reply or send is left
     /// to come in without waiting. Writers that batch hold their write until then.
     pub fn caught_up(&self) -> bool {
@@ -254,6 +303,34 @@ impl Uring {
         } else {
             ring.completion().disable_eventfd();
         }
+    }
+
+    /// Waits up to `timeout` for a completion (submitting what is queued); returns how many
+    /// operations completed. Without the kernel's timed wait (before 5.11), returns 0 at once.
+    fn nap(&self, timeout: std::time::Duration) -> usize {
+        {
+            let ring = self.ring.borrow();
+            if !ring.params().is_feature_ext_arg() {
+                return 0;
+            }
+            let spec = types::Timespec::from(timeout);
+            let args = types::SubmitArgs::new().timespec(&spec);
+            self.enters.set(self.enters.get() + 1);
+            self.naps.set(self.naps.get() + 1);
+            match ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(err)
+                    if matches!(
+                        err.raw_os_error(),
+                        Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                    ) => {}
+                Err(err) => {
+                    tracing::error!(%err, "io_uring enter failed");
+                    std::process::exit(1);
+                }
+            }
+        }
+        self.reap(false)
     }
 
     /// Submits what is queued and delivers every completion that is ready, waiting for at
@@ -343,9 +420,35 @@ impl Mode {
     }
 }
 
+/// Starts the core's driver ([`drive`]) in a task queue of its own, so that it can tell when the
+/// rest of the core (the calling task's queue) has nothing to run.
+pub fn spawn_driver(uring: std::rc::Rc<Uring>) {
+    let executor = glommio::executor();
+    let others = executor.current_task_queue();
+    // One share against the default queue's thousand: whenever the other queue has anything
+    // to run, the scheduler picks it before the driver's next round.
+    let queue = executor.create_task_queue(Shares::Static(1), Latency::NotImportant, "ring");
+    match glommio::spawn_local_into(async move { drive(&uring, others).await }, queue) {
+        Ok(task) => task.detach(),
+        Err(err) => {
+            tracing::error!(%err, "cannot start the socket ring's driver");
+            std::process::exit(1);
+        }
+    };
+}
+
+/// Whether the tasks of queue `others` have run since the last call.
+fn others_ran(others: TaskQueueHandle) -> bool {
+    // The stats are taken (reset) by each read.
+    glommio::executor()
+        .task_queue_stats(others)
+        .map_or(true, |stats| stats.queue_selected() > 0)
+}
+
 /// Runs the core's ring until the process ends: submits and reaps in rounds while there is
-/// work, parks on the eventfd (through glommio) when there is none.
-pub async fn drive(uring: &Uring) {
+/// work. When there is none and no other task of the core can run, waits in the ring for up
+/// to [`NAP`]; after that, parks on the eventfd (through glommio) until woken.
+async fn drive(uring: &Uring, others: TaskQueueHandle) {
     // SAFETY: dup returns a new descriptor (or -1, checked) that the BufferedFile then owns.
     let dup = unsafe { libc::dup(uring.eventfd.as_raw_fd()) };
     if dup < 0 {
@@ -360,18 +463,23 @@ pub async fn drive(uring: &Uring) {
     loop {
         uring.busy.set(true);
         let reaped = uring.reap(false);
-        uring.last_round.set(reaped);
-        if reaped > 0 {
+        if uring.end_round(reaped) || others_ran(others) {
             // Let the woken tasks run; what they queue goes out in the next round.
-            future::yield_now().await;
+            glommio::executor().yield_task_queue_now().await;
+            continue;
+        }
+        // Nothing came back and nothing else can run: wait in the ring.
+        let reaped = uring.nap(NAP);
+        if uring.end_round(reaped) {
+            glommio::executor().yield_task_queue_now().await;
             continue;
         }
         // Nothing came back: arm the eventfd, then look once more, so a completion that
         // arrived in between is not left waiting for the next one.
         uring.set_eventfd(true);
-        if uring.reap(false) > 0 {
+        if uring.end_round(uring.reap(false)) {
             uring.set_eventfd(false);
-            future::yield_now().await;
+            glommio::executor().yield_task_queue_now().await;
             continue;
         }
         uring.busy.set(false);

@@ -91,7 +91,7 @@ mod tests {
     use io_uring::{opcode, types::Fd};
 
     use super::Op;
-    use crate::uring::{drive, Mode, Uring};
+    use crate::uring::{spawn_driver, Mode, Uring};
 
     /// A receive of up to `buf.len()` bytes from `fd`.
     fn recv<'a>(uring: &'a Uring, fd: &UnixStream, buf: &mut [u8]) -> Op<'a> {
@@ -109,8 +109,7 @@ mod tests {
             let result = LocalExecutorBuilder::default()
                 .spawn(move || async move {
                     let uring = Rc::new(Uring::with_mode(mode).expect("ring"));
-                    let driver = uring.clone();
-                    glommio::spawn_local(async move { drive(&driver).await }).detach();
+                    spawn_driver(uring.clone());
                     let (a, b) = UnixStream::pair().expect("socket pair");
 
                     let data = b"hello";
