@@ -40,6 +40,12 @@ use crate::uring::{self, Uring};
 /// seen meanwhile.
 const REFRESH_REQUEST_GAP: Duration = Duration::from_millis(100);
 
+/// Longest a core waits for its first topology before it listens anyway. Until it listens, the
+/// kernel gives new connections to the cores that do, so a client connecting while the proxy
+/// starts is served by a core that knows the cluster instead of getting CLUSTERDOWN. When the
+/// cluster cannot be reached at all, the core listens after this and answers with errors.
+const FIRST_TOPOLOGY_WAIT: Duration = Duration::from_secs(2);
+
 /// Pause after a failed accept (e.g. out of file descriptors) before accepting again, so the
 /// loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
@@ -73,6 +79,8 @@ pub struct Shard {
     pub started: Instant,
     /// Wakes the refresher (on the refresher core only).
     pub refresh_wanted: Signal,
+    /// Notified when a topology is applied: the start-up waits for the first.
+    topology_applied: Signal,
     /// When this core last asked for a refresh.
     last_refresh_request: Cell<Option<Instant>>,
     /// Open client connections, to close them at shutdown.
@@ -116,6 +124,7 @@ impl Shard {
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
         let routing = Routing::new(topology.epoch, topology.slots.clone(), nodes);
         *self.routing.borrow_mut() = routing;
+        self.topology_applied.notify();
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
@@ -168,6 +177,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
         uring: uring.clone(),
         started: Instant::now(),
         refresh_wanted: Signal::default(),
+        topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
@@ -176,6 +186,17 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
     if shard.id == REFRESHER_CORE {
         glommio::spawn_local(refresh::run(shard.clone())).detach();
         glommio::spawn_local(trim_memory()).detach();
+    }
+    let first_topology = async {
+        shard.topology_applied.wait().await;
+        true
+    };
+    let deadline = async {
+        glommio::timer::sleep(FIRST_TOPOLOGY_WAIT).await;
+        false
+    };
+    if !futures_lite::future::or(first_topology, deadline).await {
+        warn!(core = shard.id, "no topology yet; listening anyway");
     }
     let listener = match Listener::bind(config.listen, uring) {
         Ok(listener) => listener,
