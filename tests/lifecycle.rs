@@ -150,3 +150,18 @@ fn executors_are_pinned_unless_no_pin() {
     );
     assert!(c.cmd_str("PROXY INFO").text().contains("pinned:no"));
 }
+
+#[test]
+fn clients_connecting_while_percore_starts_are_served() {
+    let cluster = RedisCluster::start(3, 0);
+    // Returns as soon as a connection is accepted, without waiting for any request to work.
+    let proxy = Proxy::start_with_seeds(&cluster.seeds(), &[]);
+    for i in 0..20 {
+        let mut c = proxy.conn();
+        assert_eq!(
+            c.cmd_str(&format!("SET start:{i} x")),
+            Value::ok(),
+            "client {i}"
+        );
+    }
+}
