@@ -101,8 +101,9 @@ mod tests {
     }
 
     /// In every mode: a send and a receive complete; a receive dropped while pending is
-    /// cancelled without disturbing the socket; and a core parked with nothing to do is woken
-    /// by data that arrives from another thread, through the eventfd.
+    /// cancelled without disturbing the socket; and a core with nothing to do, which waits in
+    /// the ring and then parks, is woken by data that arrives from another thread, through the
+    /// eventfd.
     #[test]
     fn send_receive_cancel_and_wake_in_every_mode() {
         for mode in Mode::PREFERRED {
@@ -139,6 +140,9 @@ mod tests {
                         .unwrap();
                     assert_eq!(&buf[..got], b"late", "{mode:?}");
                     sender.join().expect("sender");
+                    // The 50 ms without work: first a wait in the ring, then a park.
+                    let stats = uring.stats();
+                    assert!(stats.naps > 0 && stats.parks > 0, "{mode:?}: {stats:?}");
                 })
                 .expect("executor")
                 .join();
