@@ -30,6 +30,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::task::Waker;
+use std::time::Duration;
 
 use futures_lite::future;
 use glommio::io::BufferedFile;
@@ -52,7 +53,7 @@ const CQ_ENTRIES: u32 = 8192;
 /// it parks through glommio. Under load the next completion comes well within it, so the core
 /// never goes through glommio's park (several allocations and system calls each time); glommio's
 /// timers and cross-core messages wait at most this long meanwhile.
-const NAP: std::time::Duration = std::time::Duration::from_millis(1);
+const NAP: Duration = Duration::from_millis(1);
 
 /// `user_data` of cancel requests, whose own completions carry nothing to deliver.
 const CANCEL_TAG: u64 = u64::MAX;
@@ -307,7 +308,7 @@ impl Uring {
 
     /// Waits up to `timeout` for a completion (submitting what is queued); returns how many
     /// operations completed. Without the kernel's timed wait (before 5.11), returns 0 at once.
-    fn nap(&self, timeout: std::time::Duration) -> usize {
+    fn nap(&self, timeout: Duration) -> usize {
         {
             let ring = self.ring.borrow();
             if !ring.params().is_feature_ext_arg() {
