@@ -306,6 +306,22 @@ impl Uring {
         }
     }
 
+    /// Counts one `io_uring_enter` and checks its result. A wait cut short (timeout, signal,
+    /// completion queue full) is normal: the completions are reaped next either way. Any
+    /// other error means the ring itself is broken, and the core cannot go on without it.
+    fn entered(&self, result: io::Result<usize>) {
+        self.enters.set(self.enters.get() + 1);
+        if let Err(err) = result {
+            if !matches!(
+                err.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            ) {
+                tracing::error!(%err, "io_uring enter failed");
+                std::process::exit(1);
+            }
+        }
+    }
+
     /// Waits up to `timeout` for a completion (submitting what is queued); returns how many
     /// operations completed. Without the kernel's timed wait (before 5.11), returns 0 at once.
     fn nap(&self, timeout: Duration) -> usize {
@@ -316,20 +332,8 @@ impl Uring {
             }
             let spec = types::Timespec::from(timeout);
             let args = types::SubmitArgs::new().timespec(&spec);
-            self.enters.set(self.enters.get() + 1);
             self.naps.set(self.naps.get() + 1);
-            match ring.submitter().submit_with_args(1, &args) {
-                Ok(_) => {}
-                Err(err)
-                    if matches!(
-                        err.raw_os_error(),
-                        Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                    ) => {}
-                Err(err) => {
-                    tracing::error!(%err, "io_uring enter failed");
-                    std::process::exit(1);
-                }
-            }
+            self.entered(ring.submitter().submit_with_args(1, &args));
         }
         self.reap(false)
     }
@@ -344,20 +348,7 @@ impl Uring {
             && !ring.submission().taskrun()
             && !ring.submission().cq_overflow();
         if wait || !idle {
-            self.enters.set(self.enters.get() + 1);
-            let result = ring.submit_and_wait(usize::from(wait));
-            match result {
-                Ok(_) => {}
-                Err(err)
-                    if matches!(
-                        err.raw_os_error(),
-                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                    ) => {}
-                Err(err) => {
-                    tracing::error!(%err, "io_uring enter failed");
-                    std::process::exit(1);
-                }
-            }
+            self.entered(ring.submit_and_wait(usize::from(wait)));
         }
         let mut done = 0;
         let mut slots = self.slots.borrow_mut();
