@@ -5,12 +5,15 @@
 //! - [`ReplyError`]: a backend sent bytes that are not RESP; the connection is dropped.
 //! - [`BackendError`]: a backend node could not serve a request (down, timed out, broken);
 //!   it names the node so the operator knows where to look.
-//! - [`Error`]: startup and control-plane failures (config, topology, executors).
+//! - [`RingError`]: a core's socket ring could not be set up or broke; the core cannot go on.
+//! - [`Error`]: why the process could not start or had to stop (config, executors, a core's
+//!   ring, mesh or listener). Only `main` turns one into an exit code.
 //!
 //! None of them allocate on the hot path except `BackendError`, which is built once per
 //! connection failure and shared by the requests it fails.
 
 use std::io;
+use std::net::SocketAddr;
 
 use thiserror::Error;
 
@@ -111,16 +114,28 @@ impl BackendError {
     }
 }
 
-/// Startup and control-plane errors.
+/// Why a core's socket ring stopped working. The core cannot serve without its ring, so this
+/// ends the core (and the process) with the reason.
+#[derive(Debug, Error)]
+pub enum RingError {
+    /// The ring could not be set up (io_uring disabled, memlock limit too small).
+    #[error("cannot set up the socket ring: {0}")]
+    Setup(io::Error),
+    /// `io_uring_enter` failed with something other than a cut-short wait.
+    #[error("io_uring_enter failed: {0}")]
+    Enter(io::Error),
+    /// The driver could not be started or could not park.
+    #[error("socket ring driver: {0}")]
+    Driver(String),
+}
+
+/// Why the proxy could not start, or had to stop.
 #[derive(Debug, Error)]
 pub enum Error {
     /// Invalid configuration.
     #[error("configuration: {0}")]
     Config(String),
-    /// No seed gave a usable topology.
-    #[error("cluster topology: {0}")]
-    Topology(String),
-    /// An executor could not start (io_uring setup, pinning).
+    /// An executor could not start (io_uring setup, pinning) or ended abnormally.
     #[error("executor for core {core}: {reason}")]
     Executor {
         /// The core index.
@@ -128,9 +143,30 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
-    /// I/O failure.
-    #[error(transparent)]
-    Io(#[from] io::Error),
+    /// A core could not join the cross-core channels.
+    #[error("cross-core channels: {0}")]
+    Mesh(String),
+    /// A core's socket ring could not be set up or failed.
+    #[error("core {core}: {source}")]
+    Ring {
+        /// The core index.
+        core: usize,
+        /// What failed.
+        source: RingError,
+    },
+    /// A core could not listen.
+    #[error("core {core} cannot listen on {addr}: {source}")]
+    Listen {
+        /// The core index.
+        core: usize,
+        /// The listen address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A second stop signal cut the drain short.
+    #[error("stopped by a second signal before in-flight requests finished")]
+    Interrupted,
 }
 
 #[cfg(test)]

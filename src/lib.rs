@@ -11,61 +11,76 @@
 //! and a connection never leaves the core that accepted it. Each core owns its slot map
 //! replica, its backend connections (per master, shared by all its clients) and its metrics.
 //! Nothing on the request path is shared or locked; cores exchange only topology updates,
-//! refresh requests and admin gathers, over glommio's cross-core channel mesh ([`mesh`]).
+//! refresh requests and admin gathers, over glommio's cross-core channel mesh
+//! (`control::mesh`).
 //!
 //! glommio runs the tasks, timers and channels; the sockets go through a second io_uring per
-//! core ([`uring`]), set up so the kernel delivers completions only when the core asks for
-//! them. Every receive and send the core's tasks queue in one round goes to the kernel in one
+//! core (`net`), set up so the kernel delivers completions only when the core asks for them.
+//! Every receive and send the core's tasks queue in one round goes to the kernel in one
 //! `io_uring_enter`, and the core is never interrupted while busy.
 //!
-//! # One request's path (all on one core)
-//! 1. [`shard::client`] reads into the connection's buffer; [`resp::parse`] finds each complete
+//! # One request's path (all on one core, all in `shard/` but for the pure parts)
+//! 1. `shard::client` reads into the connection's buffer; [`resp::parse`] finds each complete
 //!    request and the byte ranges of its arguments, without copying.
 //! 2. [`command::route`] looks the command up in [`command::table`], finds its keys
 //!    ([`command::keys`]) and their slot ([`cluster::slot`]), and decides how to serve it.
-//! 3. [`shard::dispatch`] reserves the request's place in the client's reply queue and queues
-//!    the client's own bytes on the master's [`shard::backend`] connection (or splits it with
-//!    [`command::fanout`], or answers it in [`shard::local`]).
+//! 3. `shard::dispatch` reserves the request's place in the client's reply queue and queues
+//!    the client's own bytes on the master's `shard::backend` connection (or splits it with
+//!    `command::fanout`, or answers it in `shard::local`).
 //! 4. The backend writer sends everything queued, from all clients, in one write.
 //! 5. The backend reader finds each reply's end ([`resp::scan`]) and fills the waiting place;
-//!    MOVED/ASK/TRYAGAIN go back to dispatch to be re-sent ([`cluster::redirect`]).
+//!    MOVED/ASK/TRYAGAIN go back to dispatch to be re-sent (`cluster::redirect`).
 //! 6. The client writer sends the completed front of the reply queue in one write.
 //!
 //! # Glossary
 //! - client, downstream: a connection from an application to percore.
-//! - backend, upstream: a connection from percore to a Redis Cluster master.
-//! - node: a Redis Cluster server, named by `host:port`.
-//! - shard: one core's share of the proxy ([`shard::Shard`]); not a Redis shard.
+//! - backend, upstream: a connection from percore to a Redis server.
+//! - node: a Redis server, named by `host:port`.
+//! - shard: one core's share of the proxy (`shard::Shard`); not a Redis shard.
 //! - slot: one of Redis Cluster's 16384 hash slots.
-//! - topology: the slot-to-master layout, versioned by an epoch ([`cluster::topology`]).
+//! - topology: the slot-to-master layout, versioned by an epoch (`cluster::topology`).
 //!
-//! # Modules
-//! - [`config`], [`error`]: configuration and error types.
-//! - [`resp`]: the wire protocol. [`cluster`]: slots, redirects, topology.
-//! - [`command`]: command table, key extraction, routing, multi-key split and merge.
-//! - [`shard`]: per-core state, listener, client and backend connections.
-//! - [`mesh`], [`refresh`]: cross-core messages and the topology refresher.
-//! - [`shutdown`]: draining on SIGTERM/SIGINT.
-//! - [`uring`]: each core's own io_uring, through which all its socket I/O goes.
-//! - [`metrics`], [`admin`]: counters, latency histograms and their reports.
+//! # Modules, and which may use which
+//! Each line uses only the lines above it (checked by `bench-scripts/check-layout.py`, in CI):
+//! - `sync`, [`error`], `shutdown`: a wake-up flag, error types, the stop flag.
+//! - [`resp`]: the wire protocol: request parser, reply scanner, encoders, a small value tree.
+//! - [`config`]: configuration, validated once at start.
+//! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS.
+//! - [`command`]: command table (generated), key extraction, routing, split and merge.
+//! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
+//! - `metrics`: per-core counters and latency histograms.
+//! - `control`: the control plane: cross-core mesh, topology refresher, admin report text.
+//! - `shard`: per-core state and the request path: listener, client and backend connections,
+//!   dispatch, local answers, the slot map replica.
+//! - `runtime`: starting one executor per core and ending with the first failure.
+//!
+//! # Rooms for what comes next
+//! - Upstreams: "which server owns this key" will sit behind one small interface, chosen per
+//!   pool. The slot map (`shard::slot_map`, fed by `control::refresh`) is one kind; static pools
+//!   (twemproxy's hash + ketama/modula/random over standalone servers, with ejection and
+//!   Sentinel) will be a second, in `upstream/` next to `cluster/`, with their per-core replica
+//!   beside `shard::slot_map`. The request path keeps asking the shard for "the node for this
+//!   key" and never learns which kind answered.
+//! - Sessions: commands that need state on a backend connection (MULTI with WATCH, blocking
+//!   commands, pub/sub) will lease a dedicated connection from a per-core, per-node pool in
+//!   `shard/session.rs`, next to `shard::backend`'s shared pipelined connections; clients that
+//!   use none of it keep the shared path and pay nothing.
 
 #![warn(missing_docs)]
 
-pub mod admin;
 pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
-pub mod mesh;
-pub mod metrics;
-pub mod refresh;
 pub mod resp;
-pub mod shard;
-pub mod shutdown;
-pub mod sync;
-pub mod uring;
 
+mod control;
+mod metrics;
+mod net;
 mod runtime;
+mod shard;
+mod shutdown;
+mod sync;
 
 pub use config::Config;
 pub use error::Error;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::uring::RingStats;
+use crate::net::RingStats;
 
 /// Highest latency the histogram tracks, in microseconds (one hour); longer values are
 /// clamped, so a stuck request cannot make recording fail.

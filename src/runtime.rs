@@ -11,9 +11,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::control::mesh::{self, Message};
 use crate::error::Error;
-use crate::mesh::{self, Message};
-use crate::shard;
+use crate::net::Uring;
+use crate::{shard, shutdown};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
 /// (10 MiB, registered and therefore memlocked) is waste; 1 MiB per core keeps a 2-core
@@ -29,14 +30,14 @@ const RING_DEPTH: usize = 256;
 /// from `PROXY INFO`, a topology broadcast, a reconnect timer. glommio's default is 100 ms.
 const PREEMPT_EVERY: Duration = Duration::from_millis(10);
 
-/// Runs the proxy until the process is killed.
+/// Runs the proxy until a stop signal has been handled, or a core fails (then with its error).
 pub fn run(config: Config) -> Result<(), Error> {
     let config: &'static Config = Box::leak(Box::new(config));
     raise_limit(libc::RLIMIT_NOFILE, "open files");
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
     let cores = pick_cores(config.threads)?;
     probe_io_uring()?;
-    crate::shutdown::install();
+    shutdown::install();
     info!(threads = cores.len(), pinned = config.pin, listen = %config.listen, seeds = ?config.seeds, "starting percore");
 
     let mesh_builder: MeshBuilder<Message, _> =
@@ -61,23 +62,45 @@ pub fn run(config: Config) -> Result<(), Error> {
             })?;
         handles.push((core, handle));
     }
-    // Any executor that fails ends the process: the others would wait for it in the mesh.
+    // A core that fails stops the others (they would wait for it in the mesh), which drain
+    // and end; the first failure is what the process ends with.
     let watchers: Vec<_> = handles
         .into_iter()
         .map(|(core, handle)| {
             std::thread::spawn(move || {
-                if let Err(e) = handle.join() {
-                    error!(core, error = %e, "executor failed");
-                    std::process::exit(1);
+                let result = handle
+                    .join()
+                    .map_err(|e| Error::Executor {
+                        core,
+                        reason: e.to_string(),
+                    })
+                    .and_then(|served| served);
+                if let Err(e) = &result {
+                    error!(core, error = %e, "core failed; stopping the others");
+                    shutdown::request();
                 }
+                result
             })
         })
         .collect();
+    let mut first_error = None;
     for watcher in watchers {
-        let _ = watcher.join();
+        let result = watcher.join().unwrap_or_else(|_| {
+            Err(Error::Executor {
+                core: 0,
+                reason: "watcher thread panicked".into(),
+            })
+        });
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
     }
     info!("all cores stopped");
-    Ok(())
+    match first_error {
+        Some(e) => Err(e),
+        None if shutdown::immediate() => Err(Error::Interrupted),
+        None => Ok(()),
+    }
 }
 
 /// The first `threads` cores this process may run on.
@@ -112,9 +135,7 @@ fn probe_io_uring() -> Result<(), Error> {
             .map(|executor| executor.run(glommio::timer::sleep(Duration::from_millis(1))))
             .map_err(|e| e.to_string())?;
         // Each core's own socket ring too, with the flags it is set up with.
-        crate::uring::Uring::new()
-            .map(drop)
-            .map_err(|e| format!("socket ring: {e}"))
+        Uring::new().map(drop).map_err(|e| e.to_string())
     });
     let result = probe
         .join()

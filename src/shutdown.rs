@@ -3,16 +3,19 @@
 //! The signals are blocked in every thread (the mask is set before the executors start, and
 //! threads inherit it) and received by one plain thread with `sigwait`, so no async-signal
 //! handler ever runs inside an executor. That thread sets a flag each core checks a few times
-//! a second, off the request path; a second signal ends the process at once, for operators
-//! who do not want to wait.
+//! a second, off the request path; a second signal cuts the drain short, for operators who do
+//! not want to wait. A core that fails sets the same flag ([`request`]), so the others drain
+//! and the process ends with that core's error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tracing::{info, warn};
 
-/// Set once a stop signal arrived.
+/// Set once a stop signal arrived (or a core failed).
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by a second stop signal: stop draining at once.
+static IMMEDIATE: AtomicBool = AtomicBool::new(false);
 
 /// How often each core looks at the flag. Shutdown is not latency-critical; 50 ms keeps the
 /// cost at a few wake-ups a second.
@@ -41,7 +44,8 @@ pub fn install() {
                 }
                 if STOP.swap(true, Ordering::SeqCst) {
                     warn!(signal, "second stop signal, exiting now");
-                    std::process::exit(1);
+                    IMMEDIATE.store(true, Ordering::SeqCst);
+                    continue;
                 }
                 info!(
                     signal,
@@ -53,9 +57,19 @@ pub fn install() {
     }
 }
 
+/// Asks every core to stop, as a stop signal does.
+pub fn request() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
 /// True once a stop signal arrived.
 pub fn requested() -> bool {
     STOP.load(Ordering::Relaxed)
+}
+
+/// True once a second stop signal arrived: draining ends at once.
+pub fn immediate() -> bool {
+    IMMEDIATE.load(Ordering::Relaxed)
 }
 
 /// Completes when a stop signal arrives.

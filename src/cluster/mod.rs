@@ -1,5 +1,5 @@
 //! Redis Cluster knowledge: hash slots, redirect errors, and the slot-to-master layout.
 
-pub mod redirect;
+pub(crate) mod redirect;
 pub mod slot;
-pub mod topology;
+pub(crate) mod topology;

@@ -4,11 +4,30 @@
 //! epoch number and sends it to every core inside an `Arc`; each core turns it into its own
 //! local routing table (see `shard::routing`) and never touches the `Arc` per request.
 
+use thiserror::Error;
+
 use crate::cluster::slot::{Slot, SLOT_COUNT};
 use crate::resp::value::Value;
 
 /// Marks a slot no master serves.
 pub const UNASSIGNED: u16 = u16::MAX;
+
+/// Why a `CLUSTER SLOTS` reply could not be read as a layout.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TopologyError {
+    /// The reply is not an array (an error, or not a cluster node).
+    #[error("CLUSTER SLOTS reply is not an array: {0}")]
+    NotArray(String),
+    /// A slot range entry is not `[first, last, [host, port, ...], ...]`.
+    #[error("bad slot range entry")]
+    BadRange,
+    /// A range's master entry is not `[host, port, ...]` with a string host and integer port.
+    #[error("bad master entry in a slot range")]
+    BadMaster,
+    /// A slot range with bounds outside 0..16383.
+    #[error("slot range {0}-{1} out of bounds")]
+    OutOfBounds(i64, i64),
+}
 
 /// One layout of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +43,10 @@ pub struct Topology {
 impl Topology {
     /// Builds a topology from a `CLUSTER SLOTS` reply given by the node at `asked`
     /// (used to fill in an empty host in the reply).
-    pub fn from_cluster_slots(reply: &Value, asked: &str) -> Result<Topology, String> {
+    pub fn from_cluster_slots(reply: &Value, asked: &str) -> Result<Topology, TopologyError> {
         let ranges = reply
             .as_array()
-            .ok_or_else(|| format!("CLUSTER SLOTS from {asked} is not an array: {reply:?}"))?;
+            .ok_or_else(|| TopologyError::NotArray(format!("{reply:?}")))?;
         let asked_host = asked.rsplit_once(':').map_or(asked, |(host, _)| host);
         let mut topology = Topology {
             epoch: 0,
@@ -38,21 +57,21 @@ impl Topology {
             let fields = range
                 .as_array()
                 .filter(|f| f.len() >= 3)
-                .ok_or("bad slot range")?;
+                .ok_or(TopologyError::BadRange)?;
             let (Some(first), Some(last)) = (fields[0].as_int(), fields[1].as_int()) else {
-                return Err("slot range bounds are not integers".into());
+                return Err(TopologyError::BadRange);
             };
             let master = fields[2]
                 .as_array()
                 .filter(|m| m.len() >= 2)
-                .ok_or("bad master")?;
-            let host = master[0].as_bytes().ok_or("master host is not a string")?;
-            let port = master[1].as_int().ok_or("master port is not an integer")?;
+                .ok_or(TopologyError::BadMaster)?;
+            let host = master[0].as_bytes().ok_or(TopologyError::BadMaster)?;
+            let port = master[1].as_int().ok_or(TopologyError::BadMaster)?;
             let host = match std::str::from_utf8(host) {
                 Ok("") => asked_host,
                 Ok("?") => continue, // endpoint unknown to that node: skip, refresh again later
                 Ok(host) => host,
-                Err(_) => return Err("master host is not UTF-8".into()),
+                Err(_) => return Err(TopologyError::BadMaster),
             };
             let addr = format!("{host}:{port}");
             let index = match topology.masters.iter().position(|m| *m == addr) {
@@ -63,19 +82,13 @@ impl Topology {
                 }
             };
             let (Some(first), Some(last)) = (slot_bound(first), slot_bound(last)) else {
-                return Err(format!("slot range {first}-{last} out of bounds"));
+                return Err(TopologyError::OutOfBounds(first, last));
             };
             for slot in &mut topology.slots[first.index()..=last.index()] {
                 *slot = index as u16;
             }
         }
         Ok(topology)
-    }
-
-    /// The master serving `slot`, if any.
-    pub fn master_for(&self, slot: Slot) -> Option<&str> {
-        let index = self.slots[slot.index()];
-        self.masters.get(usize::from(index)).map(String::as_str)
     }
 
     /// How many slots have a master.
@@ -126,10 +139,8 @@ mod tests {
             ["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"]
         );
         assert_eq!(topology.covered_slots(), SLOT_COUNT);
-        assert_eq!(
-            topology.master_for(Slot::new(5461).unwrap()),
-            Some("127.0.0.1:7001")
-        );
+        let owner = topology.slots[Slot::new(5461).unwrap().index()];
+        assert_eq!(topology.masters[usize::from(owner)], "127.0.0.1:7001");
         assert!(topology.same_layout(&topology.clone()));
     }
 
@@ -137,6 +148,9 @@ mod tests {
     fn rejects_bad_replies() {
         assert!(Topology::from_cluster_slots(&Value::Integer(1), "a:1").is_err());
         let reply = Value::Array(Some(vec![range(0, 16384, "h", 1)]));
-        assert!(Topology::from_cluster_slots(&reply, "a:1").is_err());
+        assert_eq!(
+            Topology::from_cluster_slots(&reply, "a:1"),
+            Err(TopologyError::OutOfBounds(0, 16384))
+        );
     }
 }

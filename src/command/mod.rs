@@ -1,7 +1,7 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
 //! routing decision for a request, and splitting/merging of multi-key commands.
 
-pub mod fanout;
+pub(crate) mod fanout;
 pub mod keys;
 pub mod route;
 pub mod table;

@@ -58,13 +58,6 @@ pub fn bulk(out: &mut BytesMut, value: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// Appends a simple string `+text\r\n`. `text` must not contain CR or LF.
-pub fn simple(out: &mut BytesMut, text: &str) {
-    out.put_u8(b'+');
-    out.put_slice(text.as_bytes());
-    out.put_slice(b"\r\n");
-}
-
 /// Appends an error `-text\r\n`; CR and LF inside `text` become spaces so the frame stays
 /// one line whatever the message carries (addresses, client input echoed back).
 pub fn error(out: &mut BytesMut, text: &str) {
@@ -108,7 +101,6 @@ mod tests {
             b":-9223372036854775808\r\n"
         );
         assert_eq!(encoded(|o| bulk(o, b"a\r\nb")), b"$4\r\na\r\nb\r\n");
-        assert_eq!(encoded(|o| simple(o, "OK")), b"+OK\r\n");
         assert_eq!(encoded(|o| error(o, "ERR x\r\ny")), b"-ERR x  y\r\n");
         assert_eq!(
             encoded(|o| command(o, [&b"GET"[..], b"k"])),

@@ -18,6 +18,7 @@ use bytes::BytesMut;
 
 use crate::error::ProtocolError;
 use crate::resp::encode;
+use crate::resp::inline::split_args;
 
 /// Longest inline request and longest `*N` / `$N` header line Redis accepts
 /// (`PROTO_INLINE_MAX_SIZE`); beyond that Redis closes the connection, and so do we.
@@ -218,94 +219,6 @@ fn inline_frame(buf: &[u8], newline: usize) -> Result<Option<Frame>, ProtocolErr
         len: newline + 1,
         encoded,
     }))
-}
-
-/// Splits an inline line into arguments the way Redis's `sdssplitargs` does. `None` means
-/// unbalanced quotes.
-fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut args = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < line.len() && is_space(line[i]) {
-            i += 1;
-        }
-        if i == line.len() {
-            return Some(args);
-        }
-        let mut arg = Vec::new();
-        let mut in_double = false;
-        let mut in_single = false;
-        loop {
-            let Some(&c) = line.get(i) else {
-                if in_double || in_single {
-                    return None;
-                }
-                break;
-            };
-            if in_double {
-                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
-                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
-                        arg.push(h * 16 + l);
-                        i += 4;
-                        continue;
-                    }
-                }
-                if c == b'\\' && i + 1 < line.len() {
-                    arg.push(match line[i + 1] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        other => other,
-                    });
-                    i += 2;
-                    continue;
-                }
-                if c == b'"' {
-                    // A closing quote must be followed by a space or the end of the line.
-                    if line.get(i + 1).is_some_and(|&n| !is_space(n)) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                }
-                arg.push(c);
-            } else if in_single {
-                if c == b'\\' && line.get(i + 1) == Some(&b'\'') {
-                    arg.push(b'\'');
-                    i += 2;
-                    continue;
-                }
-                if c == b'\'' {
-                    if line.get(i + 1).is_some_and(|&n| !is_space(n)) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                }
-                arg.push(c);
-            } else {
-                match c {
-                    b'"' => in_double = true,
-                    b'\'' => in_single = true,
-                    c if is_space(c) => break,
-                    c => arg.push(c),
-                }
-            }
-            i += 1;
-        }
-        args.push(arg);
-    }
-}
-
-/// White space as C's `isspace` sees it, which is what `sdssplitargs` splits on.
-fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c)
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Position of the first `\r\n` at or after `from`.

@@ -99,12 +99,6 @@ impl ReplyScanner {
             }
         }
     }
-
-    /// Forgets any partial progress (after the connection is dropped).
-    pub fn reset(&mut self) {
-        self.pos = 0;
-        self.open.clear();
-    }
 }
 
 /// Length of the complete reply at the front of `buf`, for one-off use.

@@ -14,7 +14,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -25,14 +24,14 @@ use crate::cluster::redirect::parse_redirect;
 use crate::cluster::slot::Slot;
 use crate::error::BackendError;
 use crate::metrics::Counters;
+use crate::net::{connect, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
-use crate::shard::dispatch::{self, ReplyTo};
-use crate::shard::gather::{self, Gather};
-use crate::shard::io::{Stream, READ_CHUNK};
-use crate::shard::Shard;
 use crate::sync::Signal;
-use crate::uring::Uring;
+
+use super::dispatch;
+use super::reply_to::ReplyTo;
+use super::Shard;
 
 /// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
 const QUEUE_KEEP: usize = 1024;
@@ -66,8 +65,6 @@ pub struct Outbound {
     pub asking: bool,
     /// Redirects followed so far.
     pub redirects: u8,
-    /// When the client's request was parsed.
-    pub started: Instant,
     /// When it was last written to a backend, for the timeout watchdog.
     sent: Instant,
 }
@@ -81,7 +78,6 @@ impl Outbound {
             slot,
             asking: false,
             redirects: 0,
-            started,
             sent: started,
         }
     }
@@ -152,61 +148,48 @@ impl Backend {
 
 /// Keeps `backend` connected for as long as its node is part of the topology.
 pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
-    let timeout = shard.config.backend_timeout;
+    let timeout = shard.config().backend_timeout;
+    let core = shard.id();
     let node = backend.addr.to_string();
     let mut backoff = MIN_BACKOFF;
     let mut failures = 0u32;
     loop {
         backend.state.set(State::Open);
-        let error = match connect(&shard.uring, &node, timeout).await {
+        let error = match connect(shard.uring(), &node, timeout).await {
             Ok(stream) => {
                 if failures > 0 {
-                    info!(core = shard.id, node, failures, "backend reconnected");
+                    info!(core, node, failures, "backend reconnected");
                 }
-                debug!(core = shard.id, node, "backend connected");
+                debug!(core, node, "backend connected");
                 backoff = MIN_BACKOFF;
                 failures = 0;
                 serve(&shard, &backend, &stream, timeout).await
             }
-            Err(reason) => BackendError::Connect {
+            Err(err) => BackendError::Connect {
                 node: node.clone(),
-                reason,
+                reason: err.to_string(),
             },
         };
         failures += 1;
         // Loud on the first failure of an outage, then every so often, not every retry.
         if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
-            warn!(core = shard.id, node, %error, failures, "backend connection failed");
+            warn!(core, node, %error, failures, "backend connection failed");
         } else {
-            debug!(core = shard.id, node, %error, failures, "backend connection failed");
+            debug!(core, node, %error, failures, "backend connection failed");
         }
-        Counters::bump(&shard.metrics.counters.backend_failures);
+        Counters::bump(&shard.counters().backend_failures);
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
         shard.request_refresh();
         glommio::timer::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if !shard.routing.borrow().serves(&node) && backend.pending() == 0 {
-            info!(
-                core = shard.id,
-                node, "node left the topology, closing its backend"
-            );
+        if !shard.serves(&node) && backend.pending() == 0 {
+            info!(core, node, "node left the topology, closing its backend");
             shard.forget_node(&node);
             return;
         }
     }
-}
-
-async fn connect(uring: &Rc<Uring>, node: &str, timeout: Duration) -> Result<Stream, String> {
-    let addr = node
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "address resolves to nothing".to_string())?;
-    Stream::connect(uring, addr, timeout)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// Runs one connection until it fails; returns why.
@@ -217,7 +200,7 @@ async fn serve(
     timeout: Duration,
 ) -> BackendError {
     let reader = read_replies(shard, backend, stream);
-    let writer = write_requests(backend, stream, &shard.uring);
+    let writer = write_requests(backend, stream, shard.uring());
     let watchdog = watch_timeouts(backend, timeout);
     futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog)).await
 }
@@ -225,7 +208,7 @@ async fn serve(
 /// Writes queued requests, all that are queued in one gathered write, each from the client's
 /// own buffer.
 async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> BackendError {
-    let mut batch = Gather::new(gather::MAX_FRAMES);
+    let mut batch = WriteBatch::new(MAX_FRAMES);
     loop {
         if backend.queue.borrow().is_empty() {
             shrink_if_idle(&backend.queue);

@@ -21,13 +21,13 @@ use tracing::debug;
 use crate::config::MAX_CLIENT_INFLIGHT;
 use crate::error::ProtocolError;
 use crate::metrics::Counters;
+use crate::net::{Stream, WriteBatch, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::parse::{Frame, RequestParser};
-use crate::shard::dispatch::{dispatch, Control};
-use crate::shard::gather::Gather;
-use crate::shard::io::{Stream, READ_CHUNK};
-use crate::shard::Shard;
 use crate::sync::Signal;
+
+use super::dispatch::{dispatch, Control};
+use super::Shard;
 
 /// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
 const KEEP_REPLY_FRAMES: usize = 64;
@@ -127,10 +127,10 @@ impl ClientState {
 /// Serves one client connection until it closes.
 pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     let peer = stream.peer_addr();
-    let counters = &shard.metrics.counters;
+    let counters = shard.counters();
     Counters::bump(&counters.connections_total);
     counters.clients.set(counters.clients.get() + 1);
-    let state = Rc::new(ClientState::new(shard.config.max_output_buffer));
+    let state = Rc::new(ClientState::new(shard.config().max_output_buffer));
     let id = shard.register_client(&state);
     let reader = read_loop(&shard, &state, &stream, peer);
     let writer = write_loop(&shard, &state, &stream);
@@ -159,7 +159,7 @@ async fn read_loop(
     stream: &Stream,
     peer: Option<SocketAddr>,
 ) {
-    let config = shard.config;
+    let config = shard.config();
     let mut parser = RequestParser::new(config.limits);
     // Empty until the client sends something, so idle connections cost little.
     let mut buf = BytesMut::new();
@@ -247,7 +247,7 @@ fn parse_and_dispatch(
                 if encoded.is_empty() {
                     continue;
                 }
-                let mut inline = RequestParser::new(shard.config.limits);
+                let mut inline = RequestParser::new(shard.config().limits);
                 match inline.parse(&encoded)? {
                     Some(Frame::Multibulk { .. }) => {
                         dispatch(shard, state, encoded.freeze(), inline.args())
@@ -267,7 +267,7 @@ fn parse_and_dispatch(
 /// buffer the backend's reply was read into.
 async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
     // Allocates on the first reply, not for connections that never ask anything.
-    let mut batch = Gather::new(KEEP_REPLY_FRAMES);
+    let mut batch = WriteBatch::new(KEEP_REPLY_FRAMES);
     loop {
         let mut now = None;
         while !batch.is_full() {
@@ -284,9 +284,7 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
                     .set(state.unwritten.get().saturating_sub(reply.len()));
                 state.base_seq.set(state.base_seq.get() + 1);
                 let now = *now.get_or_insert_with(Instant::now);
-                shard
-                    .metrics
-                    .record_latency(now.saturating_duration_since(started));
+                shard.record_latency(now.saturating_duration_since(started));
                 reply
             };
             batch.push(reply);

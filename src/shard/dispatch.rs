@@ -1,11 +1,9 @@
 //! Carries out the routing decision for one request on this core: reserve its reply place,
 //! then forward it to a backend, split it, broadcast it, answer it locally or refuse it.
 //!
-//! Also home of [`ReplyTo`], the address a reply is delivered to (a client's reply place, one
-//! part of a split request, or nowhere for the proxy's own ASKING), and of redirect handling:
-//! a backend reader hands every MOVED/ASK/TRYAGAIN back here to be sent again.
+//! Also home of redirect handling: a backend reader hands every MOVED/ASK/TRYAGAIN/CLUSTERDOWN
+//! back here to be sent again.
 
-use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,16 +11,18 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::redirect::{resolve_node, Redirect};
-use crate::command::fanout::{merge_all, merge_split, plan_split};
+use crate::command::fanout::plan_split;
 use crate::command::keys::Args;
 use crate::command::route::{route, Merge, Rejection, Route, SplitKind};
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::encode;
-use crate::shard::backend::Outbound;
-use crate::shard::client::ClientState;
-use crate::shard::local;
-use crate::shard::Shard;
+
+use super::backend::Outbound;
+use super::client::ClientState;
+use super::local;
+use super::reply_to::{MergeKind, ReplyTo, SplitReply};
+use super::Shard;
 
 /// Redirects (MOVED, ASK, TRYAGAIN) one request may follow before it fails. A slot moves at
 /// most once or twice during a resharding; more hops mean the cluster disagrees with itself.
@@ -67,85 +67,6 @@ impl Args for FrameArgs<'_> {
     }
 }
 
-/// Where a reply goes.
-pub enum ReplyTo {
-    /// A client's reply place.
-    Client {
-        /// The client.
-        client: Rc<ClientState>,
-        /// Its reply place.
-        seq: u64,
-    },
-    /// One part of a split or broadcast request.
-    Part {
-        /// The request being assembled.
-        gather: Rc<Gather>,
-        /// Which part.
-        index: usize,
-    },
-    /// Nowhere (the reply to the proxy's own ASKING).
-    Discard,
-}
-
-impl ReplyTo {
-    /// Delivers the reply.
-    pub fn deliver(self, reply: Bytes) {
-        match self {
-            ReplyTo::Client { client, seq } => client.complete(seq, reply),
-            ReplyTo::Part { gather, index } => gather.complete(index, reply),
-            ReplyTo::Discard => {}
-        }
-    }
-
-    /// Delivers an error reply.
-    pub fn fail(self, error: &BackendError) {
-        self.deliver(error_reply(&format!("ERR percore: {error}")));
-    }
-}
-
-/// How a gathered request's parts become one reply.
-enum GatherKind {
-    Split(SplitKind, Vec<(u32, u32)>),
-    All(Merge),
-}
-
-/// A request sent as several parts, waiting for all of them.
-pub struct Gather {
-    reply_to: RefCell<Option<ReplyTo>>,
-    kind: GatherKind,
-    parts: RefCell<Vec<Bytes>>,
-    remaining: Cell<usize>,
-}
-
-impl Gather {
-    fn new(reply_to: ReplyTo, kind: GatherKind, parts: usize) -> Rc<Gather> {
-        Rc::new(Gather {
-            reply_to: RefCell::new(Some(reply_to)),
-            kind,
-            parts: RefCell::new(vec![Bytes::new(); parts]),
-            remaining: Cell::new(parts),
-        })
-    }
-
-    fn complete(&self, index: usize, reply: Bytes) {
-        if let Some(part) = self.parts.borrow_mut().get_mut(index) {
-            *part = reply;
-        }
-        self.remaining.set(self.remaining.get().saturating_sub(1));
-        if self.remaining.get() > 0 {
-            return;
-        }
-        let parts = self.parts.take();
-        let merged = match &self.kind {
-            GatherKind::Split(kind, order) => merge_split(*kind, order, &parts),
-            GatherKind::All(merge) => merge_all(*merge, &parts),
-        };
-        if let Some(reply_to) = self.reply_to.borrow_mut().take() {
-            reply_to.deliver(merged);
-        }
-    }
-}
-
 /// Routes and starts one request. `frame` is the client's request, `args` its argument ranges.
 pub fn dispatch(
     shard: &Rc<Shard>,
@@ -155,7 +76,7 @@ pub fn dispatch(
 ) -> Control {
     let started = Instant::now();
     let seq = client.reserve(started);
-    Counters::bump(&shard.metrics.counters.requests);
+    Counters::bump(&shard.counters().requests);
     let view = FrameArgs {
         frame: &frame,
         args,
@@ -177,14 +98,7 @@ pub fn dispatch(
 
 /// Sends a request to the master of its slot (or any master when it has none).
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
-    let node = {
-        let routing = shard.routing.borrow();
-        match out.slot {
-            Some(slot) => routing.node_for(slot).cloned(),
-            None => routing.any_node().cloned(),
-        }
-    };
-    match node {
+    match shard.node_for(out.slot) {
         Some(node) => node.pick().send(out),
         None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
     }
@@ -198,14 +112,14 @@ fn split(
     started: Instant,
 ) {
     let plan = plan_split(kind, args);
-    let gather = Gather::new(
+    let whole = SplitReply::new(
         reply_to,
-        GatherKind::Split(kind, plan.order),
+        MergeKind::Split(kind, plan.order),
         plan.parts.len(),
     );
     for (index, (slot, request)) in plan.parts.into_iter().enumerate() {
         let part = ReplyTo::Part {
-            gather: gather.clone(),
+            whole: whole.clone(),
             index,
         };
         forward(shard, Outbound::new(request, part, Some(slot), started));
@@ -213,14 +127,14 @@ fn split(
 }
 
 fn broadcast(shard: &Rc<Shard>, merge: Merge, frame: Bytes, reply_to: ReplyTo, started: Instant) {
-    let nodes = shard.routing.borrow().masters();
+    let nodes = shard.masters();
     if nodes.is_empty() {
         return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
     }
-    let gather = Gather::new(reply_to, GatherKind::All(merge), nodes.len());
+    let whole = SplitReply::new(reply_to, MergeKind::All(merge), nodes.len());
     for (index, node) in nodes.into_iter().enumerate() {
         let part = ReplyTo::Part {
-            gather: gather.clone(),
+            whole: whole.clone(),
             index,
         };
         node.pick()
@@ -249,15 +163,13 @@ pub fn redirect(
     out.redirects += 1;
     match redirect {
         Redirect::Moved { slot, node } => {
-            Counters::bump(&shard.metrics.counters.moved);
-            let node = shard.node(&resolve_node(node, from));
-            shard.routing.borrow_mut().patch(slot, node.clone());
-            shard.request_refresh();
+            Counters::bump(&shard.counters().moved);
+            let node = shard.slot_moved(slot, &resolve_node(node, from));
             out.asking = false;
             node.pick().send(out);
         }
         Redirect::Ask { node, .. } => {
-            Counters::bump(&shard.metrics.counters.asked);
+            Counters::bump(&shard.counters().asked);
             let node = shard.node(&resolve_node(node, from));
             out.asking = true;
             node.pick().send(out);

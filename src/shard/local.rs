@@ -9,14 +9,16 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::admin;
 use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
+use crate::control::admin;
 use crate::resp::encode;
-use crate::shard::client::ClientState;
-use crate::shard::dispatch::{error_reply, Control, FrameArgs, ReplyTo};
-use crate::shard::Shard;
+
+use super::client::ClientState;
+use super::dispatch::{error_reply, Control, FrameArgs};
+use super::reply_to::ReplyTo;
+use super::Shard;
 
 /// Answers a locally served command.
 pub fn answer(
@@ -48,7 +50,7 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
-        Local::Info => admin::info_reply(shard),
+        Local::Info => admin::info_reply(&shard.admin_view()),
         Local::Proxy => return proxy(shard, args, reply_to),
     };
     reply_to.deliver(reply);
@@ -72,8 +74,8 @@ fn proxy(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) -> Control {
     };
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        let stats = shard.mesh.gather(&shard, reset).await;
-        reply_to.deliver(admin::report(&shard, report, &stats));
+        let stats = shard.gather_stats(reset).await;
+        reply_to.deliver(admin::report(&shard.admin_view(), report, &stats));
     })
     .detach();
     Control::Continue

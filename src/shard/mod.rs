@@ -1,18 +1,29 @@
 //! A shard: everything one core owns. Its listener, its clients, its backend connections, its
 //! slot map replica and its metrics all live here, on one thread, behind `Rc` and `RefCell`.
-//! No other core touches any of it; they send [`Message`](crate::mesh::Message)s instead.
+//! No other core touches any of it; they send [`Message`]s instead ([`control`] handles them).
+//!
+//! The request path is the loop client -> dispatch -> backend -> client, all in this folder:
+//! - [`client`]: one downstream connection, read, parse, reply in order;
+//! - [`dispatch`]: carries out the routing decision, follows redirects;
+//! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
+//! - [`local`]: commands the proxy answers itself;
+//! - [`backend`], [`pool`]: upstream connections per node;
+//! - [`slot_map`]: the core's replica of the slot-to-master map.
+//!
+//! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
+//! the shard gets a `Shard` at all: the control plane receives plain values from it.
 //!
 //! [`run`] is the body of each core's executor: join the mesh, start the listener (and on
-//! core 0 the topology refresher), then serve until the process ends.
+//! core 0 the topology refresher), then serve until the process stops.
 
-pub mod backend;
-pub mod client;
-pub mod dispatch;
-pub mod gather;
-pub mod io;
-pub mod local;
-pub mod pool;
-pub mod routing;
+mod backend;
+mod client;
+mod control;
+mod dispatch;
+mod local;
+mod pool;
+mod reply_to;
+mod slot_map;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,20 +32,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
+use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
 use crate::config::Config;
-use crate::mesh::{self, Mesh, Message, REFRESHER_CORE};
-use crate::metrics::{CoreStats, Metrics};
-use crate::refresh;
-use crate::shard::client::ClientState;
-use crate::shard::io::Listener;
-use crate::shard::pool::{Node, Pool};
-use crate::shard::routing::Routing;
+use crate::control::admin::ProxyView;
+use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
+use crate::error::Error;
+use crate::metrics::{CoreStats, Counters, Metrics};
+use crate::net::{spawn_driver, Listener, Uring};
 use crate::shutdown;
 use crate::sync::Signal;
-use crate::uring::{self, Uring};
+
+use client::ClientState;
+use pool::{Node, Pool};
+use slot_map::SlotMap;
 
 /// Least time between two refresh requests from one core: one request covers every MOVED
 /// seen meanwhile.
@@ -62,45 +75,99 @@ const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 /// The state of one core.
 pub struct Shard {
     /// This core's index (its place in the mesh).
-    pub id: usize,
+    id: usize,
     /// The process configuration.
-    pub config: &'static Config,
-    /// Slot map replica.
-    pub routing: RefCell<Routing>,
+    config: &'static Config,
+    /// Slot map replica: which of this core's nodes serves each slot.
+    slot_map: RefCell<SlotMap>,
     /// Backend connections by node.
     pool: Pool,
     /// Counters and latency histogram.
-    pub metrics: Metrics,
+    metrics: Metrics,
     /// This core's end of the cross-core mesh.
-    pub mesh: Mesh,
+    mesh: Mesh,
     /// This core's io_uring, through which every socket of the core is read and written.
-    pub uring: Rc<Uring>,
+    uring: Rc<Uring>,
     /// When the process started serving (for uptime).
-    pub started: Instant,
+    started: Instant,
     /// Wakes the refresher (on the refresher core only).
-    pub refresh_wanted: Signal,
+    refresh_wanted: Rc<Signal>,
     /// Notified when a topology is applied: the start-up waits for the first.
     topology_applied: Signal,
     /// When this core last asked for a refresh.
     last_refresh_request: Cell<Option<Instant>>,
     /// Open client connections, to close them at shutdown.
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
+    /// Key of the next client in `clients`.
     next_client_id: Cell<u64>,
 }
 
 impl Shard {
+    /// This core's index.
+    fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The process configuration.
+    fn config(&self) -> &'static Config {
+        self.config
+    }
+
+    /// This core's counters.
+    fn counters(&self) -> &Counters {
+        &self.metrics.counters
+    }
+
+    /// This core's socket ring.
+    fn uring(&self) -> &Rc<Uring> {
+        &self.uring
+    }
+
+    /// Records one request's time in the proxy.
+    fn record_latency(&self, elapsed: Duration) {
+        self.metrics.record_latency(elapsed);
+    }
+
+    /// The node that serves `slot` (any master for `None`), if the map has one.
+    fn node_for(&self, slot: Option<Slot>) -> Option<Rc<Node>> {
+        let map = self.slot_map.borrow();
+        match slot {
+            Some(slot) => map.node_for(slot).cloned(),
+            None => map.any_node().cloned(),
+        }
+    }
+
+    /// Every master of the current topology.
+    fn masters(&self) -> Vec<Rc<Node>> {
+        self.slot_map.borrow().masters()
+    }
+
+    /// True if the node at `addr` serves at least one slot.
+    fn serves(&self, addr: &str) -> bool {
+        self.slot_map.borrow().serves(addr)
+    }
+
+    /// Points `slot` at the node at `addr` (after MOVED) and asks for a refresh; returns the
+    /// node.
+    fn slot_moved(self: &Rc<Self>, slot: Slot, addr: &str) -> Rc<Node> {
+        let node = self.node(addr);
+        self.slot_map.borrow_mut().patch(slot, node.clone());
+        self.request_refresh();
+        node
+    }
+
     /// This core's connections to the node at `addr`, made if new.
-    pub fn node(self: &Rc<Self>, addr: &str) -> Rc<Node> {
+    fn node(self: &Rc<Self>, addr: &str) -> Rc<Node> {
         self.pool.node(self, addr)
     }
 
     /// Drops a node whose connections have ended.
-    pub fn forget_node(&self, addr: &str) {
+    fn forget_node(&self, addr: &str) {
         self.pool.forget(addr);
     }
 
     /// Asks the refresher for a new topology soon; repeated asks are folded together.
-    pub fn request_refresh(&self) {
+    fn request_refresh(&self) {
         let now = Instant::now();
         if let Some(last) = self.last_refresh_request.get() {
             if now.duration_since(last) < REFRESH_REQUEST_GAP {
@@ -117,19 +184,19 @@ impl Shard {
     }
 
     /// Replaces the slot map replica with a newer topology.
-    pub fn apply_topology(self: &Rc<Self>, topology: &Arc<Topology>) {
-        if topology.epoch <= self.routing.borrow().epoch {
+    fn apply_topology(self: &Rc<Self>, topology: &Arc<Topology>) {
+        if topology.epoch <= self.slot_map.borrow().epoch() {
             return;
         }
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
-        let routing = Routing::new(topology.epoch, topology.slots.clone(), nodes);
-        *self.routing.borrow_mut() = routing;
+        let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
+        *self.slot_map.borrow_mut() = map;
         self.topology_applied.notify();
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
     /// Registers an open client; returns its id for [`Shard::unregister_client`].
-    pub fn register_client(&self, client: &Rc<ClientState>) -> u64 {
+    fn register_client(&self, client: &Rc<ClientState>) -> u64 {
         let id = self.next_client_id.get();
         self.next_client_id.set(id + 1);
         self.clients.borrow_mut().insert(id, Rc::downgrade(client));
@@ -137,56 +204,89 @@ impl Shard {
     }
 
     /// Forgets a closed client.
-    pub fn unregister_client(&self, id: u64) {
+    fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
     }
 
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
-    pub fn stats(&self, reset_latency: bool) -> CoreStats {
-        let epoch = self.routing.borrow().epoch;
+    fn stats(&self, reset_latency: bool) -> CoreStats {
+        let epoch = self.slot_map.borrow().epoch();
         let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
         if reset_latency {
             self.metrics.reset_latency();
         }
         stats
     }
+
+    /// Every core's stats, gathered over the mesh.
+    async fn gather_stats(&self, reset_latency: bool) -> Vec<CoreStats> {
+        self.mesh
+            .gather(self.stats(reset_latency), reset_latency)
+            .await
+    }
+
+    /// What the admin reports show about the proxy, from this core's point of view.
+    fn admin_view(&self) -> ProxyView {
+        let map = self.slot_map.borrow();
+        ProxyView {
+            core: self.id,
+            threads: self.config.threads,
+            pinned: self.config.pin,
+            uptime: self.started.elapsed(),
+            listen: self.config.listen,
+            epoch: map.epoch(),
+            masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
+        }
+    }
 }
 
-/// The body of one core's executor.
-pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
-    let Ok((senders, receivers)) = mesh.join().await else {
-        error!("could not join the cross-core mesh");
-        std::process::exit(1);
-    };
+/// The body of one core's executor: serves until the process stops, then drains. Returns an
+/// error only when this core cannot serve at all (no mesh, no ring, no listener).
+pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> Result<(), Error> {
+    let (senders, receivers) = mesh.join().await.map_err(|e| Error::Mesh(e.to_string()))?;
     let mesh = Mesh::new(senders);
-    let uring = match Uring::new() {
-        Ok(uring) => Rc::new(uring),
-        Err(err) => {
-            error!(core = mesh.core(), %err, "cannot set up this core's io_uring");
-            std::process::exit(1);
-        }
-    };
-    uring::spawn_driver(uring.clone());
+    let core = mesh.core();
+    let ring_error = |source| Error::Ring { core, source };
+    let uring = Rc::new(Uring::new().map_err(ring_error)?);
+    let driver = spawn_driver(uring.clone()).map_err(ring_error)?;
     let shard = Rc::new(Shard {
-        id: mesh.core(),
+        id: core,
         config,
-        routing: RefCell::new(Routing::default()),
+        slot_map: RefCell::new(SlotMap::default()),
         pool: Pool::default(),
         metrics: Metrics::default(),
         mesh,
         uring: uring.clone(),
         started: Instant::now(),
-        refresh_wanted: Signal::default(),
+        refresh_wanted: Rc::new(Signal::default()),
         topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
     });
-    mesh::spawn_receivers(&shard, receivers);
-    if shard.id == REFRESHER_CORE {
-        glommio::spawn_local(refresh::run(shard.clone())).detach();
+    control::spawn_receivers(&shard, receivers);
+    if core == REFRESHER_CORE {
+        control::spawn_refresher(&shard);
         glommio::spawn_local(trim_memory()).detach();
     }
+    let serving = async {
+        wait_for_first_topology(&shard).await;
+        let listener = Listener::bind(config.listen, uring).map_err(|source| Error::Listen {
+            core,
+            addr: config.listen,
+            source,
+        })?;
+        info!(core, listen = %config.listen, "accepting clients");
+        futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+        drop(listener);
+        drain(&shard).await;
+        Ok(())
+    };
+    futures_lite::future::or(serving, async { Err(ring_error(driver.await)) }).await
+}
+
+/// Waits until this core has a topology, or [`FIRST_TOPOLOGY_WAIT`].
+async fn wait_for_first_topology(shard: &Shard) {
     let first_topology = async {
         shard.topology_applied.wait().await;
         true
@@ -198,17 +298,6 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) {
     if !futures_lite::future::or(first_topology, deadline).await {
         warn!(core = shard.id, "no topology yet; listening anyway");
     }
-    let listener = match Listener::bind(config.listen, uring) {
-        Ok(listener) => listener,
-        Err(err) => {
-            error!(core = shard.id, listen = %config.listen, %err, "cannot listen");
-            std::process::exit(1);
-        }
-    };
-    info!(core = shard.id, listen = %config.listen, "accepting clients");
-    futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
-    drop(listener);
-    drain(&shard).await;
 }
 
 /// Hands memory freed after a burst (many clients, deep pipelines) back to the system now
@@ -230,7 +319,7 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
     let max_clients = shard.config.max_clients_per_core();
     loop {
         match listener.accept().await {
-            Ok(stream) if shard.metrics.counters.clients.get() as usize >= max_clients => {
+            Ok(stream) if shard.counters().clients.get() as usize >= max_clients => {
                 glommio::spawn_local(client::refuse(stream, MAX_CLIENTS_REACHED)).detach();
             }
             Ok(stream) => {
@@ -244,8 +333,8 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
     }
 }
 
-/// Stops reading from every client, then waits (bounded by `--shutdown-timeout`) until their
-/// in-flight requests are answered and the replies written.
+/// Stops reading from every client, then waits (bounded by `--shutdown-timeout`, cut short by
+/// a second stop signal) until their in-flight requests are answered and the replies written.
 async fn drain(shard: &Rc<Shard>) {
     let clients = shard.clients.take();
     info!(core = shard.id, clients = clients.len(), "draining clients");
@@ -253,14 +342,15 @@ async fn drain(shard: &Rc<Shard>) {
         client.close_after_replies();
     }
     let deadline = Instant::now() + shard.config.shutdown_timeout;
-    while shard.metrics.counters.clients.get() > 0 && Instant::now() < deadline {
+    let open = || shard.counters().clients.get();
+    while open() > 0 && Instant::now() < deadline && !shutdown::immediate() {
         glommio::timer::sleep(DRAIN_POLL).await;
     }
-    let left = shard.metrics.counters.clients.get();
+    let left = open();
     if left > 0 {
         warn!(
             core = shard.id,
-            left, "shutdown timeout: closing clients with requests in flight"
+            left, "closing clients with requests in flight"
         );
     } else {
         info!(core = shard.id, "drained");

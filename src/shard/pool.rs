@@ -9,8 +9,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::shard::backend::{self, Backend};
-use crate::shard::Shard;
+use super::backend::{self, Backend};
+use super::Shard;
 
 /// This core's connections to one master.
 pub struct Node {
@@ -47,7 +47,7 @@ impl Pool {
             return node.clone();
         }
         let addr: Rc<str> = Rc::from(addr);
-        let conns: Vec<Rc<Backend>> = (0..shard.config.backend_conns)
+        let conns: Vec<Rc<Backend>> = (0..shard.config().backend_conns)
             .map(|_| Rc::new(Backend::new(addr.clone())))
             .collect();
         for conn in &conns {

@@ -8,12 +8,13 @@ use std::rc::Rc;
 
 use crate::cluster::slot::{Slot, SLOT_COUNT};
 use crate::cluster::topology::UNASSIGNED;
-use crate::shard::pool::Node;
+
+use super::pool::Node;
 
 /// Slot map replica of one core.
-pub struct Routing {
+pub struct SlotMap {
     /// Epoch of the topology this was built from (0: none yet).
-    pub epoch: u64,
+    epoch: u64,
     /// Index into `nodes` per slot, or [`UNASSIGNED`].
     slots: Box<[u16]>,
     /// Masters, including any learned from MOVED since the last topology.
@@ -22,9 +23,9 @@ pub struct Routing {
     masters: usize,
 }
 
-impl Default for Routing {
+impl Default for SlotMap {
     fn default() -> Self {
-        Routing {
+        SlotMap {
             epoch: 0,
             slots: vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice(),
             nodes: Vec::new(),
@@ -33,16 +34,21 @@ impl Default for Routing {
     }
 }
 
-impl Routing {
-    /// A routing table for a topology's slots and its masters' nodes (in topology order).
+impl SlotMap {
+    /// A slot map for a topology's slots and its masters' nodes (in topology order).
     pub fn new(epoch: u64, slots: Box<[u16]>, nodes: Vec<Rc<Node>>) -> Self {
         let masters = nodes.len();
-        Routing {
+        SlotMap {
             epoch,
             slots,
             nodes,
             masters,
         }
+    }
+
+    /// Epoch of the topology this was built from (0: none yet).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The master serving `slot`.

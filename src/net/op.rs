@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use io_uring::squeue;
 
-use super::Uring;
+use super::ring::Uring;
 
 /// An operation on `uring`.
 pub struct Op<'a> {
@@ -91,7 +91,7 @@ mod tests {
     use io_uring::{opcode, types::Fd};
 
     use super::Op;
-    use crate::uring::{spawn_driver, Mode, Uring};
+    use crate::net::{spawn_driver, Mode, Uring};
 
     /// A receive of up to `buf.len()` bytes from `fd`.
     fn recv<'a>(uring: &'a Uring, fd: &UnixStream, buf: &mut [u8]) -> Op<'a> {
@@ -110,7 +110,7 @@ mod tests {
             let result = LocalExecutorBuilder::default()
                 .spawn(move || async move {
                     let uring = Rc::new(Uring::with_mode(mode).expect("ring"));
-                    spawn_driver(uring.clone());
+                    spawn_driver(uring.clone()).expect("driver").detach();
                     let (a, b) = UnixStream::pair().expect("socket pair");
 
                     let data = b"hello";

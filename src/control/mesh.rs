@@ -6,6 +6,10 @@
 //! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh;
 //! - admin gathers: the core serving `PROXY INFO`/`PROXY LATENCY` asks every core for a stats
 //!   snapshot (or to reset its histogram) and merges the answers.
+//!
+//! This module is the transport: it sends and keeps track of gathers. What a core does with a
+//! message it receives is the shard's business (`shard::control`), so nothing here reaches
+//! back into a shard.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -13,12 +17,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::channels::channel_mesh::{Receivers, Senders};
-use tracing::debug;
+use glommio::channels::channel_mesh::Senders;
 
 use crate::cluster::topology::Topology;
 use crate::metrics::CoreStats;
-use crate::shard::Shard;
 use crate::sync::Signal;
 
 /// Messages in each channel before a sender waits. Messages are rare (topology changes,
@@ -56,8 +58,8 @@ pub enum Message {
     },
 }
 
-/// A gather in progress on this core.
-struct Gathering {
+/// A stats gather in progress on this core: the answers so far and how many are missing.
+struct PendingGather {
     stats: RefCell<Vec<CoreStats>>,
     missing: Cell<usize>,
     done: Signal,
@@ -66,7 +68,7 @@ struct Gathering {
 /// This core's end of the mesh.
 pub struct Mesh {
     senders: Senders<Message>,
-    gathers: RefCell<HashMap<u64, Rc<Gathering>>>,
+    gathers: RefCell<HashMap<u64, Rc<PendingGather>>>,
     next_id: Cell<u64>,
 }
 
@@ -101,13 +103,14 @@ impl Mesh {
         self.senders.send_to(core, message).await.is_ok()
     }
 
-    /// Collects a stats snapshot from every core (this one included), optionally resetting
-    /// their latency histograms. Cores that do not answer in time are left out.
-    pub async fn gather(&self, shard: &Rc<Shard>, reset: bool) -> Vec<CoreStats> {
+    /// Collects a stats snapshot from every core, starting with this core's own (`local`),
+    /// asking the others to reset their latency histograms too if `reset`. Cores that do not
+    /// answer in time are left out.
+    pub async fn gather(&self, local: CoreStats, reset: bool) -> Vec<CoreStats> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let gathering = Rc::new(Gathering {
-            stats: RefCell::new(vec![shard.stats(reset)]),
+        let gathering = Rc::new(PendingGather {
+            stats: RefCell::new(vec![local]),
             missing: Cell::new(self.cores() - 1),
             done: Signal::default(),
         });
@@ -136,7 +139,8 @@ impl Mesh {
         stats
     }
 
-    fn deliver_stats(&self, id: u64, stats: CoreStats) {
+    /// Hands another core's answer to the gather it belongs to (a late answer is dropped).
+    pub fn deliver_stats(&self, id: u64, stats: CoreStats) {
         let gathering = self.gathers.borrow().get(&id).cloned();
         if let Some(gathering) = gathering {
             gathering.stats.borrow_mut().push(stats);
@@ -147,31 +151,5 @@ impl Mesh {
                 gathering.done.notify();
             }
         }
-    }
-}
-
-/// Spawns one task per peer that handles the messages it sends.
-pub fn spawn_receivers(shard: &Rc<Shard>, mut receivers: Receivers<Message>) {
-    for (peer, receiver) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(message) = receiver.recv().await {
-                handle(&shard, message).await;
-            }
-            debug!(core = shard.id, peer, "mesh channel closed");
-        })
-        .detach();
-    }
-}
-
-async fn handle(shard: &Rc<Shard>, message: Message) {
-    match message {
-        Message::Topology(topology) => shard.apply_topology(&topology),
-        Message::RefreshRequest => shard.refresh_wanted.notify(),
-        Message::StatsRequest { from, id, reset } => {
-            let stats = Box::new(shard.stats(reset));
-            shard.mesh.send(from, Message::Stats { id, stats }).await;
-        }
-        Message::Stats { id, stats } => shard.mesh.deliver_stats(id, *stats),
     }
 }

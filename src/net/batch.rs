@@ -10,16 +10,16 @@ use std::io;
 
 use bytes::Bytes;
 
-use crate::shard::io::Stream;
+use super::socket::Stream;
 
 /// Most frames in one `sendmsg` (the kernel takes up to IOV_MAX = 1024 iovecs).
 pub const MAX_FRAMES: usize = 512;
 
 /// Most bytes in one batch, so one write never pins a huge amount of read buffers.
-pub const MAX_BYTES: usize = 256 * 1024;
+const MAX_BYTES: usize = 256 * 1024;
 
 /// The frames of one write.
-pub struct Gather {
+pub struct WriteBatch {
     frames: Vec<Bytes>,
     /// Scratch for the iovecs of one `sendmsg`, pointing into `frames`.
     iovecs: Vec<libc::iovec>,
@@ -28,12 +28,12 @@ pub struct Gather {
     keep: usize,
 }
 
-impl Gather {
+impl WriteBatch {
     /// A writer's batch that keeps room for `keep` frames between writes. A backend's writer
     /// keeps [`MAX_FRAMES`] (it is one of a few and always busy); a client's keeps little, so
     /// thousands of mostly idle clients do not each hold a burst's worth.
     pub fn new(keep: usize) -> Self {
-        Gather {
+        WriteBatch {
             frames: Vec::new(),
             iovecs: Vec::new(),
             bytes: 0,

@@ -1,4 +1,4 @@
-//! TCP sockets on the core's own io_uring ([`crate::uring`]): the listener, client and backend
+//! TCP sockets on the core's own io_uring ([`super::ring`]): the listener, client and backend
 //! connections, and their reads and writes.
 //!
 //! A connection's reader and writer are two futures of one task that share a `&Stream`; each
@@ -17,7 +17,8 @@ use bytes::BytesMut;
 use io_uring::{opcode, types::Fd};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::uring::{Op, Uring};
+use super::op::Op;
+use super::ring::Uring;
 
 /// Most bytes read in one call: bounds how much of a buffer one receive may claim.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -159,7 +160,7 @@ impl Stream {
     /// which may be fewer than all when the socket's buffer fills.
     ///
     /// The caller keeps the memory behind `iovecs` alive and unchanged until this returns
-    /// ([`crate::shard::gather::Gather`] holds a reference to every frame it points to).
+    /// ([`super::WriteBatch`] holds a reference to every frame it points to).
     pub async fn send_iovecs(&self, iovecs: &[libc::iovec]) -> io::Result<usize> {
         // SAFETY: an all-zero msghdr is valid (no address, no control data, no iovecs).
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };

@@ -1,15 +1,37 @@
 //! The text of the admin replies: `PROXY INFO`, `PROXY LATENCY` and `INFO`.
 //!
-//! Formatting is kept apart from gathering so it is testable from plain [`CoreStats`]. The
-//! output is INFO-style `key:value` lines, easy for people and for scripts (`grep`, `cut`).
+//! Formatting is kept apart from gathering: it reads a plain [`ProxyView`] of the serving core
+//! and the [`CoreStats`] gathered from every core, so it is testable without a running proxy.
+//! The output is INFO-style `key:value` lines, easy for people and for scripts (`grep`, `cut`).
 
 use std::fmt::Write;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{new_histogram, CoreStats};
 use crate::resp::encode;
-use crate::shard::Shard;
+
+/// What the serving core knows about the proxy as a whole, copied out for a report.
+#[derive(Debug, Clone)]
+pub struct ProxyView {
+    /// The serving core.
+    pub core: usize,
+    /// Cores the proxy runs on.
+    pub threads: usize,
+    /// Whether executors are pinned to their cores.
+    pub pinned: bool,
+    /// Time since the process started serving.
+    pub uptime: Duration,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// Topology epoch the serving core routes with.
+    pub epoch: u64,
+    /// Masters of that topology, in slot order.
+    pub masters: Vec<Rc<str>>,
+}
 
 /// Which report a `PROXY` command asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +45,9 @@ pub enum Report {
 }
 
 /// The reply to a `PROXY` command from every core's stats.
-pub fn report(shard: &Shard, report: Report, stats: &[CoreStats]) -> Bytes {
+pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats]) -> Bytes {
     let text = match report {
-        Report::Info => proxy_info(shard, stats),
+        Report::Info => proxy_info(view, stats),
         Report::Latency => latency(stats),
         Report::LatencyReset => return Bytes::from_static(encode::OK),
     };
@@ -33,7 +55,7 @@ pub fn report(shard: &Shard, report: Report, stats: &[CoreStats]) -> Bytes {
 }
 
 /// The reply to `INFO`: a server section for clients that look for one, and this core's view.
-pub fn info_reply(shard: &Shard) -> Bytes {
+pub fn info_reply(view: &ProxyView) -> Bytes {
     let mut text = String::new();
     let _ = write!(
         text,
@@ -41,32 +63,30 @@ pub fn info_reply(shard: &Shard) -> Bytes {
          percore_version:{}\r\nuptime_in_seconds:{}\r\n\r\n# Proxy\r\ncore:{}\r\n\
          threads:{}\r\ntopology_epoch:{}\r\n",
         env!("CARGO_PKG_VERSION"),
-        shard.started.elapsed().as_secs(),
-        shard.id,
-        shard.config.threads,
-        shard.routing.borrow().epoch,
+        view.uptime.as_secs(),
+        view.core,
+        view.threads,
+        view.epoch,
     );
     bulk(&text)
 }
 
-fn proxy_info(shard: &Shard, stats: &[CoreStats]) -> String {
+fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     let mut text = String::new();
-    let routing = shard.routing.borrow();
-    let masters = routing.masters();
     let _ = write!(
         text,
         "# Proxy\r\nversion:{}\r\nthreads:{}\r\npinned:{}\r\nuptime_seconds:{}\r\n\
          listen:{}\r\ntopology_epoch:{}\r\nmasters:{}\r\n",
         env!("CARGO_PKG_VERSION"),
-        shard.config.threads,
-        if shard.config.pin { "yes" } else { "no" },
-        shard.started.elapsed().as_secs(),
-        shard.config.listen,
-        routing.epoch,
-        masters.len(),
+        view.threads,
+        if view.pinned { "yes" } else { "no" },
+        view.uptime.as_secs(),
+        view.listen,
+        view.epoch,
+        view.masters.len(),
     );
-    for (index, node) in masters.iter().enumerate() {
-        let _ = write!(text, "master{index}:{}\r\n", node.addr);
+    for (index, addr) in view.masters.iter().enumerate() {
+        let _ = write!(text, "master{index}:{addr}\r\n");
     }
     text.push_str("\r\n# Cores\r\n");
     for s in stats {
@@ -126,8 +146,7 @@ fn bulk(text: &str) -> Bytes {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::uring::RingStats;
-    use std::time::Duration;
+    use crate::net::RingStats;
 
     #[test]
     fn latency_report_has_cores_and_total() {

@@ -1,0 +1,13 @@
+//! The control plane: what cores tell each other and what the proxy reports, none of it per
+//! request.
+//!
+//! - [`mesh`]: the cross-core channels and stats gathers;
+//! - [`refresh`]: the topology refresher (on core 0);
+//! - [`admin`]: the text of `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//!
+//! Nothing here imports a shard: a shard drives these with plain values (a topology, a stats
+//! snapshot, a [`admin::ProxyView`]) and handles the messages it receives itself.
+
+pub mod admin;
+pub mod mesh;
+pub mod refresh;

@@ -1,0 +1,47 @@
+//! Connecting to a Redis node by its `host:port` name: resolve, connect on the core's ring,
+//! give up after a timeout. One helper for every outgoing connection (backends, the topology
+//! refresher), so all of them fail the same way and say why in the same words.
+
+use std::io;
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::ring::Uring;
+use super::socket::Stream;
+
+/// Why a connection to a node could not be made.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The name did not resolve.
+    #[error("{0}")]
+    Resolve(io::Error),
+    /// The name resolved to no address.
+    #[error("address resolves to nothing")]
+    NoAddress,
+    /// The connection was refused, reset, or timed out.
+    #[error("{0}")]
+    Connect(io::Error),
+}
+
+/// Connects to `node` (`host:port`), giving up after `timeout`.
+///
+/// Names are resolved with the system resolver, which blocks the core while it runs; the
+/// nodes of a cluster are named by IP address in `CLUSTER SLOTS`, so that only happens for
+/// seeds given by name.
+pub async fn connect(
+    uring: &Rc<Uring>,
+    node: &str,
+    timeout: Duration,
+) -> Result<Stream, ConnectError> {
+    let addr = node
+        .to_socket_addrs()
+        .map_err(ConnectError::Resolve)?
+        .next()
+        .ok_or(ConnectError::NoAddress)?;
+    Stream::connect(uring, addr, timeout)
+        .await
+        .map_err(ConnectError::Connect)
+}

@@ -1,0 +1,79 @@
+//! How a core takes part in the control plane: it answers the messages other cores send it
+//! (a new topology, a refresh request, a stats request), and on the refresher core it runs
+//! the refresher and publishes each topology to every core, itself included.
+//!
+//! The mesh and the refresher know nothing of shards; this is where a shard plugs into them.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use glommio::channels::channel_mesh::Receivers;
+use tracing::{debug, warn};
+
+use crate::cluster::topology::Topology;
+use crate::control::mesh::Message;
+use crate::control::refresh::Refresher;
+
+use super::Shard;
+
+/// Spawns one task per peer that handles the messages it sends.
+pub(super) fn spawn_receivers(shard: &Rc<Shard>, mut receivers: Receivers<Message>) {
+    for (peer, receiver) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(message) = receiver.recv().await {
+                handle(&shard, message).await;
+            }
+            debug!(core = shard.id, peer, "mesh channel closed");
+        })
+        .detach();
+    }
+}
+
+async fn handle(shard: &Rc<Shard>, message: Message) {
+    match message {
+        Message::Topology(topology) => shard.apply_topology(&topology),
+        Message::RefreshRequest => shard.refresh_wanted.notify(),
+        Message::StatsRequest { from, id, reset } => {
+            let stats = Box::new(shard.stats(reset));
+            shard.mesh.send(from, Message::Stats { id, stats }).await;
+        }
+        Message::Stats { id, stats } => shard.mesh.deliver_stats(id, *stats),
+    }
+}
+
+/// Starts the topology refresher on this core.
+pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
+    let refresher = Refresher {
+        uring: shard.uring.clone(),
+        seeds: &shard.config.seeds,
+        timeout: shard.config.backend_timeout,
+        interval: shard.config.refresh_interval,
+        wanted: shard.refresh_wanted.clone(),
+    };
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        refresher
+            .run(|topology| {
+                let shard = shard.clone();
+                async move { publish(&shard, topology).await }
+            })
+            .await
+    })
+    .detach();
+}
+
+/// Sends a topology to every core, this one included.
+async fn publish(shard: &Rc<Shard>, topology: Arc<Topology>) {
+    for core in 0..shard.mesh.cores() {
+        if core == shard.id {
+            shard.apply_topology(&topology);
+        } else if !shard
+            .mesh
+            .send(core, Message::Topology(topology.clone()))
+            .await
+        {
+            warn!(core, "could not send the topology to a core");
+        }
+    }
+}

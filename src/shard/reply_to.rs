@@ -1,0 +1,100 @@
+//! Where a reply goes: a client's reply place, one part of a request that was split or sent to
+//! every master ([`SplitReply`], which merges the parts when all are back), or nowhere (the
+//! reply to the proxy's own ASKING).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::command::fanout::{merge_all, merge_split};
+use crate::command::route::{Merge, SplitKind};
+use crate::error::BackendError;
+
+use super::client::ClientState;
+use super::dispatch::error_reply;
+
+/// Where a reply goes.
+pub enum ReplyTo {
+    /// A client's reply place.
+    Client {
+        /// The client.
+        client: Rc<ClientState>,
+        /// Its reply place.
+        seq: u64,
+    },
+    /// One part of a split or broadcast request.
+    Part {
+        /// The request being assembled.
+        whole: Rc<SplitReply>,
+        /// Which part.
+        index: usize,
+    },
+    /// Nowhere (the reply to the proxy's own ASKING).
+    Discard,
+}
+
+impl ReplyTo {
+    /// Delivers the reply.
+    pub fn deliver(self, reply: Bytes) {
+        match self {
+            ReplyTo::Client { client, seq } => client.complete(seq, reply),
+            ReplyTo::Part { whole, index } => whole.complete(index, reply),
+            ReplyTo::Discard => {}
+        }
+    }
+
+    /// Delivers an error reply.
+    pub fn fail(self, error: &BackendError) {
+        self.deliver(error_reply(&format!("ERR percore: {error}")));
+    }
+}
+
+/// How a split request's parts become one reply.
+pub enum MergeKind {
+    /// Split by slot: merged per the split's kind, MGET values put back in key order.
+    Split(SplitKind, Vec<(u32, u32)>),
+    /// Sent to every master: merged per `Merge`.
+    All(Merge),
+}
+
+/// A request sent as several parts, waiting for all of them.
+pub struct SplitReply {
+    /// Where the merged reply goes; taken when it is delivered.
+    reply_to: RefCell<Option<ReplyTo>>,
+    kind: MergeKind,
+    /// Each part's reply, in part order, as they arrive.
+    parts: RefCell<Vec<Bytes>>,
+    /// Parts still to come.
+    remaining: Cell<usize>,
+}
+
+impl SplitReply {
+    /// Waits for `parts` replies, then delivers their merge to `reply_to`.
+    pub fn new(reply_to: ReplyTo, kind: MergeKind, parts: usize) -> Rc<SplitReply> {
+        Rc::new(SplitReply {
+            reply_to: RefCell::new(Some(reply_to)),
+            kind,
+            parts: RefCell::new(vec![Bytes::new(); parts]),
+            remaining: Cell::new(parts),
+        })
+    }
+
+    fn complete(&self, index: usize, reply: Bytes) {
+        if let Some(part) = self.parts.borrow_mut().get_mut(index) {
+            *part = reply;
+        }
+        self.remaining.set(self.remaining.get().saturating_sub(1));
+        if self.remaining.get() > 0 {
+            return;
+        }
+        let parts = self.parts.take();
+        let merged = match &self.kind {
+            MergeKind::Split(kind, order) => merge_split(*kind, order, &parts),
+            MergeKind::All(merge) => merge_all(*merge, &parts),
+        };
+        if let Some(reply_to) = self.reply_to.borrow_mut().take() {
+            reply_to.deliver(merged);
+        }
+    }
+}
