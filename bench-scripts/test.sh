@@ -15,6 +15,8 @@ fi
 # it: they start their own nodes on free ports.
 redis-server --version
 
+echo "== layout: no import circles, no process::exit below main, file sizes"
+python3 bench-scripts/check-layout.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -93,6 +93,33 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
+#[test]
+fn second_sigterm_stops_draining_at_once_and_exits_nonzero() {
+    let cluster = RedisCluster::start(3, 0);
+    let mut proxy = Proxy::start(&cluster, &["--shutdown-timeout", "60s"]);
+    let mut c = proxy.conn();
+    assert_eq!(c.cmd_str("SET drain:slow 1"), Value::ok());
+    // A script that keeps its master busy for seconds: the drain would wait for it.
+    let script = b"local i = 0 while i < 2000000000 do i = i + 1 end return 7";
+    c.send_raw(&common::encode(&[b"EVAL", script, b"0"]));
+    std::thread::sleep(Duration::from_millis(50));
+    proxy.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(proxy.is_running(), "still draining after the first signal");
+    let second = std::time::Instant::now();
+    proxy.signal("-TERM");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(5)), Some(1));
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        second.elapsed()
+    );
+    for port in cluster.master_ports() {
+        // The busy script is stopped so the fixture can tear the cluster down quickly.
+        let _ = common::try_cmd(port, "SCRIPT KILL");
+    }
+}
+
 /// The CPUs each executor thread of `pid` may run on, as `Cpus_allowed_list` in /proc:
 /// glommio names a core's threads (the executor and its blocking helper) `percore-<core>-<id>`.
 fn executor_affinities(pid: u32) -> Vec<String> {
