@@ -19,6 +19,21 @@ echo "== layout: no import circles, no process::exit below main, file sizes"
 python3 bench-scripts/check-layout.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# The generated command table must be exactly what its generator writes; that can only be
+# checked against the redis-server version it was generated from, so another version is
+# reported, not failed (tests/command_table.rs still checks the table against it).
+echo "== command table is what its redis-server generates"
+table_version=$(sed -n 's/^pub const GENERATED_FROM: &str = "\(.*\)";$/\1/p' src/command/commands.rs)
+server_version=$(redis-server --version | sed -n 's/.* v=\([0-9.]*\) .*/\1/p')
+if [ -z "$table_version" ] || [ -z "$server_version" ]; then
+  echo "cannot read the versions: table '$table_version', redis-server '$server_version'" >&2
+  exit 1
+elif [ "$server_version" = "$table_version" ]; then
+  python3 bench-scripts/gen-command-table.py --check
+else
+  echo "gen-command-table.py --check not applicable: the table is from redis-server" \
+    "$table_version and this one is $server_version (it would differ by design)"
+fi
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== fuzz targets compile (run them with cargo fuzz, see README)"

@@ -1,6 +1,8 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
 //! routing decision for a request, and splitting/merging of multi-key commands.
 
+// Generated data, reached through `table` (which re-exports it with the types it uses).
+mod commands;
 pub(crate) mod fanout;
 pub mod keys;
 pub mod route;
