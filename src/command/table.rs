@@ -132,6 +132,30 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     find(COMMANDS, name)
 }
 
+/// The names among `names` (a server's commands, `name` or `container|sub`) that the table
+/// does not have: what a server newer than [`GENERATED_FROM`] added.
+pub fn missing_from_table<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut missing: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let (command, sub) = match name.split_once('|') {
+                Some((command, sub)) => (command, Some(sub)),
+                None => (*name, None),
+            };
+            let spec = lookup(command.as_bytes());
+            match (spec, sub) {
+                (None, _) => true,
+                (Some(spec), Some(sub)) => spec.subcommand(sub.as_bytes()).is_none(),
+                (Some(_), None) => false,
+            }
+        })
+        .map(str::to_ascii_lowercase)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
 impl CommandSpec {
     /// Case-insensitive lookup of a subcommand.
     pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
@@ -206,6 +230,23 @@ mod tests {
                 ));
             }
         }
+    }
+
+    #[test]
+    fn commands_missing_from_the_table() {
+        let names = [
+            "get",
+            "WAITAOF",
+            "client|no-touch",
+            "client|list",
+            "hexpire",
+            "get",
+        ];
+        assert_eq!(
+            missing_from_table(names),
+            ["client|no-touch", "hexpire", "waitaof"]
+        );
+        assert!(missing_from_table(["ping", "object|encoding"]).is_empty());
     }
 
     #[test]

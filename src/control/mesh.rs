@@ -38,6 +38,8 @@ pub const REFRESHER_CORE: usize = 0;
 pub enum Message {
     /// A new topology for every core.
     Topology(Arc<Topology>),
+    /// Commands the cluster's server has and the command table lacks.
+    NewerCommands(Arc<[String]>),
     /// Please refresh the topology (sent to the refresher core).
     RefreshRequest,
     /// Please send your stats to core `from`, tagged `id`; reset latency first if asked.

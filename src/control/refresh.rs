@@ -6,6 +6,10 @@
 //! MOVED during a resharding costs a handful of refreshes, not thousands. A layout that differs
 //! from the last one gets the next epoch and is handed to `publish`, which sends it to every
 //! core; the refresher itself knows nothing of shards.
+//!
+//! Once, after the first layout, it also asks that node for `COMMAND` and publishes the
+//! commands the server has that percore's generated table lacks (a server newer than the
+//! table), so they are refused with a reason instead of as unknown commands.
 
 use std::fmt;
 use std::future::Future;
@@ -19,24 +23,28 @@ use thiserror::Error;
 use tracing::{debug, info, warn};
 
 use crate::cluster::topology::{Topology, TopologyError};
+use crate::command::table::{missing_from_table, GENERATED_FROM};
 use crate::error::ReplyError;
 use crate::net::{connect, ConnectError, Uring};
-use crate::resp::value::parse_value;
+use crate::resp::value::{parse_value, Value};
 use crate::sync::Signal;
 
 /// Least time between two refreshes, so a storm of requests becomes one refresh.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(100);
 /// Delay between attempts while no node has answered yet.
 const STARTUP_RETRY: Duration = Duration::from_millis(250);
-/// Largest CLUSTER SLOTS reply accepted (a 1000-node cluster is well under 1 MiB).
-const MAX_SLOTS_REPLY: usize = 16 * 1024 * 1024;
+/// Largest reply accepted (CLUSTER SLOTS of a 1000-node cluster is well under 1 MiB,
+/// COMMAND of Redis 7 about 100 KiB).
+const MAX_REPLY: usize = 16 * 1024 * 1024;
 /// Bytes a read of the reply asks for at least.
 const READ_SIZE: usize = 16 * 1024;
 /// During an outage, one failed refresh in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 20;
 
-/// The request sent to a node.
+/// The request for the layout.
 const CLUSTER_SLOTS: &[u8] = b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
+/// The request for the server's commands.
+const COMMAND: &[u8] = b"*1\r\n$7\r\nCOMMAND\r\n";
 
 /// Why one node could not give a layout.
 #[derive(Debug, Error)]
@@ -56,8 +64,8 @@ pub enum FetchError {
     /// The reply is RESP but not a layout.
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    /// The reply grew past [`MAX_SLOTS_REPLY`].
-    #[error("CLUSTER SLOTS reply too large")]
+    /// The reply grew past [`MAX_REPLY`].
+    #[error("reply too large")]
     TooLarge,
     /// No answer within the backend timeout.
     #[error("timed out")]
@@ -83,6 +91,14 @@ impl fmt::Display for RefreshError {
     }
 }
 
+/// What the refresher tells the cores.
+pub enum Update {
+    /// A new layout.
+    Topology(Arc<Topology>),
+    /// Commands (`name` or `container|sub`) the cluster's server has and the table lacks.
+    NewerCommands(Arc<[String]>),
+}
+
 /// What the refresher needs: where to ask, how long to wait, and when to ask again.
 pub struct Refresher {
     /// The core's socket ring.
@@ -98,10 +114,10 @@ pub struct Refresher {
 }
 
 impl Refresher {
-    /// Runs forever, handing every new layout to `publish`.
+    /// Runs forever, handing every new layout (and once the newer commands) to `publish`.
     pub async fn run<F, Fut>(self, mut publish: F)
     where
-        F: FnMut(Arc<Topology>) -> Fut,
+        F: FnMut(Update) -> Fut,
         Fut: Future<Output = ()>,
     {
         let mut current: Option<Topology> = None;
@@ -126,7 +142,10 @@ impl Refresher {
                             covered_slots = topology.covered_slots(),
                             "new cluster topology"
                         );
-                        publish(Arc::new(topology.clone())).await;
+                        publish(Update::Topology(Arc::new(topology.clone()))).await;
+                        if current.is_none() {
+                            self.publish_newer_commands(&topology, &mut publish).await;
+                        }
                         current = Some(topology);
                     }
                 }
@@ -168,11 +187,45 @@ impl Refresher {
         Err(RefreshError(errors))
     }
 
-    /// Reads `CLUSTER SLOTS` from one node, bounded by the timeout.
+    /// Reads `CLUSTER SLOTS` from one node.
     async fn fetch(&self, node: &str) -> Result<Topology, FetchError> {
+        let reply = self.ask(node, CLUSTER_SLOTS).await?;
+        Ok(Topology::from_cluster_slots(&reply, node)?)
+    }
+
+    /// Asks a master of `topology` for its commands and publishes, if there are any, those
+    /// the table lacks. A failure only costs the better error text, so it is logged and left.
+    async fn publish_newer_commands<F, Fut>(&self, topology: &Topology, publish: &mut F)
+    where
+        F: FnMut(Update) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let Some(node) = topology.masters.first() else {
+            return;
+        };
+        let reply = match self.ask(node, COMMAND).await {
+            Ok(reply) => reply,
+            Err(error) => return debug!(node, %error, "COMMAND failed"),
+        };
+        let newer = missing_from_table(command_names(&reply).iter().map(String::as_str));
+        if newer.is_empty() {
+            return;
+        }
+        warn!(
+            node,
+            table = GENERATED_FROM,
+            commands = newer.join(" "),
+            "the cluster's redis-server has commands percore's table lacks; they are refused \
+             until the table is regenerated from that server"
+        );
+        publish(Update::NewerCommands(newer.into())).await;
+    }
+
+    /// Sends `request` to `node` and reads one reply, bounded by the timeout.
+    async fn ask(&self, node: &str, request: &[u8]) -> Result<Value, FetchError> {
         let work = async {
             let stream = connect(&self.uring, node, self.timeout).await?;
-            stream.write_all(CLUSTER_SLOTS).await?;
+            stream.write_all(request).await?;
             let mut buf = BytesMut::new();
             loop {
                 let grow = buf.len().max(READ_SIZE);
@@ -180,9 +233,9 @@ impl Refresher {
                     return Err(FetchError::Closed);
                 }
                 if let Some((value, _)) = parse_value(&buf)? {
-                    return Ok(Topology::from_cluster_slots(&value, node)?);
+                    return Ok(value);
                 }
-                if buf.len() > MAX_SLOTS_REPLY {
+                if buf.len() > MAX_REPLY {
                     return Err(FetchError::TooLarge);
                 }
             }
@@ -190,5 +243,54 @@ impl Refresher {
         glommio::timer::timeout(self.timeout, async { Ok(work.await) })
             .await
             .map_err(|_| FetchError::TimedOut)?
+    }
+}
+
+/// Every command and subcommand name (`container|sub`) in a `COMMAND` reply.
+fn command_names(reply: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in reply.as_array().unwrap_or_default() {
+        let Some(fields) = entry.as_array() else {
+            continue;
+        };
+        if let Some(name) = fields.first().and_then(Value::as_bytes) {
+            names.push(String::from_utf8_lossy(name).into_owned());
+        }
+        // Subcommands are full COMMAND entries themselves, named `container|sub`.
+        for sub in fields.get(9).and_then(Value::as_array).unwrap_or_default() {
+            if let Some(name) = sub.as_array().and_then(|f| f.first()?.as_bytes()) {
+                names.push(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    /// A `COMMAND` entry: name, then the nine fields Redis 7 sends, subcommands last.
+    fn entry(name: &str, subcommands: Vec<Value>) -> Value {
+        let mut fields = vec![bulk(name), Value::Integer(-2)];
+        fields.extend((0..7).map(|_| Value::Array(Some(vec![]))));
+        fields.push(Value::Array(Some(subcommands)));
+        Value::Array(Some(fields))
+    }
+
+    #[test]
+    fn names_of_commands_and_subcommands() {
+        let reply = Value::Array(Some(vec![
+            entry("get", vec![]),
+            entry("client", vec![entry("client|no-touch", vec![])]),
+        ]));
+        let names = command_names(&reply);
+        assert_eq!(names, ["get", "client", "client|no-touch"]);
+        let newer = missing_from_table(names.iter().map(String::as_str));
+        assert_eq!(newer, ["client|no-touch"]);
     }
 }

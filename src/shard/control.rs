@@ -1,6 +1,6 @@
 //! How a core takes part in the control plane: it answers the messages other cores send it
 //! (a new topology, a refresh request, a stats request), and on the refresher core it runs
-//! the refresher and publishes each topology to every core, itself included.
+//! the refresher and publishes each of its updates to every core, itself included.
 //!
 //! The mesh and the refresher know nothing of shards; this is where a shard plugs into them.
 
@@ -10,9 +10,8 @@ use std::sync::Arc;
 use glommio::channels::channel_mesh::Receivers;
 use tracing::{debug, warn};
 
-use crate::cluster::topology::Topology;
 use crate::control::mesh::Message;
-use crate::control::refresh::Refresher;
+use crate::control::refresh::{Refresher, Update};
 
 use super::Shard;
 
@@ -33,6 +32,7 @@ pub(super) fn spawn_receivers(shard: &Rc<Shard>, mut receivers: Receivers<Messag
 async fn handle(shard: &Rc<Shard>, message: Message) {
     match message {
         Message::Topology(topology) => shard.apply_topology(&topology),
+        Message::NewerCommands(names) => *shard.newer_commands.borrow_mut() = names,
         Message::RefreshRequest => shard.refresh_wanted.notify(),
         Message::StatsRequest { from, id, reset } => {
             let stats = Box::new(shard.stats(reset));
@@ -54,26 +54,26 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         refresher
-            .run(|topology| {
+            .run(|update| {
                 let shard = shard.clone();
-                async move { publish(&shard, topology).await }
+                async move { publish(&shard, update).await }
             })
             .await
     })
     .detach();
 }
 
-/// Sends a topology to every core, this one included.
-async fn publish(shard: &Rc<Shard>, topology: Arc<Topology>) {
+/// Sends the refresher's update to every core, this one included.
+async fn publish(shard: &Rc<Shard>, update: Update) {
     for core in 0..shard.mesh.cores() {
+        let message = match &update {
+            Update::Topology(topology) => Message::Topology(Arc::clone(topology)),
+            Update::NewerCommands(names) => Message::NewerCommands(Arc::clone(names)),
+        };
         if core == shard.id {
-            shard.apply_topology(&topology);
-        } else if !shard
-            .mesh
-            .send(core, Message::Topology(topology.clone()))
-            .await
-        {
-            warn!(core, "could not send the topology to a core");
+            handle(shard, message).await;
+        } else if !shard.mesh.send(core, message).await {
+            warn!(core, "could not send the refresher's update to a core");
         }
     }
 }

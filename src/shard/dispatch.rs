@@ -14,6 +14,7 @@ use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::fanout::plan_split;
 use crate::command::keys::Args;
 use crate::command::route::{route, Merge, Rejection, Route, SplitKind};
+use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::encode;
@@ -91,7 +92,7 @@ pub fn dispatch(
         Route::Split(kind) => split(shard, kind, &view, reply_to, started),
         Route::AllMasters(merge) => broadcast(shard, merge, frame, reply_to, started),
         Route::Local(command) => return local::answer(shard, client, command, &view, reply_to),
-        Route::Reject(rejection) => reply_to.deliver(rejection_reply(rejection, &view)),
+        Route::Reject(rejection) => reply_to.deliver(rejection_reply(shard, rejection, &view)),
     }
     Control::Continue
 }
@@ -194,8 +195,20 @@ fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
 }
 
 /// The error reply for a refused request, worded as Redis words it.
-fn rejection_reply(rejection: Rejection, args: &FrameArgs) -> Bytes {
+fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) -> Bytes {
     let name = String::from_utf8_lossy(args.get(0));
+    // Unknown to the table, but maybe known to a server newer than the table.
+    let unknown = match rejection {
+        Rejection::UnknownCommand => Some(name.to_string()),
+        Rejection::UnknownSubcommand(command) => Some(format!(
+            "{command}|{}",
+            String::from_utf8_lossy(args.get(1))
+        )),
+        _ => None,
+    };
+    if let Some(newer) = unknown.filter(|name| shard.is_newer_command(name)) {
+        return error_reply(&newer_command(&newer));
+    }
     let text = match rejection {
         Rejection::UnknownCommand => {
             let mut shown = String::new();
@@ -233,6 +246,16 @@ fn rejection_reply(rejection: Rejection, args: &FrameArgs) -> Bytes {
         }
     };
     error_reply(&text)
+}
+
+/// The refusal of a command the cluster's server knows and percore's table does not.
+fn newer_command(name: &str) -> String {
+    format!(
+        "ERR percore: '{}' is newer than percore's command table (generated from redis-server \
+         {GENERATED_FROM}), so percore cannot tell where its keys are; regenerate the table \
+         from this server with bench-scripts/gen-command-table.py",
+        name.to_lowercase()
+    )
 }
 
 /// An error reply with the given text (without the leading `-`).

@@ -92,6 +92,8 @@ pub struct Shard {
     started: Instant,
     /// Wakes the refresher (on the refresher core only).
     refresh_wanted: Rc<Signal>,
+    /// Commands the cluster's server has and the command table lacks (`name`, `container|sub`).
+    newer_commands: RefCell<Arc<[String]>>,
     /// Notified when a topology is applied: the start-up waits for the first.
     topology_applied: Signal,
     /// When this core last asked for a refresh.
@@ -195,6 +197,15 @@ impl Shard {
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
+    /// True if `name` (`command` or `container|sub`, any case) is a command the cluster's
+    /// server has and the command table lacks.
+    fn is_newer_command(&self, name: &str) -> bool {
+        self.newer_commands
+            .borrow()
+            .iter()
+            .any(|newer| newer.eq_ignore_ascii_case(name))
+    }
+
     /// Registers an open client; returns its id for [`Shard::unregister_client`].
     fn register_client(&self, client: &Rc<ClientState>) -> u64 {
         let id = self.next_client_id.get();
@@ -259,6 +270,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         uring: uring.clone(),
         started: Instant::now(),
         refresh_wanted: Rc::new(Signal::default()),
+        newer_commands: RefCell::new(Arc::from([])),
         topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
