@@ -36,6 +36,8 @@ else
 fi
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== cargo doc (every intra-doc link resolves)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --document-private-items
 echo "== fuzz targets compile (run them with cargo fuzz, see README)"
 cargo check --quiet --manifest-path tests/fuzz/Cargo.toml --bins
 echo "== cargo bench --no-run (every benchmark compiles)"

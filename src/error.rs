@@ -6,7 +6,7 @@
 //! - [`BackendError`]: a backend node could not serve a request (down, timed out, broken);
 //!   it names the node so the operator knows where to look.
 //! - [`RingError`]: a core's socket ring could not be set up or broke; the core cannot go on.
-//! - [`Error`]: why the process could not start or had to stop (config, executors, a core's
+//! - [`enum@Error`]: why the process could not start or had to stop (config, executors, a core's
 //!   ring, mesh or listener). Only `main` turns one into an exit code.
 //!
 //! None of them allocate on the hot path except `BackendError`, which is built once per

@@ -52,7 +52,7 @@ pub enum Merge {
 /// Commands the proxy answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Local {
-    /// PING [message]
+    /// PING \[message\]
     Ping,
     /// ECHO message
     Echo,
@@ -60,7 +60,7 @@ pub enum Local {
     Quit,
     /// SELECT: only database 0 exists in a cluster.
     Select,
-    /// HELLO [2]: RESP2 only, since backend connections are shared.
+    /// HELLO \[2\]: RESP2 only, since backend connections are shared.
     Hello,
     /// READONLY / READWRITE sent by cluster-aware clients: accepted, percore reads masters.
     ReadMode,
@@ -70,7 +70,7 @@ pub enum Local {
     KeySlot,
     /// INFO: proxy sections.
     Info,
-    /// PROXY INFO | LATENCY [RESET]
+    /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
 }
 
