@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
 
@@ -31,6 +32,27 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 /// the proxy stops reading that client, so a client pipelining without end is served in
 /// windows and TCP pushes back, instead of the proxy buffering without bound.
 pub const MAX_CLIENT_INFLIGHT: usize = 4096;
+
+/// Credentials percore presents to every backend connection (and the refresher's), from
+/// `--backend-user` / `--backend-password` (or the `PERCORE_BACKEND_PASSWORD` environment
+/// variable, which keeps the password out of `ps`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BackendAuth {
+    /// The ACL user; `None` authenticates as the default user (`AUTH password`).
+    pub user: Option<String>,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BackendAuth {
+    /// Never prints the password: configurations are logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendAuth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
 
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
@@ -64,6 +86,33 @@ pub struct Config {
     pub max_output_buffer: usize,
     /// Bound on finishing in-flight requests after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// Credentials for the backends, if they require them.
+    pub backend_auth: Option<BackendAuth>,
+    /// percore's own users (`--requirepass`, `--user`), whom clients authenticate as.
+    pub users: Users,
+}
+
+impl Default for Config {
+    /// The documented defaults: one thread, a cluster seed on 127.0.0.1:7000.
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
+            seeds: vec!["127.0.0.1:7000".into()],
+            threads: 1,
+            pin: true,
+            backend_conns: 1,
+            refresh_interval: Duration::from_secs(5),
+            backend_timeout: Duration::from_secs(2),
+            max_query_buffer: DEFAULT_MAX_QUERY_BUFFER,
+            limits: ParseLimits::default(),
+            max_clients: DEFAULT_MAX_CLIENTS,
+            idle_timeout: None,
+            max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
+            shutdown_timeout: Duration::from_secs(5),
+            backend_auth: None,
+            users: Users::default(),
+        }
+    }
 }
 
 impl Config {
@@ -109,21 +158,44 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config {
-            listen: DEFAULT_LISTEN.parse().unwrap(),
-            seeds: vec!["127.0.0.1:7000".into()],
-            threads: 1,
-            pin: true,
-            backend_conns: 1,
-            refresh_interval: Duration::from_secs(5),
-            backend_timeout: Duration::from_secs(2),
-            max_query_buffer: DEFAULT_MAX_QUERY_BUFFER,
-            limits: ParseLimits::default(),
-            max_clients: DEFAULT_MAX_CLIENTS,
-            idle_timeout: None,
-            max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
-            shutdown_timeout: Duration::from_secs(5),
-        }
+        Config::default()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_constants() {
+        let config = config();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            humantime::format_duration(config.refresh_interval).to_string(),
+            DEFAULT_REFRESH_INTERVAL
+        );
+        assert_eq!(
+            humantime::format_duration(config.backend_timeout).to_string(),
+            DEFAULT_BACKEND_TIMEOUT
+        );
+        assert_eq!(
+            humantime::format_duration(config.shutdown_timeout).to_string(),
+            DEFAULT_SHUTDOWN_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        let auth = BackendAuth {
+            user: Some("app".into()),
+            password: "s3cret".into(),
+        };
+        let printed = format!(
+            "{:?}",
+            Config {
+                backend_auth: Some(auth),
+                ..config()
+            }
+        );
+        assert!(
+            printed.contains("app") && !printed.contains("s3cret"),
+            "{printed}"
+        );
     }
 
     #[test]

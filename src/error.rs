@@ -87,6 +87,14 @@ pub enum BackendError {
         /// What broke it.
         reason: String,
     },
+    /// The node refused the connection's handshake (AUTH, or HELLO 3).
+    #[error("backend {node} refused percore's credentials or protocol: {reason}")]
+    Rejected {
+        /// The node's `host:port`.
+        node: String,
+        /// The node's error reply.
+        reason: String,
+    },
     /// A request waited longer than `--backend-timeout`.
     #[error("backend {node} timed out")]
     Timeout {
@@ -108,6 +116,7 @@ impl BackendError {
             BackendError::Connect { reason, .. } => format!("unreachable: {reason}"),
             BackendError::Down { reason, .. } => reason.clone(),
             BackendError::Lost { reason, .. } => format!("connection lost: {reason}"),
+            BackendError::Rejected { reason, .. } => format!("refused the handshake: {reason}"),
             BackendError::Timeout { .. } => "timed out".into(),
             BackendError::TooManyRedirects { .. } => "too many redirects".into(),
         }

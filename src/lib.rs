@@ -44,9 +44,10 @@
 //! Each line uses only the lines above it (checked by `bench-scripts/check-layout.py`, in CI):
 //! - `sync`, [`error`], `shutdown`: a wake-up flag, error types, the stop flag.
 //! - [`resp`]: the wire protocol: request parser, reply scanner, encoders, a small value tree.
-//! - [`config`]: configuration, validated once at start.
 //! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS.
 //! - [`command`]: command table (generated), key extraction, routing, split and merge.
+//! - [`auth`]: users, passwords and ACL rules (pure).
+//! - [`config`]: configuration, validated once at start.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
 //! - `control`: the control plane: cross-core mesh, topology refresher, admin report text.
@@ -68,6 +69,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod cluster;
 pub mod command;
 pub mod config;

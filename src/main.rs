@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use percore::auth::Users;
+use percore::config::BackendAuth;
 use percore::config::{
     DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -78,6 +80,29 @@ struct Cli {
     #[arg(long, default_value = DEFAULT_SHUTDOWN_TIMEOUT, value_parser = humantime::parse_duration)]
     shutdown_timeout: Duration,
 
+    /// Password clients must give (AUTH password, or HELLO ... AUTH default password) before
+    /// anything else, like Redis's requirepass. Prefer the environment variable.
+    #[arg(long, env = "PERCORE_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+
+    /// A user clients may log in as, in Redis ACL words: "name on >password ~pattern +@all".
+    /// Rules: on off >password nopass ~pattern allkeys resetkeys +@all -@all +@read -@read
+    /// +@write -@write +@admin -@admin. Repeat for more users; "default" replaces the
+    /// default user.
+    #[arg(long = "user", value_name = "DEFINITION")]
+    users: Vec<String>,
+
+    /// ACL user percore authenticates as on every backend connection (default: the default
+    /// user). Needs --backend-password.
+    #[arg(long, requires = "backend_password")]
+    backend_user: Option<String>,
+
+    /// Password percore sends (AUTH, or HELLO 3 AUTH) first on every backend connection, for
+    /// clusters with requirepass or ACL users. Prefer the environment variable, which keeps
+    /// it out of `ps`.
+    #[arg(long, env = "PERCORE_BACKEND_PASSWORD", hide_env_values = true)]
+    backend_password: Option<String>,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -109,6 +134,13 @@ fn main() -> ExitCode {
     let threads = cli
         .threads
         .unwrap_or_else(|| core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1)));
+    let users = match Users::new(cli.requirepass.as_deref(), &cli.users) {
+        Ok(users) => users,
+        Err(e) => {
+            eprintln!("percore: --user: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config {
         listen: cli.listen,
         seeds: cli.cluster,
@@ -126,6 +158,11 @@ fn main() -> ExitCode {
         idle_timeout: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
         max_output_buffer: cli.max_output_buffer,
         shutdown_timeout: cli.shutdown_timeout,
+        backend_auth: cli.backend_password.map(|password| BackendAuth {
+            user: cli.backend_user,
+            password,
+        }),
+        users,
     };
     match config.validate().and_then(percore::run) {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,8 @@ pub struct Counters {
     pub asked: Cell<u64>,
     /// Backend connection failures (connect errors, resets, timeouts).
     pub backend_failures: Cell<u64>,
+    /// Failed AUTH (and HELLO ... AUTH) attempts.
+    pub auth_failures: Cell<u64>,
 }
 
 impl Counters {
@@ -59,6 +61,8 @@ pub struct CoreStats {
     pub asked: u64,
     /// Backend connection failures.
     pub backend_failures: u64,
+    /// Failed authentication attempts.
+    pub auth_failures: u64,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
@@ -108,6 +112,7 @@ impl Metrics {
             moved: c.moved.get(),
             asked: c.asked.get(),
             backend_failures: c.backend_failures.get(),
+            auth_failures: c.auth_failures.get(),
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

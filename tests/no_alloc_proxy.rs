@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, wait_until, RedisCluster};
 use counting_alloc::allocations;
-use percore::resp::parse::{encode_request, ParseLimits};
+use percore::resp::parse::encode_request;
 use percore::resp::scan::ReplyScanner;
 use percore::Config;
 
@@ -46,12 +46,9 @@ fn config(port: u16, seeds: String) -> Config {
         // No periodic refresh during the measurement: it allocates a topology by design.
         refresh_interval: Duration::from_secs(3600),
         backend_timeout: Duration::from_secs(10),
-        max_query_buffer: 1 << 30,
-        limits: ParseLimits::default(),
         max_clients: 100,
-        idle_timeout: None,
-        max_output_buffer: 1 << 29,
         shutdown_timeout: Duration::from_secs(1),
+        ..Config::default()
     }
 }
 

@@ -64,8 +64,12 @@ pub enum Local {
     Hello,
     /// READONLY / READWRITE sent by cluster-aware clients: accepted, percore reads masters.
     ReadMode,
-    /// CLIENT SETNAME / GETNAME, kept per connection by the proxy.
-    ClientName,
+    /// CLIENT subcommands: the proxy's own clients, not the nodes'.
+    Client,
+    /// AUTH [user] password: percore's own users.
+    Auth,
+    /// ACL WHOAMI.
+    AclWhoami,
     /// CLUSTER KEYSLOT key
     KeySlot,
     /// INFO: proxy sections.
@@ -99,29 +103,79 @@ const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
 const ADMIN: &str = "node administration must go to the node directly";
 const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
 
+/// A command as the table knows it: the spec that applies (the subcommand's, for a container
+/// command like CLIENT) and its container.
+#[derive(Debug, Clone, Copy)]
+pub struct Command {
+    /// The spec that applies.
+    pub spec: &'static CommandSpec,
+    /// The container command, for a subcommand.
+    pub parent: Option<&'static CommandSpec>,
+}
+
+impl Command {
+    /// The name as Redis reports it (`get`, `client|list`).
+    pub fn full_name(&self) -> String {
+        match self.parent {
+            Some(parent) => format!("{}|{}", parent.name, self.spec.name),
+            None => self.spec.name.to_string(),
+        }
+    }
+}
+
 /// Routes one request. `args.get(0)` is the command name.
 pub fn route<A: Args + ?Sized>(args: &A) -> Route {
+    route_command(args).0
+}
+
+/// Routes one request and says which command it is (`None` when the table does not know it,
+/// and for percore's own PROXY).
+pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
     let name = args.get(0);
     if name.eq_ignore_ascii_case(b"proxy") {
-        return Route::Local(Local::Proxy);
+        return (Route::Local(Local::Proxy), None);
     }
     let Some(spec) = table::lookup(name) else {
-        return Route::Reject(Rejection::UnknownCommand);
+        return (Route::Reject(Rejection::UnknownCommand), None);
     };
     let argc = args.count();
+    let top = Command { spec, parent: None };
     if !spec.arity_ok(argc) {
-        return Route::Reject(Rejection::WrongArity(spec.name, None));
+        return (
+            Route::Reject(Rejection::WrongArity(spec.name, None)),
+            Some(top),
+        );
     }
-    let (spec, parent) = match spec.subcommands.is_empty() {
-        true => (spec, None),
+    let command = match spec.subcommands.is_empty() {
+        true => top,
         false => match spec.subcommand(args.get(1)) {
-            Some(sub) if sub.arity_ok(argc) => (sub, Some(spec)),
-            Some(sub) => return Route::Reject(Rejection::WrongArity(spec.name, Some(sub.name))),
-            None => return Route::Reject(Rejection::UnknownSubcommand(spec.name)),
+            Some(sub) if sub.arity_ok(argc) => Command {
+                spec: sub,
+                parent: Some(spec),
+            },
+            Some(sub) => {
+                let refusal = Rejection::WrongArity(spec.name, Some(sub.name));
+                return (Route::Reject(refusal), Some(top));
+            }
+            // CLIENT is the proxy's own (its clients, not a node's), and includes subcommands
+            // newer than the table, such as CLIENT SETINFO.
+            None if spec.name == "client" => return (Route::Local(Local::Client), Some(top)),
+            None => {
+                return (
+                    Route::Reject(Rejection::UnknownSubcommand(spec.name)),
+                    Some(top),
+                )
+            }
         },
     };
+    (route_known(command, args), Some(command))
+}
+
+/// Routes a request for a command the table knows, with valid arity.
+fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
+    let spec = command.spec;
     if spec.key_specs.is_empty() {
-        return route_keyless(spec, parent);
+        return route_keyless(spec, command.parent);
     }
     if let Some(reason) = refused_keyed(spec, args) {
         return Route::Reject(Rejection::Unsupported(reason));
@@ -193,7 +247,9 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (None, "hello") => local(Local::Hello),
         (None, "readonly" | "readwrite") => local(Local::ReadMode),
         (None, "info") => local(Local::Info),
-        (Some("client"), "setname" | "getname") => local(Local::ClientName),
+        (None, "auth") => local(Local::Auth),
+        (Some("acl"), "whoami") => local(Local::AclWhoami),
+        (Some("client"), _) => local(Local::Client),
         (Some("cluster"), "keyslot") => local(Local::KeySlot),
         (None, "dbsize") => Route::AllMasters(Merge::Sum),
         (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{new_histogram, CoreStats};
-use crate::resp::encode;
+use crate::resp::{encode, Protocol};
 
 /// What the serving core knows about the proxy as a whole, copied out for a report.
 #[derive(Debug, Clone)]
@@ -45,17 +45,17 @@ pub enum Report {
 }
 
 /// The reply to a `PROXY` command from every core's stats.
-pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats]) -> Bytes {
+pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats], protocol: Protocol) -> Bytes {
     let text = match report {
         Report::Info => proxy_info(view, stats),
         Report::Latency => latency(stats),
         Report::LatencyReset => return Bytes::from_static(encode::OK),
     };
-    bulk(&text)
+    text_reply(&text, protocol)
 }
 
 /// The reply to `INFO`: a server section for clients that look for one, and this core's view.
-pub fn info_reply(view: &ProxyView) -> Bytes {
+pub fn info_reply(view: &ProxyView, protocol: Protocol) -> Bytes {
     let mut text = String::new();
     let _ = write!(
         text,
@@ -68,7 +68,7 @@ pub fn info_reply(view: &ProxyView) -> Bytes {
         view.threads,
         view.epoch,
     );
-    bulk(&text)
+    text_reply(&text, protocol)
 }
 
 fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
@@ -93,8 +93,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},epoch={},ring={},ring_operations={},ring_enters={},\
-             ring_naps={},ring_parks={}\r\n",
+             backend_failures={},auth_failures={},epoch={},ring={},ring_operations={},\
+             ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -102,6 +102,7 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.moved,
             s.asked,
             s.backend_failures,
+            s.auth_failures,
             s.epoch,
             s.ring.mode,
             s.ring.operations,
@@ -136,9 +137,10 @@ fn percentiles(h: &hdrhistogram::Histogram<u64>) -> String {
     )
 }
 
-fn bulk(text: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(text.len() + 16);
-    encode::bulk(&mut out, text.as_bytes());
+/// Report text as Redis sends INFO: a bulk string in RESP2, a verbatim string in RESP3.
+fn text_reply(text: &str, protocol: Protocol) -> Bytes {
+    let mut out = BytesMut::with_capacity(text.len() + 20);
+    encode::verbatim(&mut out, protocol, text.as_bytes());
     out.freeze()
 }
 

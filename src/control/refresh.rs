@@ -24,9 +24,11 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::topology::{Topology, TopologyError};
 use crate::command::table::{missing_from_table, GENERATED_FROM};
+use crate::config::BackendAuth;
 use crate::error::ReplyError;
 use crate::net::{connect, ConnectError, Uring};
 use crate::resp::value::{parse_value, Value};
+use crate::resp::{encode, Protocol};
 use crate::sync::Signal;
 
 /// Least time between two refreshes, so a storm of requests becomes one refresh.
@@ -67,6 +69,9 @@ pub enum FetchError {
     /// The reply grew past [`MAX_REPLY`].
     #[error("reply too large")]
     TooLarge,
+    /// The node refused percore's credentials.
+    #[error("refused percore's credentials: {0}")]
+    Rejected(String),
     /// No answer within the backend timeout.
     #[error("timed out")]
     TimedOut,
@@ -111,6 +116,8 @@ pub struct Refresher {
     pub interval: Duration,
     /// Notified by the cores that want a refresh now.
     pub wanted: Rc<Signal>,
+    /// Credentials to present before asking, if the cluster needs them.
+    pub auth: Option<&'static BackendAuth>,
 }
 
 impl Refresher {
@@ -221,19 +228,35 @@ impl Refresher {
         publish(Update::NewerCommands(newer.into())).await;
     }
 
-    /// Sends `request` to `node` and reads one reply, bounded by the timeout.
+    /// Sends `request` to `node` (after AUTH when there are credentials) and reads its reply,
+    /// bounded by the timeout.
     async fn ask(&self, node: &str, request: &[u8]) -> Result<Value, FetchError> {
         let work = async {
             let stream = connect(&self.uring, node, self.timeout).await?;
-            stream.write_all(request).await?;
+            let mut wire = BytesMut::new();
+            let credentials = self.auth.map(|a| (a.user.as_deref(), a.password.as_str()));
+            let authenticating = encode::handshake(&mut wire, Protocol::Resp2, credentials);
+            wire.extend_from_slice(request);
+            stream.write_all(&wire).await?;
             let mut buf = BytesMut::new();
+            let mut replies_left = 1 + usize::from(authenticating);
             loop {
                 let grow = buf.len().max(READ_SIZE);
                 if stream.read_into(&mut buf, 0, grow).await? == 0 {
                     return Err(FetchError::Closed);
                 }
-                if let Some((value, _)) = parse_value(&buf)? {
-                    return Ok(value);
+                while let Some((value, len)) = parse_value(&buf)? {
+                    let _ = buf.split_to(len);
+                    replies_left -= 1;
+                    if let Value::Error(text) = &value {
+                        if replies_left > 0 {
+                            let text = String::from_utf8_lossy(text).into_owned();
+                            return Err(FetchError::Rejected(text));
+                        }
+                    }
+                    if replies_left == 0 {
+                        return Ok(value);
+                    }
                 }
                 if buf.len() > MAX_REPLY {
                     return Err(FetchError::TooLarge);

@@ -124,6 +124,16 @@ impl Stream {
         self.socket.peer_addr().ok()?.as_socket()
     }
 
+    /// The socket's file descriptor (for display; the stream owns it).
+    pub fn fd(&self) -> i32 {
+        self.socket.as_raw_fd()
+    }
+
+    /// The address of this end.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()?.as_socket()
+    }
+
     /// Reads what is available into `buf`'s spare room. When that room is under `need` bytes
     /// (or under [`MIN_READ_ROOM`]), `buf` is first grown by `grow.max(need)`. Returns the
     /// number of bytes read; 0 means end of stream. A read dropped while pending leaves `buf`

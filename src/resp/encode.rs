@@ -7,6 +7,8 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::resp::Protocol;
+
 /// `+OK\r\n`, the most common reply the proxy makes itself.
 pub const OK: &[u8] = b"+OK\r\n";
 /// `+PONG\r\n`.
@@ -58,6 +60,37 @@ pub fn bulk(out: &mut BytesMut, value: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// Appends a null: `$-1` in RESP2 (the null bulk string), `_` in RESP3.
+pub fn null(out: &mut BytesMut, protocol: Protocol) {
+    out.put_slice(match protocol {
+        Protocol::Resp2 => NULL_BULK,
+        Protocol::Resp3 => b"_\r\n",
+    });
+}
+
+/// Appends the header of a map of `pairs` entries: `%n` in RESP3, a flat array of `2n` in
+/// RESP2.
+pub fn map_header(out: &mut BytesMut, protocol: Protocol, pairs: usize) {
+    match protocol {
+        Protocol::Resp2 => header(out, b'*', pairs * 2),
+        Protocol::Resp3 => header(out, b'%', pairs),
+    }
+}
+
+/// Appends text meant to be shown as it is (INFO, CLUSTER NODES): a verbatim string of
+/// format `txt` in RESP3, a bulk string in RESP2.
+pub fn verbatim(out: &mut BytesMut, protocol: Protocol, text: &[u8]) {
+    match protocol {
+        Protocol::Resp2 => bulk(out, text),
+        Protocol::Resp3 => {
+            header(out, b'=', text.len() + 4);
+            out.put_slice(b"txt:");
+            out.put_slice(text);
+            out.put_slice(b"\r\n");
+        }
+    }
+}
+
 /// Appends an error `-text\r\n`; CR and LF inside `text` become spaces so the frame stays
 /// one line whatever the message carries (addresses, client input echoed back).
 pub fn error(out: &mut BytesMut, text: &str) {
@@ -67,6 +100,37 @@ pub fn error(out: &mut BytesMut, text: &str) {
         out.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
     }
     out.put_slice(b"\r\n");
+}
+
+/// Appends what a backend connection sends before any request: `HELLO 3` (with `AUTH` when
+/// there are credentials) for a RESP3 connection, `AUTH [user] password` for a RESP2 one with
+/// credentials. Returns false when there is nothing to send (RESP2 without credentials).
+pub fn handshake(
+    out: &mut BytesMut,
+    protocol: Protocol,
+    auth: Option<(Option<&str>, &str)>,
+) -> bool {
+    match (protocol, auth) {
+        (Protocol::Resp2, None) => return false,
+        (Protocol::Resp2, Some((None, password))) => {
+            command(out, [&b"AUTH"[..], password.as_bytes()])
+        }
+        (Protocol::Resp2, Some((Some(user), password))) => {
+            command(out, [&b"AUTH"[..], user.as_bytes(), password.as_bytes()])
+        }
+        (Protocol::Resp3, None) => command(out, [&b"HELLO"[..], b"3"]),
+        (Protocol::Resp3, Some((user, password))) => command(
+            out,
+            [
+                &b"HELLO"[..],
+                b"3",
+                b"AUTH",
+                user.unwrap_or("default").as_bytes(),
+                password.as_bytes(),
+            ],
+        ),
+    }
+    true
 }
 
 /// Appends a command as a multibulk of bulk strings.
@@ -102,6 +166,39 @@ mod tests {
         );
         assert_eq!(encoded(|o| bulk(o, b"a\r\nb")), b"$4\r\na\r\nb\r\n");
         assert_eq!(encoded(|o| error(o, "ERR x\r\ny")), b"-ERR x  y\r\n");
+    }
+
+    #[test]
+    fn handshakes() {
+        use Protocol::{Resp2, Resp3};
+        let mut out = BytesMut::new();
+        assert!(!handshake(&mut out, Resp2, None) && out.is_empty());
+        assert_eq!(
+            encoded(|o| assert!(handshake(o, Resp2, Some((None, "pw"))))),
+            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n"
+        );
+        assert_eq!(
+            encoded(|o| assert!(handshake(o, Resp3, None))),
+            b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
+        );
+        assert_eq!(
+            encoded(|o| assert!(handshake(o, Resp3, Some((None, "pw"))))),
+            b"*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$2\r\npw\r\n"
+        );
+    }
+
+    #[test]
+    fn frames_in_each_protocol() {
+        use Protocol::{Resp2, Resp3};
+        assert_eq!(encoded(|o| null(o, Resp2)), b"$-1\r\n");
+        assert_eq!(encoded(|o| null(o, Resp3)), b"_\r\n");
+        assert_eq!(encoded(|o| map_header(o, Resp2, 2)), b"*4\r\n");
+        assert_eq!(encoded(|o| map_header(o, Resp3, 2)), b"%2\r\n");
+        assert_eq!(encoded(|o| verbatim(o, Resp2, b"a:1")), b"$3\r\na:1\r\n");
+        assert_eq!(
+            encoded(|o| verbatim(o, Resp3, b"a:1")),
+            b"=7\r\ntxt:a:1\r\n"
+        );
         assert_eq!(
             encoded(|o| command(o, [&b"GET"[..], b"k"])),
             b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"

@@ -6,17 +6,26 @@
 //! its place (offset and the element counts still open) instead of starting over on every read,
 //! and a large bulk is skipped by its declared length, so scanning cost stays linear in the
 //! reply size however it is split across reads.
+//!
+//! It knows every RESP2 and RESP3 type, and takes any nesting depth without recursion: each
+//! open aggregate costs one `u64` on a stack, and since every level takes at least four bytes
+//! of input, the stack never outgrows the reply it scans (a Lua script can return a table
+//! nested thousands deep). RESP3 attributes (`|`) are metadata before a value, not a value:
+//! the reply they precede ends where that value ends.
 
 use crate::error::ReplyError;
 use crate::resp::parse::{find_crlf, parse_int};
 
-/// Deepest nesting of aggregates accepted from a backend. Redis's deepest replies (COMMAND,
-/// CLUSTER SLOTS, XINFO FULL) nest a handful of levels; anything far deeper is garbage.
-pub const MAX_DEPTH: usize = 128;
-
 /// Largest bulk accepted in a reply. Redis's own `proto-max-bulk-len` can be raised well above
 /// its 512 MiB default, so this only rejects lengths no real server sends.
 pub const MAX_REPLY_BULK: i64 = 1 << 40;
+
+/// Marks an open aggregate that is an attribute: when it completes, it does not count as an
+/// element of its parent (the value after it does).
+const ATTRIBUTE: u64 = 1 << 63;
+
+/// Open-aggregate stack capacity kept after a deep reply; more is released.
+const KEEP_DEPTH: usize = 64;
 
 /// Resumable scanner for one backend connection. Feed it the same buffer (only ever appended
 /// to) until it returns the reply's length, then drop those bytes from the buffer front.
@@ -24,7 +33,8 @@ pub const MAX_REPLY_BULK: i64 = 1 << 40;
 pub struct ReplyScanner {
     /// Bytes of the current reply already scanned.
     pos: usize,
-    /// Elements still missing in each open aggregate, innermost last.
+    /// Elements still missing in each open aggregate, innermost last; [`ATTRIBUTE`] marks
+    /// attributes.
     open: Vec<u64>,
 }
 
@@ -63,39 +73,57 @@ impl ReplyScanner {
                         }
                     }
                 }
-                b'*' | b'~' | b'>' | b'%' => {
+                b'*' | b'~' | b'>' | b'%' | b'|' => {
                     let len = parse_int(line).ok_or(ReplyError::BadLength)?;
                     if len > 0 {
-                        let factor = if kind == b'%' { 2 } else { 1 };
-                        children = len as u64 * factor;
+                        let pairs = matches!(kind, b'%' | b'|');
+                        children = (len as u64)
+                            .checked_mul(if pairs { 2 } else { 1 })
+                            .filter(|&n| n < ATTRIBUTE)
+                            .ok_or(ReplyError::BadLength)?;
                     }
                 }
                 other => return Err(ReplyError::BadType(other)),
             }
             self.pos = next;
-            if children > 0 {
-                if self.open.len() >= MAX_DEPTH {
-                    return Err(ReplyError::TooDeep);
+            if kind == b'|' {
+                // Metadata before the value: scan on to the value, which is what counts.
+                if children > 0 {
+                    self.open.push(children | ATTRIBUTE);
                 }
+                continue;
+            }
+            if children > 0 {
                 self.open.push(children);
                 continue;
             }
-            // A complete value: close every aggregate it completes.
-            loop {
-                match self.open.last_mut() {
-                    None => {
-                        let len = self.pos;
-                        self.pos = 0;
-                        return Ok(Some(len));
-                    }
-                    Some(left) => {
-                        *left -= 1;
-                        if *left > 0 {
-                            break;
-                        }
-                        self.open.pop();
-                    }
+            if let Some(len) = self.close_value() {
+                return Ok(Some(len));
+            }
+        }
+    }
+
+    /// Counts one complete value into the aggregates it completes; returns the reply's length
+    /// if it completed the whole reply.
+    fn close_value(&mut self) -> Option<usize> {
+        loop {
+            let Some(left) = self.open.last_mut() else {
+                let len = self.pos;
+                self.pos = 0;
+                if self.open.capacity() > KEEP_DEPTH {
+                    self.open.shrink_to(KEEP_DEPTH);
                 }
+                return Some(len);
+            };
+            *left -= 1;
+            if *left & !ATTRIBUTE > 0 {
+                return None;
+            }
+            let attribute = *left & ATTRIBUTE != 0;
+            self.open.pop();
+            if attribute {
+                // A finished attribute is not a value of its parent: the next value is.
+                return None;
             }
         }
     }
@@ -125,6 +153,22 @@ mod tests {
             b"*2\r\n*1\r\n:1\r\n*2\r\n+a\r\n*0\r\n",
             b"%1\r\n+k\r\n:1\r\n",
             b"$4\r\na\r\nb\r\n",
+            // RESP3: null, double, boolean, big number, blob error, verbatim, set, push, map.
+            b"_\r\n",
+            b",3.14\r\n",
+            b",inf\r\n",
+            b"#t\r\n",
+            b"(3492890328409238509324850943850943825024385\r\n",
+            b"!21\r\nSYNTAX invalid syntax\r\n",
+            b"=15\r\ntxt:Some string\r\n",
+            b"~2\r\n+a\r\n#f\r\n",
+            b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n",
+            b"%2\r\n+a\r\n*1\r\n_\r\n+b\r\n%0\r\n",
+            b"~0\r\n",
+            // Attributes come before the value they describe and are part of its reply.
+            b"|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*2\r\n:2039\r\n:9543\r\n",
+            b"*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n",
+            b"|0\r\n:1\r\n",
         ];
         for reply in cases {
             let mut with_tail = reply.to_vec();
@@ -149,11 +193,38 @@ mod tests {
     }
 
     #[test]
+    fn resp3_prefixes_are_incomplete_and_resume() {
+        let reply: &[u8] =
+            b"|1\r\n+ttl\r\n:3\r\n%2\r\n=7\r\ntxt:a\r\n\r\n~1\r\n_\r\n#t\r\n*1\r\n,1.5\r\n";
+        for cut in 0..reply.len() {
+            let mut scanner = ReplyScanner::new();
+            assert_eq!(scanner.scan(&reply[..cut]), Ok(None), "cut {cut}");
+            assert_eq!(scanner.scan(reply), Ok(Some(reply.len())), "resume {cut}");
+        }
+    }
+
+    #[test]
+    fn any_depth_without_recursion() {
+        // Deeper than any recursive parser's stack would take, as a Lua script can return.
+        let depth = 100_000;
+        let mut reply = "*1\r\n".repeat(depth).into_bytes();
+        reply.extend_from_slice(b":1\r\n");
+        assert_eq!(reply_len(&reply), Ok(Some(reply.len())));
+        let mut scanner = ReplyScanner::new();
+        assert_eq!(scanner.scan(&reply[..reply.len() - 1]), Ok(None));
+        assert_eq!(scanner.scan(&reply), Ok(Some(reply.len())));
+        assert!(scanner.open.capacity() <= KEEP_DEPTH, "memory given back");
+    }
+
+    #[test]
     fn garbage_is_rejected() {
         assert_eq!(reply_len(b"?what\r\n"), Err(ReplyError::BadType(b'?')));
         assert_eq!(reply_len(b"$x\r\n"), Err(ReplyError::BadLength));
         assert_eq!(reply_len(b"$1\r\nabc\r\n"), Err(ReplyError::MissingCrlf));
-        let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
-        assert_eq!(reply_len(deep.as_bytes()), Err(ReplyError::TooDeep));
+        assert_eq!(reply_len(b"*9223372036854775807\r\n"), Ok(None));
+        assert_eq!(
+            reply_len(b"%9223372036854775807\r\n"),
+            Err(ReplyError::BadLength)
+        );
     }
 }

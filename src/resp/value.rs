@@ -6,7 +6,10 @@
 
 use crate::error::ReplyError;
 use crate::resp::parse::{find_crlf, parse_int};
-use crate::resp::scan::MAX_DEPTH;
+
+/// Deepest nesting this recursive parser accepts. The replies it reads (CLUSTER SLOTS,
+/// COMMAND) nest a handful of levels; the forwarding path uses the scanner, which has no limit.
+const MAX_DEPTH: usize = 128;
 
 /// One parsed reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,12 @@
 //! matched to requests first in, first out. A reply that redirects (MOVED/ASK/TRYAGAIN) goes
 //! back to dispatch to be sent again; every other reply is delivered where the request said.
 //!
-//! Failure model: a connect error, a reset, garbage from the node, or a request older than
-//! `--backend-timeout` ends the connection. Every waiting request gets an error naming the
+//! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
+//! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
+//! nothing else is sent until the node has accepted that handshake.
+//!
+//! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
+//! request older than `--backend-timeout` ends the connection. Every waiting request gets an error naming the
 //! node (never a hang), the core asks for a topology refresh, and the connection is remade
 //! with exponential backoff; while it is down, new requests fail at once.
 
@@ -22,11 +26,13 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::redirect::parse_redirect;
 use crate::cluster::slot::Slot;
+use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::net::{connect, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
+use crate::resp::Protocol;
 use crate::sync::Signal;
 
 use super::dispatch;
@@ -50,6 +56,9 @@ const HOLD_ROUNDS: usize = 8;
 /// Queued requests that make a batch worth writing at once, without holding.
 const HOLD_BATCH: usize = 64;
 
+/// First read of a handshake reply: HELLO 3's map is a few hundred bytes.
+const HANDSHAKE_READ: usize = 1024;
+
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
 
@@ -65,19 +74,30 @@ pub struct Outbound {
     pub asking: bool,
     /// Redirects followed so far.
     pub redirects: u8,
-    /// When it was last written to a backend, for the timeout watchdog.
-    sent: Instant,
+    /// The protocol of the client the reply goes to: a redirected request is sent again on a
+    /// connection of the same protocol.
+    pub protocol: Protocol,
+    /// When it was last written to a backend, for the timeout watchdog (until then, when the
+    /// client's request was parsed).
+    pub sent: Instant,
 }
 
 impl Outbound {
     /// A request not sent anywhere yet.
-    pub fn new(request: Bytes, reply_to: ReplyTo, slot: Option<Slot>, started: Instant) -> Self {
+    pub fn new(
+        request: Bytes,
+        reply_to: ReplyTo,
+        slot: Option<Slot>,
+        protocol: Protocol,
+        started: Instant,
+    ) -> Self {
         Outbound {
             request,
             reply_to,
             slot,
             asking: false,
             redirects: 0,
+            protocol,
             sent: started,
         }
     }
@@ -96,6 +116,8 @@ enum State {
 pub struct Backend {
     /// The master's `host:port`.
     pub addr: Rc<str>,
+    /// What the connection sends before any request (HELLO 3, AUTH), if anything.
+    handshake: Option<Bytes>,
     state: Cell<State>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
@@ -107,10 +129,16 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// A backend for `addr`; [`run`] must be spawned for it to connect.
-    pub fn new(addr: Rc<str>) -> Self {
+    /// A backend for `addr` speaking `protocol`, authenticating with `auth`; [`run`] must be
+    /// spawned for it to connect.
+    pub fn new(addr: Rc<str>, protocol: Protocol, auth: Option<&BackendAuth>) -> Self {
+        let mut handshake = BytesMut::new();
+        let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
+        let handshake =
+            encode::handshake(&mut handshake, protocol, credentials).then(|| handshake.freeze());
         Backend {
             addr,
+            handshake,
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
@@ -161,9 +189,14 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     info!(core, node, failures, "backend reconnected");
                 }
                 debug!(core, node, "backend connected");
-                backoff = MIN_BACKOFF;
-                failures = 0;
-                serve(&shard, &backend, &stream, timeout).await
+                match greet(&backend, &stream, timeout).await {
+                    Ok(()) => {
+                        backoff = MIN_BACKOFF;
+                        failures = 0;
+                        serve(&shard, &backend, &stream, timeout).await
+                    }
+                    Err(error) => error,
+                }
             }
             Err(err) => BackendError::Connect {
                 node: node.clone(),
@@ -190,6 +223,53 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             return;
         }
     }
+}
+
+/// Sends the connection's handshake, if it has one, and waits for the node to accept it.
+/// Nothing else is written before: a request sent behind a refused AUTH could still run on a
+/// node that has no password, while its client is told it failed.
+async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
+    let Some(handshake) = &backend.handshake else {
+        return Ok(());
+    };
+    let node = || backend.addr.to_string();
+    let lost = |reason: String| BackendError::Lost {
+        node: node(),
+        reason,
+    };
+    let exchange = async {
+        stream
+            .write_all(handshake)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        let mut buf = BytesMut::new();
+        let mut scanner = ReplyScanner::new();
+        loop {
+            match stream.read_into(&mut buf, 0, HANDSHAKE_READ).await {
+                Ok(0) => return Err(lost("closed by the node".into())),
+                Ok(_) => {}
+                Err(e) => return Err(lost(e.to_string())),
+            }
+            match scanner.scan(&buf) {
+                Ok(Some(len)) if len < buf.len() => {
+                    return Err(lost("more than one reply to the handshake".into()))
+                }
+                Ok(Some(_)) if buf.first() == Some(&b'-') => {
+                    let reason = String::from_utf8_lossy(&buf[1..buf.len() - 2]).into_owned();
+                    return Err(BackendError::Rejected {
+                        node: node(),
+                        reason,
+                    });
+                }
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {}
+                Err(e) => return Err(lost(format!("bad reply: {e}"))),
+            }
+        }
+    };
+    glommio::timer::timeout(timeout, async { Ok(exchange.await) })
+        .await
+        .unwrap_or_else(|_| Err(BackendError::Timeout { node: node() }))
 }
 
 /// Runs one connection until it fails; returns why.
@@ -232,7 +312,7 @@ async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> Ba
             out.sent = now;
             if out.asking {
                 batch.push(Bytes::from_static(encode::ASKING));
-                let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, now);
+                let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, out.protocol, now);
                 backend.inflight.borrow_mut().push_back(asking);
             }
             batch.push(out.request.clone());
@@ -269,6 +349,12 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
                 Err(e) => return lost(format!("bad reply: {e}")),
             };
             let reply = buf.split_to(len).freeze();
+            if reply.first() == Some(&b'>') {
+                // A RESP3 push is not the reply to a request; none is expected on a shared
+                // connection, and it must not be taken for the next request's reply.
+                debug!(node = %backend.addr, "push message on a shared connection dropped");
+                continue;
+            }
             let Some(out) = backend.inflight.borrow_mut().pop_front() else {
                 return lost("reply to no request".into());
             };

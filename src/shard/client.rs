@@ -27,6 +27,7 @@ use crate::resp::parse::{Frame, RequestParser};
 use crate::sync::Signal;
 
 use super::dispatch::{dispatch, Control};
+use super::identity::Identity;
 use super::Shard;
 
 /// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
@@ -57,8 +58,8 @@ pub struct ClientState {
     closing: Cell<bool>,
     /// The connection is gone; late replies are dropped.
     closed: Cell<bool>,
-    /// The name given by CLIENT SETNAME.
-    pub name: RefCell<Option<Bytes>>,
+    /// Who the client is and what it chose for its connection.
+    pub identity: Identity,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
     /// Limit on `unwritten` (0: none); past it the client is dropped.
@@ -70,8 +71,9 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    fn new(max_unwritten: usize) -> Self {
+    fn new(identity: Identity, max_unwritten: usize) -> Self {
         ClientState {
+            identity,
             unwritten: Cell::new(0),
             max_unwritten,
             overflowed: Cell::new(false),
@@ -82,7 +84,6 @@ impl ClientState {
             wake_reader: Signal::default(),
             closing: Cell::new(false),
             closed: Cell::new(false),
-            name: RefCell::new(None),
         }
     }
 
@@ -117,6 +118,11 @@ impl ClientState {
         }
     }
 
+    /// Requests waiting for or holding their reply, and reply bytes not yet written.
+    pub fn output(&self) -> (usize, usize) {
+        (self.replies.borrow().len(), self.unwritten.get())
+    }
+
     /// Stops reading; the connection closes after the queued replies are written.
     pub fn close_after_replies(&self) {
         self.closing.set(true);
@@ -130,8 +136,11 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     let counters = shard.counters();
     Counters::bump(&counters.connections_total);
     counters.clients.set(counters.clients.get() + 1);
-    let state = Rc::new(ClientState::new(shard.config().max_output_buffer));
-    let id = shard.register_client(&state);
+    let config = shard.config();
+    let identity = Identity::new(shard.next_client_id(), &stream, &config.users);
+    let state = Rc::new(ClientState::new(identity, config.max_output_buffer));
+    let id = state.identity.id;
+    shard.register_client(&state);
     let reader = read_loop(&shard, &state, &stream, peer);
     let writer = write_loop(&shard, &state, &stream);
     let abort = state.abort.wait();

@@ -50,6 +50,7 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
         timeout: shard.config.backend_timeout,
         interval: shard.config.refresh_interval,
         wanted: shard.refresh_wanted.clone(),
+        auth: shard.config.backend_auth.as_ref(),
     };
     let shard = shard.clone();
     glommio::spawn_local(async move {

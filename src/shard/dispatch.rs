@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::fanout::plan_split;
 use crate::command::keys::Args;
-use crate::command::route::{route, Merge, Rejection, Route, SplitKind};
+use crate::command::route::{route_command, Merge, Rejection, Route, SplitKind};
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
@@ -21,6 +21,7 @@ use crate::resp::encode;
 
 use super::backend::Outbound;
 use super::client::ClientState;
+use super::gate;
 use super::local;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::Shard;
@@ -76,6 +77,8 @@ pub fn dispatch(
     args: &[Range<usize>],
 ) -> Control {
     let started = Instant::now();
+    let identity = &client.identity;
+    let protocol = identity.protocol();
     let seq = client.reserve(started);
     Counters::bump(&shard.counters().requests);
     let view = FrameArgs {
@@ -86,11 +89,18 @@ pub fn dispatch(
         client: client.clone(),
         seq,
     };
-    match route(&view) {
-        Route::Keyed(slot) => forward(shard, Outbound::new(frame, reply_to, Some(slot), started)),
-        Route::AnyMaster => forward(shard, Outbound::new(frame, reply_to, None, started)),
-        Route::Split(kind) => split(shard, kind, &view, reply_to, started),
-        Route::AllMasters(merge) => broadcast(shard, merge, frame, reply_to, started),
+    let (route, command) = route_command(&view);
+    identity.stamp(started, command);
+    if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
+        reply_to.deliver(refusal);
+        return Control::Continue;
+    }
+    let outbound = |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started);
+    match route {
+        Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
+        Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
+        Route::Split(kind) => split(shard, kind, &view, outbound(Bytes::new(), reply_to, None)),
+        Route::AllMasters(merge) => broadcast(shard, merge, outbound(frame, reply_to, None)),
         Route::Local(command) => return local::answer(shard, client, command, &view, reply_to),
         Route::Reject(rejection) => reply_to.deliver(rejection_reply(shard, rejection, &view)),
     }
@@ -100,46 +110,50 @@ pub fn dispatch(
 /// Sends a request to the master of its slot (or any master when it has none).
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     match shard.node_for(out.slot) {
-        Some(node) => node.pick().send(out),
+        Some(node) => node.send(shard, out),
         None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
     }
 }
 
-fn split(
-    shard: &Rc<Shard>,
-    kind: SplitKind,
-    args: &FrameArgs,
-    reply_to: ReplyTo,
-    started: Instant,
-) {
+/// Splits a multi-key request by slot; `whole` is the request as a whole (its frame unused),
+/// whose reply is the merge of the parts'.
+fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) {
     let plan = plan_split(kind, args);
-    let whole = SplitReply::new(
-        reply_to,
+    let merged = SplitReply::new(
+        whole.reply_to,
         MergeKind::Split(kind, plan.order),
         plan.parts.len(),
     );
     for (index, (slot, request)) in plan.parts.into_iter().enumerate() {
         let part = ReplyTo::Part {
-            whole: whole.clone(),
+            whole: merged.clone(),
             index,
         };
-        forward(shard, Outbound::new(request, part, Some(slot), started));
+        let out = Outbound::new(request, part, Some(slot), whole.protocol, whole.sent);
+        forward(shard, out);
     }
 }
 
-fn broadcast(shard: &Rc<Shard>, merge: Merge, frame: Bytes, reply_to: ReplyTo, started: Instant) {
+/// Sends `whole` to every master and merges their replies.
+fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
     let nodes = shard.masters();
     if nodes.is_empty() {
-        return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        return whole.reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
     }
-    let whole = SplitReply::new(reply_to, MergeKind::All(merge), nodes.len());
+    let merged = SplitReply::new(whole.reply_to, MergeKind::All(merge), nodes.len());
     for (index, node) in nodes.into_iter().enumerate() {
         let part = ReplyTo::Part {
-            whole: whole.clone(),
+            whole: merged.clone(),
             index,
         };
-        node.pick()
-            .send(Outbound::new(frame.clone(), part, None, started));
+        let out = Outbound::new(
+            whole.request.clone(),
+            part,
+            None,
+            whole.protocol,
+            whole.sent,
+        );
+        node.send(shard, out);
     }
 }
 
@@ -167,13 +181,13 @@ pub fn redirect(
             Counters::bump(&shard.counters().moved);
             let node = shard.slot_moved(slot, &resolve_node(node, from));
             out.asking = false;
-            node.pick().send(out);
+            node.send(shard, out);
         }
         Redirect::Ask { node, .. } => {
             Counters::bump(&shard.counters().asked);
             let node = shard.node(&resolve_node(node, from));
             out.asking = true;
-            node.pick().send(out);
+            node.send(shard, out);
         }
         Redirect::TryAgain => resend_later(shard, out, TRYAGAIN_DELAY),
         Redirect::ClusterDown => {

@@ -16,6 +16,7 @@ use crate::control::admin;
 use crate::resp::encode;
 
 use super::client::ClientState;
+use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::reply_to::ReplyTo;
 use super::Shard;
@@ -42,23 +43,25 @@ pub fn answer(
             b"0" => Bytes::from_static(encode::OK),
             _ => error_reply("ERR SELECT is not allowed in cluster mode"),
         },
-        Local::Hello => hello(args),
+        Local::Hello => connection::hello(shard, client, args),
+        Local::Auth => connection::auth(shard, client, args),
+        Local::AclWhoami => connection::whoami(shard, client),
+        Local::Client => connection::client(shard, client, args),
         Local::ReadMode => Bytes::from_static(encode::OK),
-        Local::ClientName => client_name(client, args),
         Local::KeySlot => {
             let mut out = BytesMut::with_capacity(8);
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
-        Local::Info => admin::info_reply(&shard.admin_view()),
-        Local::Proxy => return proxy(shard, args, reply_to),
+        Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
+        Local::Proxy => return proxy(shard, client, args, reply_to),
     };
     reply_to.deliver(reply);
     Control::Continue
 }
 
 /// `PROXY INFO | LATENCY [RESET]`.
-fn proxy(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) -> Control {
+fn proxy(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: ReplyTo) -> Control {
     let sub = args.get(1).to_ascii_lowercase();
     let reset = args.count() == 3 && args.get(2).eq_ignore_ascii_case(b"reset");
     let report = match (sub.as_slice(), args.count()) {
@@ -73,56 +76,13 @@ fn proxy(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) -> Control {
         }
     };
     let shard = shard.clone();
+    let protocol = client.identity.protocol();
     glommio::spawn_local(async move {
         let stats = shard.gather_stats(reset).await;
-        reply_to.deliver(admin::report(&shard.admin_view(), report, &stats));
+        reply_to.deliver(admin::report(&shard.admin_view(), report, &stats, protocol));
     })
     .detach();
     Control::Continue
-}
-
-/// `HELLO [protover ...]`: only RESP2 is offered, since backend connections are shared and
-/// speak RESP2; a client asking for 3 gets NOPROTO and falls back, as against old Redis.
-fn hello(args: &FrameArgs) -> Bytes {
-    if args.count() >= 2 && args.get(1) != b"2" {
-        return error_reply("NOPROTO unsupported protocol version");
-    }
-    let mut out = BytesMut::new();
-    encode::header(&mut out, b'*', 14);
-    for (key, value) in [
-        ("server", "redis"),
-        ("version", "7.0.15"),
-        ("proxy", concat!("percore ", env!("CARGO_PKG_VERSION"))),
-    ] {
-        encode::bulk(&mut out, key.as_bytes());
-        encode::bulk(&mut out, value.as_bytes());
-    }
-    encode::bulk(&mut out, b"proto");
-    encode::integer(&mut out, 2);
-    encode::bulk(&mut out, b"id");
-    encode::integer(&mut out, 0);
-    encode::bulk(&mut out, b"mode");
-    encode::bulk(&mut out, b"cluster");
-    encode::bulk(&mut out, b"role");
-    encode::bulk(&mut out, b"master");
-    out.freeze()
-}
-
-fn client_name(client: &ClientState, args: &FrameArgs) -> Bytes {
-    if args.get(1).eq_ignore_ascii_case(b"setname") {
-        let name = args.get(2);
-        if name.iter().any(|&b| b <= b' ' || b > b'~') {
-            return error_reply(
-                "ERR Client names cannot contain spaces, newlines or special characters.",
-            );
-        }
-        *client.name.borrow_mut() = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
-        return Bytes::from_static(encode::OK);
-    }
-    match &*client.name.borrow() {
-        Some(name) => bulk(name),
-        None => Bytes::from_static(encode::NULL_BULK),
-    }
 }
 
 fn bulk(value: &[u8]) -> Bytes {

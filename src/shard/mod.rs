@@ -18,8 +18,12 @@
 
 mod backend;
 mod client;
+mod clients;
+mod connection;
 mod control;
 mod dispatch;
+mod gate;
+mod identity;
 mod local;
 mod pool;
 mod reply_to;
@@ -100,7 +104,7 @@ pub struct Shard {
     last_refresh_request: Cell<Option<Instant>>,
     /// Open client connections, to close them at shutdown.
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
-    /// Key of the next client in `clients`.
+    /// Clients this core has accepted, for [`Shard::next_client_id`].
     next_client_id: Cell<u64>,
 }
 
@@ -206,12 +210,18 @@ impl Shard {
             .any(|newer| newer.eq_ignore_ascii_case(name))
     }
 
-    /// Registers an open client; returns its id for [`Shard::unregister_client`].
-    fn register_client(&self, client: &Rc<ClientState>) -> u64 {
-        let id = self.next_client_id.get();
-        self.next_client_id.set(id + 1);
+    /// An id for a new client, unique on every core: the cores count in turns, so core `c` of
+    /// `n` hands out `c + 1`, `c + 1 + n`, `c + 1 + 2n`, ...
+    fn next_client_id(&self) -> u64 {
+        let turn = self.next_client_id.get();
+        self.next_client_id.set(turn + 1);
+        turn * self.config.threads as u64 + self.id as u64 + 1
+    }
+
+    /// Registers an open client under its id.
+    fn register_client(&self, client: &Rc<ClientState>) {
+        let id = client.identity.id;
         self.clients.borrow_mut().insert(id, Rc::downgrade(client));
-        id
     }
 
     /// Forgets a closed client.

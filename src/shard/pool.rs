@@ -9,29 +9,51 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::backend::{self, Backend};
+use crate::resp::Protocol;
+
+use super::backend::{self, Backend, Outbound};
 use super::Shard;
 
 /// This core's connections to one master.
 pub struct Node {
     /// The master's `host:port`.
     pub addr: Rc<str>,
-    /// `--backend-conns` connections, used round-robin.
-    conns: Vec<Rc<Backend>>,
+    /// `--backend-conns` connections per protocol, used round-robin, indexed by
+    /// [`Protocol::index`]. RESP3 ones are opened when the first RESP3 client needs one, so a
+    /// proxy whose clients all speak RESP2 never opens any.
+    conns: [RefCell<Vec<Rc<Backend>>>; 2],
+    /// Round-robin position.
     next: Cell<usize>,
 }
 
 impl Node {
-    /// The connection for the next request.
-    pub fn pick(&self) -> &Rc<Backend> {
-        let index = self.next.get();
-        self.next.set(if index + 1 == self.conns.len() {
-            0
-        } else {
-            index + 1
-        });
-        &self.conns[index]
+    /// Queues `out` on the next connection of its protocol.
+    pub fn send(&self, shard: &Rc<Shard>, out: Outbound) {
+        let conns = &self.conns[out.protocol.index()];
+        if conns.borrow().is_empty() {
+            *conns.borrow_mut() = open(shard, &self.addr, out.protocol);
+        }
+        let backend = {
+            let conns = conns.borrow();
+            let index = self.next.get() % conns.len();
+            self.next.set(index + 1);
+            conns[index].clone()
+        };
+        backend.send(out);
     }
+}
+
+/// Opens `--backend-conns` connections to `addr` speaking `protocol`.
+fn open(shard: &Rc<Shard>, addr: &Rc<str>, protocol: Protocol) -> Vec<Rc<Backend>> {
+    let config = shard.config();
+    let auth = config.backend_auth.as_ref();
+    (0..config.backend_conns.max(1))
+        .map(|_| {
+            let conn = Rc::new(Backend::new(addr.clone(), protocol, auth));
+            glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
+            conn
+        })
+        .collect()
 }
 
 /// Nodes of this core by address.
@@ -41,21 +63,18 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// The node for `addr`, made and connected if new.
+    /// The node for `addr`, made and connected (RESP2) if new.
     pub fn node(&self, shard: &Rc<Shard>, addr: &str) -> Rc<Node> {
         if let Some(node) = self.nodes.borrow().get(addr) {
             return node.clone();
         }
         let addr: Rc<str> = Rc::from(addr);
-        let conns: Vec<Rc<Backend>> = (0..shard.config().backend_conns)
-            .map(|_| Rc::new(Backend::new(addr.clone())))
-            .collect();
-        for conn in &conns {
-            glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
-        }
         let node = Rc::new(Node {
+            conns: [
+                RefCell::new(open(shard, &addr, Protocol::Resp2)),
+                RefCell::new(Vec::new()),
+            ],
             addr: addr.clone(),
-            conns,
             next: Cell::new(0),
         });
         self.nodes

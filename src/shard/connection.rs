@@ -1,0 +1,227 @@
+//! Commands about the client's own connection, answered by the proxy: HELLO (protocol, login,
+//! name), AUTH, ACL WHOAMI, and CLIENT. Redis's own replies and error texts, encoded in the
+//! protocol the client speaks.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::auth::AuthError;
+use crate::command::keys::Args;
+use crate::metrics::Counters;
+use crate::resp::encode;
+use crate::resp::parse::parse_int;
+use crate::resp::Protocol;
+
+use super::client::ClientState;
+use super::dispatch::{error_reply, FrameArgs};
+use super::Shard;
+
+/// Redis's reply to HELLO without AUTH before authentication.
+const NOAUTH_HELLO: &str = "NOAUTH HELLO must be called with the client already authenticated, \
+     otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+     select the RESP protocol version at the same time";
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`, checked in Redis's
+/// order: version, options, protocol, login, name.
+pub fn hello(shard: &Shard, client: &ClientState, args: &FrameArgs) -> Bytes {
+    let identity = &client.identity;
+    let mut protocol = identity.protocol();
+    if args.count() >= 2 {
+        match parse_int(args.get(1)) {
+            Some(2) => protocol = Protocol::Resp2,
+            Some(3) => protocol = Protocol::Resp3,
+            Some(_) => {}
+            None => return error_reply("ERR Protocol version is not an integer or out of range"),
+        }
+    }
+    let (mut auth, mut name) = (None, None);
+    let mut at = 2;
+    while at < args.count() {
+        let option = args.get(at);
+        let left = args.count() - at - 1;
+        if option.eq_ignore_ascii_case(b"auth") && left >= 2 {
+            auth = Some((args.get(at + 1), args.get(at + 2)));
+            at += 3;
+        } else if option.eq_ignore_ascii_case(b"setname") && left >= 1 {
+            name = Some(args.get(at + 1));
+            at += 2;
+        } else {
+            let option = String::from_utf8_lossy(option);
+            return error_reply(&format!("ERR Syntax error in HELLO option '{option}'"));
+        }
+    }
+    if args.count() >= 2 && !matches!(parse_int(args.get(1)), Some(2 | 3)) {
+        return error_reply("NOPROTO unsupported protocol version");
+    }
+    if let Some((user, password)) = auth {
+        if let Err(error) = log_in(shard, client, Some(user), password) {
+            return error_reply(&error.to_string());
+        }
+    }
+    if identity.user().is_none() {
+        return error_reply(NOAUTH_HELLO);
+    }
+    if let Some(name) = name {
+        if let Err(reply) = set_name(client, name) {
+            return reply;
+        }
+    }
+    identity.set_protocol(protocol);
+    hello_reply(identity.id, protocol)
+}
+
+/// The map HELLO answers with, as Redis 7 sends it.
+fn hello_reply(id: u64, protocol: Protocol) -> Bytes {
+    let mut out = BytesMut::with_capacity(160);
+    encode::map_header(&mut out, protocol, 7);
+    for (key, value) in [("server", "redis"), ("version", "7.0.15")] {
+        encode::bulk(&mut out, key.as_bytes());
+        encode::bulk(&mut out, value.as_bytes());
+    }
+    encode::bulk(&mut out, b"proto");
+    encode::integer(&mut out, protocol.version());
+    encode::bulk(&mut out, b"id");
+    encode::integer(&mut out, id as i64);
+    for (key, value) in [("mode", "cluster"), ("role", "master")] {
+        encode::bulk(&mut out, key.as_bytes());
+        encode::bulk(&mut out, value.as_bytes());
+    }
+    encode::bulk(&mut out, b"modules");
+    encode::header(&mut out, b'*', 0);
+    out.freeze()
+}
+
+/// `AUTH [username] password`.
+pub fn auth(shard: &Shard, client: &ClientState, args: &FrameArgs) -> Bytes {
+    let result = match args.count() {
+        2 => log_in(shard, client, None, args.get(1)),
+        3 => log_in(shard, client, Some(args.get(1)), args.get(2)),
+        _ => return error_reply("ERR syntax error"),
+    };
+    match result {
+        Ok(()) => Bytes::from_static(encode::OK),
+        Err(error) => error_reply(&error.to_string()),
+    }
+}
+
+/// Logs the connection in, counting failures for PROXY INFO.
+fn log_in(
+    shard: &Shard,
+    client: &ClientState,
+    user: Option<&[u8]>,
+    password: &[u8],
+) -> Result<(), AuthError> {
+    let users = &shard.config().users;
+    match users.authenticate(user, password) {
+        Ok(user) => {
+            client.identity.log_in(users, user);
+            Ok(())
+        }
+        Err(error) => {
+            Counters::bump(&shard.counters().auth_failures);
+            Err(error)
+        }
+    }
+}
+
+/// `ACL WHOAMI`.
+pub fn whoami(shard: &Shard, client: &ClientState) -> Bytes {
+    let users = &shard.config().users;
+    match client.identity.user() {
+        Some(user) => bulk(users.get(user).name.as_bytes()),
+        None => error_reply("NOAUTH Authentication required."),
+    }
+}
+
+/// `CLIENT <subcommand> ...`: the proxy's own view of its clients.
+pub fn client(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs) -> Bytes {
+    let sub = args.get(1).to_ascii_lowercase();
+    let identity = &client.identity;
+    let protocol = identity.protocol();
+    match sub.as_slice() {
+        b"setname" => set_name(client, args.get(2)).unwrap_or_else(|e| e),
+        b"getname" => match identity.name() {
+            Some(name) => bulk(&name),
+            None => null(protocol),
+        },
+        b"id" => integer(identity.id as i64),
+        b"setinfo" => set_info(client, args),
+        b"info" => {
+            let mut out = BytesMut::new();
+            let line = super::clients::describe(shard, client);
+            encode::verbatim(&mut out, protocol, line.as_bytes());
+            out.freeze()
+        }
+        _ => {
+            let sub = String::from_utf8_lossy(args.get(1)).to_lowercase();
+            error_reply(&format!(
+                "ERR percore: 'client|{sub}' is not supported (percore answers CLIENT for its \
+                 own clients: ID, INFO, LIST, KILL, SETNAME, GETNAME, SETINFO, REPLY, PAUSE, \
+                 UNPAUSE)"
+            ))
+        }
+    }
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), as `redis-py` and others send it.
+fn set_info(client: &ClientState, args: &FrameArgs) -> Bytes {
+    if args.count() != 4 {
+        return error_reply("ERR wrong number of arguments for 'client|setinfo' command");
+    }
+    let attribute = args.get(2);
+    let version = if attribute.eq_ignore_ascii_case(b"lib-ver") {
+        true
+    } else if attribute.eq_ignore_ascii_case(b"lib-name") {
+        false
+    } else {
+        let attribute = String::from_utf8_lossy(attribute);
+        return error_reply(&format!("ERR Unrecognized option '{attribute}'"));
+    };
+    let value = args.get(3);
+    if !printable_without_spaces(value) {
+        let attribute = String::from_utf8_lossy(attribute).to_lowercase();
+        return error_reply(&format!(
+            "ERR {attribute} cannot contain spaces, newlines or special characters."
+        ));
+    }
+    client
+        .identity
+        .set_library(version, Bytes::copy_from_slice(value));
+    Bytes::from_static(encode::OK)
+}
+
+/// `CLIENT SETNAME` (and HELLO's SETNAME): an empty name clears it.
+fn set_name(client: &ClientState, name: &[u8]) -> Result<Bytes, Bytes> {
+    if !printable_without_spaces(name) {
+        return Err(error_reply(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    let name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+    client.identity.set_name(name);
+    Ok(Bytes::from_static(encode::OK))
+}
+
+/// Redis's rule for names: printable ASCII, no spaces.
+fn printable_without_spaces(value: &[u8]) -> bool {
+    value.iter().all(|&b| b > b' ' && b <= b'~')
+}
+
+fn bulk(value: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(value.len() + 16);
+    encode::bulk(&mut out, value);
+    out.freeze()
+}
+
+fn integer(value: i64) -> Bytes {
+    let mut out = BytesMut::with_capacity(24);
+    encode::integer(&mut out, value);
+    out.freeze()
+}
+
+fn null(protocol: Protocol) -> Bytes {
+    let mut out = BytesMut::with_capacity(5);
+    encode::null(&mut out, protocol);
+    out.freeze()
+}
