@@ -101,6 +101,23 @@ impl Metrics {
         self.latency.borrow_mut().reset();
     }
 
+    /// Clears the event counters and the latency histogram (CONFIG RESETSTAT), keeping the
+    /// count of open connections, which is a state, not an event count.
+    pub fn reset(&self) {
+        let c = &self.counters;
+        for counter in [
+            &c.connections_total,
+            &c.requests,
+            &c.moved,
+            &c.asked,
+            &c.backend_failures,
+            &c.auth_failures,
+        ] {
+            counter.set(0);
+        }
+        self.reset_latency();
+    }
+
     /// A snapshot for reporting.
     pub fn snapshot(&self, core: usize, epoch: u64, ring: RingStats) -> CoreStats {
         let c = &self.counters;
@@ -139,7 +156,15 @@ mod tests {
         let stats = metrics.snapshot(0, 1, RingStats::default());
         assert_eq!(stats.latency.len(), 2);
         assert!(stats.latency.max() >= MAX_TRACKED_MICROS - MAX_TRACKED_MICROS / 500);
-        metrics.reset_latency();
+        metrics.counters.requests.set(7);
+        metrics.counters.clients.set(2);
+        metrics.reset();
+        assert_eq!(metrics.counters.requests.get(), 0);
+        assert_eq!(
+            metrics.counters.clients.get(),
+            2,
+            "open connections are kept"
+        );
         assert_eq!(
             metrics.snapshot(0, 1, RingStats::default()).latency.len(),
             0

@@ -66,6 +66,11 @@ pub enum Local {
     ReadMode,
     /// CLIENT subcommands: the proxy's own clients, not the nodes'.
     Client,
+    /// RANDOMKEY: from a random master that has keys.
+    RandomKey,
+    /// CONFIG SET / RESETSTAT / REWRITE: every master, OK only if all are (RESETSTAT also
+    /// clears percore's own counters).
+    ConfigAll,
     /// AUTH [user] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
@@ -257,7 +262,10 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
         (Some("script"), "load") => Route::AllMasters(Merge::Same),
         (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
-        (None, "time" | "lolwut" | "randomkey" | "publish") => Route::AnyMaster,
+        (None, "randomkey") => local(Local::RandomKey),
+        (Some("config"), "get") => Route::AnyMaster,
+        (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
+        (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
         (Some("command"), _) | (None, "command") => Route::AnyMaster,
         (None, "multi" | "exec" | "discard" | "unwatch") => unsupported(TRANSACTIONS),
         _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
@@ -316,7 +324,10 @@ mod tests {
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
             ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
             ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),
-            ("CONFIG GET x", Route::Reject(Unsupported(ADMIN))),
+            ("CONFIG GET x", Route::AnyMaster),
+            ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
+            ("RANDOMKEY", Route::Local(Local::RandomKey)),
+            ("CONFIG HELP", Route::Reject(Unsupported(ADMIN))),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

@@ -1,15 +1,16 @@
 //! Cross-core messages: the only way cores affect each other.
 //!
 //! Cores are joined in a glommio channel mesh (one bounded single-producer channel per ordered
-//! pair of cores). Three things travel on it, none of them per request:
+//! pair of cores). Four kinds of things travel on it, none of them per request:
 //! - topology: the refresher on core 0 sends each new layout to every core;
 //! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh;
-//! - admin gathers: the core serving `PROXY INFO`/`PROXY LATENCY` asks every core for a stats
-//!   snapshot (or to reset its histogram) and merges the answers.
+//! - gathers: the core serving an admin command (`PROXY INFO`, `CLIENT LIST`, ...) asks every
+//!   core a [`Question`] and merges their [`Answer`]s;
+//! - notices: one core tells every other something they all act on ([`Notice`]).
 //!
-//! This module is the transport: it sends and keeps track of gathers. What a core does with a
-//! message it receives is the shard's business (`shard::control`), so nothing here reaches
-//! back into a shard.
+//! This module is the transport: it sends and keeps track of gathers. What a core answers,
+//! and what it does with a notice, is the shard's business (`shard::control`), so nothing here
+//! reaches back into a shard.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -27,12 +28,36 @@ use crate::sync::Signal;
 /// refresh requests, admin commands), so a small bound is plenty.
 pub const CHANNEL_CAPACITY: usize = 64;
 
-/// How long an admin gather waits for the other cores. A core that does not answer in this
-/// time is busy beyond reason; the report says so instead of hanging the admin client.
+/// How long a gather waits for the other cores. A core that does not answer in this time is
+/// busy beyond reason; the report says so instead of hanging the admin client.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The core that runs the topology refresher.
 pub const REFRESHER_CORE: usize = 0;
+
+/// What a gather asks every core.
+#[derive(Debug, Clone)]
+pub enum Question {
+    /// A stats snapshot; reset the latency histogram after it if asked.
+    Stats {
+        /// Reset the latency histogram after the snapshot.
+        reset: bool,
+    },
+}
+
+/// One core's answer to a [`Question`].
+#[derive(Debug)]
+pub enum Answer {
+    /// To [`Question::Stats`].
+    Stats(Box<CoreStats>),
+}
+
+/// What one core tells every other, with no answer expected.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// Clear the event counters and latency histogram (CONFIG RESETSTAT).
+    ResetStats,
+}
 
 /// A message between cores.
 pub enum Message {
@@ -42,27 +67,32 @@ pub enum Message {
     NewerCommands(Arc<[String]>),
     /// Please refresh the topology (sent to the refresher core).
     RefreshRequest,
-    /// Please send your stats to core `from`, tagged `id`; reset latency first if asked.
-    StatsRequest {
+    /// Please answer `question` to core `from`, tagged `id`.
+    Ask {
         /// The asking core.
         from: usize,
         /// The gather this belongs to.
         id: u64,
-        /// Reset the latency histogram after the snapshot.
-        reset: bool,
+        /// What is asked.
+        question: Question,
     },
-    /// A core's stats for gather `id`.
-    Stats {
+    /// A core's answer to gather `id`.
+    Answer {
         /// The gather this answers.
         id: u64,
-        /// The snapshot.
-        stats: Box<CoreStats>,
+        /// The answering core.
+        core: usize,
+        /// The answer.
+        answer: Answer,
     },
+    /// Something every core acts on.
+    Notice(Notice),
 }
 
-/// A stats gather in progress on this core: the answers so far and how many are missing.
+/// A gather in progress on this core: the answers so far (with the core that gave each) and
+/// how many are missing.
 struct PendingGather {
-    stats: RefCell<Vec<CoreStats>>,
+    answers: RefCell<Vec<(usize, Answer)>>,
     missing: Cell<usize>,
     done: Signal,
 }
@@ -105,26 +135,33 @@ impl Mesh {
         self.senders.send_to(core, message).await.is_ok()
     }
 
-    /// Collects a stats snapshot from every core, starting with this core's own (`local`),
-    /// asking the others to reset their latency histograms too if `reset`. Cores that do not
-    /// answer in time are left out.
-    pub async fn gather(&self, local: CoreStats, reset: bool) -> Vec<CoreStats> {
+    /// Sends `notice` to every other core (the caller acts on it itself).
+    pub async fn tell_others(&self, notice: Notice) {
+        let me = self.core();
+        for core in (0..self.cores()).filter(|&c| c != me) {
+            let _ = self.send(core, Message::Notice(notice.clone())).await;
+        }
+    }
+
+    /// Asks every other core `question` and returns the answers in core order, starting with
+    /// this core's own (`local`). Cores that do not answer in time are left out.
+    pub async fn gather(&self, local: Answer, question: Question) -> Vec<Answer> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        let me = self.core();
         let gathering = Rc::new(PendingGather {
-            stats: RefCell::new(vec![local]),
+            answers: RefCell::new(vec![(me, local)]),
             missing: Cell::new(self.cores() - 1),
             done: Signal::default(),
         });
         self.gathers.borrow_mut().insert(id, gathering.clone());
-        let me = self.core();
         for core in (0..self.cores()).filter(|&c| c != me) {
-            let request = Message::StatsRequest {
+            let ask = Message::Ask {
                 from: me,
                 id,
-                reset,
+                question: question.clone(),
             };
-            if !self.send(core, request).await {
+            if !self.send(core, ask).await {
                 gathering.missing.set(gathering.missing.get() - 1);
             }
         }
@@ -136,16 +173,16 @@ impl Mesh {
             .await;
         }
         self.gathers.borrow_mut().remove(&id);
-        let mut stats = gathering.stats.take();
-        stats.sort_by_key(|s| s.core);
-        stats
+        let mut answers = gathering.answers.take();
+        answers.sort_by_key(|(core, _)| *core);
+        answers.into_iter().map(|(_, answer)| answer).collect()
     }
 
     /// Hands another core's answer to the gather it belongs to (a late answer is dropped).
-    pub fn deliver_stats(&self, id: u64, stats: CoreStats) {
+    pub fn deliver(&self, id: u64, core: usize, answer: Answer) {
         let gathering = self.gathers.borrow().get(&id).cloned();
         if let Some(gathering) = gathering {
-            gathering.stats.borrow_mut().push(stats);
+            gathering.answers.borrow_mut().push((core, answer));
             gathering
                 .missing
                 .set(gathering.missing.get().saturating_sub(1));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use glommio::channels::channel_mesh::Receivers;
 use tracing::{debug, warn};
 
-use crate::control::mesh::Message;
+use crate::control::mesh::{Answer, Message, Notice, Question};
 use crate::control::refresh::{Refresher, Update};
 
 use super::Shard;
@@ -34,11 +34,30 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
         Message::Topology(topology) => shard.apply_topology(&topology),
         Message::NewerCommands(names) => *shard.newer_commands.borrow_mut() = names,
         Message::RefreshRequest => shard.refresh_wanted.notify(),
-        Message::StatsRequest { from, id, reset } => {
-            let stats = Box::new(shard.stats(reset));
-            shard.mesh.send(from, Message::Stats { id, stats }).await;
+        Message::Ask { from, id, question } => {
+            let answer = answer(shard, question);
+            let core = shard.id;
+            shard
+                .mesh
+                .send(from, Message::Answer { id, core, answer })
+                .await;
         }
-        Message::Stats { id, stats } => shard.mesh.deliver_stats(id, *stats),
+        Message::Answer { id, core, answer } => shard.mesh.deliver(id, core, answer),
+        Message::Notice(notice) => heed(shard, notice),
+    }
+}
+
+/// This core's answer to a gather's question.
+pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
+    match question {
+        Question::Stats { reset } => Answer::Stats(Box::new(shard.stats(reset))),
+    }
+}
+
+/// Acts on a notice from another core (or from this one, for the core that sent it).
+pub(super) fn heed(shard: &Rc<Shard>, notice: Notice) {
+    match notice {
+        Notice::ResetStats => shard.metrics.reset(),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::control::admin;
 use crate::resp::encode;
 
 use super::client::ClientState;
+use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::reply_to::ReplyTo;
@@ -55,6 +56,18 @@ pub fn answer(
         }
         Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
         Local::Proxy => return proxy(shard, client, args, reply_to),
+        Local::RandomKey => {
+            let request = Bytes::copy_from_slice(args.frame);
+            composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::ConfigAll => {
+            let request = Bytes::copy_from_slice(args.frame);
+            let resetstat = args.get(1).eq_ignore_ascii_case(b"resetstat");
+            let protocol = client.identity.protocol();
+            composed::config_all(shard, request, resetstat, protocol, reply_to);
+            return Control::Continue;
+        }
     };
     reply_to.deliver(reply);
     Control::Continue

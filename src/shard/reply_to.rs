@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::command::fanout::{merge_all, merge_split};
 use crate::command::route::{Merge, SplitKind};
 use crate::error::BackendError;
+use crate::sync::Signal;
 
 use super::client::ClientState;
 use super::dispatch::error_reply;
@@ -30,6 +31,8 @@ pub enum ReplyTo {
         /// Which part.
         index: usize,
     },
+    /// The proxy itself, waiting for the reply in a task (INFO from every master, ...).
+    Waiter(Rc<ReplyWaiter>),
     /// Nowhere (the reply to the proxy's own ASKING).
     Discard,
 }
@@ -40,6 +43,7 @@ impl ReplyTo {
         match self {
             ReplyTo::Client { client, seq } => client.complete(seq, reply),
             ReplyTo::Part { whole, index } => whole.complete(index, reply),
+            ReplyTo::Waiter(waiter) => waiter.fill(reply),
             ReplyTo::Discard => {}
         }
     }
@@ -47,6 +51,31 @@ impl ReplyTo {
     /// Delivers an error reply.
     pub fn fail(self, error: &BackendError) {
         self.deliver(error_reply(&format!("ERR percore: {error}")));
+    }
+}
+
+/// A reply the proxy waits for itself. It always comes: a node that fails or times out
+/// answers with an error reply, so the wait is bounded by `--backend-timeout`.
+#[derive(Default)]
+pub struct ReplyWaiter {
+    reply: RefCell<Option<Bytes>>,
+    arrived: Signal,
+}
+
+impl ReplyWaiter {
+    fn fill(&self, reply: Bytes) {
+        *self.reply.borrow_mut() = Some(reply);
+        self.arrived.notify();
+    }
+
+    /// The reply, once it has come.
+    pub async fn reply(&self) -> Bytes {
+        loop {
+            if let Some(reply) = self.reply.borrow_mut().take() {
+                return reply;
+            }
+            self.arrived.wait().await;
+        }
     }
 }
 

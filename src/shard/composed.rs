@@ -1,0 +1,103 @@
+//! Keyless commands whose answer is composed from several masters' by the proxy, in a task of
+//! its own that asks them and fills the client's reply place (later replies wait behind it
+//! like behind any backend reply): RANDOMKEY, CONFIG SET / RESETSTAT / REWRITE.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use crate::control::mesh::Notice;
+use crate::resp::Protocol;
+
+use super::dispatch::error_reply;
+use super::reply_to::ReplyTo;
+use super::Shard;
+
+/// The reply Redis Cluster gives when no master is known.
+const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+
+/// `RANDOMKEY`: asks the masters in turn, from a random one, until one has a key; null only
+/// when every master is empty (one master always asked first would never show the others'
+/// keys).
+pub fn random_key(shard: &Rc<Shard>, request: Bytes, protocol: Protocol, reply_to: ReplyTo) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let masters = shard.masters();
+        if masters.is_empty() {
+            return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        }
+        let start = fastrand::usize(..masters.len());
+        let mut last = Bytes::new();
+        for offset in 0..masters.len() {
+            let node = &masters[(start + offset) % masters.len()];
+            last = shard.ask(node, request.clone(), protocol).await;
+            if !is_null(&last) {
+                break;
+            }
+        }
+        reply_to.deliver(last);
+    })
+    .detach();
+}
+
+/// `CONFIG SET | RESETSTAT | REWRITE`: every master; OK when all are, else the first error
+/// with the node that gave it. RESETSTAT also clears percore's counters on every core.
+pub fn config_all(
+    shard: &Rc<Shard>,
+    request: Bytes,
+    resetstat: bool,
+    protocol: Protocol,
+    reply_to: ReplyTo,
+) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        if resetstat {
+            shard.tell_every_core(Notice::ResetStats).await;
+        }
+        let replies = shard.ask_masters(request, protocol).await;
+        if replies.is_empty() {
+            return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        }
+        reply_to.deliver(all_ok(&replies));
+    })
+    .detach();
+}
+
+/// `+OK` when every reply is, else the first other reply, an error naming its node.
+fn all_ok(replies: &[(Rc<str>, Bytes)]) -> Bytes {
+    match replies
+        .iter()
+        .find(|(_, reply)| reply.as_ref() != b"+OK\r\n")
+    {
+        None => Bytes::from_static(b"+OK\r\n"),
+        Some((node, reply)) => {
+            let text = String::from_utf8_lossy(reply);
+            let text = text.trim_end().trim_start_matches(['-', '+']);
+            error_reply(&format!("{text} (node {node})"))
+        }
+    }
+}
+
+/// Whether a reply is a null (RESP2 null bulk or RESP3 null).
+fn is_null(reply: &[u8]) -> bool {
+    reply == b"$-1\r\n" || reply == b"_\r\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_ok_names_the_failing_node() {
+        let ok = (Rc::from("a:1"), Bytes::from_static(b"+OK\r\n"));
+        let bad = (
+            Rc::from("b:2"),
+            Bytes::from_static(b"-ERR Unknown option 'x'\r\n"),
+        );
+        assert_eq!(all_ok(&[ok.clone(), ok.clone()]), &b"+OK\r\n"[..]);
+        assert_eq!(
+            all_ok(&[ok, bad]),
+            &b"-ERR Unknown option 'x' (node b:2)\r\n"[..]
+        );
+    }
+}
