@@ -327,7 +327,7 @@ mod tests {
             ("CONFIG GET x", Route::AnyMaster),
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
-            ("CONFIG HELP", Route::Reject(Unsupported(ADMIN))),
+            ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");
