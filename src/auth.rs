@@ -285,6 +285,11 @@ impl Users {
         self.users[0].needs_no_auth().then_some(UserId(0))
     }
 
+    /// Whether a user of that name exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.users.iter().any(|u| u.name == name)
+    }
+
     /// The user `id` names.
     pub fn get(&self, id: UserId) -> &User {
         &self.users[id.0]

@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::Senders;
 
@@ -35,6 +35,36 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The core that runs the topology refresher.
 pub const REFRESHER_CORE: usize = 0;
 
+/// Which clients `CLIENT LIST` shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only these ids (`ID id ...`).
+    pub ids: Option<Vec<u64>>,
+    /// `TYPE master|replica|pubsub`: percore has none of those clients, so nothing matches.
+    pub none: bool,
+}
+
+/// Which clients `CLIENT KILL` closes: all the given conditions must hold.
+#[derive(Debug, Clone, Default)]
+pub struct KillFilter {
+    /// `ID id`.
+    pub id: Option<u64>,
+    /// `ADDR ip:port` (also the old one-argument form).
+    pub addr: Option<String>,
+    /// `LADDR ip:port`.
+    pub laddr: Option<String>,
+    /// `USER name`.
+    pub user: Option<String>,
+    /// `MAXAGE seconds`: connections older than this.
+    pub max_age: Option<u64>,
+    /// `TYPE master|replica|pubsub`: percore has none of those clients.
+    pub none: bool,
+    /// The client that asked, left alone unless `SKIPME no`.
+    pub skip: Option<u64>,
+    /// The client that asked, which is closed after its reply if it matches.
+    pub asker: u64,
+}
+
 /// What a gather asks every core.
 #[derive(Debug, Clone)]
 pub enum Question {
@@ -43,6 +73,10 @@ pub enum Question {
         /// Reset the latency histogram after the snapshot.
         reset: bool,
     },
+    /// The core's clients as CLIENT LIST lines.
+    ClientList(ListFilter),
+    /// Close the core's clients that match; answer how many.
+    ClientKill(KillFilter),
 }
 
 /// One core's answer to a [`Question`].
@@ -50,6 +84,10 @@ pub enum Question {
 pub enum Answer {
     /// To [`Question::Stats`].
     Stats(Box<CoreStats>),
+    /// Text (CLIENT LIST lines).
+    Text(String),
+    /// A count (clients killed).
+    Count(u64),
 }
 
 /// What one core tells every other, with no answer expected.
@@ -57,6 +95,15 @@ pub enum Answer {
 pub enum Notice {
     /// Clear the event counters and latency histogram (CONFIG RESETSTAT).
     ResetStats,
+    /// CLIENT PAUSE: hold requests until `until` (every request if `all`, else writes).
+    Pause {
+        /// When the pause ends by itself.
+        until: Instant,
+        /// ALL rather than WRITE.
+        all: bool,
+    },
+    /// CLIENT UNPAUSE.
+    Unpause,
 }
 
 /// A message between cores.

@@ -26,8 +26,9 @@ use crate::resp::encode;
 use crate::resp::parse::{Frame, RequestParser};
 use crate::sync::Signal;
 
-use super::dispatch::{dispatch, Control};
+use super::dispatch::{dispatch, Control, FrameArgs};
 use super::identity::Identity;
+use super::pause;
 use super::Shard;
 
 /// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
@@ -39,10 +40,22 @@ const INITIAL_READ: usize = 4 * 1024;
 
 /// A place in the reply queue.
 enum Pending {
-    /// Routed, reply not here yet. `started` is when the request was parsed.
-    Waiting { started: Instant },
+    /// Routed, reply not here yet. `started` is when the request was parsed; a `silent`
+    /// reply is dropped when it comes (CLIENT REPLY OFF/SKIP).
+    Waiting { started: Instant, silent: bool },
     /// Reply ready to write.
     Ready { reply: Bytes, started: Instant },
+}
+
+/// Whether the client gets replies (CLIENT REPLY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every reply (the default).
+    On,
+    /// None.
+    Off,
+    /// None for the next request, then on again.
+    SkipNext,
 }
 
 /// The part of a client connection that replies are delivered to.
@@ -60,6 +73,8 @@ pub struct ClientState {
     closed: Cell<bool>,
     /// Who the client is and what it chose for its connection.
     pub identity: Identity,
+    /// CLIENT REPLY.
+    reply_mode: Cell<ReplyMode>,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
     /// Limit on `unwritten` (0: none); past it the client is dropped.
@@ -74,6 +89,7 @@ impl ClientState {
     fn new(identity: Identity, max_unwritten: usize) -> Self {
         ClientState {
             identity,
+            reply_mode: Cell::new(ReplyMode::On),
             unwritten: Cell::new(0),
             max_unwritten,
             overflowed: Cell::new(false),
@@ -89,9 +105,27 @@ impl ClientState {
 
     /// Reserves the next place in the reply queue; returns its sequence number.
     pub fn reserve(&self, started: Instant) -> u64 {
+        let silent = match self.reply_mode.get() {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::SkipNext => {
+                self.reply_mode.set(ReplyMode::On);
+                true
+            }
+        };
         let mut replies = self.replies.borrow_mut();
-        replies.push_back(Pending::Waiting { started });
+        replies.push_back(Pending::Waiting { started, silent });
         self.base_seq.get() + replies.len() as u64 - 1
+    }
+
+    /// CLIENT REPLY: whether later replies are sent. The CLIENT REPLY request's own reply
+    /// (its place is `seq`) is sent only for ON.
+    pub fn set_reply_mode(&self, seq: u64, mode: ReplyMode) {
+        self.reply_mode.set(mode);
+        let index = seq.saturating_sub(self.base_seq.get()) as usize;
+        if let Some(Pending::Waiting { silent, .. }) = self.replies.borrow_mut().get_mut(index) {
+            *silent = mode != ReplyMode::On;
+        }
     }
 
     /// Fills the place `seq` with its reply.
@@ -104,7 +138,9 @@ impl ClientState {
         };
         let mut replies = self.replies.borrow_mut();
         if let Some(slot) = replies.get_mut(index as usize) {
-            if let Pending::Waiting { started } = *slot {
+            if let Pending::Waiting { started, silent } = *slot {
+                // A silent reply keeps its place in the order, empty, and is not written.
+                let reply = if silent { Bytes::new() } else { reply };
                 let unwritten = self.unwritten.get() + reply.len();
                 self.unwritten.set(unwritten);
                 *slot = Pending::Ready { reply, started };
@@ -121,6 +157,11 @@ impl ClientState {
     /// Requests waiting for or holding their reply, and reply bytes not yet written.
     pub fn output(&self) -> (usize, usize) {
         (self.replies.borrow().len(), self.unwritten.get())
+    }
+
+    /// Drops the connection at once (CLIENT KILL).
+    pub fn kill(&self) {
+        self.abort.notify();
     }
 
     /// Stops reading; the connection closes after the queued replies are written.
@@ -213,7 +254,13 @@ async fn read_loop(
         if buf.len() < parser.bytes_needed() {
             continue;
         }
-        if let Err(err) = parse_and_dispatch(shard, state, &mut parser, &mut buf) {
+        let parsed = loop {
+            match parse_and_dispatch(shard, state, &mut parser, &mut buf) {
+                Ok(Parsed::Paused) => glommio::timer::sleep(pause::POLL).await,
+                other => break other,
+            }
+        };
+        if let Err(err) = parsed {
             debug!(?peer, %err, "client protocol error");
             let mut reply = BytesMut::new();
             encode::error(&mut reply, &format!("ERR {err}"));
@@ -233,35 +280,63 @@ async fn read_loop(
     }
 }
 
-/// Dispatches every complete request in `buf`.
+/// Why [`parse_and_dispatch`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    /// Everything complete in the buffer was dispatched.
+    All,
+    /// A CLIENT PAUSE holds the request at the front of the buffer (left there, unparsed).
+    Paused,
+}
+
+/// Dispatches every complete request in `buf`, up to one a CLIENT PAUSE holds.
 fn parse_and_dispatch(
     shard: &Rc<Shard>,
     state: &Rc<ClientState>,
     parser: &mut RequestParser,
     buf: &mut BytesMut,
-) -> Result<(), ProtocolError> {
+) -> Result<Parsed, ProtocolError> {
     while !state.closing.get() {
         let control = match parser.parse(buf)? {
-            None => return Ok(()),
+            None => return Ok(Parsed::All),
             Some(Frame::Multibulk { len }) => {
                 if parser.args().is_empty() {
                     buf.advance(len);
                     continue;
                 }
+                let view = FrameArgs {
+                    frame: &buf[..len],
+                    args: parser.args(),
+                };
+                if shard.pause_holds(&view) {
+                    // Parsed again once the pause is over; the parser starts afresh anyway.
+                    return Ok(Parsed::Paused);
+                }
                 let frame = buf.split_to(len).freeze();
                 dispatch(shard, state, frame, parser.args())
             }
             Some(Frame::Inline { len, encoded }) => {
-                buf.advance(len);
                 if encoded.is_empty() {
+                    buf.advance(len);
                     continue;
                 }
                 let mut inline = RequestParser::new(shard.config().limits);
                 match inline.parse(&encoded)? {
                     Some(Frame::Multibulk { .. }) => {
+                        let view = FrameArgs {
+                            frame: &encoded,
+                            args: inline.args(),
+                        };
+                        if shard.pause_holds(&view) {
+                            return Ok(Parsed::Paused);
+                        }
+                        buf.advance(len);
                         dispatch(shard, state, encoded.freeze(), inline.args())
                     }
-                    _ => continue,
+                    _ => {
+                        buf.advance(len);
+                        continue;
+                    }
                 }
             }
         };
@@ -269,7 +344,7 @@ fn parse_and_dispatch(
             state.close_after_replies();
         }
     }
-    Ok(())
+    Ok(Parsed::All)
 }
 
 /// Writes completed replies in order, all that are ready in one gathered write, each from the
@@ -296,7 +371,9 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
                 shard.record_latency(now.saturating_duration_since(started));
                 reply
             };
-            batch.push(reply);
+            if !reply.is_empty() {
+                batch.push(reply);
+            }
         }
         if !batch.is_empty() {
             if batch.write(stream).await.is_err() {

@@ -9,6 +9,8 @@
 use std::fmt::Write;
 use std::time::Instant;
 
+use crate::control::mesh::{KillFilter, ListFilter};
+
 use super::client::ClientState;
 use super::Shard;
 
@@ -52,4 +54,67 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
     );
     line.push('\n');
     line
+}
+
+/// Whether `client` is one the filter names.
+fn matches(filter: &KillFilter, shard: &Shard, client: &ClientState) -> bool {
+    let identity = &client.identity;
+    let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string());
+    let users = &shard.config().users;
+    let user = identity.user().map(|u| users.get(u).name.as_str());
+    !filter.none
+        && filter.skip != Some(identity.id)
+        && filter.id.is_none_or(|id| id == identity.id)
+        && filter
+            .addr
+            .as_ref()
+            .is_none_or(|a| addr(identity.peer).as_ref() == Some(a))
+        && filter
+            .laddr
+            .as_ref()
+            .is_none_or(|a| addr(identity.local).as_ref() == Some(a))
+        && filter.user.as_deref().is_none_or(|u| user == Some(u))
+        && filter.max_age.is_none_or(|age| {
+            Instant::now()
+                .saturating_duration_since(identity.created)
+                .as_secs()
+                > age
+        })
+}
+
+/// This core's clients as `CLIENT LIST` shows them.
+pub fn list(shard: &Shard, filter: &ListFilter) -> String {
+    if filter.none {
+        return String::new();
+    }
+    let mut clients: Vec<_> = shard.open_clients();
+    clients.sort_by_key(|c| c.identity.id);
+    let mut text = String::new();
+    for client in clients {
+        if filter
+            .ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&client.identity.id))
+        {
+            text.push_str(&describe(shard, &client));
+        }
+    }
+    text
+}
+
+/// Closes this core's clients that `filter` matches; returns how many.
+pub fn kill(shard: &Shard, filter: &KillFilter) -> u64 {
+    let mut killed = 0;
+    for client in shard.open_clients() {
+        if matches(filter, shard, &client) {
+            killed += 1;
+            if client.identity.id == filter.asker {
+                // As Redis does for itself: the reply to CLIENT KILL goes out first.
+                client.close_after_replies();
+            } else {
+                client.kill();
+            }
+        }
+    }
+    killed
 }

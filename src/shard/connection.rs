@@ -1,8 +1,6 @@
 //! Commands about the client's own connection, answered by the proxy: HELLO (protocol, login,
-//! name), AUTH, ACL WHOAMI, and CLIENT. Redis's own replies and error texts, encoded in the
-//! protocol the client speaks.
-
-use std::rc::Rc;
+//! name), AUTH, ACL WHOAMI. Redis's own replies and error texts, encoded in the protocol the
+//! client speaks. CLIENT is in [`super::client_command`].
 
 use bytes::{Bytes, BytesMut};
 
@@ -134,65 +132,8 @@ pub fn whoami(shard: &Shard, client: &ClientState) -> Bytes {
     }
 }
 
-/// `CLIENT <subcommand> ...`: the proxy's own view of its clients.
-pub fn client(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs) -> Bytes {
-    let sub = args.get(1).to_ascii_lowercase();
-    let identity = &client.identity;
-    let protocol = identity.protocol();
-    match sub.as_slice() {
-        b"setname" => set_name(client, args.get(2)).unwrap_or_else(|e| e),
-        b"getname" => match identity.name() {
-            Some(name) => bulk(&name),
-            None => null(protocol),
-        },
-        b"id" => integer(identity.id as i64),
-        b"setinfo" => set_info(client, args),
-        b"info" => {
-            let mut out = BytesMut::new();
-            let line = super::clients::describe(shard, client);
-            encode::verbatim(&mut out, protocol, line.as_bytes());
-            out.freeze()
-        }
-        _ => {
-            let sub = String::from_utf8_lossy(args.get(1)).to_lowercase();
-            error_reply(&format!(
-                "ERR percore: 'client|{sub}' is not supported (percore answers CLIENT for its \
-                 own clients: ID, INFO, LIST, KILL, SETNAME, GETNAME, SETINFO, REPLY, PAUSE, \
-                 UNPAUSE)"
-            ))
-        }
-    }
-}
-
-/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), as `redis-py` and others send it.
-fn set_info(client: &ClientState, args: &FrameArgs) -> Bytes {
-    if args.count() != 4 {
-        return error_reply("ERR wrong number of arguments for 'client|setinfo' command");
-    }
-    let attribute = args.get(2);
-    let version = if attribute.eq_ignore_ascii_case(b"lib-ver") {
-        true
-    } else if attribute.eq_ignore_ascii_case(b"lib-name") {
-        false
-    } else {
-        let attribute = String::from_utf8_lossy(attribute);
-        return error_reply(&format!("ERR Unrecognized option '{attribute}'"));
-    };
-    let value = args.get(3);
-    if !printable_without_spaces(value) {
-        let attribute = String::from_utf8_lossy(attribute).to_lowercase();
-        return error_reply(&format!(
-            "ERR {attribute} cannot contain spaces, newlines or special characters."
-        ));
-    }
-    client
-        .identity
-        .set_library(version, Bytes::copy_from_slice(value));
-    Bytes::from_static(encode::OK)
-}
-
 /// `CLIENT SETNAME` (and HELLO's SETNAME): an empty name clears it.
-fn set_name(client: &ClientState, name: &[u8]) -> Result<Bytes, Bytes> {
+pub(super) fn set_name(client: &ClientState, name: &[u8]) -> Result<Bytes, Bytes> {
     if !printable_without_spaces(name) {
         return Err(error_reply(
             "ERR Client names cannot contain spaces, newlines or special characters.",
@@ -204,23 +145,23 @@ fn set_name(client: &ClientState, name: &[u8]) -> Result<Bytes, Bytes> {
 }
 
 /// Redis's rule for names: printable ASCII, no spaces.
-fn printable_without_spaces(value: &[u8]) -> bool {
+pub(super) fn printable_without_spaces(value: &[u8]) -> bool {
     value.iter().all(|&b| b > b' ' && b <= b'~')
 }
 
-fn bulk(value: &[u8]) -> Bytes {
+pub(super) fn bulk(value: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(value.len() + 16);
     encode::bulk(&mut out, value);
     out.freeze()
 }
 
-fn integer(value: i64) -> Bytes {
+pub(super) fn integer(value: i64) -> Bytes {
     let mut out = BytesMut::with_capacity(24);
     encode::integer(&mut out, value);
     out.freeze()
 }
 
-fn null(protocol: Protocol) -> Bytes {
+pub(super) fn null(protocol: Protocol) -> Bytes {
     let mut out = BytesMut::with_capacity(5);
     encode::null(&mut out, protocol);
     out.freeze()

@@ -13,7 +13,8 @@ use tracing::{debug, warn};
 use crate::control::mesh::{Answer, Message, Notice, Question};
 use crate::control::refresh::{Refresher, Update};
 
-use super::Shard;
+use super::pause::Pause;
+use super::{clients, Shard};
 
 /// Spawns one task per peer that handles the messages it sends.
 pub(super) fn spawn_receivers(shard: &Rc<Shard>, mut receivers: Receivers<Message>) {
@@ -51,6 +52,8 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
 pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
     match question {
         Question::Stats { reset } => Answer::Stats(Box::new(shard.stats(reset))),
+        Question::ClientList(filter) => Answer::Text(clients::list(shard, &filter)),
+        Question::ClientKill(filter) => Answer::Count(clients::kill(shard, &filter)),
     }
 }
 
@@ -58,6 +61,12 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
 pub(super) fn heed(shard: &Rc<Shard>, notice: Notice) {
     match notice {
         Notice::ResetStats => shard.metrics.reset(),
+        Notice::Pause { until, all } => {
+            let pause = Pause { until, all };
+            let merged = shard.pause.get().map_or(pause, |old| old.merge(pause));
+            shard.pause.set(Some(merged));
+        }
+        Notice::Unpause => shard.pause.set(None),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::control::admin;
 use crate::resp::encode;
 
 use super::client::ClientState;
+use super::client_command;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
@@ -47,7 +48,10 @@ pub fn answer(
         Local::Hello => connection::hello(shard, client, args),
         Local::Auth => connection::auth(shard, client, args),
         Local::AclWhoami => connection::whoami(shard, client),
-        Local::Client => connection::client(shard, client, args),
+        Local::Client => {
+            client_command::answer(shard, client, args, reply_to);
+            return Control::Continue;
+        }
         Local::ReadMode => Bytes::from_static(encode::OK),
         Local::KeySlot => {
             let mut out = BytesMut::with_capacity(8);

@@ -18,6 +18,7 @@
 
 mod backend;
 mod client;
+mod client_command;
 mod clients;
 mod composed;
 mod connection;
@@ -26,6 +27,7 @@ mod dispatch;
 mod gate;
 mod identity;
 mod local;
+mod pause;
 mod pool;
 mod reply_to;
 mod slot_map;
@@ -101,6 +103,8 @@ pub struct Shard {
     started: Instant,
     /// Wakes the refresher (on the refresher core only).
     refresh_wanted: Rc<Signal>,
+    /// CLIENT PAUSE in force, if any.
+    pause: Cell<Option<pause::Pause>>,
     /// Commands the cluster's server has and the command table lacks (`name`, `container|sub`).
     newer_commands: RefCell<Arc<[String]>>,
     /// Notified when a topology is applied: the start-up waits for the first.
@@ -271,6 +275,29 @@ impl Shard {
         self.clients.borrow_mut().insert(id, Rc::downgrade(client));
     }
 
+    /// Whether a CLIENT PAUSE holds the request `args` now. One flag read when none is in
+    /// force.
+    fn pause_holds<A: crate::command::keys::Args + ?Sized>(&self, args: &A) -> bool {
+        let Some(pause) = self.pause.get() else {
+            return false;
+        };
+        let now = Instant::now();
+        if now >= pause.until {
+            self.pause.set(None);
+            return false;
+        }
+        pause.holds(now, args)
+    }
+
+    /// This core's open clients.
+    fn open_clients(&self) -> Vec<Rc<ClientState>> {
+        self.clients
+            .borrow()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
     /// Forgets a closed client.
     fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
@@ -306,8 +333,9 @@ impl Shard {
         let answers = self.gather(question).await;
         answers
             .into_iter()
-            .map(|answer| match answer {
-                Answer::Stats(stats) => *stats,
+            .filter_map(|answer| match answer {
+                Answer::Stats(stats) => Some(*stats),
+                _ => None,
             })
             .collect()
     }
@@ -347,6 +375,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         started: Instant::now(),
         refresh_wanted: Rc::new(Signal::default()),
         newer_commands: RefCell::new(Arc::from([])),
+        pause: Cell::new(None),
         topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),

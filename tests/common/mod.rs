@@ -181,14 +181,31 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| from + p)
 }
 
-/// Length of the complete reply starting at `at`, if complete.
+/// Length of the complete reply starting at `at`, if complete. RESP3 types are framed too
+/// (a map's pairs count twice; an attribute is framed with the value after it).
 fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
     let end = line_end(buf, at)?;
     let header = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2;
     match buf[at] {
-        b'+' | b'-' | b':' => Some(after - at),
-        b'$' => {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - at),
+        b'%' | b'~' | b'>' | b'|' => {
+            let n: i64 = header.parse().ok()?;
+            let items = if matches!(buf[at], b'%' | b'|') {
+                n * 2
+            } else {
+                n
+            };
+            let mut pos = after;
+            for _ in 0..items.max(0) {
+                pos += frame_len(buf, pos)?;
+            }
+            if buf[at] == b'|' {
+                pos += frame_len(buf, pos)?;
+            }
+            Some(pos - at)
+        }
+        b'$' | b'=' | b'!' => {
             let n: i64 = header.parse().ok()?;
             if n < 0 {
                 return Some(after - at);
@@ -217,9 +234,36 @@ fn parse(buf: &[u8], pos: &mut usize) -> Value {
     let header = String::from_utf8_lossy(&buf[*pos + 1..end]).into_owned();
     *pos = end + 2;
     match kind {
-        b'+' => Value::Simple(header),
+        b'+' | b',' | b'#' | b'(' => Value::Simple(header),
         b'-' => Value::Error(header),
         b':' => Value::Int(header.parse().unwrap()),
+        b'_' => Value::Bulk(None),
+        // RESP3 aggregates as flat arrays (a map's keys and values alternate).
+        b'%' | b'~' | b'>' => {
+            let n: i64 = header.parse().unwrap();
+            let items = if kind == b'%' { n * 2 } else { n };
+            Value::Array(Some((0..items).map(|_| parse(buf, pos)).collect()))
+        }
+        b'|' => {
+            let n: i64 = header.parse().unwrap();
+            for _ in 0..n * 2 {
+                parse(buf, pos);
+            }
+            parse(buf, pos)
+        }
+        b'!' => {
+            let n: usize = header.parse().unwrap();
+            let text = String::from_utf8_lossy(&buf[*pos..*pos + n]).into_owned();
+            *pos += n + 2;
+            Value::Error(text)
+        }
+        b'=' => {
+            // Verbatim: the text after its three-letter format and ':'.
+            let n: usize = header.parse().unwrap();
+            let data = buf[*pos + 4..*pos + n].to_vec();
+            *pos += n + 2;
+            Value::Bulk(Some(data))
+        }
         b'$' => {
             let n: i64 = header.parse().unwrap();
             if n < 0 {
@@ -639,6 +683,12 @@ impl Proxy {
 
     /// Starts percore with the given seeds; waits only until it accepts connections.
     pub fn start_with_seeds(seeds: &str, extra: &[&str]) -> Proxy {
+        Proxy::start_with_env(seeds, extra, &[])
+    }
+
+    /// Starts percore with the given seeds and environment variables; waits only until it
+    /// accepts connections.
+    pub fn start_with_env(seeds: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
         let port = free_port();
@@ -646,6 +696,7 @@ impl Proxy {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
             .args(["--threads", "2", "--log-level", "debug"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
