@@ -131,3 +131,34 @@ fn hostile_clients_do_not_hurt_the_proxy() {
     assert_eq!(bystander.cmd_str("GET warm:999"), Value::bulk("x"));
     eprintln!("rss before {rss_before} KiB, holding {rss_holding} KiB, after {rss_after} KiB; fds before {fds_before}, after {}", open_fds(pid));
 }
+
+/// A script can make a node return a reply nested thousands deep. percore frames it without
+/// recursion and forwards it byte for byte, in RESP2 and RESP3; the shared connection it came
+/// on, and every other client waiting on it, are unaffected.
+#[test]
+fn a_reply_nested_thousands_deep_is_forwarded_and_harms_no_one() {
+    let cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &[]);
+    let script: &[u8] = b"local t = {1} for i = 1, 5000 do t = {t} end return t";
+    let key = "{deep}k";
+    let node = cluster.master_for_slot(common::slot_of(key));
+    let mut direct = Conn::connect(node);
+    for hello in [&b"2"[..], b"3"] {
+        let mut c = proxy.conn();
+        let mut other = proxy.conn();
+        let eval = common::encode(&[b"EVAL", script, b"1", key.as_bytes()]);
+        for conn in [&mut c, &mut direct] {
+            conn.send_raw(&common::encode(&[b"HELLO", hello]));
+            conn.read_raw_reply();
+            conn.send_raw(&eval);
+        }
+        // Another client's request queued behind it on the same backend connection.
+        other.send_raw(&common::encode(&[b"SET", key.as_bytes(), b"after"]));
+        let expected = direct.read_raw_reply();
+        assert!(expected.starts_with(b"*1\r\n*1\r\n") && expected.len() > 20_000);
+        assert_eq!(c.read_raw_reply(), expected, "RESP{}", hello[0] as char);
+        assert_eq!(other.read_value(), Value::ok());
+        assert_eq!(c.cmd(&[b"GET", key.as_bytes()]), Value::bulk("after"));
+    }
+    assert!(!proxy.log().contains("bad reply"), "{}", proxy.log());
+}

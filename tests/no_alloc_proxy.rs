@@ -129,6 +129,19 @@ fn get_and_set_through_the_proxy_allocate_nothing_per_request() {
         scanner: ReplyScanner::new(),
     };
 
+    measure(&mut client, "RESP2");
+    // The same through RESP3 connections (HELLO 3 opens them, on first use, per master).
+    client
+        .stream
+        .write_all(b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
+        .unwrap();
+    assert_eq!(client.read_replies(1), 0);
+    measure(&mut client, "RESP3");
+}
+
+/// Warms the path up, then counts the allocations of GET/SET one at a time and pipelined, and
+/// checks both are well under one per request.
+fn measure(client: &mut Client, protocol: &str) {
     // Warm-up: every backend connection made, every queue and buffer at its working size.
     assert_eq!(client.run(0, REQUESTS, 1), 0);
     assert_eq!(client.run(0, REQUESTS, PIPELINE), 0);
@@ -140,9 +153,9 @@ fn get_and_set_through_the_proxy_allocate_nothing_per_request() {
     let errors = errors + client.run(0, REQUESTS, PIPELINE);
     let (pipelined, pipelined_took) = (allocations() - before, started.elapsed());
     println!(
-        "allocations for {REQUESTS} GET/SET requests through the proxy: {pipelined} pipelined \
-         {PIPELINE} deep in {pipelined_took:?}, {one_at_a_time} one at a time in \
-         {one_at_a_time_took:?}"
+        "{protocol}: allocations for {REQUESTS} GET/SET requests through the proxy: \
+         {pipelined} pipelined {PIPELINE} deep in {pipelined_took:?}, {one_at_a_time} one at \
+         a time in {one_at_a_time_took:?}"
     );
     assert_eq!(errors, 0);
     // Under one allocation per request by a wide margin, after allowing for glommio's timers,
@@ -151,11 +164,12 @@ fn get_and_set_through_the_proxy_allocate_nothing_per_request() {
     let timers = |took: Duration| (took.as_secs_f64() * TIMER_ALLOCATIONS_PER_SEC) as usize;
     assert!(
         pipelined < REQUESTS / 2 + timers(pipelined_took),
-        "{pipelined} allocations for {REQUESTS} pipelined requests in {pipelined_took:?}"
+        "{protocol}: {pipelined} allocations for {REQUESTS} pipelined requests in \
+         {pipelined_took:?}"
     );
     assert!(
         one_at_a_time < REQUESTS / 2 + timers(one_at_a_time_took),
-        "{one_at_a_time} allocations for {REQUESTS} requests one at a time in \
+        "{protocol}: {one_at_a_time} allocations for {REQUESTS} requests one at a time in \
          {one_at_a_time_took:?}"
     );
 }

@@ -182,50 +182,55 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Length of the complete reply starting at `at`, if complete. RESP3 types are framed too
-/// (a map's pairs count twice; an attribute is framed with the value after it).
+/// (a map's pairs count twice; an attribute is framed with the value after it). Iterative, so
+/// replies nested thousands deep frame too.
 fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
-    let end = line_end(buf, at)?;
-    let header = std::str::from_utf8(&buf[at + 1..end]).ok()?;
-    let after = end + 2;
-    match buf[at] {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - at),
-        b'%' | b'~' | b'>' | b'|' => {
-            let n: i64 = header.parse().ok()?;
-            let items = if matches!(buf[at], b'%' | b'|') {
-                n * 2
-            } else {
-                n
-            };
-            let mut pos = after;
-            for _ in 0..items.max(0) {
-                pos += frame_len(buf, pos)?;
-            }
-            if buf[at] == b'|' {
-                pos += frame_len(buf, pos)?;
-            }
-            Some(pos - at)
+    // Values still to read in each open aggregate (attributes add one for their value).
+    let mut open: Vec<i64> = vec![1];
+    let mut pos = at;
+    while let Some(left) = open.last_mut() {
+        if *left == 0 {
+            open.pop();
+            continue;
         }
-        b'$' | b'=' | b'!' => {
-            let n: i64 = header.parse().ok()?;
-            if n < 0 {
-                return Some(after - at);
+        *left -= 1;
+        let end = line_end(buf, pos)?;
+        let header = std::str::from_utf8(&buf[pos + 1..end]).ok()?;
+        let kind = buf[pos];
+        pos = end + 2;
+        match kind {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {}
+            b'$' | b'=' | b'!' => {
+                let n: i64 = header.parse().ok()?;
+                if n >= 0 {
+                    pos += n as usize + 2;
+                    if pos > buf.len() {
+                        return None;
+                    }
+                }
             }
-            let total = after + n as usize + 2;
-            (buf.len() >= total).then_some(total - at)
-        }
-        b'*' => {
-            let n: i64 = header.parse().ok()?;
-            let mut pos = after;
-            for _ in 0..n.max(0) {
-                pos += frame_len(buf, pos)?;
+            b'*' | b'%' | b'~' | b'>' | b'|' => {
+                let n: i64 = header.parse().ok()?;
+                let items = if matches!(kind, b'%' | b'|') {
+                    n * 2
+                } else {
+                    n
+                };
+                if kind == b'|' {
+                    // The attribute is followed by the value it describes.
+                    if let Some(left) = open.last_mut() {
+                        *left += 1;
+                    }
+                }
+                open.push(items.max(0));
             }
-            Some(pos - at)
+            other => panic!(
+                "bad reply type byte {other:?} in {:?}",
+                String::from_utf8_lossy(buf)
+            ),
         }
-        other => panic!(
-            "bad reply type byte {other:?} in {:?}",
-            String::from_utf8_lossy(buf)
-        ),
     }
+    Some(pos - at)
 }
 
 fn parse(buf: &[u8], pos: &mut usize) -> Value {
