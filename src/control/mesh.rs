@@ -6,7 +6,8 @@
 //! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh;
 //! - gathers: the core serving an admin command (`PROXY INFO`, `CLIENT LIST`, ...) asks every
 //!   core a [`Question`] and merges their [`Answer`]s;
-//! - notices: one core tells every other something they all act on ([`Notice`]).
+//! - notices: something every core acts on ([`Notice`]), sent as a gather
+//!   ([`Question::Heed`]) so the sender knows when every core has.
 //!
 //! This module is the transport: it sends and keeps track of gathers. What a core answers,
 //! and what it does with a notice, is the shard's business (`shard::control`), so nothing here
@@ -77,6 +78,8 @@ pub enum Question {
     ClientList(ListFilter),
     /// Close the core's clients that match; answer how many.
     ClientKill(KillFilter),
+    /// Act on the notice, then answer: the asker knows every core has.
+    Heed(Notice),
 }
 
 /// One core's answer to a [`Question`].
@@ -88,6 +91,8 @@ pub enum Answer {
     Text(String),
     /// A count (clients killed).
     Count(u64),
+    /// To [`Question::Heed`]: done.
+    Done,
 }
 
 /// What one core tells every other, with no answer expected.
@@ -132,8 +137,6 @@ pub enum Message {
         /// The answer.
         answer: Answer,
     },
-    /// Something every core acts on.
-    Notice(Notice),
 }
 
 /// A gather in progress on this core: the answers so far (with the core that gave each) and
@@ -180,14 +183,6 @@ impl Mesh {
     /// Sends, waiting for room.
     pub async fn send(&self, core: usize, message: Message) -> bool {
         self.senders.send_to(core, message).await.is_ok()
-    }
-
-    /// Sends `notice` to every other core (the caller acts on it itself).
-    pub async fn tell_others(&self, notice: Notice) {
-        let me = self.core();
-        for core in (0..self.cores()).filter(|&c| c != me) {
-            let _ = self.send(core, Message::Notice(notice.clone())).await;
-        }
     }
 
     /// Asks every other core `question` and returns the answers in core order, starting with

@@ -44,7 +44,6 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
                 .await;
         }
         Message::Answer { id, core, answer } => shard.mesh.deliver(id, core, answer),
-        Message::Notice(notice) => heed(shard, notice),
     }
 }
 
@@ -54,11 +53,15 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
         Question::Stats { reset } => Answer::Stats(Box::new(shard.stats(reset))),
         Question::ClientList(filter) => Answer::Text(clients::list(shard, &filter)),
         Question::ClientKill(filter) => Answer::Count(clients::kill(shard, &filter)),
+        Question::Heed(notice) => {
+            heed(shard, notice);
+            Answer::Done
+        }
     }
 }
 
-/// Acts on a notice from another core (or from this one, for the core that sent it).
-pub(super) fn heed(shard: &Rc<Shard>, notice: Notice) {
+/// Acts on a notice.
+fn heed(shard: &Rc<Shard>, notice: Notice) {
     match notice {
         Notice::ResetStats => shard.metrics.reset(),
         Notice::Pause { until, all } => {

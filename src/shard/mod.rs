@@ -319,10 +319,9 @@ impl Shard {
         self.mesh.gather(local, question).await
     }
 
-    /// Acts on `notice` here and sends it to every other core.
+    /// Has every core act on `notice`; returns once they all have (or the gather timed out).
     async fn tell_every_core(self: &Rc<Self>, notice: Notice) {
-        control::heed(self, notice.clone());
-        self.mesh.tell_others(notice).await;
+        self.gather(Question::Heed(notice)).await;
     }
 
     /// Every core's stats, gathered over the mesh.
