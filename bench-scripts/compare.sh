@@ -30,6 +30,7 @@ KEYSPACE=${KEYSPACE:-100000}
 SIZES=${SIZES:-"16 1024"}
 TESTS=${TESTS:-"get set mset"}
 PIPELINES=${PIPELINES:-"1 16"}
+PROTOCOLS=${PROTOCOLS:-"2 3"}          # RESP versions (redis-benchmark -3); nutcracker has only 2
 TARGETS=${TARGETS:-"redis nutcracker percore-1t percore-2t"}
 ROUNDS=${ROUNDS:-3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
@@ -148,9 +149,14 @@ for size in $SIZES; do
   populate "$size"
   for pipeline in $PIPELINES; do
     for test in $TESTS; do
+    for protocol in $PROTOCOLS; do
       n=$REQUESTS; [ "$pipeline" = 1 ] && n=$((REQUESTS / 4))
+      # RESP3 lines are named apart (get-resp3) so the report keeps them apart.
+      label=$test; resp_flag=""
+      if [ "$protocol" = 3 ]; then label="$test-resp3"; resp_flag="-3"; fi
       for round in $(seq 1 "$ROUNDS"); do
       for target in $(rotate "$round" $TARGETS); do
+        [ "$protocol" = 3 ] && [ "$target" = nutcracker ] && continue
         case $target in
           redis) port=7100; proxy=""; backends="$DIRECT_PID" ;;
           nutcracker) port=22121; proxy=$NUT_PID; backends="$NUT_BACKENDS" ;;
@@ -161,12 +167,12 @@ for size in $SIZES; do
         esac
         p0=$(cpu_of $proxy); b0=$(cpu_of $backends); m0=$(machine_busy); t0=$(date +%s.%N)
         line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t "$test" \
-          -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv) 2>&1 || true)
+          $resp_flag -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv) 2>&1 || true)
         t1=$(date +%s.%N); p1=$(cpu_of $proxy); b1=$(cpu_of $backends); m1=$(machine_busy)
         row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"')
         bench_cpu=$(echo "$line" | awk '/BENCHCPU/{print $2 + $3}')
         if [ -z "$row" ]; then
-          echo "$round,$target,$test,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $test P$pipeline d$size: FAILED"; continue
+          echo "$round,$target,$label,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $label P$pipeline d$size: FAILED"; continue
         fi
         rps=$(echo "$row" | cut -d, -f2); p50=$(echo "$row" | cut -d, -f5); p99=$(echo "$row" | cut -d, -f7)
         read -r proxy_us backend_us other flag < <(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v m=$((m1 - m0)) \
@@ -174,11 +180,12 @@ for size in $SIZES; do
             secs = t1 - t0; other = (m - p - b) / tk - bc; frac = other / secs; if (frac < 0) frac = 0
             printf "%.2f %.2f %.3f %s\n", p / tk * 1e6 / n, b / tk * 1e6 / n, frac, (frac > lim ? "busy" : "ok") }')
         [ -z "$proxy" ] && proxy_us=""
-        echo "$round,$target,$test,$pipeline,$size,$n,$rps,$p50,$p99,$proxy_us,$backend_us,$other,$flag" >>"$CSV"
-        printf '  r%s %-11s %-4s P%-2s d%-5s %10s req/s  p50 %6s ms  p99 %6s ms  proxy %6s us/req  backend %6s us/req  %s\n' \
-          "$round" "$target" "$test" "$pipeline" "$size" "$rps" "$p50" "$p99" "${proxy_us:--}" "$backend_us" "$flag"
+        echo "$round,$target,$label,$pipeline,$size,$n,$rps,$p50,$p99,$proxy_us,$backend_us,$other,$flag" >>"$CSV"
+        printf '  r%s %-11s %-10s P%-2s d%-5s %10s req/s  p50 %6s ms  p99 %6s ms  proxy %6s us/req  backend %6s us/req  %s\n' \
+          "$round" "$target" "$label" "$pipeline" "$size" "$rps" "$p50" "$p99" "${proxy_us:--}" "$backend_us" "$flag"
       done
       done
+    done
     done
   done
 done

@@ -107,7 +107,36 @@ def table(rows):
         if cells[0] == "-":
             continue
         out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+    resp3 = resp3_lines(rows, keys)
+    if resp3:
+        out += ["", "RESP3 / RESP2 of the same target and line, per round: median (min-max).", ""]
+        out += ["| test | P | size | target | CPU/req | req/s |", "|---|---|---|---|---|---|"]
+        out += resp3
     return "\n".join(out) + "\n"
+
+
+def resp3_lines(rows, keys):
+    """For every line run in both protocols (`get` and `get-resp3`): each target's RESP3 /
+    RESP2 ratio of CPU per request and of req/s, round by round."""
+    out = []
+    targets = sorted({r["target"] for r in rows})
+    for test, pipeline, size in keys:
+        if not test.endswith("-resp3"):
+            continue
+        plain = test[: -len("-resp3")]
+        for target in targets:
+            cells = []
+            for field in ["proxy_cpu_us_per_req", "rps"]:
+                by_round = {}
+                for r in rows:
+                    if r["target"] == target and (r["pipeline"], r["size"]) == (pipeline, size):
+                        if r["test"] in (plain, test):
+                            by_round.setdefault(r.get("round", "1"), {})[r["test"]] = num(r[field])
+                ratios = [v[test] / v[plain] for v in by_round.values() if v.get(test) and v.get(plain)]
+                cells.append(ratio_cell(ratios))
+            if cells[0] != "-" or cells[1] != "-":
+                out.append(f"| {plain} | {pipeline} | {size} | {target} | " + " | ".join(cells) + " |")
+    return out
 
 
 def chart(rows, path):
