@@ -71,6 +71,12 @@ pub enum Local {
     /// CONFIG SET / RESETSTAT / REWRITE: every master, OK only if all are (RESETSTAT also
     /// clears percore's own counters).
     ConfigAll,
+    /// MULTI: the client's transaction, queued by percore.
+    Multi,
+    /// EXEC outside a transaction (inside one, the transaction handles it).
+    Exec,
+    /// DISCARD outside a transaction.
+    Discard,
     /// AUTH [user] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
@@ -102,7 +108,7 @@ pub enum Rejection {
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
 /// single node: refused with a reason instead of silently misbehaving.
-const TRANSACTIONS: &str = "transactions need a dedicated backend connection";
+const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
 const BLOCKING: &str = "blocking commands would stall a shared backend connection";
 const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
 const ADMIN: &str = "node administration must go to the node directly";
@@ -188,6 +194,16 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     route_keys(spec, args)
 }
 
+/// Routes a request queued in a transaction: as [`route`], but a blocking command is routed by
+/// its keys, since inside MULTI it does not block (Redis runs it as its non-blocking form).
+pub fn route_queued<A: Args + ?Sized>(command: Command, args: &A) -> Route {
+    let spec = command.spec;
+    if spec.flags.contains(CommandFlags::BLOCKING) && !spec.key_specs.is_empty() {
+        return route_keys(spec, args);
+    }
+    route_known(command, args)
+}
+
 /// Keyed commands percore refuses.
 fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'static str> {
     if spec.name == "watch" {
@@ -267,7 +283,10 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
         (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
         (Some("command"), _) | (None, "command") => Route::AnyMaster,
-        (None, "multi" | "exec" | "discard" | "unwatch") => unsupported(TRANSACTIONS),
+        (None, "multi") => local(Local::Multi),
+        (None, "exec") => local(Local::Exec),
+        (None, "discard") => local(Local::Discard),
+        (None, "unwatch") => unsupported(TRANSACTIONS),
         _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
         _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
         _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),
@@ -318,7 +337,8 @@ mod tests {
                 "XREAD BLOCK 0 STREAMS s 0",
                 Route::Reject(Unsupported(BLOCKING)),
             ),
-            ("MULTI", Route::Reject(Unsupported(TRANSACTIONS))),
+            ("MULTI", Route::Local(Local::Multi)),
+            ("EXEC", Route::Local(Local::Exec)),
             ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
             ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),

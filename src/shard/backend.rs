@@ -358,7 +358,7 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             let Some(out) = backend.inflight.borrow_mut().pop_front() else {
                 return lost("reply to no request".into());
             };
-            if reply.first() == Some(&b'-') {
+            if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
                 if let Some(redirect) = parse_redirect(&reply) {
                     dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
                     continue;

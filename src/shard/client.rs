@@ -29,6 +29,7 @@ use crate::sync::Signal;
 use super::dispatch::{dispatch, Control, FrameArgs};
 use super::identity::Identity;
 use super::pause;
+use super::transaction::Transaction;
 use super::Shard;
 
 /// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
@@ -75,6 +76,8 @@ pub struct ClientState {
     pub identity: Identity,
     /// CLIENT REPLY.
     reply_mode: Cell<ReplyMode>,
+    /// The transaction being queued, between MULTI and EXEC/DISCARD.
+    pub transaction: RefCell<Option<Transaction>>,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
     /// Limit on `unwritten` (0: none); past it the client is dropped.
@@ -90,6 +93,7 @@ impl ClientState {
         ClientState {
             identity,
             reply_mode: Cell::new(ReplyMode::On),
+            transaction: RefCell::new(None),
             unwritten: Cell::new(0),
             max_unwritten,
             overflowed: Cell::new(false),
@@ -157,6 +161,11 @@ impl ClientState {
     /// Requests waiting for or holding their reply, and reply bytes not yet written.
     pub fn output(&self) -> (usize, usize) {
         (self.replies.borrow().len(), self.unwritten.get())
+    }
+
+    /// Whether the client is between MULTI and EXEC.
+    pub fn in_transaction(&self) -> bool {
+        self.transaction.borrow().is_some()
     }
 
     /// Drops the connection at once (CLIENT KILL).

@@ -24,6 +24,7 @@ use super::client::ClientState;
 use super::gate;
 use super::local;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
+use super::transaction;
 use super::Shard;
 
 /// Redirects (MOVED, ASK, TRYAGAIN) one request may follow before it fails. A slot moves at
@@ -93,6 +94,18 @@ pub fn dispatch(
     identity.stamp(started, command);
     if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
         reply_to.deliver(refusal);
+        return Control::Continue;
+    }
+    if client.in_transaction() {
+        transaction::queue(
+            shard,
+            client,
+            route,
+            command,
+            frame.clone(),
+            &view,
+            reply_to,
+        );
         return Control::Continue;
     }
     let outbound = |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started);
@@ -209,7 +222,7 @@ fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
 }
 
 /// The error reply for a refused request, worded as Redis words it.
-fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) -> Bytes {
+pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) -> Bytes {
     let name = String::from_utf8_lossy(args.get(0));
     // Unknown to the table, but maybe known to a server newer than the table.
     let unknown = match rejection {

@@ -21,6 +21,7 @@ use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::reply_to::ReplyTo;
+use super::transaction;
 use super::Shard;
 
 /// Answers a locally served command.
@@ -60,6 +61,9 @@ pub fn answer(
         }
         Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
         Local::Proxy => return proxy(shard, client, args, reply_to),
+        Local::Multi => transaction::begin(client),
+        Local::Exec => error_reply("ERR EXEC without MULTI"),
+        Local::Discard => error_reply("ERR DISCARD without MULTI"),
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);

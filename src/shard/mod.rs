@@ -31,6 +31,7 @@ mod pause;
 mod pool;
 mod reply_to;
 mod slot_map;
+mod transaction;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -29,17 +29,33 @@ pub struct Node {
 impl Node {
     /// Queues `out` on the next connection of its protocol.
     pub fn send(&self, shard: &Rc<Shard>, out: Outbound) {
-        let conns = &self.conns[out.protocol.index()];
+        self.pick(shard, out.protocol).send(out);
+    }
+
+    /// The next connection of `protocol`, opened if the node has none yet.
+    fn pick(&self, shard: &Rc<Shard>, protocol: Protocol) -> Rc<Backend> {
+        let conns = &self.conns[protocol.index()];
         if conns.borrow().is_empty() {
-            *conns.borrow_mut() = open(shard, &self.addr, out.protocol);
+            *conns.borrow_mut() = open(shard, &self.addr, protocol);
         }
-        let backend = {
-            let conns = conns.borrow();
-            let index = self.next.get() % conns.len();
-            self.next.set(index + 1);
-            conns[index].clone()
+        let conns = conns.borrow();
+        let index = self.next.get() % conns.len();
+        self.next.set(index + 1);
+        conns[index].clone()
+    }
+}
+
+impl Node {
+    /// Queues `outs` on one connection of their protocol, in order and with nothing of
+    /// another client between them (a transaction's MULTI ... EXEC).
+    pub fn send_all(&self, shard: &Rc<Shard>, outs: Vec<Outbound>) {
+        let Some(protocol) = outs.first().map(|out| out.protocol) else {
+            return;
         };
-        backend.send(out);
+        let backend = self.pick(shard, protocol);
+        for out in outs {
+            backend.send(out);
+        }
     }
 }
 

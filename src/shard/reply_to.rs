@@ -14,6 +14,7 @@ use crate::sync::Signal;
 
 use super::client::ClientState;
 use super::dispatch::error_reply;
+use super::transaction::Block;
 
 /// Where a reply goes.
 pub enum ReplyTo {
@@ -33,6 +34,13 @@ pub enum ReplyTo {
     },
     /// The proxy itself, waiting for the reply in a task (INFO from every master, ...).
     Waiter(Rc<ReplyWaiter>),
+    /// One frame of a transaction's MULTI ... EXEC block, which handles redirects itself.
+    Block {
+        /// The block.
+        block: Rc<Block>,
+        /// Which frame.
+        index: usize,
+    },
     /// Nowhere (the reply to the proxy's own ASKING).
     Discard,
 }
@@ -44,8 +52,15 @@ impl ReplyTo {
             ReplyTo::Client { client, seq } => client.complete(seq, reply),
             ReplyTo::Part { whole, index } => whole.complete(index, reply),
             ReplyTo::Waiter(waiter) => waiter.fill(reply),
+            ReplyTo::Block { block, index } => block.complete(index, reply),
             ReplyTo::Discard => {}
         }
+    }
+
+    /// Whether a MOVED/ASK/TRYAGAIN reply is followed by the backend (resending this one
+    /// request), rather than delivered: a transaction's block sends itself again as a whole.
+    pub fn follows_redirects(&self) -> bool {
+        !matches!(self, ReplyTo::Block { .. })
     }
 
     /// Delivers an error reply.
