@@ -169,7 +169,7 @@ for size in $SIZES; do
         line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t "$test" \
           $resp_flag -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv) 2>&1 || true)
         t1=$(date +%s.%N); p1=$(cpu_of $proxy); b1=$(cpu_of $backends); m1=$(machine_busy)
-        row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"')
+        row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"' || true)
         bench_cpu=$(echo "$line" | awk '/BENCHCPU/{print $2 + $3}')
         if [ -z "$row" ]; then
           echo "$round,$target,$label,$pipeline,$size,$n,,,,,,,failed" >>"$CSV"; echo "  $target $label P$pipeline d$size: FAILED"; continue
