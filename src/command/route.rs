@@ -210,9 +210,13 @@ fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'sta
         return Some(TRANSACTIONS);
     }
     if spec.flags.contains(CommandFlags::BLOCKING) {
-        // XREAD and XREADGROUP only block when asked to.
+        // XREAD and XREADGROUP only block when asked to, with BLOCK among the options before
+        // STREAMS (a stream or an ID after it may well be named "block").
         let streams = matches!(spec.name, "xread" | "xreadgroup");
-        let blocks = (1..args.count()).any(|i| args.get(i).eq_ignore_ascii_case(b"block"));
+        let blocks = (1..args.count())
+            .map(|i| args.get(i))
+            .take_while(|arg| !arg.eq_ignore_ascii_case(b"streams"))
+            .any(|arg| arg.eq_ignore_ascii_case(b"block"));
         if !streams || blocks {
             return Some(BLOCKING);
         }
@@ -333,6 +337,7 @@ mod tests {
             ("OBJECT NOPE k", Route::Reject(UnknownSubcommand("object"))),
             ("BLPOP k 0", Route::Reject(Unsupported(BLOCKING))),
             ("XREAD STREAMS s 0", slot("s")),
+            ("XREAD STREAMS block 0", slot("block")),
             (
                 "XREAD BLOCK 0 STREAMS s 0",
                 Route::Reject(Unsupported(BLOCKING)),
