@@ -26,6 +26,15 @@ pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 /// that stops reading hold memory without end, so past this the client is disconnected
 /// (as Redis's client-output-buffer-limit does).
 pub const DEFAULT_MAX_OUTPUT_BUFFER: usize = 512 * 1024 * 1024;
+/// Default hard limit on what waits to be written to a subscriber (replies and messages), in
+/// bytes: past it the subscriber is cut off at once. Redis's `client-output-buffer-limit pubsub
+/// 32mb 8mb 60`, so applications see the same behaviour as on a node.
+pub const DEFAULT_PUBSUB_HARD_LIMIT: usize = 32 * 1024 * 1024;
+/// Default soft limit on what waits for a subscriber: past it for
+/// [`DEFAULT_PUBSUB_SOFT_SECONDS`] without a break, the subscriber is cut off (Redis's default).
+pub const DEFAULT_PUBSUB_SOFT_LIMIT: usize = 8 * 1024 * 1024;
+/// Default time a subscriber may stay over the soft limit (Redis's default).
+pub const DEFAULT_PUBSUB_SOFT_SECONDS: &str = "60s";
 /// Default time given to in-flight requests at shutdown before the process exits anyway.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 /// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
@@ -51,6 +60,29 @@ impl std::fmt::Debug for BackendAuth {
             .field("user", &self.user)
             .field("password", &"<redacted>")
             .finish()
+    }
+}
+
+/// Output limits of a subscriber, like Redis's `client-output-buffer-limit pubsub`: the bytes
+/// of replies and messages waiting to be written to it. A subscriber that reads too slowly is
+/// cut off instead of making the proxy hold messages for it without end. 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Past this the client is cut off at once.
+    pub hard: usize,
+    /// Past this for `soft_for` without a break, the client is cut off.
+    pub soft: usize,
+    /// How long a client may stay over `soft`.
+    pub soft_for: Duration,
+}
+
+impl Default for OutputLimit {
+    fn default() -> Self {
+        OutputLimit {
+            hard: DEFAULT_PUBSUB_HARD_LIMIT,
+            soft: DEFAULT_PUBSUB_SOFT_LIMIT,
+            soft_for: Duration::from_secs(60),
+        }
     }
 }
 
@@ -86,6 +118,8 @@ pub struct Config {
     pub max_output_buffer: usize,
     /// Bound on finishing in-flight requests after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// Output limits of clients subscribed to channels (`--pubsub-output-*`).
+    pub pubsub_limit: OutputLimit,
     /// Credentials for the backends, if they require them.
     pub backend_auth: Option<BackendAuth>,
     /// percore's own users (`--requirepass`, `--user`), whom clients authenticate as.
@@ -109,6 +143,7 @@ impl Default for Config {
             idle_timeout: None,
             max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
             shutdown_timeout: Duration::from_secs(5),
+            pubsub_limit: OutputLimit::default(),
             backend_auth: None,
             users: Users::default(),
         }
@@ -176,6 +211,10 @@ mod tests {
         assert_eq!(
             humantime::format_duration(config.shutdown_timeout).to_string(),
             DEFAULT_SHUTDOWN_TIMEOUT
+        );
+        assert_eq!(
+            humantime::parse_duration(DEFAULT_PUBSUB_SOFT_SECONDS).ok(),
+            Some(config.pubsub_limit.soft_for)
         );
     }
 

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use percore::auth::Users;
-use percore::config::BackendAuth;
+use percore::config::{BackendAuth, OutputLimit};
 use percore::config::{
     DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER,
-    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT,
+    DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use percore::resp::parse::ParseLimits;
 use percore::Config;
@@ -74,6 +75,20 @@ struct Cli {
     /// is disconnected (0: no limit).
     #[arg(long, default_value_t = DEFAULT_MAX_OUTPUT_BUFFER)]
     max_output_buffer: usize,
+
+    /// Most bytes of messages and replies waiting for a subscribed client; past it the client
+    /// is cut off at once, like Redis's client-output-buffer-limit pubsub hard limit (0: none).
+    #[arg(long, default_value_t = DEFAULT_PUBSUB_HARD_LIMIT)]
+    pubsub_output_hard_limit: usize,
+
+    /// Bytes waiting for a subscribed client that, if exceeded for --pubsub-output-soft-seconds
+    /// without a break, cut it off (Redis's pubsub soft limit; 0: none).
+    #[arg(long, default_value_t = DEFAULT_PUBSUB_SOFT_LIMIT)]
+    pubsub_output_soft_limit: usize,
+
+    /// How long a subscribed client may stay over --pubsub-output-soft-limit (e.g. 60s).
+    #[arg(long, default_value = DEFAULT_PUBSUB_SOFT_SECONDS, value_parser = humantime::parse_duration)]
+    pubsub_output_soft_seconds: Duration,
 
     /// On SIGTERM or SIGINT: stop accepting, let in-flight requests finish and replies flush
     /// for at most this long, then exit.
@@ -158,6 +173,11 @@ fn main() -> ExitCode {
         idle_timeout: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
         max_output_buffer: cli.max_output_buffer,
         shutdown_timeout: cli.shutdown_timeout,
+        pubsub_limit: OutputLimit {
+            hard: cli.pubsub_output_hard_limit,
+            soft: cli.pubsub_output_soft_limit,
+            soft_for: cli.pubsub_output_soft_seconds,
+        },
         backend_auth: cli.backend_password.map(|password| BackendAuth {
             user: cli.backend_user,
             password,

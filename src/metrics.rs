@@ -35,6 +35,19 @@ pub struct Counters {
     pub backend_failures: Cell<u64>,
     /// Failed AUTH (and HELLO ... AUTH) attempts.
     pub auth_failures: Cell<u64>,
+    /// Clients subscribed to at least one channel or pattern now.
+    pub subscribers: Cell<u64>,
+    /// Pub/sub messages received from nodes on the core's subscription connections.
+    pub pubsub_messages: Cell<u64>,
+    /// Messages queued to subscribers (one message to ten subscribers counts ten).
+    pub pubsub_deliveries: Cell<u64>,
+    /// Subscribers cut off at the pub/sub output limit.
+    pub pubsub_cut_off: Cell<u64>,
+    /// Subscription connections lost and re-established (or subscriptions moved after their
+    /// slot did): each is a gap in which messages published were not delivered.
+    pub pubsub_gaps: Cell<u64>,
+    /// Total length of those gaps, in milliseconds.
+    pub pubsub_gap_ms: Cell<u64>,
 }
 
 impl Counters {
@@ -63,12 +76,39 @@ pub struct CoreStats {
     pub backend_failures: u64,
     /// Failed authentication attempts.
     pub auth_failures: u64,
+    /// Pub/sub figures.
+    pub pubsub: PubsubStats,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
     pub latency: Histogram<u64>,
     /// The core's socket ring.
     pub ring: RingStats,
+}
+
+/// One core's pub/sub figures for `PROXY INFO`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PubsubStats {
+    /// Clients subscribed to something.
+    pub subscribers: u64,
+    /// Classic channels the core's clients are subscribed to.
+    pub channels: u64,
+    /// Patterns the core's clients are subscribed to.
+    pub patterns: u64,
+    /// Sharded channels the core's clients are subscribed to.
+    pub shard_channels: u64,
+    /// Subscription connections open to nodes.
+    pub links: u64,
+    /// Messages received from nodes.
+    pub messages: u64,
+    /// Messages queued to subscribers.
+    pub deliveries: u64,
+    /// Subscribers cut off at the output limit.
+    pub cut_off: u64,
+    /// Gaps in delivery (a subscription connection lost, a slot moved).
+    pub gaps: u64,
+    /// Their total length, milliseconds.
+    pub gap_ms: u64,
 }
 
 /// The metrics of one core.
@@ -102,7 +142,7 @@ impl Metrics {
     }
 
     /// Clears the event counters and the latency histogram (CONFIG RESETSTAT), keeping the
-    /// count of open connections, which is a state, not an event count.
+    /// counts of open connections and subscribers, which are states, not event counts.
     pub fn reset(&self) {
         let c = &self.counters;
         for counter in [
@@ -112,6 +152,11 @@ impl Metrics {
             &c.asked,
             &c.backend_failures,
             &c.auth_failures,
+            &c.pubsub_messages,
+            &c.pubsub_deliveries,
+            &c.pubsub_cut_off,
+            &c.pubsub_gaps,
+            &c.pubsub_gap_ms,
         ] {
             counter.set(0);
         }
@@ -130,6 +175,15 @@ impl Metrics {
             asked: c.asked.get(),
             backend_failures: c.backend_failures.get(),
             auth_failures: c.auth_failures.get(),
+            pubsub: PubsubStats {
+                subscribers: c.subscribers.get(),
+                messages: c.pubsub_messages.get(),
+                deliveries: c.pubsub_deliveries.get(),
+                cut_off: c.pubsub_cut_off.get(),
+                gaps: c.pubsub_gaps.get(),
+                gap_ms: c.pubsub_gap_ms.get(),
+                ..PubsubStats::default()
+            },
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

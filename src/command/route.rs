@@ -6,6 +6,7 @@
 
 use crate::cluster::slot::Slot;
 use crate::command::keys::{for_each_key, Args, KeyError};
+use crate::command::pubsub::Kind;
 use crate::command::table::{self, CommandFlags, CommandSpec};
 
 /// How a request is served.
@@ -87,6 +88,19 @@ pub enum Local {
     Info,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE (its channels all in one slot): the core's
+    /// subscription hub.
+    Subscribe(Kind),
+    /// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE.
+    Unsubscribe(Kind),
+    /// PUBLISH: any master (the cluster delivers it everywhere), its count of receivers
+    /// made percore's.
+    Publish,
+    /// SPUBLISH: the channel's slot master, its count made percore's.
+    SPublish,
+    /// PUBSUB CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB: percore's subscribers
+    /// and the nodes' own.
+    Pubsub,
 }
 
 /// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
@@ -110,7 +124,7 @@ pub enum Rejection {
 /// single node: refused with a reason instead of silently misbehaving.
 const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
 const BLOCKING: &str = "blocking commands would stall a shared backend connection";
-const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
+const PUBSUB: &str = "percore's pub/sub hub does not know this command";
 const ADMIN: &str = "node administration must go to the node directly";
 const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
 
@@ -188,6 +202,9 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     if spec.key_specs.is_empty() {
         return route_keyless(spec, command.parent);
     }
+    if spec.flags.contains(CommandFlags::PUBSUB) {
+        return route_sharded(spec, args);
+    }
     if let Some(reason) = refused_keyed(spec, args) {
         return Route::Reject(Rejection::Unsupported(reason));
     }
@@ -221,10 +238,23 @@ fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'sta
             return Some(BLOCKING);
         }
     }
-    if spec.flags.contains(CommandFlags::PUBSUB) {
-        return Some(PUBSUB);
-    }
     None
+}
+
+/// Routes the sharded pub/sub commands, whose channels count as keys: all in one slot, as a
+/// node requires, else CROSSSLOT.
+fn route_sharded<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
+    let local = match spec.name {
+        "ssubscribe" => Local::Subscribe(Kind::Shard),
+        "sunsubscribe" => Local::Unsubscribe(Kind::Shard),
+        "spublish" => Local::SPublish,
+        _ => return Route::Reject(Rejection::Unsupported(PUBSUB)),
+    };
+    match route_keys(spec, args) {
+        // SUNSUBSCRIBE without channels has no key.
+        Route::Keyed(_) | Route::AnyMaster => Route::Local(local),
+        refused => refused,
+    }
 }
 
 fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
@@ -285,8 +315,15 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (None, "randomkey") => local(Local::RandomKey),
         (Some("config"), "get") => Route::AnyMaster,
         (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
-        (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
+        (None, "time" | "lolwut") => Route::AnyMaster,
         (Some("command"), _) | (None, "command") => Route::AnyMaster,
+        (None, "subscribe") => local(Local::Subscribe(Kind::Channel)),
+        (None, "psubscribe") => local(Local::Subscribe(Kind::Pattern)),
+        (None, "unsubscribe") => local(Local::Unsubscribe(Kind::Channel)),
+        (None, "punsubscribe") => local(Local::Unsubscribe(Kind::Pattern)),
+        (None, "publish") => local(Local::Publish),
+        (Some("pubsub"), "help") => Route::AnyMaster,
+        (Some("pubsub"), _) => local(Local::Pubsub),
         (None, "multi") => local(Local::Multi),
         (None, "exec") => local(Local::Exec),
         (None, "discard") => local(Local::Discard),
@@ -345,7 +382,33 @@ mod tests {
             ("MULTI", Route::Local(Local::Multi)),
             ("EXEC", Route::Local(Local::Exec)),
             ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
-            ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
+            ("SUBSCRIBE c", Route::Local(Local::Subscribe(Kind::Channel))),
+            (
+                "PSUBSCRIBE p*",
+                Route::Local(Local::Subscribe(Kind::Pattern)),
+            ),
+            (
+                "UNSUBSCRIBE",
+                Route::Local(Local::Unsubscribe(Kind::Channel)),
+            ),
+            (
+                "PUNSUBSCRIBE",
+                Route::Local(Local::Unsubscribe(Kind::Pattern)),
+            ),
+            (
+                "SSUBSCRIBE {a}1 {a}2",
+                Route::Local(Local::Subscribe(Kind::Shard)),
+            ),
+            ("SSUBSCRIBE a b", Route::Reject(CrossSlot)),
+            (
+                "SUNSUBSCRIBE",
+                Route::Local(Local::Unsubscribe(Kind::Shard)),
+            ),
+            ("SUNSUBSCRIBE a b", Route::Reject(CrossSlot)),
+            ("PUBLISH c m", Route::Local(Local::Publish)),
+            ("SPUBLISH c m", Route::Local(Local::SPublish)),
+            ("PUBSUB NUMSUB a b", Route::Local(Local::Pubsub)),
+            ("PUBSUB HELP", Route::AnyMaster),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
             ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
             ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),

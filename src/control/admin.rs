@@ -54,8 +54,21 @@ pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats], protocol: P
     text_reply(&text, protocol)
 }
 
-/// The reply to `INFO`: a server section for clients that look for one, and this core's view.
-pub fn info_reply(view: &ProxyView, protocol: Protocol) -> Bytes {
+/// Distinct channels, patterns and sharded channels with subscribers, through percore and on
+/// the nodes directly, as INFO's `pubsub_*` fields count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PubsubCounts {
+    /// `pubsub_channels`.
+    pub channels: u64,
+    /// `pubsub_patterns`.
+    pub patterns: u64,
+    /// `pubsubshard_channels`.
+    pub shard_channels: u64,
+}
+
+/// The reply to `INFO`: a server section for clients that look for one, this core's view, and
+/// the pub/sub counts of the stats section.
+pub fn info_reply(view: &ProxyView, pubsub: &PubsubCounts, protocol: Protocol) -> Bytes {
     let mut text = String::new();
     let _ = write!(
         text,
@@ -67,6 +80,11 @@ pub fn info_reply(view: &ProxyView, protocol: Protocol) -> Bytes {
         view.core,
         view.threads,
         view.epoch,
+    );
+    let _ = write!(
+        text,
+        "\r\n# Stats\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\n",
+        pubsub.channels, pubsub.patterns, pubsub.shard_channels,
     );
     text_reply(&text, protocol)
 }
@@ -111,7 +129,43 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.ring.parks,
         );
     }
+    pubsub_section(&mut text, stats);
     text
+}
+
+/// The `# Pubsub` section: totals over the cores, then each core's figures.
+fn pubsub_section(text: &mut String, stats: &[CoreStats]) {
+    let total = |field: fn(&CoreStats) -> u64| stats.iter().map(field).sum::<u64>();
+    let _ = write!(
+        text,
+        "\r\n# Pubsub\r\nsubscribers:{}\r\npubsub_messages:{}\r\npubsub_deliveries:{}\r\n\
+         pubsub_cut_off:{}\r\npubsub_gaps:{}\r\npubsub_gap_ms:{}\r\n",
+        total(|s| s.pubsub.subscribers),
+        total(|s| s.pubsub.messages),
+        total(|s| s.pubsub.deliveries),
+        total(|s| s.pubsub.cut_off),
+        total(|s| s.pubsub.gaps),
+        total(|s| s.pubsub.gap_ms),
+    );
+    for s in stats {
+        let p = &s.pubsub;
+        let _ = write!(
+            text,
+            "core{}_pubsub:subscribers={},channels={},patterns={},shard_channels={},links={},\
+             messages={},deliveries={},cut_off={},gaps={},gap_ms={}\r\n",
+            s.core,
+            p.subscribers,
+            p.channels,
+            p.patterns,
+            p.shard_channels,
+            p.links,
+            p.messages,
+            p.deliveries,
+            p.cut_off,
+            p.gaps,
+            p.gap_ms,
+        );
+    }
 }
 
 fn latency(stats: &[CoreStats]) -> String {

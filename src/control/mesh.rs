@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use glommio::channels::channel_mesh::Senders;
 
 use crate::cluster::topology::Topology;
+use crate::command::pubsub::Kind;
 use crate::metrics::CoreStats;
 use crate::sync::Signal;
 
@@ -66,6 +67,51 @@ pub struct KillFilter {
     pub asker: u64,
 }
 
+/// Which of a core's subscriptions a [`PubsubQuestion::Held`] is about.
+#[derive(Debug, Clone)]
+pub enum NameFilter {
+    /// All of them (PUBSUB NUMPAT).
+    All,
+    /// Those whose name matches this glob pattern (PUBSUB CHANNELS pattern).
+    Matching(Vec<u8>),
+    /// These names, whether subscribed or not (PUBSUB NUMSUB a b).
+    Named(Vec<Vec<u8>>),
+}
+
+/// One subscription name as a core holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldName {
+    /// The channel or pattern.
+    pub name: Vec<u8>,
+    /// The core's clients subscribed to it.
+    pub clients: u64,
+    /// The nodes where the core's subscription connections hold it (each counts it as one
+    /// subscriber of its own).
+    pub nodes: Vec<String>,
+}
+
+/// What a pub/sub gather asks every core.
+#[derive(Debug, Clone)]
+pub enum PubsubQuestion {
+    /// The core's subscriptions of `kind` that `filter` selects.
+    Held {
+        /// Channels, patterns or sharded channels.
+        kind: Kind,
+        /// Which of them.
+        filter: NameFilter,
+    },
+    /// For a message published on `channel` at `node`: how many of the core's clients receive
+    /// it, and how many receivers the node counts among the core's own subscriptions there.
+    Receivers {
+        /// SPUBLISH rather than PUBLISH.
+        shard: bool,
+        /// The channel.
+        channel: Vec<u8>,
+        /// The node that ran the publish.
+        node: String,
+    },
+}
+
 /// What a gather asks every core.
 #[derive(Debug, Clone)]
 pub enum Question {
@@ -80,6 +126,8 @@ pub enum Question {
     ClientKill(KillFilter),
     /// Act on the notice, then answer: the asker knows every core has.
     Heed(Notice),
+    /// About the core's pub/sub subscriptions.
+    Pubsub(PubsubQuestion),
 }
 
 /// One core's answer to a [`Question`].
@@ -93,6 +141,15 @@ pub enum Answer {
     Count(u64),
     /// To [`Question::Heed`]: done.
     Done,
+    /// To [`PubsubQuestion::Held`].
+    Held(Vec<HeldName>),
+    /// To [`PubsubQuestion::Receivers`].
+    Receivers {
+        /// The core's clients that receive the message.
+        clients: u64,
+        /// Receivers the node counts that are the core's own subscriptions.
+        links: u64,
+    },
 }
 
 /// What one core tells every other, with no answer expected.

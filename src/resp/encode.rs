@@ -77,6 +77,15 @@ pub fn map_header(out: &mut BytesMut, protocol: Protocol, pairs: usize) {
     }
 }
 
+/// Appends the header of a pub/sub frame of `len` elements (a subscription confirmation, a
+/// message): an array `*n` in RESP2, a push `>n` in RESP3.
+pub fn push_header(out: &mut BytesMut, protocol: Protocol, len: usize) {
+    match protocol {
+        Protocol::Resp2 => header(out, b'*', len),
+        Protocol::Resp3 => header(out, b'>', len),
+    }
+}
+
 /// Appends text meant to be shown as it is (INFO, CLUSTER NODES): a verbatim string of
 /// format `txt` in RESP3, a bulk string in RESP2.
 pub fn verbatim(out: &mut BytesMut, protocol: Protocol, text: &[u8]) {
@@ -194,6 +203,8 @@ mod tests {
         assert_eq!(encoded(|o| null(o, Resp3)), b"_\r\n");
         assert_eq!(encoded(|o| map_header(o, Resp2, 2)), b"*4\r\n");
         assert_eq!(encoded(|o| map_header(o, Resp3, 2)), b"%2\r\n");
+        assert_eq!(encoded(|o| push_header(o, Resp2, 3)), b"*3\r\n");
+        assert_eq!(encoded(|o| push_header(o, Resp3, 3)), b">3\r\n");
         assert_eq!(encoded(|o| verbatim(o, Resp2, b"a:1")), b"$3\r\na:1\r\n");
         assert_eq!(
             encoded(|o| verbatim(o, Resp3, b"a:1")),

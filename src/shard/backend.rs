@@ -229,10 +229,21 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
 /// Nothing else is written before: a request sent behind a refused AUTH could still run on a
 /// node that has no password, while its client is told it failed.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let Some(handshake) = &backend.handshake else {
+    exchange_handshake(&backend.addr, backend.handshake.as_ref(), stream, timeout).await
+}
+
+/// Sends `handshake` (if any) to `addr` on `stream` and waits for the node to accept it; the
+/// pub/sub hub's subscription connections greet nodes the same way.
+pub(super) async fn exchange_handshake(
+    addr: &str,
+    handshake: Option<&Bytes>,
+    stream: &Stream,
+    timeout: Duration,
+) -> Result<(), BackendError> {
+    let Some(handshake) = handshake else {
         return Ok(());
     };
-    let node = || backend.addr.to_string();
+    let node = || addr.to_string();
     let lost = |reason: String| BackendError::Lost {
         node: node(),
         reason,

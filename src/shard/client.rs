@@ -8,6 +8,10 @@
 //!
 //! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
 //! that pipelines without limit is served in windows and memory stays bounded.
+//!
+//! Pub/sub messages answer no request, so they do not take a place in the queue: they wait in
+//! the client's [`Subscriber`] queue, each behind the replies reserved before it arrived, and
+//! the writer interleaves them at reply boundaries.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -18,7 +22,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use tracing::debug;
 
-use crate::config::MAX_CLIENT_INFLIGHT;
+use crate::config::{OutputLimit, MAX_CLIENT_INFLIGHT};
 use crate::error::ProtocolError;
 use crate::metrics::Counters;
 use crate::net::{Stream, WriteBatch, READ_CHUNK};
@@ -29,6 +33,7 @@ use crate::sync::Signal;
 use super::dispatch::{dispatch, Control, FrameArgs};
 use super::identity::Identity;
 use super::pause;
+use super::pubsub::subscriber::{Refused, Subscriber};
 use super::transaction::Transaction;
 use super::Shard;
 
@@ -86,6 +91,8 @@ pub struct ClientState {
     overflowed: Cell<bool>,
     /// Wakes the connection task to drop the connection at once, even mid-write.
     abort: Signal,
+    /// Its subscriptions and the messages waiting for it.
+    pub pubsub: Subscriber,
 }
 
 impl ClientState {
@@ -98,6 +105,7 @@ impl ClientState {
             max_unwritten,
             overflowed: Cell::new(false),
             abort: Signal::default(),
+            pubsub: Subscriber::default(),
             replies: RefCell::new(VecDeque::new()),
             base_seq: Cell::new(0),
             wake_writer: Signal::default(),
@@ -134,6 +142,16 @@ impl ClientState {
 
     /// Fills the place `seq` with its reply.
     pub fn complete(&self, seq: u64, reply: Bytes) {
+        self.fill(seq, reply, false);
+    }
+
+    /// Fills the place `seq` with a reply that is sent even when replies are off (CLIENT
+    /// REPLY OFF/SKIP): pub/sub confirmations, which Redis sends as pushes.
+    pub fn complete_pushing(&self, seq: u64, reply: Bytes) {
+        self.fill(seq, reply, true);
+    }
+
+    fn fill(&self, seq: u64, reply: Bytes, pushing: bool) {
         if self.closed.get() {
             return;
         }
@@ -144,7 +162,11 @@ impl ClientState {
         if let Some(slot) = replies.get_mut(index as usize) {
             if let Pending::Waiting { started, silent } = *slot {
                 // A silent reply keeps its place in the order, empty, and is not written.
-                let reply = if silent { Bytes::new() } else { reply };
+                let reply = if silent && !pushing {
+                    Bytes::new()
+                } else {
+                    reply
+                };
                 let unwritten = self.unwritten.get() + reply.len();
                 self.unwritten.set(unwritten);
                 *slot = Pending::Ready { reply, started };
@@ -156,6 +178,25 @@ impl ClientState {
                 }
             }
         }
+    }
+
+    /// Queues a pub/sub message, written after the replies already reserved. `Ok(false)`: the
+    /// client is gone or being cut off, nothing queued; `Err`: this message took it past
+    /// `limit`, and it is cut off now.
+    pub fn push(&self, frame: Bytes, limit: &OutputLimit) -> Result<bool, Refused> {
+        if self.closed.get() || self.overflowed.get() {
+            return Ok(false);
+        }
+        let after = self.base_seq.get() + self.replies.borrow().len() as u64;
+        if let Err(refused) = self.pubsub.push(frame, after, self.unwritten.get(), limit) {
+            self.overflowed.set(true);
+            self.abort.notify();
+            return Err(refused);
+        }
+        if after <= self.base_seq.get() {
+            self.wake_writer.notify();
+        }
+        Ok(true)
     }
 
     /// Requests waiting for or holding their reply, and reply bytes not yet written.
@@ -197,6 +238,9 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     futures_lite::future::or(futures_lite::future::or(reader, writer), abort).await;
     if state.overflowed.get() {
         debug!(?peer, "client output buffer limit reached, closing");
+    }
+    if state.pubsub.has_state() {
+        shard.pubsub.forget(&shard, &state);
     }
     shard.unregister_client(id);
     state.closed.set(true);
@@ -364,6 +408,12 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
     loop {
         let mut now = None;
         while !batch.is_full() {
+            // Messages due before the next reply; one flag check for clients that never
+            // subscribed.
+            if state.pubsub.has_waiting() && state.pubsub.take_due(state.base_seq.get(), &mut batch)
+            {
+                continue;
+            }
             let reply = {
                 let mut replies = state.replies.borrow_mut();
                 if !matches!(replies.front(), Some(Pending::Ready { .. })) {

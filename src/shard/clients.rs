@@ -2,9 +2,9 @@
 //! Redis's field format, so tools that parse Redis's (redis-cli, client libraries, operators'
 //! scripts) read percore's too.
 //!
-//! Fields percore has no equivalent for (query buffer sizes, database other than 0, pub/sub)
-//! are shown as a fresh Redis client would show them; the output fields are the client's own
-//! reply queue.
+//! Fields percore has no equivalent for (query buffer sizes, database other than 0) are shown
+//! as a fresh Redis client would show them; the output fields are the client's own reply
+//! queue, and `flags=P`, `sub`, `psub`, `ssub` its subscriptions.
 
 use std::fmt::Write;
 use std::time::Instant;
@@ -29,10 +29,11 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         .user()
         .map_or("default", |user| users.get(user).name.as_str());
     let (queued, unwritten) = client.output();
+    let subs = client.pubsub.counts();
     let mut line = String::with_capacity(320);
     let _ = write!(
         line,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} \
          multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         identity.id,
@@ -43,6 +44,10 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         now.saturating_duration_since(identity.created).as_secs(),
         now.saturating_duration_since(identity.last_active())
             .as_secs(),
+        if client.pubsub.is_active() { "P" } else { "N" },
+        subs[0],
+        subs[1],
+        subs[2],
         queued,
         unwritten,
         unwritten,

@@ -57,6 +57,7 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
             heed(shard, notice);
             Answer::Done
         }
+        Question::Pubsub(question) => shard.pubsub.answer(&question),
     }
 }
 

@@ -17,12 +17,13 @@ use crate::command::route::{route_command, Merge, Rejection, Route, SplitKind};
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
-use crate::resp::encode;
+use crate::resp::{encode, Protocol};
 
 use super::backend::Outbound;
 use super::client::ClientState;
 use super::gate;
 use super::local;
+use super::pubsub;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::transaction;
 use super::Shard;
@@ -95,6 +96,13 @@ pub fn dispatch(
     if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
         reply_to.deliver(refusal);
         return Control::Continue;
+    }
+    // RESP2's subscribe mode allows only a few commands; one flag read for everyone else.
+    if client.pubsub.is_active() && protocol == Protocol::Resp2 {
+        if let Some(reply) = pubsub::gate_resp2(&route, command, &view) {
+            reply_to.deliver(reply);
+            return Control::Continue;
+        }
     }
     if client.in_transaction() {
         transaction::queue(

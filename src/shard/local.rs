@@ -1,5 +1,6 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands; pub/sub
+//! commands are handed to the core's hub ([`super::pubsub`]).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -20,6 +21,7 @@ use super::client_command;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::pubsub;
 use super::reply_to::ReplyTo;
 use super::transaction;
 use super::Shard;
@@ -59,7 +61,15 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
-        Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
+        Local::Info => {
+            let (shard, protocol) = (shard.clone(), client.identity.protocol());
+            glommio::spawn_local(async move {
+                let pubsub = pubsub::counts(&shard).await;
+                reply_to.deliver(admin::info_reply(&shard.admin_view(), &pubsub, protocol));
+            })
+            .detach();
+            return Control::Continue;
+        }
         Local::Proxy => return proxy(shard, client, args, reply_to),
         Local::Multi => transaction::begin(client),
         Local::Exec => error_reply("ERR EXEC without MULTI"),
@@ -67,6 +77,23 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Subscribe(kind) => {
+            pubsub::subscribe(shard, client, kind, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Unsubscribe(kind) => {
+            pubsub::unsubscribe(shard, client, kind, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Publish | Local::SPublish => {
+            let sharded = command == Local::SPublish;
+            pubsub::publish(shard, sharded, args, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Pubsub => {
+            pubsub::pubsub_command(shard, args, reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

@@ -8,6 +8,7 @@
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
 //! - [`local`]: commands the proxy answers itself;
 //! - [`backend`], [`pool`]: upstream connections per node;
+//! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
@@ -29,6 +30,7 @@ mod identity;
 mod local;
 mod pause;
 mod pool;
+mod pubsub;
 mod reply_to;
 mod slot_map;
 mod transaction;
@@ -116,6 +118,8 @@ pub struct Shard {
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
     /// Clients this core has accepted, for [`Shard::next_client_id`].
     next_client_id: Cell<u64>,
+    /// The core's pub/sub subscriptions and their connections to nodes.
+    pubsub: pubsub::Hub,
 }
 
 impl Shard {
@@ -250,6 +254,7 @@ impl Shard {
         let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
         *self.slot_map.borrow_mut() = map;
         self.topology_applied.notify();
+        self.pubsub.topology_changed(self);
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
@@ -307,7 +312,8 @@ impl Shard {
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
     fn stats(&self, reset_latency: bool) -> CoreStats {
         let epoch = self.slot_map.borrow().epoch();
-        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        let mut stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();
         }
@@ -380,6 +386,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
+        pubsub: pubsub::Hub::default(),
     });
     control::spawn_receivers(&shard, receivers);
     if core == REFRESHER_CORE {

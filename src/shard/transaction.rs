@@ -84,6 +84,13 @@ pub fn queue(
         (Route::Reject(Rejection::Unsupported(_)), Some(command)) => {
             crate::command::route::route_queued(command, args)
         }
+        // PUBLISH and SPUBLISH inside MULTI are the node's own, as any keyless or keyed
+        // command (the count of receivers is then the node's).
+        (Route::Local(Local::Publish), _) => Route::AnyMaster,
+        (Route::Local(Local::SPublish), _) => {
+            use crate::command::keys::Args;
+            Route::Keyed(Slot::for_key(args.get(1)))
+        }
         (route, _) => route,
     };
     let mut slot_of_request = None;

@@ -153,6 +153,32 @@ impl Conn {
         panic!("the connection was not closed");
     }
 
+    /// The exact bytes of the next reply if one arrives within `wait`, else `None` (for
+    /// checking that nothing more comes).
+    pub fn try_read_raw_reply(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + wait;
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            if let Some(len) = frame_len(&self.buf, 0) {
+                return Some(self.buf.drain(..len).collect());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let read = self.stream.read(&mut chunk);
+            self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            match read {
+                Ok(0) => panic!("connection closed while waiting for a reply"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return None
+                }
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
     fn fill(&mut self) {
         let mut chunk = [0u8; 64 * 1024];
         match self.stream.read(&mut chunk) {
