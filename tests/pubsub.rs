@@ -165,7 +165,17 @@ fn confirmations_and_messages_are_a_nodes_resp3() {
     direct.send_raw(&common::encode(&[b"PUBLISH", b"a", b"self"]));
     assert_eq!(text(&direct.read_raw_reply()), text(push));
     assert!(direct.read_value().as_int().is_some());
+    assert_eq!(
+        text(&via.read_raw_reply()),
+        text(push),
+        "the node's publish reaches percore's"
+    );
     via.send_raw(&common::encode(&[b"PUBLISH", b"a", b"self"]));
+    assert_eq!(
+        text(&direct.read_raw_reply()),
+        text(push),
+        "and percore's the node's"
+    );
     assert!(via.read_value().as_int().is_some());
     assert_eq!(text(&via.read_raw_reply()), text(push));
     for line in ["UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "UNSUBSCRIBE"] {
@@ -200,15 +210,13 @@ fn info_field(info: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in {info}"))
 }
 
-/// `core<N>_pubsub:subscribers=` of every core.
-fn subscribers_per_core(info: &str) -> Vec<u64> {
+/// A field of each core's `core<N>_pubsub:` line (`subscribers`, `links`, ...).
+fn per_core(info: &str, field: &str) -> Vec<u64> {
     info.lines()
-        .filter(|line| line.contains("_pubsub:subscribers="))
+        .filter(|line| line.contains("_pubsub:"))
         .filter_map(|line| {
-            line.split("subscribers=")
-                .nth(1)?
-                .split(',')
-                .next()?
+            line.split([':', ','])
+                .find_map(|part| part.strip_prefix(&format!("{field}=")))?
                 .parse()
                 .ok()
         })
@@ -233,10 +241,10 @@ fn a_thousand_messages_reach_twenty_subscribers_once_and_in_order() {
     let mut subscribers: Vec<Conn> = (0..19)
         .map(|i| subscribed(proxy.conn(), i % 2 == 1, "SUBSCRIBE", "fan"))
         .collect();
-    let per_core = subscribers_per_core(&proxy_info(&proxy));
+    let spread = per_core(&proxy_info(&proxy), "subscribers");
     assert!(
-        per_core.len() == 2 && per_core.iter().all(|&n| n > 0),
-        "subscribers on both cores: {per_core:?}"
+        spread.len() == 2 && spread.iter().all(|&n| n > 0),
+        "subscribers on both cores: {spread:?}"
     );
     let direct = Conn::connect(cluster.master_for_slot(0));
     subscribers.push(subscribed(direct, false, "SUBSCRIBE", "fan"));
@@ -467,4 +475,299 @@ fn sharded_channels_follow_their_slot_while_it_moves() {
         );
     }
     assert!(info_field(&proxy_info(&proxy), "pubsub_gaps") >= 1);
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_cut_off_and_delays_no_one() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const MESSAGES: usize = 2000;
+    const BATCH: usize = 50;
+    let (_cluster, proxy) = setup(&[
+        "--pubsub-output-hard-limit",
+        "1048576",
+        "--pubsub-output-soft-limit",
+        "0",
+    ]);
+    let mut slow = subscribed(proxy.conn(), false, "SUBSCRIBE", "big");
+    let progress: Vec<Arc<AtomicUsize>> = (0..4).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let readers: Vec<_> = progress
+        .iter()
+        .enumerate()
+        .map(|(index, read)| {
+            let mut conn = subscribed(proxy.conn(), index % 2 == 1, "SUBSCRIBE", "big");
+            let read = read.clone();
+            std::thread::spawn(move || {
+                for i in 0..MESSAGES {
+                    let got = message(&mut conn);
+                    assert_eq!(got[1], "big");
+                    assert!(got[2].starts_with(&format!("{i}:")), "message {i} in order");
+                    read.store(i + 1, Ordering::SeqCst);
+                }
+                conn
+            })
+        })
+        .collect();
+    // 16 MB in all: far past the slow subscriber's 1 MiB and what the kernel buffers for it,
+    // while the readers are never more than a batch (400 KB) behind.
+    let payload = "x".repeat(8 * 1024);
+    let mut publisher = proxy.conn();
+    let mut getter = proxy.conn();
+    let mut slowest_get = Duration::ZERO;
+    for batch in 0..MESSAGES / BATCH {
+        let commands: Vec<Vec<Vec<u8>>> = (batch * BATCH..(batch + 1) * BATCH)
+            .map(|i| {
+                let message = format!("{i}:{payload}");
+                vec![b"PUBLISH".to_vec(), b"big".to_vec(), message.into_bytes()]
+            })
+            .collect();
+        for reply in publisher.pipeline(&commands) {
+            assert!(reply.as_int().is_some(), "{reply:?}");
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(getter.cmd_str("GET percore:none"), Value::Bulk(None));
+        slowest_get = slowest_get.max(started.elapsed());
+        let sent = (batch + 1) * BATCH;
+        common::wait_until("the readers to catch up", Duration::from_secs(10), || {
+            progress
+                .iter()
+                .all(|read| read.load(Ordering::SeqCst) >= sent)
+        });
+    }
+    let _fast: Vec<Conn> = readers
+        .into_iter()
+        .map(|reader| {
+            reader
+                .join()
+                .expect("every fast subscriber got every message in order")
+        })
+        .collect();
+    assert!(
+        slowest_get < Duration::from_secs(1),
+        "a GET took {slowest_get:?}"
+    );
+    let info = proxy_info(&proxy);
+    assert_eq!(info_field(&info, "pubsub_cut_off"), 1, "{info}");
+    // The slow one gets what was written before it was cut off, then the end.
+    slow.expect_closed();
+    assert_eq!(info_field(&proxy_info(&proxy), "subscribers"), 4);
+}
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
+#[test]
+fn fds_and_memory_return_to_baseline_after_two_thousand_subscribers() {
+    const SUBSCRIBERS: usize = 2000;
+    let (_cluster, proxy) = setup(&[]);
+    let pid = proxy.pid();
+    // Returns the fds and RSS while every subscriber is there.
+    let round = |count: usize| {
+        let mut conns: Vec<Conn> = (0..count)
+            .map(|i| {
+                let mut conn = subscribed(
+                    proxy.conn(),
+                    i % 2 == 1,
+                    "SUBSCRIBE",
+                    &format!("c{}", i % 50),
+                );
+                assert!(!conn.cmd_str(&format!("PSUBSCRIBE p{i}.*")).is_error());
+                assert!(!conn
+                    .cmd(&[b"SSUBSCRIBE", format!("s{i}").as_bytes()])
+                    .is_error());
+                conn
+            })
+            .collect();
+        for c in 0..50 {
+            publish(&proxy, &format!("c{c}"), "hello");
+        }
+        for conn in &mut conns {
+            assert_eq!(message(conn)[2], "hello");
+        }
+        let peak = (open_fds(pid), common::rss_kib(pid));
+        drop(conns);
+        common::wait_until("every subscriber gone", Duration::from_secs(20), || {
+            let info = proxy_info(&proxy);
+            info_field(&info, "subscribers") == 0
+                && per_core(&info, "links").iter().all(|&n| n == 0)
+        });
+        peak
+    };
+    // A first round warms up what stays allocated (buffers, tables' capacity).
+    round(200);
+    let (fds, rss) = (open_fds(pid), common::rss_kib(pid));
+    let (peak_fds, peak_rss) = round(SUBSCRIBERS);
+    assert!(
+        peak_fds > fds + SUBSCRIBERS,
+        "{peak_fds} fds with every subscriber there"
+    );
+    common::wait_until(
+        "file descriptors back to baseline",
+        Duration::from_secs(10),
+        || open_fds(pid) <= fds,
+    );
+    // glibc hands freed memory back every few seconds (percore trims it).
+    let allowed = rss + rss / 10 + 2048;
+    common::wait_until("memory back to baseline", Duration::from_secs(20), || {
+        common::rss_kib(pid) <= allowed
+    });
+    eprintln!(
+        "fds {fds} -> {peak_fds} -> {}, RSS {rss} KiB -> {peak_rss} KiB -> {} KiB with and \
+         after {SUBSCRIBERS} subscribers",
+        open_fds(pid),
+        common::rss_kib(pid)
+    );
+}
+
+/// Kills every percore subscription connection on every master (CLIENT KILL on the node);
+/// returns how many there were.
+fn kill_links(cluster: &RedisCluster) -> usize {
+    let mut killed = 0;
+    for port in cluster.master_ports() {
+        let list = Conn::connect(port).cmd_str("CLIENT LIST").text();
+        for line in list.lines().filter(|l| l.contains("name=percore-pubsub")) {
+            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+            let reply = Conn::connect(port).cmd_str(&format!("CLIENT KILL ID {id}"));
+            assert_eq!(reply, Value::Int(1));
+            killed += 1;
+        }
+    }
+    killed
+}
+
+#[test]
+fn a_killed_subscription_connection_is_remade_and_the_gap_counted() {
+    let (cluster, proxy) = setup(&[]);
+    let mut subscribers = [
+        subscribed(proxy.conn(), false, "SUBSCRIBE", "live"),
+        subscribed(proxy.conn(), true, "SUBSCRIBE", "live"),
+        subscribed(proxy.conn(), false, "SSUBSCRIBE", "live"),
+    ];
+    assert!(kill_links(&cluster) >= 1);
+    // Published until it arrives: messages in the gap are lost, then delivery resumes.
+    let mut publisher = proxy.conn();
+    let mut resumed = [false; 3];
+    for attempt in 0..200 {
+        let message = format!("probe{attempt}");
+        publisher.cmd(&[b"PUBLISH", b"live", message.as_bytes()]);
+        publisher.cmd(&[b"SPUBLISH", b"live", message.as_bytes()]);
+        for (conn, resumed) in subscribers.iter_mut().zip(&mut resumed) {
+            *resumed |= conn.try_read_raw_reply(Duration::from_millis(20)).is_some();
+        }
+        if resumed.iter().all(|&r| r) {
+            break;
+        }
+    }
+    assert_eq!(resumed, [true; 3], "every subscriber receives again");
+    for conn in &mut subscribers {
+        while conn.try_read_raw_reply(QUIET).is_some() {}
+    }
+    for i in 0..100 {
+        let message = format!("after{i}");
+        publisher.cmd(&[b"PUBLISH", b"live", message.as_bytes()]);
+        publisher.cmd(&[b"SPUBLISH", b"live", message.as_bytes()]);
+    }
+    for conn in &mut subscribers {
+        for i in 0..100 {
+            assert_eq!(message(conn)[2], format!("after{i}"));
+        }
+        assert_eq!(conn.try_read_raw_reply(QUIET), None);
+    }
+    let info = proxy_info(&proxy);
+    assert!(info_field(&info, "pubsub_gaps") >= 1, "{info}");
+    assert!(
+        proxy
+            .log()
+            .contains("messages published during the gap were not delivered"),
+        "the gap is logged"
+    );
+}
+
+#[test]
+fn introspection_counts_percore_clients_and_the_nodes_own() {
+    let (cluster, proxy) = setup(&[]);
+    // Through percore: 3 on `ch` (over both cores, surely), patterns p1* twice and p2*, two
+    // on a sharded channel. Directly on nodes: one more of each kind.
+    let _percore: Vec<Conn> = (0..3)
+        .map(|i| subscribed(proxy.conn(), i == 1, "SUBSCRIBE", "ch"))
+        .chain([
+            subscribed(proxy.conn(), false, "PSUBSCRIBE", "p1*"),
+            subscribed(proxy.conn(), true, "PSUBSCRIBE", "p1*"),
+            subscribed(proxy.conn(), false, "PSUBSCRIBE", "p2*"),
+            subscribed(proxy.conn(), false, "SSUBSCRIBE", "{z}s"),
+            subscribed(proxy.conn(), true, "SSUBSCRIBE", "{z}s"),
+        ])
+        .collect();
+    let publish_node = cluster.master_for_slot(0);
+    let _direct = [
+        subscribed(Conn::connect(publish_node), false, "SUBSCRIBE", "ch"),
+        subscribed(Conn::connect(publish_node), false, "PSUBSCRIBE", "d*"),
+        subscribed(
+            Conn::connect(cluster.master_for_slot(slot_of("{z}s"))),
+            false,
+            "SSUBSCRIBE",
+            "{z}s",
+        ),
+    ];
+    let mut conn = proxy.conn();
+    let pairs = |items: &[(&str, i64)]| {
+        Value::Array(Some(
+            items
+                .iter()
+                .flat_map(|(name, count)| [Value::bulk(name), Value::Int(*count)])
+                .collect(),
+        ))
+    };
+    assert_eq!(
+        conn.cmd_str("PUBSUB NUMSUB ch nope ch"),
+        pairs(&[("ch", 4), ("nope", 0), ("ch", 4)])
+    );
+    assert_eq!(
+        conn.cmd_str("PUBSUB SHARDNUMSUB {z}s"),
+        pairs(&[("{z}s", 3)])
+    );
+    assert_eq!(conn.cmd_str("PUBSUB NUMPAT"), Value::Int(3));
+    let names = |line: &str, conn: &mut Conn| {
+        let Value::Array(Some(items)) = conn.cmd_str(line) else {
+            panic!("{line}")
+        };
+        let mut names: Vec<String> = items.iter().map(Value::text).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("PUBSUB CHANNELS", &mut conn), ["ch"]);
+    assert_eq!(names("PUBSUB CHANNELS c?", &mut conn), ["ch"]);
+    assert!(names("PUBSUB CHANNELS x*", &mut conn).is_empty());
+    assert_eq!(names("PUBSUB SHARDCHANNELS", &mut conn), ["{z}s"]);
+    assert_eq!(
+        conn.cmd_str("PUBSUB CHANNELS a b"),
+        Value::Error(
+            "ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP."
+                .into()
+        )
+    );
+    // PUBLISH counts the receivers, as a node that had them all would: 3 + 1 on `ch`.
+    assert_eq!(publish(&proxy, "ch", "x"), 4);
+    assert_eq!(publish(&proxy, "p1x", "x"), 2);
+    assert_eq!(conn.cmd_str("SPUBLISH {z}s x"), Value::Int(3));
+    let info = conn.cmd_str("INFO").text();
+    for field in [
+        "pubsub_channels:1",
+        "pubsub_patterns:3",
+        "pubsubshard_channels:1",
+    ] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+    let list = conn.cmd_str("CLIENT LIST").text();
+    assert_eq!(
+        list.lines()
+            .filter(|l| l.contains("flags=P") && l.contains(" sub=1 psub=0 ssub=0"))
+            .count(),
+        3,
+        "{list}"
+    );
+    assert_eq!(info_field(&proxy_info(&proxy), "subscribers"), 8);
 }
