@@ -210,10 +210,10 @@ fn info_field(info: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in {info}"))
 }
 
-/// A field of each core's `core<N>_pubsub:` line (`subscribers`, `links`, ...).
+/// A field of each core's `pubsub_core<N>:` line (`subscribers`, `links`, ...).
 fn per_core(info: &str, field: &str) -> Vec<u64> {
     info.lines()
-        .filter(|line| line.contains("_pubsub:"))
+        .filter(|line| line.starts_with("pubsub_core"))
         .filter_map(|line| {
             line.split([':', ','])
                 .find_map(|part| part.strip_prefix(&format!("{field}=")))?

@@ -151,7 +151,7 @@ fn pubsub_section(text: &mut String, stats: &[CoreStats]) {
         let p = &s.pubsub;
         let _ = write!(
             text,
-            "core{}_pubsub:subscribers={},channels={},patterns={},shard_channels={},links={},\
+            "pubsub_core{}:subscribers={},channels={},patterns={},shard_channels={},links={},\
              messages={},deliveries={},cut_off={},gaps={},gap_ms={}\r\n",
             s.core,
             p.subscribers,
