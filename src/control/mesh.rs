@@ -117,6 +117,8 @@ pub enum Message {
     Topology(Arc<Topology>),
     /// Commands the cluster's server has and the command table lacks.
     NewerCommands(Arc<[String]>),
+    /// No topology yet: why the refresher could not get one.
+    Unreachable(Arc<str>),
     /// Please refresh the topology (sent to the refresher core).
     RefreshRequest,
     /// Please answer `question` to core `from`, tagged `id`.

@@ -34,6 +34,7 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
     match message {
         Message::Topology(topology) => shard.apply_topology(&topology),
         Message::NewerCommands(names) => *shard.newer_commands.borrow_mut() = names,
+        Message::Unreachable(error) => *shard.unreachable.borrow_mut() = Some(error),
         Message::RefreshRequest => shard.refresh_wanted.notify(),
         Message::Ask { from, id, question } => {
             let answer = answer(shard, question);
@@ -101,6 +102,7 @@ async fn publish(shard: &Rc<Shard>, update: Update) {
         let message = match &update {
             Update::Topology(topology) => Message::Topology(Arc::clone(topology)),
             Update::NewerCommands(names) => Message::NewerCommands(Arc::clone(names)),
+            Update::Unreachable(error) => Message::Unreachable(Arc::clone(error)),
         };
         if core == shard.id {
             handle(shard, message).await;

@@ -40,9 +40,6 @@ const TRYAGAIN_DELAY: Duration = Duration::from_millis(20);
 /// before the client sees the error.
 const CLUSTERDOWN_DELAY: Duration = Duration::from_millis(100);
 
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
-
 /// What the connection should do after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -124,7 +121,7 @@ pub fn dispatch(
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
-        None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
+        None => out.reply_to.deliver(shard.unserved()),
     }
 }
 
@@ -151,7 +148,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
 fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
     let nodes = shard.masters();
     if nodes.is_empty() {
-        return whole.reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        return whole.reply_to.deliver(shard.unserved());
     }
     let merged = SplitReply::new(whole.reply_to, MergeKind::All(merge), nodes.len());
     for (index, node) in nodes.into_iter().enumerate() {

@@ -57,6 +57,7 @@ use crate::resp::Protocol;
 use backend::Outbound;
 use bytes::Bytes;
 use client::ClientState;
+use dispatch::error_reply;
 use pool::{Node, Pool};
 use reply_to::{ReplyTo, ReplyWaiter};
 use slot_map::SlotMap;
@@ -81,6 +82,9 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(5);
 /// How often draining checks whether every client is gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
+/// Redis Cluster's reply for a slot no master serves.
+const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+
 /// Redis's reply to a connection over `maxclients`.
 const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 
@@ -104,6 +108,8 @@ pub struct Shard {
     started: Instant,
     /// Wakes the refresher (on the refresher core only).
     refresh_wanted: Rc<Signal>,
+    /// Why the refresher has no topology yet, while it has none.
+    unreachable: RefCell<Option<Arc<str>>>,
     /// CLIENT PAUSE in force, if any.
     pause: Cell<Option<pause::Pause>>,
     /// Commands the cluster's server has and the command table lacks (`name`, `container|sub`).
@@ -150,6 +156,18 @@ impl Shard {
         match slot {
             Some(slot) => map.node_for(slot).cloned(),
             None => map.any_node().cloned(),
+        }
+    }
+
+    /// The reply to a request whose slot no master serves: Redis Cluster's CLUSTERDOWN, with
+    /// the reason when percore has never reached the cluster (a wrong seed, refused
+    /// credentials), so the operator reads why instead of guessing.
+    fn unserved(&self) -> Bytes {
+        match &*self.unreachable.borrow() {
+            Some(error) if self.slot_map.borrow().epoch() == 0 => error_reply(&format!(
+                "CLUSTERDOWN percore has no cluster topology yet: {error}"
+            )),
+            _ => Bytes::from_static(CLUSTERDOWN),
         }
     }
 
@@ -249,6 +267,7 @@ impl Shard {
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
         let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
         *self.slot_map.borrow_mut() = map;
+        self.unreachable.borrow_mut().take();
         self.topology_applied.notify();
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
@@ -376,6 +395,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         refresh_wanted: Rc::new(Signal::default()),
         newer_commands: RefCell::new(Arc::from([])),
         pause: Cell::new(None),
+        unreachable: RefCell::new(None),
         topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),

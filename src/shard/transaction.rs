@@ -46,8 +46,6 @@ const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous 
 const EMPTY: &[u8] = b"*0\r\n";
 /// Pause before sending a block again after TRYAGAIN or CLUSTERDOWN.
 const RETRY_DELAY: Duration = Duration::from_millis(50);
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -175,7 +173,7 @@ fn exec(shard: &Rc<Shard>, client: &ClientState, reply_to: ReplyTo) {
     });
     match shard.node_for(tx.slot) {
         Some(node) => send(shard, &block, &node, false),
-        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+        None => block.finish(shard.unserved()),
     }
 }
 
@@ -277,7 +275,7 @@ impl Block {
                     glommio::timer::sleep(RETRY_DELAY).await;
                     match shard.node_for(block.slot) {
                         Some(node) => send(&shard, &block, &node, false),
-                        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+                        None => block.finish(shard.unserved()),
                     }
                 })
                 .detach();
