@@ -16,6 +16,7 @@ use crate::control::admin;
 use crate::resp::encode;
 
 use super::client::ClientState;
+use super::cluster_scan;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
@@ -59,6 +60,10 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Scan => {
+            cluster_scan::scan(shard, args, client.identity.protocol(), reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {
