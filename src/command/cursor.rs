@@ -15,10 +15,13 @@
 //! is above the last one's).
 //!
 //! - A master is named by a slot it serves, not by its address, so a scan goes on through a
-//!   failover: the promoted replica serves the same slots.
+//!   failover: the promoted replica serves the same slots. (It goes on with a cursor into
+//!   another node's hash table, laid out with that node's own seed, so that master's keys may
+//!   be missed or repeated; the README says exactly what a scan guarantees.)
 //! - The node cursor sits in the high bits so that cursors stay as small as the node's own
-//!   (a Redis 7.0 cursor is below its table's size): clients that keep cursors in a double
-//!   (node-redis 4) or parse them as `u64` (go-redis) keep working.
+//!   (a Redis 7.0 cursor is below its table's size), and always fit 64 bits: clients that
+//!   parse cursors as `u64`, or hold them in a JavaScript number (exact below 2^53), keep
+//!   working.
 //! - Highest, not lowest, slot: a slot move can misdirect a scan only by moving the slot a
 //!   cursor names while its master is scanned, or skip a master only by changing the slot
 //!   that orders it (see [`next_master`]). redis-cli's `reshard` and `rebalance` move a
@@ -27,11 +30,11 @@
 //!   the slot in a cursor would be the first to go. Ordered by highest slot, a master that
 //!   gains slots is at worst scanned twice, and one that gives away its lowest slots keeps
 //!   its place.
-//! - A node cursor needs at most 50 bits here. Redis 7.0's is below its hash table's size,
-//!   and 2^50 buckets would take 8 PiB; Redis 7.4+ in cluster mode puts the node's slot in
-//!   its cursor's low 14 bits, leaving 36 bits for one slot's table (2^36 keys in one slot).
-//!   A larger one is refused with an error ([`CursorOverflow`]), never cut short into a
-//!   cursor that would name another master.
+//! - A node cursor must fit in 50 bits here. Redis 7.0's is below its hash table's size, and
+//!   2^50 buckets would take 8 PiB; Redis 7.4+ and Valkey 8+ in cluster mode put the node's
+//!   slot in their cursor's low 14 bits, leaving 36 bits for one slot's table (2^36 keys in
+//!   one slot). A larger one is refused with an error ([`CursorOverflow`]), never cut short
+//!   into a cursor that would name another master.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
@@ -135,7 +138,7 @@ pub fn encode(slot: Slot, node_cursor: u64) -> Result<u64, CursorOverflow> {
     Ok(node_cursor << SLOT_BITS | u64::from(slot.get()))
 }
 
-/// The client's cursor for the start of the master at `slot`: [`encode`] at node cursor 0,
+/// The client's cursor for the start of the master at `slot`: [`encode()`] at node cursor 0,
 /// which always fits.
 pub fn start_of(slot: Slot) -> u64 {
     u64::from(slot.get())
@@ -335,7 +338,8 @@ mod tests {
                 let owner = if master == 5 { UNASSIGNED } else { master };
                 table[usize::from(from)..].fill(owner);
             }
-            let mut expected: Vec<u16> = table.iter().copied().filter(|&o| o != UNASSIGNED).collect();
+            let mut expected: Vec<u16> =
+                table.iter().copied().filter(|&o| o != UNASSIGNED).collect();
             expected.sort_unstable();
             expected.dedup();
             let mut met = walk(&[&table[..]]);
