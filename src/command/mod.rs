@@ -1,8 +1,10 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
-//! routing decision for a request, and splitting/merging of multi-key commands.
+//! routing decision for a request, splitting/merging of multi-key commands, and SCAN's cursor
+//! across masters.
 
 // Generated data, reached through `table` (which re-exports it with the types it uses).
 mod commands;
+pub(crate) mod cursor;
 pub(crate) mod fanout;
 pub mod keys;
 pub mod route;

@@ -77,7 +77,7 @@ pub enum Local {
     Exec,
     /// DISCARD outside a transaction.
     Discard,
-    /// AUTH [user] password: percore's own users.
+    /// AUTH \[user\] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
     AclWhoami,
@@ -87,6 +87,8 @@ pub enum Local {
     Info,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
+    /// SCAN: every master in turn, the cursor naming the master and its own cursor.
+    Scan,
 }
 
 /// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
@@ -283,6 +285,7 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("script"), "load") => Route::AllMasters(Merge::Same),
         (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
         (None, "randomkey") => local(Local::RandomKey),
+        (None, "scan") => local(Local::Scan),
         (Some("config"), "get") => Route::AnyMaster,
         (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
         (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
@@ -348,7 +351,12 @@ mod tests {
             ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
             ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
-            ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),
+            ("SCAN 0", Route::Local(Local::Scan)),
+            (
+                "SCAN 0 MATCH a* COUNT 5 TYPE hash",
+                Route::Local(Local::Scan),
+            ),
+            ("SCAN", Route::Reject(WrongArity("scan", None))),
             ("CONFIG GET x", Route::AnyMaster),
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),

@@ -17,6 +17,7 @@ use crate::resp::encode;
 
 use super::client::ClientState;
 use super::client_command;
+use super::cluster_scan;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
@@ -67,6 +68,10 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Scan => {
+            cluster_scan::scan(shard, args, client.identity.protocol(), reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

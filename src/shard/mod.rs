@@ -7,6 +7,7 @@
 //! - [`dispatch`]: carries out the routing decision, follows redirects;
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
 //! - [`local`]: commands the proxy answers itself;
+//! - [`cluster_scan`]: SCAN over every master;
 //! - [`backend`], [`pool`]: upstream connections per node;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
@@ -20,6 +21,7 @@ mod backend;
 mod client;
 mod client_command;
 mod clients;
+mod cluster_scan;
 mod composed;
 mod connection;
 mod control;
@@ -44,6 +46,7 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
+use crate::command::cursor;
 use crate::config::Config;
 use crate::control::admin::ProxyView;
 use crate::control::mesh::{Answer, Mesh, Message, Notice, Question, REFRESHER_CORE};
@@ -174,6 +177,16 @@ impl Shard {
     /// Every master of the current topology.
     fn masters(&self) -> Vec<Rc<Node>> {
         self.slot_map.borrow().masters()
+    }
+
+    /// The highest slot of the first master a SCAN visits, if any master serves a slot.
+    fn first_scan_master(&self) -> Option<Slot> {
+        cursor::next_master(self.slot_map.borrow().owners(), None)
+    }
+
+    /// What a SCAN does after the master named by `at` answered with its cursor `returned`.
+    fn scan_step(&self, at: Slot, returned: u64) -> Result<cursor::Step, cursor::CursorOverflow> {
+        cursor::after_page(self.slot_map.borrow().owners(), at, returned)
     }
 
     /// True if the node at `addr` serves at least one slot.
