@@ -48,21 +48,17 @@ use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
 use crate::command::cursor;
 use crate::config::Config;
-use crate::control::admin::ProxyView;
-use crate::control::mesh::{Answer, Mesh, Message, Notice, Question, REFRESHER_CORE};
+use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
-use crate::metrics::{CoreStats, Counters, Metrics};
+use crate::metrics::{Counters, Metrics};
 use crate::net::{spawn_driver, Listener, Uring};
 use crate::shutdown;
 use crate::sync::Signal;
 
-use crate::resp::Protocol;
-use backend::Outbound;
 use bytes::Bytes;
 use client::ClientState;
 use dispatch::error_reply;
 use pool::{Node, Pool};
-use reply_to::{ReplyTo, ReplyWaiter};
 use slot_map::SlotMap;
 
 /// Least time between two refresh requests from one core: one request covers every MOVED
@@ -203,48 +199,6 @@ impl Shard {
         node
     }
 
-    /// Sends `request` to `node` on the proxy's own behalf and waits for the reply (an error
-    /// reply if the node fails; bounded by `--backend-timeout`).
-    async fn ask(self: &Rc<Self>, node: &Node, request: Bytes, protocol: Protocol) -> Bytes {
-        self.send_for_reply(node, request, protocol).reply().await
-    }
-
-    /// Sends `request` to `node` on the proxy's own behalf; the reply arrives in the waiter.
-    fn send_for_reply(
-        self: &Rc<Self>,
-        node: &Node,
-        request: Bytes,
-        protocol: Protocol,
-    ) -> Rc<ReplyWaiter> {
-        let waiter = Rc::new(ReplyWaiter::default());
-        let reply_to = ReplyTo::Waiter(waiter.clone());
-        node.send(
-            self,
-            Outbound::new(request, reply_to, None, protocol, Instant::now()),
-        );
-        waiter
-    }
-
-    /// Sends `request` to every master at once and waits for all the replies, each with the
-    /// master's address, in slot order.
-    async fn ask_masters(
-        self: &Rc<Self>,
-        request: Bytes,
-        protocol: Protocol,
-    ) -> Vec<(Rc<str>, Bytes)> {
-        let masters = self.masters();
-        // All go out at once; waiting for them in turn then takes as long as the slowest.
-        let waiters: Vec<_> = masters
-            .iter()
-            .map(|node| self.send_for_reply(node, request.clone(), protocol))
-            .collect();
-        let mut replies = Vec::with_capacity(masters.len());
-        for (node, waiter) in masters.iter().zip(waiters) {
-            replies.push((node.addr.clone(), waiter.reply().await));
-        }
-        replies
-    }
-
     /// This core's connections to the node at `addr`, made if new.
     fn node(self: &Rc<Self>, addr: &str) -> Rc<Node> {
         self.pool.node(self, addr)
@@ -334,56 +288,6 @@ impl Shard {
     /// Forgets a closed client.
     fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
-    }
-
-    /// A snapshot of this core's stats; resets its latency histogram after if asked.
-    fn stats(&self, reset_latency: bool) -> CoreStats {
-        let epoch = self.slot_map.borrow().epoch();
-        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
-        if reset_latency {
-            self.metrics.reset_latency();
-        }
-        stats
-    }
-
-    /// Every core's answer to `question`, this one's first, gathered over the mesh.
-    async fn gather(self: &Rc<Self>, question: Question) -> Vec<Answer> {
-        let local = control::answer(self, question.clone());
-        self.mesh.gather(local, question).await
-    }
-
-    /// Has every core act on `notice`; returns once they all have (or the gather timed out).
-    async fn tell_every_core(self: &Rc<Self>, notice: Notice) {
-        self.gather(Question::Heed(notice)).await;
-    }
-
-    /// Every core's stats, gathered over the mesh.
-    async fn gather_stats(self: &Rc<Self>, reset_latency: bool) -> Vec<CoreStats> {
-        let question = Question::Stats {
-            reset: reset_latency,
-        };
-        let answers = self.gather(question).await;
-        answers
-            .into_iter()
-            .filter_map(|answer| match answer {
-                Answer::Stats(stats) => Some(*stats),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// What the admin reports show about the proxy, from this core's point of view.
-    fn admin_view(&self) -> ProxyView {
-        let map = self.slot_map.borrow();
-        ProxyView {
-            core: self.id,
-            threads: self.config.threads,
-            pinned: self.config.pin,
-            uptime: self.started.elapsed(),
-            listen: self.config.listen,
-            epoch: map.epoch(),
-            masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
-        }
     }
 }
 
