@@ -57,6 +57,8 @@ pub enum Answer {
 pub enum Notice {
     /// Clear the event counters and latency histogram (CONFIG RESETSTAT).
     ResetStats,
+    /// The live percore peers changed (from `control::peers`): advertise these with this one.
+    Peers(Arc<[String]>),
 }
 
 /// A message between cores.

@@ -58,6 +58,7 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
 pub(super) fn heed(shard: &Rc<Shard>, notice: Notice) {
     match notice {
         Notice::ResetStats => shard.metrics.reset(),
+        Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
     }
 }
 
