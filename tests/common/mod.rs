@@ -181,14 +181,36 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| from + p)
 }
 
+/// Length of a complete array-like frame with `header` elements starting at `at`.
+fn frame_len_of_array(buf: &[u8], at: usize, header: &str, after: usize) -> Option<usize> {
+    let n: usize = header.parse().ok()?;
+    let mut pos = after;
+    for _ in 0..n {
+        pos += frame_len(buf, pos)?;
+    }
+    Some(pos - at)
+}
+
 /// Length of the complete reply starting at `at`, if complete.
 fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
     let end = line_end(buf, at)?;
     let header = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2;
     match buf[at] {
-        b'+' | b'-' | b':' => Some(after - at),
-        b'$' => {
+        // RESP3's one-line types too: null, boolean, double, big number.
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => Some(after - at),
+        // RESP3's map: two frames per entry.
+        b'%' => {
+            let n: usize = header.parse().ok()?;
+            let mut pos = after;
+            for _ in 0..2 * n {
+                pos += frame_len(buf, pos)?;
+            }
+            Some(pos - at)
+        }
+        // RESP3's set and push are framed like arrays, its verbatim string like a bulk.
+        b'~' | b'>' => frame_len_of_array(buf, at, header, after),
+        b'$' | b'=' => {
             let n: i64 = header.parse().ok()?;
             if n < 0 {
                 return Some(after - at);
@@ -639,9 +661,14 @@ impl Proxy {
 
     /// Starts percore with the given seeds; waits only until it accepts connections.
     pub fn start_with_seeds(seeds: &str, extra: &[&str]) -> Proxy {
+        Proxy::start_on(free_port(), seeds, extra)
+    }
+
+    /// Starts percore on 127.0.0.1:`port` with the given seeds; waits only until it accepts
+    /// connections.
+    pub fn start_on(port: u16, seeds: &str, extra: &[&str]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
-        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_percore"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
             .args(["--threads", "2", "--log-level", "debug"])
