@@ -121,6 +121,12 @@ fn one_percore_presents_itself_as_the_whole_cluster() {
     let mut conn = proxy.conn();
     assert_eq!(conn.cmd_str("READONLY"), Value::ok());
     assert_eq!(conn.cmd_str("READWRITE"), Value::ok());
+    // redis-py's RedisCluster asks for the command table (bare COMMAND) before anything else.
+    let commands = conn.cmd_str("COMMAND");
+    assert!(
+        matches!(&commands, Value::Array(Some(c)) if c.len() > 200),
+        "{commands:?}"
+    );
     // Other node-administration subcommands stay refused.
     assert!(conn
         .cmd_str("CLUSTER LINKS")

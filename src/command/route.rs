@@ -162,7 +162,8 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
             Some(top),
         );
     }
-    let command = match spec.subcommands.is_empty() {
+    // A container that may run bare (COMMAND, arity -1) is the command itself then.
+    let command = match spec.subcommands.is_empty() || argc == 1 {
         true => top,
         false => match spec.subcommand(args.get(1)) {
             Some(sub) if sub.arity_ok(argc) => Command {
@@ -403,6 +404,8 @@ mod tests {
             ),
             ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),
             ("CONFIG GET x", Route::AnyMaster),
+            ("COMMAND", Route::AnyMaster),
+            ("COMMAND COUNT", Route::AnyMaster),
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
