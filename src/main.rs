@@ -103,6 +103,19 @@ struct Cli {
     #[arg(long, env = "PERCORE_BACKEND_PASSWORD", hide_env_values = true)]
     backend_password: Option<String>,
 
+    /// Address cluster-mode clients are told to connect to this percore at, as host:port, in
+    /// CLUSTER SLOTS/SHARDS/NODES [default: the --listen address; required when that is
+    /// 0.0.0.0 or ::].
+    #[arg(long, value_name = "HOST:PORT")]
+    announce: Option<String>,
+
+    /// The other percore instances in front of the same cluster, by their --announce
+    /// addresses, as host:port[,host:port...] (this one's own may be in the list). The live
+    /// ones are advertised together, the 16384 slots split among them; each is PINGed every
+    /// 500 ms and left out while it has not answered for 2 s.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...")]
+    proxy_peers: Vec<String>,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -163,6 +176,8 @@ fn main() -> ExitCode {
             password,
         }),
         users,
+        announce: cli.announce,
+        peers: cli.proxy_peers,
     };
     match config.validate().and_then(percore::run) {
         Ok(()) => ExitCode::SUCCESS,

@@ -138,6 +138,7 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
         ("SUBSCRIBE ch", "subscribe"),
         ("SHUTDOWN", "shutdown"),
         ("DEBUG SLEEP 0", "debug"),
+        ("CLUSTER LINKS", "cluster"),
     ] {
         let reply = c.cmd_str(line);
         assert!(reply.is_error(), "{line}: {reply:?}");

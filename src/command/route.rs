@@ -7,6 +7,7 @@
 use crate::cluster::slot::Slot;
 use crate::command::keys::{for_each_key, Args, KeyError};
 use crate::command::table::{self, CommandFlags, CommandSpec};
+use crate::resp::parse::parse_int;
 
 /// How a request is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,8 @@ pub enum Local {
     AclWhoami,
     /// CLUSTER KEYSLOT key
     KeySlot,
+    /// CLUSTER SLOTS | SHARDS | NODES | INFO | MYID: the cluster percore presents.
+    Cluster,
     /// INFO: proxy sections.
     Info,
     /// PROXY INFO | LATENCY \[RESET\]
@@ -106,6 +109,8 @@ pub enum Rejection {
     Keys(KeyError),
     /// percore does not serve this command; the reason says why.
     Unsupported(&'static str),
+    /// An argument Redis would refuse; the error text as Redis words it.
+    BadArgument(&'static str),
 }
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
@@ -115,6 +120,12 @@ const BLOCKING: &str = "blocking commands would stall a shared backend connectio
 const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
 const ADMIN: &str = "node administration must go to the node directly";
 const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+
+/// Redis's errors for a slot argument: not a strict integer, out of range for
+/// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const INVALID_SLOT: &str = "ERR Invalid slot";
+const INVALID_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of keys";
 
 /// A command as the table knows it: the spec that applies (the subcommand's, for a container
 /// command like CLIENT) and its container.
@@ -159,7 +170,8 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
             Some(top),
         );
     }
-    let command = match spec.subcommands.is_empty() {
+    // A container that may run bare (COMMAND, arity -1) is the command itself then.
+    let command = match spec.subcommands.is_empty() || argc == 1 {
         true => top,
         false => match spec.subcommand(args.get(1)) {
             Some(sub) if sub.arity_ok(argc) => Command {
@@ -187,6 +199,9 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
 /// Routes a request for a command the table knows, with valid arity.
 fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     let spec = command.spec;
+    if let Some(route) = route_by_slot_argument(command, args) {
+        return route;
+    }
     if spec.key_specs.is_empty() {
         return route_keyless(spec, command.parent);
     }
@@ -263,6 +278,31 @@ fn split_kind(name: &str, argc: usize) -> Option<SplitKind> {
     }
 }
 
+/// CLUSTER COUNTKEYSINSLOT slot and GETKEYSINSLOT slot count name their slot instead of a
+/// key: they go to that slot's master, and a slot Redis would refuse gets its error (checked
+/// in Redis's order: the slot, then the count, must be integers; then the range).
+fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Option<Route> {
+    if command.parent?.name != "cluster" {
+        return None;
+    }
+    let refused = |text| Some(Route::Reject(Rejection::BadArgument(text)));
+    let with_count = match command.spec.name {
+        "countkeysinslot" => false,
+        "getkeysinslot" => true,
+        _ => return None,
+    };
+    let Some(slot) = parse_int(args.get(2)) else {
+        return refused(NOT_AN_INTEGER);
+    };
+    match u16::try_from(slot).ok().and_then(Slot::new) {
+        // The count is the master's to check.
+        Some(slot) => Some(Route::Keyed(slot)),
+        None if !with_count => refused(INVALID_SLOT),
+        None if parse_int(args.get(3)).is_none() => refused(NOT_AN_INTEGER),
+        None => refused(INVALID_SLOT_OR_COUNT),
+    }
+}
+
 fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Route {
     let local = |l| Route::Local(l);
     let unsupported = |reason| Route::Reject(Rejection::Unsupported(reason));
@@ -278,6 +318,7 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("acl"), "whoami") => local(Local::AclWhoami),
         (Some("client"), _) => local(Local::Client),
         (Some("cluster"), "keyslot") => local(Local::KeySlot),
+        (Some("cluster"), "slots" | "shards" | "nodes" | "info" | "myid") => local(Local::Cluster),
         (None, "dbsize") => Route::AllMasters(Merge::Sum),
         (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
         (None, "keys") => Route::AllMasters(Merge::Concat),
@@ -350,7 +391,45 @@ mod tests {
             ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
             ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
-            ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
+            ("CLUSTER NODES", Route::Local(Local::Cluster)),
+            ("cluster slots", Route::Local(Local::Cluster)),
+            ("CLUSTER LINKS", Route::Reject(Unsupported(NODE_LOCAL))),
+            (
+                "CLUSTER COUNTKEYSINSLOT 7",
+                Route::Keyed(Slot::new(7).unwrap()),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 16384",
+                Route::Reject(BadArgument(INVALID_SLOT)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT -1",
+                Route::Reject(BadArgument(INVALID_SLOT)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 01",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT +1",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16383 -1",
+                Route::Keyed(Slot::new(16383).unwrap()),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT x 1",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16384 x",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16384 1",
+                Route::Reject(BadArgument(INVALID_SLOT_OR_COUNT)),
+            ),
             ("SCAN 0", Route::Local(Local::Scan)),
             (
                 "SCAN 0 MATCH a* COUNT 5 TYPE hash",
@@ -358,6 +437,8 @@ mod tests {
             ),
             ("SCAN", Route::Reject(WrongArity("scan", None))),
             ("CONFIG GET x", Route::AnyMaster),
+            ("COMMAND", Route::AnyMaster),
+            ("COMMAND COUNT", Route::AnyMaster),
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),

@@ -109,6 +109,8 @@ pub enum Notice {
     },
     /// CLIENT UNPAUSE.
     Unpause,
+    /// The live percore peers changed (from `control::peers`): advertise these with this one.
+    Peers(Arc<[String]>),
 }
 
 /// A message between cores.

@@ -3,6 +3,7 @@
 //!
 //! - [`mesh`]: the cross-core channels and stats gathers;
 //! - [`refresh`]: the topology refresher (on core 0);
+//! - [`peers`]: the health check of the other percore instances of a fleet (on core 0);
 //! - [`admin`]: the text of `PROXY INFO`, `PROXY LATENCY` and `INFO`.
 //!
 //! Nothing here imports a shard: a shard drives these with plain values (a topology, a stats
@@ -10,4 +11,5 @@
 
 pub mod admin;
 pub mod mesh;
+pub mod peers;
 pub mod refresh;

@@ -82,6 +82,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
             shard.pause.set(Some(merged));
         }
         Notice::Unpause => shard.pause.set(None),
+        Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
     }
 }
 

@@ -264,6 +264,7 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
         Rejection::Keys(error) => format!("ERR {error}"),
+        Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();
             format!("ERR percore: '{name}' is not supported ({reason})")

@@ -1,5 +1,6 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, INFO, and
+//! the `PROXY` admin commands.
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -18,6 +19,7 @@ use crate::resp::encode;
 use super::client::ClientState;
 use super::client_command;
 use super::cluster_scan;
+use super::cluster_view;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
@@ -60,6 +62,7 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
+        Local::Cluster => cluster_view::answer(shard, client.identity.protocol(), args),
         Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
         Local::Proxy => return proxy(shard, client, args, reply_to),
         Local::Multi => transaction::begin(client),

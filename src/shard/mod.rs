@@ -6,7 +6,8 @@
 //! - [`client`]: one downstream connection, read, parse, reply in order;
 //! - [`dispatch`]: carries out the routing decision, follows redirects;
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
-//! - [`local`]: commands the proxy answers itself;
+//! - [`local`]: commands the proxy answers itself ([`cluster_view`]: the CLUSTER commands that
+//!   present percore as the cluster);
 //! - [`cluster_scan`]: SCAN over every master;
 //! - [`backend`], [`pool`]: upstream connections per node;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
@@ -22,6 +23,7 @@ mod client;
 mod client_command;
 mod clients;
 mod cluster_scan;
+mod cluster_view;
 mod composed;
 mod connection;
 mod control;
@@ -44,6 +46,7 @@ use std::time::{Duration, Instant};
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use tracing::{debug, info, warn};
 
+use crate::cluster::presence::Presence;
 use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
 use crate::command::cursor;
@@ -121,6 +124,8 @@ pub struct Shard {
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
     /// Clients this core has accepted, for [`Shard::next_client_id`].
     next_client_id: Cell<u64>,
+    /// The cluster this percore presents to cluster-mode clients (itself and its live peers).
+    presence: RefCell<Presence>,
 }
 
 impl Shard {
@@ -317,10 +322,12 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
+        presence: RefCell::new(cluster_view::alone(config)),
     });
     control::spawn_receivers(&shard, receivers);
     if core == REFRESHER_CORE {
         control::spawn_refresher(&shard);
+        cluster_view::spawn_peer_watch(&shard);
         glommio::spawn_local(trim_memory()).detach();
     }
     let serving = async {

@@ -80,6 +80,15 @@ impl SlotMap {
         seen
     }
 
+    /// How many slots have a master.
+    pub fn covered_slots(&self) -> usize {
+        let nodes = self.nodes.len();
+        self.slots
+            .iter()
+            .filter(|&&s| usize::from(s) < nodes)
+            .count()
+    }
+
     /// Points `slot` at `node` (after MOVED).
     pub fn patch(&mut self, slot: Slot, node: Rc<Node>) {
         let index = match self.nodes.iter().position(|n| Rc::ptr_eq(n, &node)) {

@@ -694,9 +694,19 @@ impl Proxy {
     /// Starts percore with the given seeds and environment variables; waits only until it
     /// accepts connections.
     pub fn start_with_env(seeds: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
+        Proxy::start_on_with_env(free_port(), seeds, extra, env)
+    }
+
+    /// Starts percore on 127.0.0.1:`port` with the given seeds; waits only until it accepts
+    /// connections.
+    pub fn start_on(port: u16, seeds: &str, extra: &[&str]) -> Proxy {
+        Proxy::start_on_with_env(port, seeds, extra, &[])
+    }
+
+    /// Starts percore on 127.0.0.1:`port` with the given seeds and environment variables.
+    fn start_on_with_env(port: u16, seeds: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
-        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_percore"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
             .args(["--threads", "2", "--log-level", "debug"])
