@@ -5,7 +5,7 @@
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
 use crate::cluster::slot::Slot;
-use crate::command::keys::{for_each_key, Args, KeyError};
+use crate::command::keys::{for_each_key, Args};
 use crate::command::table::{self, CommandFlags, CommandSpec};
 
 /// How a request is served.
@@ -94,8 +94,6 @@ pub enum Rejection {
     WrongArity(&'static str, Option<&'static str>),
     /// Keys in different slots and the command cannot be split.
     CrossSlot,
-    /// Key arguments do not parse (e.g. a bad numkeys).
-    Keys(KeyError),
     /// percore does not serve this command; the reason says why.
     Unsupported(&'static str),
 }
@@ -183,6 +181,11 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
         return route_keyless(spec, command.parent);
     }
     if let Some(reason) = refused_keyed(spec, args) {
+        // A malformed BLMPOP or XREAD BLOCK never blocks: the node refuses it at once, in
+        // its own words.
+        if for_each_key(spec, args, |_| {}).is_err() {
+            return Route::AnyMaster;
+        }
         return Route::Reject(Rejection::Unsupported(reason));
     }
     route_keys(spec, args)
@@ -218,8 +221,10 @@ fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
             Some(_) => {}
         }
     });
-    if let Err(err) = found {
-        return Route::Reject(Rejection::Keys(err));
+    if found.is_err() {
+        // A bad numkeys: Redis Cluster finds no keys and runs the command on whichever node
+        // got it, whose command gives the error in its own words (see `command::keys`).
+        return Route::AnyMaster;
     }
     match (first, cross) {
         // e.g. EVAL with 0 keys: runs the same anywhere.
@@ -305,6 +310,12 @@ mod tests {
             ("EVAL s 0", Route::AnyMaster),
             ("EVAL s 1 k", slot("k")),
             ("EVAL s 2 a b", Route::Reject(CrossSlot)),
+            ("EVAL s -1 k", Route::AnyMaster),
+            ("EVAL s 2 k", Route::AnyMaster),
+            ("ZUNIONSTORE a 1.5 b", Route::Reject(CrossSlot)),
+            ("BLMPOP 0 -1 k LEFT", Route::AnyMaster),
+            ("BLMPOP 0 1 k LEFT", Route::Reject(Unsupported(BLOCKING))),
+            ("XREAD BLOCK 0 STREAMS a b c", Route::AnyMaster),
             ("PING", Route::Local(Local::Ping)),
             ("proxy info", Route::Local(Local::Proxy)),
             ("DBSIZE", Route::AllMasters(Merge::Sum)),

@@ -253,7 +253,6 @@ fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) -> Byt
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
-        Rejection::Keys(error) => format!("ERR {error}"),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();
             format!("ERR percore: '{name}' is not supported ({reason})")
