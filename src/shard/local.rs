@@ -1,5 +1,7 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, and the `PROXY` admin commands; and those it
+//! composes from several masters' answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY,
+//! CONFIG SET).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -13,12 +15,14 @@ use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
 use crate::control::admin;
+use crate::control::info::Sections;
 use crate::resp::encode;
 
 use super::client::ClientState;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::info;
 use super::reply_to::ReplyTo;
 use super::Shard;
 
@@ -54,7 +58,11 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
-        Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
+        Local::Info => {
+            let sections = Sections::parse((1..argc).map(|i| args.get(i)));
+            info::info(shard, sections, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
         Local::Proxy => return proxy(shard, client, args, reply_to),
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);

@@ -25,6 +25,7 @@ mod control;
 mod dispatch;
 mod gate;
 mod identity;
+mod info;
 mod local;
 mod pool;
 mod reply_to;

@@ -187,8 +187,10 @@ fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
     let header = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2;
     match buf[at] {
-        b'+' | b'-' | b':' => Some(after - at),
-        b'$' => {
+        // RESP3's one-line types too: null, boolean, double, big number.
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => Some(after - at),
+        // RESP3's verbatim string and blob error are framed like a bulk string.
+        b'$' | b'=' | b'!' => {
             let n: i64 = header.parse().ok()?;
             if n < 0 {
                 return Some(after - at);
@@ -196,8 +198,10 @@ fn frame_len(buf: &[u8], at: usize) -> Option<usize> {
             let total = after + n as usize + 2;
             (buf.len() >= total).then_some(total - at)
         }
-        b'*' => {
+        // RESP3's map has two frames per entry; set and push are framed like an array.
+        b'*' | b'%' | b'~' | b'>' => {
             let n: i64 = header.parse().ok()?;
+            let n = if buf[at] == b'%' { n * 2 } else { n };
             let mut pos = after;
             for _ in 0..n.max(0) {
                 pos += frame_len(buf, pos)?;
@@ -217,10 +221,12 @@ fn parse(buf: &[u8], pos: &mut usize) -> Value {
     let header = String::from_utf8_lossy(&buf[*pos + 1..end]).into_owned();
     *pos = end + 2;
     match kind {
-        b'+' => Value::Simple(header),
+        b'+' | b'#' | b',' | b'(' => Value::Simple(header),
         b'-' => Value::Error(header),
+        b'_' => Value::Bulk(None),
         b':' => Value::Int(header.parse().unwrap()),
-        b'$' => {
+        // A verbatim string keeps its `txt:` prefix, so a test sees what was sent.
+        b'$' | b'=' | b'!' => {
             let n: i64 = header.parse().unwrap();
             if n < 0 {
                 return Value::Bulk(None);
@@ -229,11 +235,13 @@ fn parse(buf: &[u8], pos: &mut usize) -> Value {
             *pos += n as usize + 2;
             Value::Bulk(Some(data))
         }
-        b'*' => {
+        // A map is shown as the flat array RESP2 would send.
+        b'*' | b'%' | b'~' | b'>' => {
             let n: i64 = header.parse().unwrap();
             if n < 0 {
                 return Value::Array(None);
             }
+            let n = if kind == b'%' { n * 2 } else { n };
             Value::Array(Some((0..n).map(|_| parse(buf, pos)).collect()))
         }
         _ => unreachable!(),
