@@ -47,6 +47,9 @@ pub enum Merge {
     Concat,
     /// The first reply, when every master gave the same (SCRIPT LOAD).
     Same,
+    /// Arrays of 0/1, element by element: 1 only where every master said 1 (SCRIPT EXISTS:
+    /// a script is there for the client only if every master has it).
+    AllTrue,
 }
 
 /// Commands the proxy answers itself.
@@ -77,8 +80,11 @@ pub enum Local {
     AclWhoami,
     /// CLUSTER KEYSLOT key
     KeySlot,
-    /// INFO: proxy sections.
+    /// INFO \[section ...\]: the proxy's own sections, and the masters' merged.
     Info,
+    /// SCRIPT KILL / FUNCTION KILL: every master, each on a connection of its own (a busy
+    /// node does not read the connection whose script it runs); OK if any killed one.
+    Kill,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
 }
@@ -266,7 +272,19 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (None, "keys") => Route::AllMasters(Merge::Concat),
         (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
         (Some("script"), "load") => Route::AllMasters(Merge::Same),
-        (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
+        (Some("function"), "load" | "delete" | "flush" | "restore") => {
+            Route::AllMasters(Merge::Same)
+        }
+        (Some("script"), "exists") => Route::AllMasters(Merge::AllTrue),
+        (Some("script" | "function"), "kill") => local(Local::Kill),
+        // Every master holds the same functions; any one can list them.
+        (Some("function"), "list" | "dump" | "stats") => Route::AnyMaster,
+        (Some("script" | "function" | "memory"), "help") => Route::AnyMaster,
+        (None, "lastsave") => Route::AnyMaster,
+        // About one node's memory: always the same node, the master of slot 0, so repeated
+        // calls compare like with like.
+        (Some("memory"), "stats" | "doctor" | "malloc-stats") => Route::Keyed(Slot::FIRST),
+        (Some("memory"), "purge") => Route::AllMasters(Merge::AllOk),
         (None, "randomkey") => local(Local::RandomKey),
         (Some("config"), "get") => Route::AnyMaster,
         (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
@@ -339,6 +357,16 @@ mod tests {
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
+            ("SCRIPT EXISTS a b", Route::AllMasters(Merge::AllTrue)),
+            ("SCRIPT KILL", Route::Local(Local::Kill)),
+            ("FUNCTION KILL", Route::Local(Local::Kill)),
+            ("FUNCTION LIST", Route::AnyMaster),
+            ("FUNCTION RESTORE x", Route::AllMasters(Merge::Same)),
+            ("LASTSAVE", Route::AnyMaster),
+            ("MEMORY STATS", Route::Keyed(Slot::FIRST)),
+            ("MEMORY DOCTOR", Route::Keyed(Slot::FIRST)),
+            ("MEMORY USAGE k", slot("k")),
+            ("INFO keyspace cpu", Route::Local(Local::Info)),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

@@ -23,6 +23,7 @@ use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::info;
+use super::kill;
 use super::reply_to::ReplyTo;
 use super::Shard;
 
@@ -61,6 +62,10 @@ pub fn answer(
         Local::Info => {
             let sections = Sections::parse((1..argc).map(|i| args.get(i)));
             info::info(shard, sections, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Kill => {
+            kill::kill(shard, Bytes::copy_from_slice(args.frame), reply_to);
             return Control::Continue;
         }
         Local::Proxy => return proxy(shard, client, args, reply_to),

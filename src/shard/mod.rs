@@ -26,6 +26,7 @@ mod dispatch;
 mod gate;
 mod identity;
 mod info;
+mod kill;
 mod local;
 mod pool;
 mod reply_to;
