@@ -187,9 +187,12 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
         return route_keyless(spec, command.parent);
     }
     if let Some(reason) = refused_keyed(spec, args) {
-        // A malformed BLMPOP or XREAD BLOCK never blocks: the node refuses it at once, in
-        // its own words.
-        if for_each_key(spec, args, |_| {}).is_err() {
+        // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
+        // STREAMS a b c) is malformed and never blocks: the node refuses it at once, in its
+        // own words.
+        let mut keys = 0;
+        let found = for_each_key(spec, args, |_| keys += 1);
+        if reason == BLOCKING && (found.is_err() || keys == 0) {
             return Route::AnyMaster;
         }
         return Route::Reject(Rejection::Unsupported(reason));
@@ -333,6 +336,7 @@ mod tests {
             ("ZUNIONSTORE a 1.5 b", Route::Reject(CrossSlot)),
             ("BLMPOP 0 -1 k LEFT", Route::AnyMaster),
             ("BLMPOP 0 1 k LEFT", Route::Reject(Unsupported(BLOCKING))),
+            ("BLMPOP 0 x k LEFT", Route::AnyMaster),
             ("XREAD BLOCK 0 STREAMS a b c", Route::AnyMaster),
             ("PING", Route::Local(Local::Ping)),
             ("proxy info", Route::Local(Local::Proxy)),
