@@ -74,7 +74,7 @@ pub enum Local {
     /// CONFIG SET / RESETSTAT / REWRITE: every master, OK only if all are (RESETSTAT also
     /// clears percore's own counters).
     ConfigAll,
-    /// AUTH [user] password: percore's own users.
+    /// AUTH \[user\] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
     AclWhoami,
