@@ -128,7 +128,7 @@ impl Section {
     }
 
     /// True for the sections made from the masters' INFO.
-    fn is_the_masters(self) -> bool {
+    fn made_from_masters(self) -> bool {
         matches!(
             self,
             Section::Memory
@@ -197,7 +197,7 @@ impl Sections {
         args.extend(
             ORDER
                 .iter()
-                .filter(|s| s.is_the_masters() && self.contains(**s))
+                .filter(|s| s.made_from_masters() && self.contains(**s))
                 .map(|s| s.name().as_bytes()),
         );
         if args.len() == 1 {
