@@ -5,7 +5,7 @@
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
 use crate::cluster::slot::Slot;
-use crate::command::keys::{for_each_key, Args, KeyError};
+use crate::command::keys::{for_each_key, Args};
 use crate::command::table::{self, CommandFlags, CommandSpec};
 use crate::resp::parse::parse_int;
 
@@ -48,6 +48,9 @@ pub enum Merge {
     Concat,
     /// The first reply, when every master gave the same (SCRIPT LOAD).
     Same,
+    /// Arrays of 0/1, element by element: 1 only where every master said 1 (SCRIPT EXISTS:
+    /// a script is there for the client only if every master has it).
+    AllTrue,
 }
 
 /// Commands the proxy answers itself.
@@ -86,8 +89,11 @@ pub enum Local {
     KeySlot,
     /// CLUSTER SLOTS | SHARDS | NODES | INFO | MYID: the cluster percore presents.
     Cluster,
-    /// INFO: proxy sections.
+    /// INFO \[section ...\]: the proxy's own sections, and the masters' merged.
     Info,
+    /// SCRIPT KILL / FUNCTION KILL: every master, each on a connection of its own (a busy
+    /// node does not read the connection whose script it runs); OK if any killed one.
+    Kill,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
     /// SCAN: every master in turn, the cursor naming the master and its own cursor.
@@ -105,8 +111,6 @@ pub enum Rejection {
     WrongArity(&'static str, Option<&'static str>),
     /// Keys in different slots and the command cannot be split.
     CrossSlot,
-    /// Key arguments do not parse (e.g. a bad numkeys).
-    Keys(KeyError),
     /// percore does not serve this command; the reason says why.
     Unsupported(&'static str),
     /// An argument Redis would refuse; the error text as Redis words it.
@@ -206,6 +210,14 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
         return route_keyless(spec, command.parent);
     }
     if let Some(reason) = refused_keyed(spec, args) {
+        // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
+        // STREAMS a b c) is malformed and never blocks: the node refuses it at once, in its
+        // own words.
+        let mut keys = 0;
+        let found = for_each_key(spec, args, |_| keys += 1);
+        if reason == BLOCKING && (found.is_err() || keys == 0) {
+            return Route::AnyMaster;
+        }
         return Route::Reject(Rejection::Unsupported(reason));
     }
     route_keys(spec, args)
@@ -255,8 +267,10 @@ fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
             Some(_) => {}
         }
     });
-    if let Err(err) = found {
-        return Route::Reject(Rejection::Keys(err));
+    if found.is_err() {
+        // A bad numkeys: Redis Cluster finds no keys and runs the command on whichever node
+        // got it, whose command gives the error in its own words (see `command::keys`).
+        return Route::AnyMaster;
     }
     match (first, cross) {
         // e.g. EVAL with 0 keys: runs the same anywhere.
@@ -324,7 +338,19 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (None, "keys") => Route::AllMasters(Merge::Concat),
         (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
         (Some("script"), "load") => Route::AllMasters(Merge::Same),
-        (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
+        (Some("function"), "load" | "delete" | "flush" | "restore") => {
+            Route::AllMasters(Merge::Same)
+        }
+        (Some("script"), "exists") => Route::AllMasters(Merge::AllTrue),
+        (Some("script" | "function"), "kill") => local(Local::Kill),
+        // Every master holds the same functions; any one can list them.
+        (Some("function"), "list" | "dump" | "stats") => Route::AnyMaster,
+        (Some("script" | "function" | "memory"), "help") => Route::AnyMaster,
+        (None, "lastsave") => Route::AnyMaster,
+        // About one node's memory: always the same node, the master of slot 0, so repeated
+        // calls compare like with like.
+        (Some("memory"), "stats" | "doctor" | "malloc-stats") => Route::Keyed(Slot::FIRST),
+        (Some("memory"), "purge") => Route::AllMasters(Merge::AllOk),
         (None, "randomkey") => local(Local::RandomKey),
         (None, "scan") => local(Local::Scan),
         (Some("config"), "get") => Route::AnyMaster,
@@ -372,6 +398,13 @@ mod tests {
             ("EVAL s 0", Route::AnyMaster),
             ("EVAL s 1 k", slot("k")),
             ("EVAL s 2 a b", Route::Reject(CrossSlot)),
+            ("EVAL s -1 k", Route::AnyMaster),
+            ("EVAL s 2 k", Route::AnyMaster),
+            ("ZUNIONSTORE a 1.5 b", Route::Reject(CrossSlot)),
+            ("BLMPOP 0 -1 k LEFT", Route::AnyMaster),
+            ("BLMPOP 0 1 k LEFT", Route::Reject(Unsupported(BLOCKING))),
+            ("BLMPOP 0 x k LEFT", Route::AnyMaster),
+            ("XREAD BLOCK 0 STREAMS a b c", Route::AnyMaster),
             ("PING", Route::Local(Local::Ping)),
             ("proxy info", Route::Local(Local::Proxy)),
             ("DBSIZE", Route::AllMasters(Merge::Sum)),
@@ -442,6 +475,16 @@ mod tests {
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
+            ("SCRIPT EXISTS a b", Route::AllMasters(Merge::AllTrue)),
+            ("SCRIPT KILL", Route::Local(Local::Kill)),
+            ("FUNCTION KILL", Route::Local(Local::Kill)),
+            ("FUNCTION LIST", Route::AnyMaster),
+            ("FUNCTION RESTORE x", Route::AllMasters(Merge::Same)),
+            ("LASTSAVE", Route::AnyMaster),
+            ("MEMORY STATS", Route::Keyed(Slot::FIRST)),
+            ("MEMORY DOCTOR", Route::Keyed(Slot::FIRST)),
+            ("MEMORY USAGE k", slot("k")),
+            ("INFO keyspace cpu", Route::Local(Local::Info)),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

@@ -1,4 +1,4 @@
-//! The text of the admin replies: `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//! The text of the admin replies `PROXY INFO` and `PROXY LATENCY` (INFO's is in `info`).
 //!
 //! Formatting is kept apart from gathering: it reads a plain [`ProxyView`] of the serving core
 //! and the [`CoreStats`] gathered from every core, so it is testable without a running proxy.
@@ -51,23 +51,6 @@ pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats], protocol: P
         Report::Latency => latency(stats),
         Report::LatencyReset => return Bytes::from_static(encode::OK),
     };
-    text_reply(&text, protocol)
-}
-
-/// The reply to `INFO`: a server section for clients that look for one, and this core's view.
-pub fn info_reply(view: &ProxyView, protocol: Protocol) -> Bytes {
-    let mut text = String::new();
-    let _ = write!(
-        text,
-        "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\nproxy:percore\r\n\
-         percore_version:{}\r\nuptime_in_seconds:{}\r\n\r\n# Proxy\r\ncore:{}\r\n\
-         threads:{}\r\ntopology_epoch:{}\r\n",
-        env!("CARGO_PKG_VERSION"),
-        view.uptime.as_secs(),
-        view.core,
-        view.threads,
-        view.epoch,
-    );
     text_reply(&text, protocol)
 }
 

@@ -263,7 +263,6 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
-        Rejection::Keys(error) => format!("ERR {error}"),
         Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();

@@ -1,6 +1,7 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, INFO, and
-//! the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, and the
+//! `PROXY` admin commands; and those it composes from several masters' answers in a task
+//! (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -14,6 +15,7 @@ use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
 use crate::control::admin;
+use crate::control::info::Sections;
 use crate::resp::encode;
 
 use super::client::ClientState;
@@ -23,6 +25,8 @@ use super::cluster_view;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::info;
+use super::kill;
 use super::reply_to::ReplyTo;
 use super::transaction;
 use super::Shard;
@@ -63,7 +67,15 @@ pub fn answer(
             out.freeze()
         }
         Local::Cluster => cluster_view::answer(shard, client.identity.protocol(), args),
-        Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
+        Local::Info => {
+            let sections = Sections::parse((1..argc).map(|i| args.get(i)));
+            info::info(shard, sections, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Kill => {
+            kill::kill(shard, Bytes::copy_from_slice(args.frame), reply_to);
+            return Control::Continue;
+        }
         Local::Proxy => return proxy(shard, client, args, reply_to),
         Local::Multi => transaction::begin(client),
         Local::Exec => error_reply("ERR EXEC without MULTI"),

@@ -30,6 +30,8 @@ mod control;
 mod dispatch;
 mod gate;
 mod identity;
+mod info;
+mod kill;
 mod local;
 mod pause;
 mod pool;

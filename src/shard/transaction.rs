@@ -102,8 +102,7 @@ pub fn queue(
             mark(client, |tx| tx.cross_slot = true);
             None
         }
-        // A key error (bad numkeys) is the command's own, reported in EXEC's array as Redis does.
-        Route::Reject(Rejection::Keys(_)) | Route::AnyMaster => None,
+        Route::AnyMaster => None,
         Route::Keyed(slot) => {
             slot_of_request = Some(slot);
             None
