@@ -50,6 +50,7 @@
 //! - [`config`]: configuration, validated once at start.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
+//! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
 //! - `control`: the control plane: cross-core mesh, topology refresher, admin report text.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
@@ -82,6 +83,7 @@ mod net;
 mod runtime;
 mod shard;
 mod shutdown;
+mod slowlog;
 mod sync;
 
 pub use config::Config;

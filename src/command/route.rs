@@ -71,7 +71,7 @@ pub enum Local {
     /// CONFIG SET / RESETSTAT / REWRITE: every master, OK only if all are (RESETSTAT also
     /// clears percore's own counters).
     ConfigAll,
-    /// AUTH [user] password: percore's own users.
+    /// AUTH \[user\] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
     AclWhoami,
@@ -81,6 +81,10 @@ pub enum Local {
     Info,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
+    /// SLOWLOG GET | LEN | RESET | HELP: percore's own slow log, every core's.
+    Slowlog,
+    /// MONITOR: every request the proxy receives, from every core.
+    Monitor,
 }
 
 /// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
@@ -256,6 +260,8 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("acl"), "whoami") => local(Local::AclWhoami),
         (Some("client"), _) => local(Local::Client),
         (Some("cluster"), "keyslot") => local(Local::KeySlot),
+        (Some("slowlog"), _) => local(Local::Slowlog),
+        (None, "monitor") => local(Local::Monitor),
         (None, "dbsize") => Route::AllMasters(Merge::Sum),
         (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
         (None, "keys") => Route::AllMasters(Merge::Concat),
@@ -328,6 +334,10 @@ mod tests {
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
+            ("SLOWLOG GET 5", Route::Local(Local::Slowlog)),
+            ("slowlog reset", Route::Local(Local::Slowlog)),
+            ("SLOWLOG NOPE", Route::Reject(UnknownSubcommand("slowlog"))),
+            ("MONITOR", Route::Local(Local::Monitor)),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

@@ -6,7 +6,10 @@
 //! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh;
 //! - gathers: the core serving an admin command (`PROXY INFO`, `CLIENT LIST`, ...) asks every
 //!   core a [`Question`] and merges their [`Answer`]s;
-//! - notices: one core tells every other something they all act on ([`Notice`]).
+//! - notices: one core tells every other something they all act on ([`Notice`]);
+//! - MONITOR lines: while some client monitors, each core sends the lines for its requests to
+//!   the monitors' cores in batches (at most one batch per core pair per flush period, so they
+//!   never crowd out the rest).
 //!
 //! This module is the transport: it sends and keeps track of gathers. What a core answers,
 //! and what it does with a notice, is the shard's business (`shard::control`), so nothing here
@@ -18,10 +21,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 
 use crate::cluster::topology::Topology;
 use crate::metrics::CoreStats;
+use crate::slowlog::SlowEntry;
 use crate::sync::Signal;
 
 /// Messages in each channel before a sender waits. Messages are rare (topology changes,
@@ -43,6 +48,18 @@ pub enum Question {
         /// Reset the latency histogram after the snapshot.
         reset: bool,
     },
+    /// The newest `count` entries of the slow log.
+    Slowlog {
+        /// Most entries wanted.
+        count: usize,
+    },
+    /// The length of the slow log.
+    SlowlogLen,
+    /// Clear the slow log.
+    SlowlogReset,
+    /// A core's monitors changed; answered once applied, so MONITOR's `+OK` means every core
+    /// feeds the new monitor.
+    Monitors(MonitorCount),
 }
 
 /// One core's answer to a [`Question`].
@@ -50,6 +67,12 @@ pub enum Question {
 pub enum Answer {
     /// To [`Question::Stats`].
     Stats(Box<CoreStats>),
+    /// To [`Question::Slowlog`]: newest first.
+    Slowlog(Vec<SlowEntry>),
+    /// A number (to [`Question::SlowlogLen`]).
+    Count(usize),
+    /// Done (to questions that ask for an action).
+    Done,
 }
 
 /// What one core tells every other, with no answer expected.
@@ -57,6 +80,20 @@ pub enum Answer {
 pub enum Notice {
     /// Clear the event counters and latency histogram (CONFIG RESETSTAT).
     ResetStats,
+    /// A core's monitors changed (one disconnected).
+    Monitors(MonitorCount),
+}
+
+/// How many MONITOR clients a core has. Versioned, because a core's updates can travel by
+/// gather and by notice and must not be applied out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorCount {
+    /// The core the monitors are on.
+    pub core: usize,
+    /// Increases with every update from that core.
+    pub version: u64,
+    /// Its monitors now.
+    pub monitors: usize,
 }
 
 /// A message between cores.
@@ -87,6 +124,13 @@ pub enum Message {
     },
     /// Something every core acts on.
     Notice(Notice),
+    /// MONITOR lines for the monitors on the receiving core.
+    MonitorLines {
+        /// The lines, each a RESP simple string.
+        lines: Bytes,
+        /// How many lines (to count them if they are dropped).
+        count: usize,
+    },
 }
 
 /// A gather in progress on this core: the answers so far (with the core that gave each) and

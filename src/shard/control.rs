@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use crate::control::mesh::{Answer, Message, Notice, Question};
 use crate::control::refresh::{Refresher, Update};
 
+use super::monitor;
 use super::Shard;
 
 /// Spawns one task per peer that handles the messages it sends.
@@ -44,6 +45,7 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
         }
         Message::Answer { id, core, answer } => shard.mesh.deliver(id, core, answer),
         Message::Notice(notice) => heed(shard, notice),
+        Message::MonitorLines { lines, count } => monitor::deliver(shard, lines, count),
     }
 }
 
@@ -51,6 +53,16 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
 pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
     match question {
         Question::Stats { reset } => Answer::Stats(Box::new(shard.stats(reset))),
+        Question::Slowlog { count } => Answer::Slowlog(shard.slowlog.newest(count)),
+        Question::SlowlogLen => Answer::Count(shard.slowlog.len()),
+        Question::SlowlogReset => {
+            shard.slowlog.reset();
+            Answer::Done
+        }
+        Question::Monitors(update) => {
+            monitor::apply(shard, update);
+            Answer::Done
+        }
     }
 }
 
@@ -58,6 +70,7 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
 pub(super) fn heed(shard: &Rc<Shard>, notice: Notice) {
     match notice {
         Notice::ResetStats => shard.metrics.reset(),
+        Notice::Monitors(update) => monitor::apply(shard, update),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, SLOWLOG, MONITOR, and the `PROXY` admin
+//! commands.
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -19,7 +20,9 @@ use super::client::ClientState;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::monitor;
 use super::reply_to::ReplyTo;
+use super::slow_requests;
 use super::Shard;
 
 /// Answers a locally served command.
@@ -59,6 +62,14 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Slowlog => {
+            slow_requests::command(shard, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Monitor => {
+            monitor::start(shard, client, reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

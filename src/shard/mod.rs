@@ -7,6 +7,7 @@
 //! - [`dispatch`]: carries out the routing decision, follows redirects;
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
 //! - [`local`]: commands the proxy answers itself;
+//! - [`monitor`], [`slow_requests`]: MONITOR and SLOWLOG, which watch the request path;
 //! - [`backend`], [`pool`]: upstream connections per node;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
@@ -26,9 +27,11 @@ mod dispatch;
 mod gate;
 mod identity;
 mod local;
+mod monitor;
 mod pool;
 mod reply_to;
 mod slot_map;
+mod slow_requests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -51,9 +54,11 @@ use crate::shutdown;
 use crate::sync::Signal;
 
 use crate::resp::Protocol;
+use crate::slowlog::SlowLog;
 use backend::Outbound;
 use bytes::Bytes;
 use client::ClientState;
+use monitor::Monitors;
 use pool::{Node, Pool};
 use reply_to::{ReplyTo, ReplyWaiter};
 use slot_map::SlotMap;
@@ -111,6 +116,10 @@ pub struct Shard {
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
     /// Clients this core has accepted, for [`Shard::next_client_id`].
     next_client_id: Cell<u64>,
+    /// This core's slow log.
+    slowlog: SlowLog,
+    /// Who monitors, here and on the other cores.
+    monitors: Monitors,
 }
 
 impl Shard {
@@ -132,6 +141,22 @@ impl Shard {
     /// This core's socket ring.
     fn uring(&self) -> &Rc<Uring> {
         &self.uring
+    }
+
+    /// This core's slow log.
+    fn slowlog(&self) -> &SlowLog {
+        &self.slowlog
+    }
+
+    /// Whether some client, on any core, monitors.
+    #[inline]
+    fn monitoring(&self) -> bool {
+        self.monitors.active()
+    }
+
+    /// Whether client `id` of this core monitors.
+    fn is_monitor(&self, id: u64) -> bool {
+        self.monitoring() && self.monitors.is_monitor(id)
     }
 
     /// Records one request's time in the proxy.
@@ -279,7 +304,8 @@ impl Shard {
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
     fn stats(&self, reset_latency: bool) -> CoreStats {
         let epoch = self.slot_map.borrow().epoch();
-        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        let mut stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        stats.monitors = self.monitors.fed();
         if reset_latency {
             self.metrics.reset_latency();
         }
@@ -306,8 +332,9 @@ impl Shard {
         let answers = self.gather(question).await;
         answers
             .into_iter()
-            .map(|answer| match answer {
-                Answer::Stats(stats) => *stats,
+            .filter_map(|answer| match answer {
+                Answer::Stats(stats) => Some(*stats),
+                _ => None,
             })
             .collect()
     }
@@ -351,6 +378,13 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
+        slowlog: SlowLog::new(
+            config.slowlog_slower_than,
+            config.slowlog_max_len,
+            core,
+            config.threads,
+        ),
+        monitors: Monitors::default(),
     });
     control::spawn_receivers(&shard, receivers);
     if core == REFRESHER_CORE {
