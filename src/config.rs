@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 pub const DEFAULT_MAX_OUTPUT_BUFFER: usize = 512 * 1024 * 1024;
 /// Default time given to in-flight requests at shutdown before the process exits anyway.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
+/// Default `--slowlog-slower-than`, in microseconds: Redis's `slowlog-log-slower-than`.
+pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
+/// Default `--slowlog-max-len`, entries kept per core: Redis's `slowlog-max-len`.
+pub const DEFAULT_SLOWLOG_MAX_LEN: usize = 128;
 /// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
 /// the proxy stops reading that client, so a client pipelining without end is served in
 /// windows and TCP pushes back, instead of the proxy buffering without bound.
@@ -97,6 +101,10 @@ pub struct Config {
     /// The other percore instances of a fleet (`--proxy-peers`), by their announce addresses;
     /// the live ones are advertised with this one, the slots split among them.
     pub peers: Vec<String>,
+    /// Requests at least this long in the proxy go to the slow log (`None`: none do).
+    pub slowlog_slower_than: Option<Duration>,
+    /// Slow log entries each core keeps.
+    pub slowlog_max_len: usize,
 }
 
 impl Default for Config {
@@ -120,6 +128,8 @@ impl Default for Config {
             users: Users::default(),
             announce: None,
             peers: Vec::new(),
+            slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
+            slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
         }
     }
 }

@@ -51,6 +51,7 @@
 //! - [`config`]: configuration, validated once at start.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
+//! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
 //! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
 //!   (`--proxy-peers`), admin report text.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
@@ -84,6 +85,7 @@ mod net;
 mod runtime;
 mod shard;
 mod shutdown;
+mod slowlog;
 mod sync;
 
 pub use config::Config;

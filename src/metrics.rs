@@ -35,6 +35,9 @@ pub struct Counters {
     pub backend_failures: Cell<u64>,
     /// Failed AUTH (and HELLO ... AUTH) attempts.
     pub auth_failures: Cell<u64>,
+    /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
+    /// up; counted per monitor that missed them.
+    pub monitor_dropped: Cell<u64>,
 }
 
 impl Counters {
@@ -63,6 +66,10 @@ pub struct CoreStats {
     pub backend_failures: u64,
     /// Failed authentication attempts.
     pub auth_failures: u64,
+    /// MONITOR lines dropped.
+    pub monitor_dropped: u64,
+    /// MONITOR clients the core feeds, on every core (filled in by the shard).
+    pub monitors: usize,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
@@ -112,6 +119,7 @@ impl Metrics {
             &c.asked,
             &c.backend_failures,
             &c.auth_failures,
+            &c.monitor_dropped,
         ] {
             counter.set(0);
         }
@@ -130,6 +138,8 @@ impl Metrics {
             asked: c.asked.get(),
             backend_failures: c.backend_failures.get(),
             auth_failures: c.auth_failures.get(),
+            monitor_dropped: c.monitor_dropped.get(),
+            monitors: 0,
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

@@ -98,6 +98,10 @@ pub enum Local {
     Proxy,
     /// SCAN: every master in turn, the cursor naming the master and its own cursor.
     Scan,
+    /// SLOWLOG GET | LEN | RESET | HELP: percore's own slow log, every core's.
+    Slowlog,
+    /// MONITOR: every request the proxy receives, from every core.
+    Monitor,
 }
 
 /// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
@@ -333,6 +337,8 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (Some("client"), _) => local(Local::Client),
         (Some("cluster"), "keyslot") => local(Local::KeySlot),
         (Some("cluster"), "slots" | "shards" | "nodes" | "info" | "myid") => local(Local::Cluster),
+        (Some("slowlog"), _) => local(Local::Slowlog),
+        (None, "monitor") => local(Local::Monitor),
         (None, "dbsize") => Route::AllMasters(Merge::Sum),
         (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
         (None, "keys") => Route::AllMasters(Merge::Concat),
@@ -485,6 +491,10 @@ mod tests {
             ("MEMORY DOCTOR", Route::Keyed(Slot::FIRST)),
             ("MEMORY USAGE k", slot("k")),
             ("INFO keyspace cpu", Route::Local(Local::Info)),
+            ("SLOWLOG GET 5", Route::Local(Local::Slowlog)),
+            ("slowlog reset", Route::Local(Local::Slowlog)),
+            ("SLOWLOG NOPE", Route::Reject(UnknownSubcommand("slowlog"))),
+            ("MONITOR", Route::Local(Local::Monitor)),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

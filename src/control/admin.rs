@@ -76,8 +76,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},auth_failures={},epoch={},ring={},ring_operations={},\
-             ring_enters={},ring_naps={},ring_parks={}\r\n",
+             backend_failures={},auth_failures={},monitors={},monitor_dropped={},epoch={},\
+             ring={},ring_operations={},ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -86,6 +86,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.asked,
             s.backend_failures,
             s.auth_failures,
+            s.monitors,
+            s.monitor_dropped,
             s.epoch,
             s.ring.mode,
             s.ring.operations,

@@ -22,6 +22,7 @@ use crate::metrics::CoreStats;
 use crate::resp::Protocol;
 
 use super::backend::Outbound;
+use super::monitor;
 use super::pause::Pause;
 use super::pool::Node;
 use super::reply_to::{ReplyTo, ReplyWaiter};
@@ -56,6 +57,7 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
                 .await;
         }
         Message::Answer { id, core, answer } => shard.mesh.deliver(id, core, answer),
+        Message::MonitorLines { lines, count } => monitor::deliver(shard, lines, count),
     }
 }
 
@@ -67,6 +69,16 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
         Question::ClientKill(filter) => Answer::Count(clients::kill(shard, &filter)),
         Question::Heed(notice) => {
             heed(shard, notice);
+            Answer::Done
+        }
+        Question::Slowlog { count } => Answer::Slowlog(shard.slowlog.newest(count)),
+        Question::SlowlogLen => Answer::Count(shard.slowlog.len() as u64),
+        Question::SlowlogReset => {
+            shard.slowlog.reset();
+            Answer::Done
+        }
+        Question::Monitors(update) => {
+            monitor::apply(shard, update);
             Answer::Done
         }
     }
@@ -83,6 +95,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
         }
         Notice::Unpause => shard.pause.set(None),
         Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
+        Notice::Monitors(update) => monitor::apply(shard, update),
     }
 }
 
@@ -177,7 +190,8 @@ impl Shard {
     /// A snapshot of this core's stats; resets its latency histogram after if asked.
     pub(super) fn stats(&self, reset_latency: bool) -> CoreStats {
         let epoch = self.slot_map.borrow().epoch();
-        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        let mut stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        stats.monitors = self.monitors.fed();
         if reset_latency {
             self.metrics.reset_latency();
         }

@@ -23,6 +23,7 @@ use super::backend::Outbound;
 use super::client::ClientState;
 use super::gate;
 use super::local;
+use super::monitor;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::transaction;
 use super::Shard;
@@ -77,7 +78,7 @@ pub fn dispatch(
     let started = Instant::now();
     let identity = &client.identity;
     let protocol = identity.protocol();
-    let seq = client.reserve(started);
+    let seq = client.reserve(started, frame.clone());
     Counters::bump(&shard.counters().requests);
     let view = FrameArgs {
         frame: &frame,
@@ -92,6 +93,13 @@ pub fn dispatch(
     if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
         reply_to.deliver(refusal);
         return Control::Continue;
+    }
+    // Someone monitors: the one check the request path makes for MONITOR.
+    if shard.monitoring() {
+        if let Some(refusal) = monitor::observe(shard, client, &route, command, &view) {
+            reply_to.deliver(refusal);
+            return Control::Continue;
+        }
     }
     if client.in_transaction() {
         transaction::queue(

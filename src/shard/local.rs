@@ -1,7 +1,7 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, and the
-//! `PROXY` admin commands; and those it composes from several masters' answers in a task
-//! (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET).
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
+//! MONITOR, and the `PROXY` admin commands; and those it composes from several masters'
+//! answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -27,7 +27,9 @@ use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::info;
 use super::kill;
+use super::monitor;
 use super::reply_to::ReplyTo;
+use super::slow_requests;
 use super::transaction;
 use super::Shard;
 
@@ -83,6 +85,14 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Slowlog => {
+            slow_requests::command(shard, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Monitor => {
+            monitor::start(shard, client, reply_to);
             return Control::Continue;
         }
         Local::Scan => {

@@ -9,6 +9,7 @@
 //! - [`local`]: commands the proxy answers itself ([`cluster_view`]: the CLUSTER commands that
 //!   present percore as the cluster);
 //! - [`cluster_scan`]: SCAN over every master;
+//! - [`monitor`], [`slow_requests`]: MONITOR and SLOWLOG, which watch the request path;
 //! - [`backend`], [`pool`]: upstream connections per node;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
@@ -33,10 +34,12 @@ mod identity;
 mod info;
 mod kill;
 mod local;
+mod monitor;
 mod pause;
 mod pool;
 mod reply_to;
 mod slot_map;
+mod slow_requests;
 mod transaction;
 
 use std::cell::{Cell, RefCell};
@@ -60,9 +63,11 @@ use crate::net::{spawn_driver, Listener, Uring};
 use crate::shutdown;
 use crate::sync::Signal;
 
+use crate::slowlog::SlowLog;
 use bytes::Bytes;
 use client::ClientState;
 use dispatch::error_reply;
+use monitor::Monitors;
 use pool::{Node, Pool};
 use slot_map::SlotMap;
 
@@ -128,6 +133,10 @@ pub struct Shard {
     next_client_id: Cell<u64>,
     /// The cluster this percore presents to cluster-mode clients (itself and its live peers).
     presence: RefCell<Presence>,
+    /// This core's slow log.
+    slowlog: SlowLog,
+    /// Who monitors, here and on the other cores.
+    monitors: Monitors,
 }
 
 impl Shard {
@@ -149,6 +158,22 @@ impl Shard {
     /// This core's socket ring.
     fn uring(&self) -> &Rc<Uring> {
         &self.uring
+    }
+
+    /// This core's slow log.
+    fn slowlog(&self) -> &SlowLog {
+        &self.slowlog
+    }
+
+    /// Whether some client, on any core, monitors.
+    #[inline]
+    fn monitoring(&self) -> bool {
+        self.monitors.active()
+    }
+
+    /// Whether client `id` of this core monitors.
+    fn is_monitor(&self, id: u64) -> bool {
+        self.monitoring() && self.monitors.is_monitor(id)
     }
 
     /// Records one request's time in the proxy.
@@ -325,6 +350,13 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
         presence: RefCell::new(cluster_view::alone(config)),
+        slowlog: SlowLog::new(
+            config.slowlog_slower_than,
+            config.slowlog_max_len,
+            core,
+            config.threads,
+        ),
+        monitors: Monitors::default(),
     });
     control::spawn_receivers(&shard, receivers);
     if core == REFRESHER_CORE {
