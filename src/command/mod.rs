@@ -6,6 +6,7 @@
 mod commands;
 pub(crate) mod cursor;
 pub(crate) mod fanout;
+mod keyless;
 pub mod keys;
 pub mod redact;
 pub mod route;

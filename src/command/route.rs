@@ -5,6 +5,7 @@
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
 use crate::cluster::slot::Slot;
+use crate::command::keyless;
 use crate::command::keys::{for_each_key, Args};
 use crate::command::table::{self, CommandFlags, CommandSpec};
 use crate::resp::parse::parse_int;
@@ -123,11 +124,11 @@ pub enum Rejection {
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
 /// single node: refused with a reason instead of silently misbehaving.
-const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
-const BLOCKING: &str = "blocking commands would stall a shared backend connection";
-const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
-const ADMIN: &str = "node administration must go to the node directly";
-const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+pub(super) const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
+pub(super) const BLOCKING: &str = "blocking commands would stall a shared backend connection";
+pub(super) const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
+pub(super) const ADMIN: &str = "node administration must go to the node directly";
+pub(super) const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
 
 /// Redis's errors for a slot argument: not a strict integer, out of range for
 /// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.
@@ -211,7 +212,7 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
         return route;
     }
     if spec.key_specs.is_empty() {
-        return route_keyless(spec, command.parent);
+        return keyless::route_keyless(spec, command.parent);
     }
     if let Some(reason) = refused_keyed(spec, args) {
         // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
@@ -318,59 +319,6 @@ fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Optio
         None if !with_count => refused(INVALID_SLOT),
         None if parse_int(args.get(3)).is_none() => refused(NOT_AN_INTEGER),
         None => refused(INVALID_SLOT_OR_COUNT),
-    }
-}
-
-fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Route {
-    let local = |l| Route::Local(l);
-    let unsupported = |reason| Route::Reject(Rejection::Unsupported(reason));
-    match (parent.map(|p| p.name), spec.name) {
-        (None, "ping") => local(Local::Ping),
-        (None, "echo") => local(Local::Echo),
-        (None, "quit") => local(Local::Quit),
-        (None, "select") => local(Local::Select),
-        (None, "hello") => local(Local::Hello),
-        (None, "readonly" | "readwrite") => local(Local::ReadMode),
-        (None, "info") => local(Local::Info),
-        (None, "auth") => local(Local::Auth),
-        (Some("acl"), "whoami") => local(Local::AclWhoami),
-        (Some("client"), _) => local(Local::Client),
-        (Some("cluster"), "keyslot") => local(Local::KeySlot),
-        (Some("cluster"), "slots" | "shards" | "nodes" | "info" | "myid") => local(Local::Cluster),
-        (Some("slowlog"), _) => local(Local::Slowlog),
-        (None, "monitor") => local(Local::Monitor),
-        (None, "dbsize") => Route::AllMasters(Merge::Sum),
-        (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
-        (None, "keys") => Route::AllMasters(Merge::Concat),
-        (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
-        (Some("script"), "load") => Route::AllMasters(Merge::Same),
-        (Some("function"), "load" | "delete" | "flush" | "restore") => {
-            Route::AllMasters(Merge::Same)
-        }
-        (Some("script"), "exists") => Route::AllMasters(Merge::AllTrue),
-        (Some("script" | "function"), "kill") => local(Local::Kill),
-        // Every master holds the same functions; any one can list them.
-        (Some("function"), "list" | "dump" | "stats") => Route::AnyMaster,
-        (Some("script" | "function" | "memory"), "help") => Route::AnyMaster,
-        (None, "lastsave") => Route::AnyMaster,
-        // About one node's memory: always the same node, the master of slot 0, so repeated
-        // calls compare like with like.
-        (Some("memory"), "stats" | "doctor" | "malloc-stats") => Route::Keyed(Slot::FIRST),
-        (Some("memory"), "purge") => Route::AllMasters(Merge::AllOk),
-        (None, "randomkey") => local(Local::RandomKey),
-        (None, "scan") => local(Local::Scan),
-        (Some("config"), "get") => Route::AnyMaster,
-        (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
-        (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
-        (Some("command"), _) | (None, "command") => Route::AnyMaster,
-        (None, "multi") => local(Local::Multi),
-        (None, "exec") => local(Local::Exec),
-        (None, "discard") => local(Local::Discard),
-        (None, "unwatch") => unsupported(TRANSACTIONS),
-        _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
-        _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
-        _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),
-        _ => unsupported(NODE_LOCAL),
     }
 }
 
