@@ -35,6 +35,9 @@ pub struct Counters {
     pub backend_failures: Cell<u64>,
     /// Failed AUTH (and HELLO ... AUTH) attempts.
     pub auth_failures: Cell<u64>,
+    /// Clients whose next request waits now (held by CLIENT PAUSE), as INFO's
+    /// blocked_clients counts them.
+    pub blocked: Cell<u64>,
     /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
     /// up; counted per monitor that missed them.
     pub monitor_dropped: Cell<u64>,
@@ -66,6 +69,8 @@ pub struct CoreStats {
     pub backend_failures: u64,
     /// Failed authentication attempts.
     pub auth_failures: u64,
+    /// Clients blocked now.
+    pub blocked: u64,
     /// MONITOR lines dropped.
     pub monitor_dropped: u64,
     /// MONITOR clients the core feeds, on every core (filled in by the shard).
@@ -138,6 +143,7 @@ impl Metrics {
             asked: c.asked.get(),
             backend_failures: c.backend_failures.get(),
             auth_failures: c.auth_failures.get(),
+            blocked: c.blocked.get(),
             monitor_dropped: c.monitor_dropped.get(),
             monitors: 0,
             epoch,
