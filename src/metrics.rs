@@ -48,6 +48,12 @@ pub struct Counters {
     pub pubsub_gaps: Cell<u64>,
     /// Total length of those gaps, in milliseconds.
     pub pubsub_gap_ms: Cell<u64>,
+    /// Clients whose next request waits now (held by CLIENT PAUSE), as INFO's
+    /// blocked_clients counts them.
+    pub blocked: Cell<u64>,
+    /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
+    /// up; counted per monitor that missed them.
+    pub monitor_dropped: Cell<u64>,
 }
 
 impl Counters {
@@ -78,6 +84,12 @@ pub struct CoreStats {
     pub auth_failures: u64,
     /// Pub/sub figures.
     pub pubsub: PubsubStats,
+    /// Clients blocked now.
+    pub blocked: u64,
+    /// MONITOR lines dropped.
+    pub monitor_dropped: u64,
+    /// MONITOR clients the core feeds, on every core (filled in by the shard).
+    pub monitors: usize,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
@@ -157,6 +169,7 @@ impl Metrics {
             &c.pubsub_cut_off,
             &c.pubsub_gaps,
             &c.pubsub_gap_ms,
+            &c.monitor_dropped,
         ] {
             counter.set(0);
         }
@@ -184,6 +197,9 @@ impl Metrics {
                 gap_ms: c.pubsub_gap_ms.get(),
                 ..PubsubStats::default()
             },
+            blocked: c.blocked.get(),
+            monitor_dropped: c.monitor_dropped.get(),
+            monitors: 0,
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

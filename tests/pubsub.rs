@@ -770,4 +770,8 @@ fn introspection_counts_percore_clients_and_the_nodes_own() {
         "{list}"
     );
     assert_eq!(info_field(&proxy_info(&proxy), "subscribers"), 8);
+    let pubsub = conn.cmd_str("CLIENT LIST TYPE pubsub").text();
+    assert_eq!(pubsub.lines().count(), 8, "{pubsub}");
+    let normal = conn.cmd_str("CLIENT LIST TYPE normal").text();
+    assert!(!normal.contains("flags=P"), "{normal}");
 }

@@ -1,12 +1,16 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
-//! routing decision for a request, splitting/merging of multi-key commands, and the pure parts
-//! of pub/sub (glob patterns, where each kind of subscription lives).
+//! routing decision for a request, splitting/merging of multi-key commands, SCAN's cursor
+//! across masters, which arguments logs must hide, and the pure parts of pub/sub (glob
+//! patterns, where each kind of subscription lives).
 
 // Generated data, reached through `table` (which re-exports it with the types it uses).
 mod commands;
+pub(crate) mod cursor;
 pub(crate) mod fanout;
 pub mod glob;
+mod keyless;
 pub mod keys;
 pub mod pubsub;
+pub mod redact;
 pub mod route;
 pub mod table;

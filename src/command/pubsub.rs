@@ -1,5 +1,6 @@
 //! The pure facts of pub/sub that routing a subscription depends on: the three kinds of
-//! subscription, their Redis command and reply words, and which channels are per node.
+//! subscription, their Redis command and reply words, which channels are per node, and how
+//! the sharded commands route (their channels count as keys).
 //!
 //! A Redis Cluster delivers a classic `PUBLISH` on every node, so a classic channel or pattern
 //! can be subscribed on any one master. Sharded channels (`SSUBSCRIBE`) live on their slot's
@@ -8,6 +9,9 @@
 //! and patterns that can carry them must be subscribed on every master.
 
 use crate::command::glob::may_match_prefix;
+use crate::command::keys::Args;
+use crate::command::route::{route_keys, Local, Rejection, Route, PUBSUB};
+use crate::command::table::CommandSpec;
 
 /// Prefixes of the channels a node publishes keyspace notifications on.
 const KEYSPACE_PREFIXES: [&[u8]; 2] = [b"__keyspace@", b"__keyevent@"];
@@ -93,9 +97,50 @@ pub fn on_every_master(kind: Kind, name: &[u8]) -> bool {
     }
 }
 
+/// Routes the sharded pub/sub commands, whose channels count as keys: all in one slot, as a
+/// node requires, else CROSSSLOT.
+pub(super) fn route_sharded<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
+    let local = match spec.name {
+        "ssubscribe" => Local::Subscribe(Kind::Shard),
+        "sunsubscribe" => Local::Unsubscribe(Kind::Shard),
+        "spublish" => Local::SPublish,
+        _ => return Route::Reject(Rejection::Unsupported(PUBSUB)),
+    };
+    match route_keys(spec, args) {
+        // SUNSUBSCRIBE without channels has no key.
+        Route::Keyed(_) | Route::AnyMaster => Route::Local(local),
+        refused => refused,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::route::route;
+
+    #[test]
+    fn routes() {
+        use Kind::*;
+        use Local::*;
+        let cases: &[(&str, Route)] = &[
+            ("SUBSCRIBE c", Route::Local(Subscribe(Channel))),
+            ("PSUBSCRIBE p*", Route::Local(Subscribe(Pattern))),
+            ("UNSUBSCRIBE", Route::Local(Unsubscribe(Channel))),
+            ("PUNSUBSCRIBE", Route::Local(Unsubscribe(Pattern))),
+            ("SSUBSCRIBE {a}1 {a}2", Route::Local(Subscribe(Shard))),
+            ("SSUBSCRIBE a b", Route::Reject(Rejection::CrossSlot)),
+            ("SUNSUBSCRIBE", Route::Local(Unsubscribe(Shard))),
+            ("SUNSUBSCRIBE a b", Route::Reject(Rejection::CrossSlot)),
+            ("PUBLISH c m", Route::Local(Publish)),
+            ("SPUBLISH c m", Route::Local(SPublish)),
+            ("PUBSUB NUMSUB a b", Route::Local(Pubsub)),
+            ("PUBSUB HELP", Route::AnyMaster),
+        ];
+        for (line, expected) in cases {
+            let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            assert_eq!(route(&args[..]), *expected, "{line}");
+        }
+    }
 
     #[test]
     fn per_node_subscriptions() {

@@ -1,4 +1,4 @@
-//! The text of the admin replies: `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//! The text of the admin replies `PROXY INFO` and `PROXY LATENCY` (INFO's is in `info`).
 //!
 //! Formatting is kept apart from gathering: it reads a plain [`ProxyView`] of the serving core
 //! and the [`CoreStats`] gathered from every core, so it is testable without a running proxy.
@@ -54,41 +54,6 @@ pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats], protocol: P
     text_reply(&text, protocol)
 }
 
-/// Distinct channels, patterns and sharded channels with subscribers, through percore and on
-/// the nodes directly, as INFO's `pubsub_*` fields count them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PubsubCounts {
-    /// `pubsub_channels`.
-    pub channels: u64,
-    /// `pubsub_patterns`.
-    pub patterns: u64,
-    /// `pubsubshard_channels`.
-    pub shard_channels: u64,
-}
-
-/// The reply to `INFO`: a server section for clients that look for one, this core's view, and
-/// the pub/sub counts of the stats section.
-pub fn info_reply(view: &ProxyView, pubsub: &PubsubCounts, protocol: Protocol) -> Bytes {
-    let mut text = String::new();
-    let _ = write!(
-        text,
-        "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\nproxy:percore\r\n\
-         percore_version:{}\r\nuptime_in_seconds:{}\r\n\r\n# Proxy\r\ncore:{}\r\n\
-         threads:{}\r\ntopology_epoch:{}\r\n",
-        env!("CARGO_PKG_VERSION"),
-        view.uptime.as_secs(),
-        view.core,
-        view.threads,
-        view.epoch,
-    );
-    let _ = write!(
-        text,
-        "\r\n# Stats\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\n",
-        pubsub.channels, pubsub.patterns, pubsub.shard_channels,
-    );
-    text_reply(&text, protocol)
-}
-
 fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     let mut text = String::new();
     let _ = write!(
@@ -111,8 +76,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},auth_failures={},epoch={},ring={},ring_operations={},\
-             ring_enters={},ring_naps={},ring_parks={}\r\n",
+             backend_failures={},auth_failures={},monitors={},monitor_dropped={},epoch={},\
+             ring={},ring_operations={},ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -121,6 +86,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.asked,
             s.backend_failures,
             s.auth_failures,
+            s.monitors,
+            s.monitor_dropped,
             s.epoch,
             s.ring.mode,
             s.ring.operations,

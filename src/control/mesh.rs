@@ -8,6 +8,9 @@
 //!   core a [`Question`] and merges their [`Answer`]s;
 //! - notices: something every core acts on ([`Notice`]), sent as a gather
 //!   ([`Question::Heed`]) so the sender knows when every core has.
+//! - MONITOR lines: while some client monitors, each core sends the lines for its requests to
+//!   the monitors' cores in batches (at most one batch per core pair per flush period, so they
+//!   never crowd out the rest).
 //!
 //! This module is the transport: it sends and keeps track of gathers. What a core answers,
 //! and what it does with a notice, is the shard's business (`shard::control`), so nothing here
@@ -19,11 +22,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 
 use crate::cluster::topology::Topology;
 use crate::command::pubsub::Kind;
 use crate::metrics::CoreStats;
+use crate::slowlog::SlowEntry;
 use crate::sync::Signal;
 
 /// Messages in each channel before a sender waits. Messages are rare (topology changes,
@@ -42,8 +47,10 @@ pub const REFRESHER_CORE: usize = 0;
 pub struct ListFilter {
     /// Only these ids (`ID id ...`).
     pub ids: Option<Vec<u64>>,
-    /// `TYPE master|replica|pubsub`: percore has none of those clients, so nothing matches.
+    /// `TYPE master|replica`: percore has none of those clients, so nothing matches.
     pub none: bool,
+    /// `TYPE pubsub` (`Some(true)`) or `TYPE normal` (`Some(false)`).
+    pub subscribed: Option<bool>,
 }
 
 /// Which clients `CLIENT KILL` closes: all the given conditions must hold.
@@ -59,8 +66,10 @@ pub struct KillFilter {
     pub user: Option<String>,
     /// `MAXAGE seconds`: connections older than this.
     pub max_age: Option<u64>,
-    /// `TYPE master|replica|pubsub`: percore has none of those clients.
+    /// `TYPE master|replica`: percore has none of those clients.
     pub none: bool,
+    /// `TYPE pubsub` (`Some(true)`) or `TYPE normal` (`Some(false)`).
+    pub subscribed: Option<bool>,
     /// The client that asked, left alone unless `SKIPME no`.
     pub skip: Option<u64>,
     /// The client that asked, which is closed after its reply if it matches.
@@ -128,6 +137,18 @@ pub enum Question {
     Heed(Notice),
     /// About the core's pub/sub subscriptions.
     Pubsub(PubsubQuestion),
+    /// The newest `count` entries of the slow log.
+    Slowlog {
+        /// Most entries wanted.
+        count: usize,
+    },
+    /// The length of the slow log.
+    SlowlogLen,
+    /// Clear the slow log.
+    SlowlogReset,
+    /// A core's monitors changed; answered once applied, so MONITOR's `+OK` means every core
+    /// feeds the new monitor.
+    Monitors(MonitorCount),
 }
 
 /// One core's answer to a [`Question`].
@@ -137,9 +158,11 @@ pub enum Answer {
     Stats(Box<CoreStats>),
     /// Text (CLIENT LIST lines).
     Text(String),
-    /// A count (clients killed).
+    /// A count (clients killed, slow log length).
     Count(u64),
-    /// To [`Question::Heed`]: done.
+    /// To [`Question::Slowlog`]: newest first.
+    Slowlog(Vec<SlowEntry>),
+    /// Done (to questions that ask for an action, [`Question::Heed`]).
     Done,
     /// To [`PubsubQuestion::Held`].
     Held(Vec<HeldName>),
@@ -166,6 +189,22 @@ pub enum Notice {
     },
     /// CLIENT UNPAUSE.
     Unpause,
+    /// The live percore peers changed (from `control::peers`): advertise these with this one.
+    Peers(Arc<[String]>),
+    /// A core's monitors changed (one disconnected).
+    Monitors(MonitorCount),
+}
+
+/// How many MONITOR clients a core has. Versioned, because a core's updates can travel by
+/// gather and by notice and must not be applied out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorCount {
+    /// The core the monitors are on.
+    pub core: usize,
+    /// Increases with every update from that core.
+    pub version: u64,
+    /// Its monitors now.
+    pub monitors: usize,
 }
 
 /// A message between cores.
@@ -174,6 +213,8 @@ pub enum Message {
     Topology(Arc<Topology>),
     /// Commands the cluster's server has and the command table lacks.
     NewerCommands(Arc<[String]>),
+    /// No topology yet: why the refresher could not get one.
+    Unreachable(Arc<str>),
     /// Please refresh the topology (sent to the refresher core).
     RefreshRequest,
     /// Please answer `question` to core `from`, tagged `id`.
@@ -193,6 +234,13 @@ pub enum Message {
         core: usize,
         /// The answer.
         answer: Answer,
+    },
+    /// MONITOR lines for the monitors on the receiving core.
+    MonitorLines {
+        /// The lines, each a RESP simple string.
+        lines: Bytes,
+        /// How many lines (to count them if they are dropped).
+        count: usize,
     },
 }
 

@@ -8,10 +8,8 @@
 //!
 //! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
 //! that pipelines without limit is served in windows and memory stays bounded.
-//!
-//! Pub/sub messages answer no request, so they do not take a place in the queue: they wait in
-//! the client's [`Subscriber`] queue, each behind the replies reserved before it arrived, and
-//! the writer interleaves them at reply boundaries.
+//! Pub/sub messages answer no request: they wait in the client's [`Subscriber`] queue, and the
+//! writer interleaves them at reply boundaries.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -32,8 +30,10 @@ use crate::sync::Signal;
 
 use super::dispatch::{dispatch, Control, FrameArgs};
 use super::identity::Identity;
+use super::monitor;
 use super::pause;
 use super::pubsub::subscriber::{Refused, Subscriber};
+use super::slow_requests;
 use super::transaction::Transaction;
 use super::Shard;
 
@@ -44,13 +44,33 @@ const KEEP_REPLY_FRAMES: usize = 64;
 /// little memory.
 const INITIAL_READ: usize = 4 * 1024;
 
+/// Most MONITOR batches waiting in one monitor's reply queue, and most bytes of them: past
+/// either the monitor is not keeping up and further lines are dropped (and counted), so a
+/// monitor that stops reading holds a bounded amount of memory. Half the in-flight limit, so
+/// a monitor's own requests (QUIT) are still read; 4 MiB is seconds of a busy proxy's lines.
+const MONITOR_BACKLOG_BATCHES: usize = MAX_CLIENT_INFLIGHT / 2;
+/// See [`MONITOR_BACKLOG_BATCHES`].
+const MONITOR_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
+
 /// A place in the reply queue.
 enum Pending {
     /// Routed, reply not here yet. `started` is when the request was parsed; a `silent`
-    /// reply is dropped when it comes (CLIENT REPLY OFF/SKIP).
-    Waiting { started: Instant, silent: bool },
-    /// Reply ready to write.
-    Ready { reply: Bytes, started: Instant },
+    /// reply is dropped when it comes (CLIENT REPLY OFF/SKIP); `request` is its frame, kept
+    /// (one reference, no copy) for the slow log.
+    Waiting {
+        started: Instant,
+        silent: bool,
+        request: Bytes,
+    },
+    /// Reply ready to write; `node` is the backend that gave it, if one did.
+    Ready {
+        reply: Bytes,
+        started: Instant,
+        request: Bytes,
+        node: Option<Rc<str>>,
+    },
+    /// MONITOR lines for a monitoring client: not the reply to any request.
+    Push { lines: Bytes },
 }
 
 /// Whether the client gets replies (CLIENT REPLY).
@@ -115,8 +135,9 @@ impl ClientState {
         }
     }
 
-    /// Reserves the next place in the reply queue; returns its sequence number.
-    pub fn reserve(&self, started: Instant) -> u64 {
+    /// Reserves the next place in the reply queue for `request` (its frame); returns its
+    /// sequence number.
+    pub fn reserve(&self, started: Instant, request: Bytes) -> u64 {
         let silent = match self.reply_mode.get() {
             ReplyMode::On => false,
             ReplyMode::Off => true,
@@ -126,7 +147,11 @@ impl ClientState {
             }
         };
         let mut replies = self.replies.borrow_mut();
-        replies.push_back(Pending::Waiting { started, silent });
+        replies.push_back(Pending::Waiting {
+            started,
+            silent,
+            request,
+        });
         self.base_seq.get() + replies.len() as u64 - 1
     }
 
@@ -140,18 +165,18 @@ impl ClientState {
         }
     }
 
-    /// Fills the place `seq` with its reply.
-    pub fn complete(&self, seq: u64, reply: Bytes) {
-        self.fill(seq, reply, false);
+    /// Fills the place `seq` with its reply, which `node` gave (`None`: the proxy made it).
+    pub fn complete(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>) {
+        self.fill(seq, reply, node, false);
     }
 
-    /// Fills the place `seq` with a reply that is sent even when replies are off (CLIENT
-    /// REPLY OFF/SKIP): pub/sub confirmations, which Redis sends as pushes.
+    /// Fills the place `seq` with a reply the proxy made that is sent even when replies are
+    /// off (CLIENT REPLY OFF/SKIP): pub/sub confirmations, which Redis sends as pushes.
     pub fn complete_pushing(&self, seq: u64, reply: Bytes) {
-        self.fill(seq, reply, true);
+        self.fill(seq, reply, None, true);
     }
 
-    fn fill(&self, seq: u64, reply: Bytes, pushing: bool) {
+    fn fill(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>, pushing: bool) {
         if self.closed.get() {
             return;
         }
@@ -160,20 +185,24 @@ impl ClientState {
         };
         let mut replies = self.replies.borrow_mut();
         if let Some(slot) = replies.get_mut(index as usize) {
-            if let Pending::Waiting { started, silent } = *slot {
+            if let Pending::Waiting {
+                started,
+                silent,
+                request,
+            } = slot
+            {
+                let (started, request) = (*started, std::mem::take(request));
                 // A silent reply keeps its place in the order, empty, and is not written.
-                let reply = if silent && !pushing {
-                    Bytes::new()
-                } else {
-                    reply
+                let silent = *silent && !pushing;
+                let reply = if silent { Bytes::new() } else { reply };
+                self.add_unwritten(reply.len());
+                *slot = Pending::Ready {
+                    reply,
+                    started,
+                    request,
+                    node,
                 };
-                let unwritten = self.unwritten.get() + reply.len();
-                self.unwritten.set(unwritten);
-                *slot = Pending::Ready { reply, started };
-                if self.max_unwritten > 0 && unwritten > self.max_unwritten {
-                    self.overflowed.set(true);
-                    self.abort.notify();
-                } else if index == 0 {
+                if index == 0 {
                     self.wake_writer.notify();
                 }
             }
@@ -183,7 +212,7 @@ impl ClientState {
     /// Queues a pub/sub message, written after the replies already reserved. `Ok(false)`: the
     /// client is gone or being cut off, nothing queued; `Err`: this message took it past
     /// `limit`, and it is cut off now.
-    pub fn push(&self, frame: Bytes, limit: &OutputLimit) -> Result<bool, Refused> {
+    pub fn push_message(&self, frame: Bytes, limit: &OutputLimit) -> Result<bool, Refused> {
         if self.closed.get() || self.overflowed.get() {
             return Ok(false);
         }
@@ -197,6 +226,37 @@ impl ClientState {
             self.wake_writer.notify();
         }
         Ok(true)
+    }
+
+    /// Queues MONITOR lines behind the replies queued so far. False when they are dropped
+    /// because the client is behind by [`MONITOR_BACKLOG_BYTES`] or
+    /// [`MONITOR_BACKLOG_BATCHES`]; a client that is closing takes no more and drops nothing.
+    pub fn push(&self, lines: Bytes) -> bool {
+        if self.closing.get() || self.closed.get() {
+            return true;
+        }
+        let mut replies = self.replies.borrow_mut();
+        if replies.len() >= MONITOR_BACKLOG_BATCHES || self.unwritten.get() >= MONITOR_BACKLOG_BYTES
+        {
+            return false;
+        }
+        self.add_unwritten(lines.len());
+        replies.push_back(Pending::Push { lines });
+        if replies.len() == 1 {
+            self.wake_writer.notify();
+        }
+        true
+    }
+
+    /// Counts `len` more bytes waiting to be written; past the client's output limit the
+    /// connection is dropped.
+    fn add_unwritten(&self, len: usize) {
+        let unwritten = self.unwritten.get() + len;
+        self.unwritten.set(unwritten);
+        if self.max_unwritten > 0 && unwritten > self.max_unwritten {
+            self.overflowed.set(true);
+            self.abort.notify();
+        }
     }
 
     /// Requests waiting for or holding their reply, and reply bytes not yet written.
@@ -243,6 +303,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
         shard.pubsub.forget(&shard, &state);
     }
     shard.unregister_client(id);
+    monitor::forget(&shard, id);
     state.closed.set(true);
     state.replies.borrow_mut().clear();
     counters.clients.set(counters.clients.get() - 1);
@@ -285,8 +346,12 @@ async fn read_loop(
                 let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
                 match glommio::timer::timeout(idle, read).await {
                     Ok(read) => read,
-                    // Idle means no request arriving and none outstanding, as in Redis.
-                    Err(_) if state.replies.borrow().is_empty() => {
+                    // Idle means no request arriving and none outstanding, as in Redis,
+                    // where monitors are never idle.
+                    Err(_)
+                        if state.replies.borrow().is_empty()
+                            && !shard.is_monitor(state.identity.id) =>
+                    {
                         debug!(?peer, "idle client timed out");
                         return;
                     }
@@ -307,18 +372,23 @@ async fn read_loop(
         if buf.len() < parser.bytes_needed() {
             continue;
         }
+        let mut held = None;
         let parsed = loop {
             match parse_and_dispatch(shard, state, &mut parser, &mut buf) {
-                Ok(Parsed::Paused) => glommio::timer::sleep(pause::POLL).await,
+                Ok(Parsed::Paused) => {
+                    held.get_or_insert_with(|| Blocked::count(&shard.counters().blocked));
+                    glommio::timer::sleep(pause::POLL).await
+                }
                 other => break other,
             }
         };
+        drop(held);
         if let Err(err) = parsed {
             debug!(?peer, %err, "client protocol error");
             let mut reply = BytesMut::new();
             encode::error(&mut reply, &format!("ERR {err}"));
-            let seq = state.reserve(Instant::now());
-            state.complete(seq, reply.freeze());
+            let seq = state.reserve(Instant::now(), Bytes::new());
+            state.complete(seq, reply.freeze(), None);
             state.close_after_replies();
             continue;
         }
@@ -330,6 +400,23 @@ async fn read_loop(
             );
             return;
         }
+    }
+}
+
+/// One client counted as blocked (INFO blocked_clients) for as long as this lives, however
+/// its wait ends (the connection may be dropped while it waits).
+struct Blocked<'a>(&'a Cell<u64>);
+
+impl<'a> Blocked<'a> {
+    fn count(gauge: &'a Cell<u64>) -> Self {
+        gauge.set(gauge.get() + 1);
+        Blocked(gauge)
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 
@@ -408,28 +495,42 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
     loop {
         let mut now = None;
         while !batch.is_full() {
-            // Messages due before the next reply; one flag check for clients that never
-            // subscribed.
+            // Messages due before the next reply (a flag check for non-subscribers).
             if state.pubsub.has_waiting() && state.pubsub.take_due(state.base_seq.get(), &mut batch)
             {
                 continue;
             }
             let reply = {
                 let mut replies = state.replies.borrow_mut();
-                if !matches!(replies.front(), Some(Pending::Ready { .. })) {
+                if matches!(replies.front(), None | Some(Pending::Waiting { .. })) {
                     break;
                 }
-                let Some(Pending::Ready { reply, started }) = replies.pop_front() else {
-                    break;
+                let reply = match replies.pop_front() {
+                    Some(Pending::Ready {
+                        reply,
+                        started,
+                        request,
+                        node,
+                    }) => {
+                        let now = *now.get_or_insert_with(Instant::now);
+                        let elapsed = now.saturating_duration_since(started);
+                        shard.record_latency(elapsed);
+                        if shard.slowlog().is_slow(elapsed) {
+                            slow_requests::record(shard, state, &request, elapsed, node);
+                        }
+                        reply
+                    }
+                    Some(Pending::Push { lines }) => lines,
+                    Some(Pending::Waiting { .. }) | None => break,
                 };
                 state
                     .unwritten
                     .set(state.unwritten.get().saturating_sub(reply.len()));
                 state.base_seq.set(state.base_seq.get() + 1);
-                let now = *now.get_or_insert_with(Instant::now);
-                shard.record_latency(now.saturating_duration_since(started));
                 reply
             };
+            // An empty reply is one not to send: a request Redis does not answer (a second
+            // MONITOR), or one CLIENT REPLY silenced.
             if !reply.is_empty() {
                 batch.push(reply);
             }

@@ -63,7 +63,8 @@ fn list(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: Rep
         let option = args.get(at).to_ascii_lowercase();
         if option == b"type" && at + 1 < args.count() {
             match client_type(args.get(at + 1)) {
-                Ok(normal) => filter.none |= !normal,
+                Ok(Some(subscribed)) => filter.subscribed = Some(subscribed),
+                Ok(None) => filter.none = true,
                 Err(reply) => return reply_to.deliver(reply),
             }
             at += 2;
@@ -143,7 +144,10 @@ fn kill_filter(shard: &Shard, me: u64, args: &FrameArgs) -> Result<KillFilter, B
                 Some(id) => filter.id = Some(id as u64),
                 None => return Err(error_reply("ERR client-id should be greater than 0")),
             },
-            b"type" => filter.none |= !client_type(value)?,
+            b"type" => match client_type(value)? {
+                Some(subscribed) => filter.subscribed = Some(subscribed),
+                None => filter.none = true,
+            },
             b"addr" => filter.addr = Some(text(at + 1)),
             b"laddr" => filter.laddr = Some(text(at + 1)),
             b"user" => {
@@ -166,11 +170,13 @@ fn kill_filter(shard: &Shard, me: u64, args: &FrameArgs) -> Result<KillFilter, B
     Ok(filter)
 }
 
-/// `TYPE normal|master|replica|slave|pubsub`: true for normal, the only kind percore has.
-fn client_type(value: &[u8]) -> Result<bool, Bytes> {
+/// `TYPE normal|master|replica|slave|pubsub`: for the kinds percore has, whether they are
+/// subscribers (pubsub) or not (normal); `None` for the replication kinds it has none of.
+fn client_type(value: &[u8]) -> Result<Option<bool>, Bytes> {
     match value.to_ascii_lowercase().as_slice() {
-        b"normal" => Ok(true),
-        b"master" | b"replica" | b"slave" | b"pubsub" => Ok(false),
+        b"normal" => Ok(Some(false)),
+        b"pubsub" => Ok(Some(true)),
+        b"master" | b"replica" | b"slave" => Ok(None),
         _ => Err(error_reply(&format!(
             "ERR Unknown client type '{}'",
             String::from_utf8_lossy(value)

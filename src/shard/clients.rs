@@ -44,7 +44,14 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         now.saturating_duration_since(identity.created).as_secs(),
         now.saturating_duration_since(identity.last_active())
             .as_secs(),
-        if client.pubsub.is_active() { "P" } else { "N" },
+        // O: a monitor, P: a subscriber, as Redis marks them.
+        if shard.is_monitor(identity.id) {
+            "O"
+        } else if client.pubsub.is_active() {
+            "P"
+        } else {
+            "N"
+        },
         subs[0],
         subs[1],
         subs[2],
@@ -68,6 +75,9 @@ fn matches(filter: &KillFilter, shard: &Shard, client: &ClientState) -> bool {
     let users = &shard.config().users;
     let user = identity.user().map(|u| users.get(u).name.as_str());
     !filter.none
+        && filter
+            .subscribed
+            .is_none_or(|s| s == client.pubsub.is_active())
         && filter.skip != Some(identity.id)
         && filter.id.is_none_or(|id| id == identity.id)
         && filter
@@ -100,6 +110,9 @@ pub fn list(shard: &Shard, filter: &ListFilter) -> String {
             .ids
             .as_ref()
             .is_none_or(|ids| ids.contains(&client.identity.id))
+            && filter
+                .subscribed
+                .is_none_or(|s| s == client.pubsub.is_active())
         {
             text.push_str(&describe(shard, &client));
         }

@@ -23,6 +23,7 @@ use super::backend::Outbound;
 use super::client::ClientState;
 use super::gate;
 use super::local;
+use super::monitor;
 use super::pubsub;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::transaction;
@@ -40,9 +41,6 @@ const TRYAGAIN_DELAY: Duration = Duration::from_millis(20);
 /// or settling its slot map. With [`MAX_REDIRECTS`] a request waits at most 1.6 s this way
 /// before the client sees the error.
 const CLUSTERDOWN_DELAY: Duration = Duration::from_millis(100);
-
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// What the connection should do after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +79,7 @@ pub fn dispatch(
     let started = Instant::now();
     let identity = &client.identity;
     let protocol = identity.protocol();
-    let seq = client.reserve(started);
+    let seq = client.reserve(started, frame.clone());
     Counters::bump(&shard.counters().requests);
     let view = FrameArgs {
         frame: &frame,
@@ -101,6 +99,13 @@ pub fn dispatch(
     if client.pubsub.is_active() && protocol == Protocol::Resp2 {
         if let Some(reply) = pubsub::gate_resp2(&route, command, &view) {
             reply_to.deliver(reply);
+            return Control::Continue;
+        }
+    }
+    // Someone monitors: the one check the request path makes for MONITOR.
+    if shard.monitoring() {
+        if let Some(refusal) = monitor::observe(shard, client, &route, command, &view) {
+            reply_to.deliver(refusal);
             return Control::Continue;
         }
     }
@@ -132,7 +137,7 @@ pub fn dispatch(
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
-        None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
+        None => out.reply_to.deliver(shard.unserved()),
     }
 }
 
@@ -159,7 +164,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
 fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
     let nodes = shard.masters();
     if nodes.is_empty() {
-        return whole.reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        return whole.reply_to.deliver(shard.unserved());
     }
     let merged = SplitReply::new(whole.reply_to, MergeKind::All(merge), nodes.len());
     for (index, node) in nodes.into_iter().enumerate() {
@@ -274,7 +279,7 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
-        Rejection::Keys(error) => format!("ERR {error}"),
+        Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();
             format!("ERR percore: '{name}' is not supported ({reason})")

@@ -1,6 +1,8 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands; pub/sub
-//! commands are handed to the core's hub ([`super::pubsub`]).
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
+//! MONITOR, and the `PROXY` admin commands; and those it composes from several masters'
+//! answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET). Pub/sub commands
+//! are handed to the core's hub ([`super::pubsub`]).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -14,15 +16,22 @@ use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
 use crate::control::admin;
+use crate::control::info::Sections;
 use crate::resp::encode;
 
 use super::client::ClientState;
 use super::client_command;
+use super::cluster_scan;
+use super::cluster_view;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::info;
+use super::kill;
+use super::monitor;
 use super::pubsub;
 use super::reply_to::ReplyTo;
+use super::slow_requests;
 use super::transaction;
 use super::Shard;
 
@@ -61,13 +70,14 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
+        Local::Cluster => cluster_view::answer(shard, client.identity.protocol(), args),
         Local::Info => {
-            let (shard, protocol) = (shard.clone(), client.identity.protocol());
-            glommio::spawn_local(async move {
-                let pubsub = pubsub::counts(&shard).await;
-                reply_to.deliver(admin::info_reply(&shard.admin_view(), &pubsub, protocol));
-            })
-            .detach();
+            let sections = Sections::parse((1..argc).map(|i| args.get(i)));
+            info::info(shard, sections, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Kill => {
+            kill::kill(shard, Bytes::copy_from_slice(args.frame), reply_to);
             return Control::Continue;
         }
         Local::Proxy => return proxy(shard, client, args, reply_to),
@@ -94,6 +104,18 @@ pub fn answer(
         }
         Local::Pubsub => {
             pubsub::pubsub_command(shard, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Slowlog => {
+            slow_requests::command(shard, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Monitor => {
+            monitor::start(shard, client, reply_to);
+            return Control::Continue;
+        }
+        Local::Scan => {
+            cluster_scan::scan(shard, args, client.identity.protocol(), reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

@@ -46,8 +46,6 @@ const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous 
 const EMPTY: &[u8] = b"*0\r\n";
 /// Pause before sending a block again after TRYAGAIN or CLUSTERDOWN.
 const RETRY_DELAY: Duration = Duration::from_millis(50);
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -111,8 +109,7 @@ pub fn queue(
             mark(client, |tx| tx.cross_slot = true);
             None
         }
-        // A key error (bad numkeys) is the command's own, reported in EXEC's array as Redis does.
-        Route::Reject(Rejection::Keys(_)) | Route::AnyMaster => None,
+        Route::AnyMaster => None,
         Route::Keyed(slot) => {
             slot_of_request = Some(slot);
             None
@@ -182,7 +179,7 @@ fn exec(shard: &Rc<Shard>, client: &ClientState, reply_to: ReplyTo) {
     });
     match shard.node_for(tx.slot) {
         Some(node) => send(shard, &block, &node, false),
-        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+        None => block.finish(shard.unserved()),
     }
 }
 
@@ -284,7 +281,7 @@ impl Block {
                     glommio::timer::sleep(RETRY_DELAY).await;
                     match shard.node_for(block.slot) {
                         Some(node) => send(&shard, &block, &node, false),
-                        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+                        None => block.finish(shard.unserved()),
                     }
                 })
                 .detach();

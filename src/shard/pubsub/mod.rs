@@ -366,7 +366,7 @@ impl Hub {
                 Protocol::Resp2 => frame.clone(),
                 Protocol::Resp3 => resp3.get_or_insert_with(|| as_push(frame)).clone(),
             };
-            match client.push(frame, limit) {
+            match client.push_message(frame, limit) {
                 Ok(true) => Counters::bump(&counters.pubsub_deliveries),
                 Ok(false) => {}
                 Err(_) => Counters::bump(&counters.pubsub_cut_off),

@@ -15,7 +15,6 @@ use bytes::{Bytes, BytesMut};
 
 use crate::command::keys::Args;
 use crate::command::pubsub::Kind;
-use crate::control::admin::PubsubCounts;
 use crate::control::mesh::{Answer, HeldName, NameFilter, PubsubQuestion, Question};
 use crate::resp::value::{parse_value, Value};
 use crate::resp::{encode, Protocol};
@@ -26,6 +25,18 @@ use super::super::Shard;
 
 /// The reply Redis Cluster gives when no master is known.
 const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+
+/// Distinct channels, patterns and sharded channels with subscribers, through percore and on
+/// the nodes directly, as INFO's `pubsub_*` fields count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PubsubCounts {
+    /// `pubsub_channels`.
+    pub channels: u64,
+    /// `pubsub_patterns`.
+    pub patterns: u64,
+    /// `pubsubshard_channels`.
+    pub shard_channels: u64,
+}
 
 /// What a PUBSUB request asks.
 enum Query {
