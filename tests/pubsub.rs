@@ -2,8 +2,8 @@
 //! messages byte for byte as a node sends them (a reference client subscribes on a node
 //! directly), fan-out exactly once and in order across cores, patterns, keyspace
 //! notifications from every master, sharded channels that follow their slot, a subscriber
-//! that never reads, subscribers coming and going, and a subscription connection killed on the
-//! node.
+//! that never reads, subscribers coming and going, a subscription connection killed on the
+//! node, a master failing over, and the counts of PUBLISH, PUBSUB and INFO.
 
 mod common;
 
@@ -774,4 +774,62 @@ fn introspection_counts_percore_clients_and_the_nodes_own() {
     assert_eq!(pubsub.lines().count(), 8, "{pubsub}");
     let normal = conn.cmd_str("CLIENT LIST TYPE normal").text();
     assert!(!normal.contains("flags=P"), "{normal}");
+}
+
+#[test]
+fn subscriptions_follow_a_master_failover() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let proxy = Proxy::start(&cluster, &[]);
+    let mut classic = subscribed(proxy.conn(), false, "SUBSCRIBE", "fo");
+    // The master holding a core's classic channels is the one to fail; the sharded channel is
+    // chosen on the same master.
+    let victim = cluster
+        .master_ports()
+        .into_iter()
+        .find(|&port| {
+            let list = Conn::connect(port).cmd_str("CLIENT LIST").text();
+            list.lines()
+                .any(|l| l.contains("name=percore-pubsub") && l.contains(" sub=1 "))
+        })
+        .expect("a master holds the classic channel");
+    let (_, key) = key_on_each_master(&cluster, "fo")
+        .into_iter()
+        .find(|(port, _)| *port == victim)
+        .unwrap();
+    let sharded_name = format!("{{{key}}}s");
+    let mut sharded = subscribed(proxy.conn(), true, "SSUBSCRIBE", &sharded_name);
+    cluster.kill(victim);
+    cluster.wait_ok();
+    let mut publisher = proxy.conn();
+    let mut resumed = [false; 2];
+    for attempt in 0..400 {
+        let message = format!("probe{attempt}");
+        publisher.cmd(&[b"PUBLISH", b"fo", message.as_bytes()]);
+        publisher.cmd(&[b"SPUBLISH", sharded_name.as_bytes(), message.as_bytes()]);
+        for (conn, resumed) in [&mut classic, &mut sharded].into_iter().zip(&mut resumed) {
+            *resumed |= conn.try_read_raw_reply(Duration::from_millis(25)).is_some();
+        }
+        if resumed == [true; 2] {
+            break;
+        }
+    }
+    assert_eq!(
+        resumed, [true; 2],
+        "both subscribers receive again after the failover"
+    );
+    for conn in [&mut classic, &mut sharded] {
+        while conn.try_read_raw_reply(QUIET).is_some() {}
+    }
+    for i in 0..50 {
+        let message = format!("after{i}");
+        publisher.cmd(&[b"PUBLISH", b"fo", message.as_bytes()]);
+        publisher.cmd(&[b"SPUBLISH", sharded_name.as_bytes(), message.as_bytes()]);
+    }
+    for conn in [&mut classic, &mut sharded] {
+        for i in 0..50 {
+            assert_eq!(message(conn)[2], format!("after{i}"));
+        }
+        assert_eq!(conn.try_read_raw_reply(QUIET), None);
+    }
+    assert!(info_field(&proxy_info(&proxy), "pubsub_gaps") >= 1);
 }

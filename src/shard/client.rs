@@ -347,9 +347,10 @@ async fn read_loop(
                 match glommio::timer::timeout(idle, read).await {
                     Ok(read) => read,
                     // Idle means no request arriving and none outstanding, as in Redis,
-                    // where monitors are never idle.
+                    // where monitors and subscribers are never idle.
                     Err(_)
                         if state.replies.borrow().is_empty()
+                            && !state.pubsub.is_active()
                             && !shard.is_monitor(state.identity.id) =>
                     {
                         debug!(?peer, "idle client timed out");
