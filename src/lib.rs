@@ -66,9 +66,11 @@
 //!   beside `shard::slot_map`. The request path keeps asking the shard for "the node for this
 //!   key" and never learns which kind answered.
 //! - Sessions: commands that need state on a backend connection (MULTI with WATCH, blocking
-//!   commands, pub/sub) will lease a dedicated connection from a per-core, per-node pool in
+//!   commands) will lease a dedicated connection from a per-core, per-node pool in
 //!   `shard/session.rs`, next to `shard::backend`'s shared pipelined connections; clients that
-//!   use none of it keep the shared path and pay nothing.
+//!   use none of it keep the shared path and pay nothing. Pub/sub needs no leased connection:
+//!   each core's hub (`shard::pubsub`) holds its clients' subscriptions on one connection per
+//!   node and fans messages out to them.
 
 #![warn(missing_docs)]
 

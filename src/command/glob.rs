@@ -1,7 +1,7 @@
 //! Redis's glob-style patterns (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes), as `PSUBSCRIBE`,
 //! `PUBSUB CHANNELS` and `KEYS` use them.
 //!
-//! [`matches`] is a port of Redis's `stringmatchlen` (util.c, 7.0), including its quirks (an
+//! [`matches()`] is a port of Redis's `stringmatchlen` (util.c, 7.0), including its quirks (an
 //! unclosed `[` class, a reversed range `[z-a]`), so percore's answers agree with a node's.
 //! [`may_match_prefix`] answers a different question: could the pattern match *some* string
 //! that starts with a given prefix? It decides where a pattern subscription must go (a pattern
