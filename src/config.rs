@@ -28,6 +28,11 @@ pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 pub const DEFAULT_MAX_OUTPUT_BUFFER: usize = 512 * 1024 * 1024;
 /// Default time given to in-flight requests at shutdown before the process exits anyway.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
+/// Default most dedicated backend connections per core (leased to clients for WATCH and
+/// blocking commands, and idle between leases). Each is a client on a node, whose
+/// `maxclients` is 10,000 by default: 1,024 per core keeps even an 8-core proxy whose leases all
+/// go to one master under that.
+pub const DEFAULT_MAX_LEASED_CONNS: usize = 1024;
 /// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
 /// the proxy stops reading that client, so a client pipelining without end is served in
 /// windows and TCP pushes back, instead of the proxy buffering without bound.
@@ -88,6 +93,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Credentials for the backends, if they require them.
     pub backend_auth: Option<BackendAuth>,
+    /// Most dedicated backend connections per core (WATCH, blocking commands), leased and
+    /// idle together; past it a lease is refused with an error.
+    pub max_leased_conns: usize,
     /// percore's own users (`--requirepass`, `--user`), whom clients authenticate as.
     pub users: Users,
 }
@@ -110,6 +118,7 @@ impl Default for Config {
             max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
             shutdown_timeout: Duration::from_secs(5),
             backend_auth: None,
+            max_leased_conns: DEFAULT_MAX_LEASED_CONNS,
             users: Users::default(),
         }
     }

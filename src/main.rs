@@ -8,8 +8,9 @@ use clap::Parser;
 use percore::auth::Users;
 use percore::config::BackendAuth;
 use percore::config::{
-    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER,
-    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
+    DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT,
 };
 use percore::resp::parse::ParseLimits;
 use percore::Config;
@@ -103,6 +104,12 @@ struct Cli {
     #[arg(long, env = "PERCORE_BACKEND_PASSWORD", hide_env_values = true)]
     backend_password: Option<String>,
 
+    /// Most dedicated backend connections per core: WATCH (until EXEC) and every blocking
+    /// command (until served) take one, and idle ones are kept for the next. Past it WATCH and
+    /// blocking commands get an error at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_LEASED_CONNS)]
+    max_leased_conns: usize,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
             user: cli.backend_user,
             password,
         }),
+        max_leased_conns: cli.max_leased_conns,
         users,
     };
     match config.validate().and_then(percore::run) {

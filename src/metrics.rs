@@ -35,6 +35,16 @@ pub struct Counters {
     pub backend_failures: Cell<u64>,
     /// Failed AUTH (and HELLO ... AUTH) attempts.
     pub auth_failures: Cell<u64>,
+    /// Dedicated backend connections leased to a client now (WATCH, blocking commands).
+    pub leased_conns: Cell<u64>,
+    /// Dedicated backend connections idle in the pool now, kept for the next lease.
+    pub pooled_conns: Cell<u64>,
+    /// Clients waiting for a blocking command now (Redis's INFO `blocked_clients`).
+    pub blocked_clients: Cell<u64>,
+    /// Clients watching keys now (between WATCH and EXEC/DISCARD/UNWATCH/RESET).
+    pub watching_clients: Cell<u64>,
+    /// Leases refused since start because `--max-leased-conns` were all in use.
+    pub lease_refusals: Cell<u64>,
 }
 
 impl Counters {
@@ -63,6 +73,16 @@ pub struct CoreStats {
     pub backend_failures: u64,
     /// Failed authentication attempts.
     pub auth_failures: u64,
+    /// Dedicated connections leased now.
+    pub leased_conns: u64,
+    /// Dedicated connections idle in the pool now.
+    pub pooled_conns: u64,
+    /// Clients blocked now.
+    pub blocked_clients: u64,
+    /// Clients watching keys now.
+    pub watching_clients: u64,
+    /// Leases refused since start.
+    pub lease_refusals: u64,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
@@ -102,7 +122,8 @@ impl Metrics {
     }
 
     /// Clears the event counters and the latency histogram (CONFIG RESETSTAT), keeping the
-    /// count of open connections, which is a state, not an event count.
+    /// counts of open connections, leases and blocked clients, which are states, not event
+    /// counts.
     pub fn reset(&self) {
         let c = &self.counters;
         for counter in [
@@ -112,6 +133,7 @@ impl Metrics {
             &c.asked,
             &c.backend_failures,
             &c.auth_failures,
+            &c.lease_refusals,
         ] {
             counter.set(0);
         }
@@ -130,6 +152,11 @@ impl Metrics {
             asked: c.asked.get(),
             backend_failures: c.backend_failures.get(),
             auth_failures: c.auth_failures.get(),
+            leased_conns: c.leased_conns.get(),
+            pooled_conns: c.pooled_conns.get(),
+            blocked_clients: c.blocked_clients.get(),
+            watching_clients: c.watching_clients.get(),
+            lease_refusals: c.lease_refusals.get(),
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

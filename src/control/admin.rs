@@ -93,8 +93,9 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},auth_failures={},epoch={},ring={},ring_operations={},\
-             ring_enters={},ring_naps={},ring_parks={}\r\n",
+             backend_failures={},auth_failures={},leased={},pooled={},blocked={},watching={},\
+             lease_refused={},epoch={},ring={},ring_operations={},ring_enters={},ring_naps={},\
+             ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -103,6 +104,11 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.asked,
             s.backend_failures,
             s.auth_failures,
+            s.leased_conns,
+            s.pooled_conns,
+            s.blocked_clients,
+            s.watching_clients,
+            s.lease_refusals,
             s.epoch,
             s.ring.mode,
             s.ring.operations,
