@@ -21,8 +21,21 @@ pub enum Route {
     AnyMaster,
     /// Keyless but about the whole data set: send to every master and merge.
     AllMasters(Merge),
+    /// Needs a backend connection of its own (WATCH, a blocking command), to the master of
+    /// this slot, where all its keys are.
+    Dedicated(Dedicated, Slot),
     /// Refused.
     Reject(Rejection),
+}
+
+/// Why a request needs a dedicated backend connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dedicated {
+    /// WATCH: the watch lives on the connection until EXEC, DISCARD, UNWATCH or RESET.
+    Watch,
+    /// A blocking command (BLPOP, XREAD ... BLOCK, ...): the node holds the connection until
+    /// the command is served or times out.
+    Blocking,
 }
 
 /// Multi-key commands percore splits across slots.
@@ -77,6 +90,10 @@ pub enum Local {
     Exec,
     /// DISCARD outside a transaction.
     Discard,
+    /// UNWATCH: gives back the client's WATCH connection, if it has one.
+    Unwatch,
+    /// RESET: the client's connection state back to a new connection's.
+    Reset,
     /// AUTH [user] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
@@ -108,11 +125,13 @@ pub enum Rejection {
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
 /// single node: refused with a reason instead of silently misbehaving.
-const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
-const BLOCKING: &str = "blocking commands would stall a shared backend connection";
 const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
 const ADMIN: &str = "node administration must go to the node directly";
 const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+/// WAIT counts the replicas that acknowledged the writes of the connection it is sent on.
+const WAIT: &str = "it counts the replicas that acknowledged the writes of one backend \
+     connection, and a client's writes go over connections shared with other clients, so no \
+     node can answer it for this client";
 
 /// A command as the table knows it: the spec that applies (the subcommand's, for a container
 /// command like CLIENT) and its container.
@@ -188,43 +207,32 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     if spec.key_specs.is_empty() {
         return route_keyless(spec, command.parent);
     }
-    if let Some(reason) = refused_keyed(spec, args) {
-        return Route::Reject(Rejection::Unsupported(reason));
-    }
-    route_keys(spec, args)
-}
-
-/// Routes a request queued in a transaction: as [`route`], but a blocking command is routed by
-/// its keys, since inside MULTI it does not block (Redis runs it as its non-blocking form).
-pub fn route_queued<A: Args + ?Sized>(command: Command, args: &A) -> Route {
-    let spec = command.spec;
-    if spec.flags.contains(CommandFlags::BLOCKING) && !spec.key_specs.is_empty() {
-        return route_keys(spec, args);
-    }
-    route_known(command, args)
-}
-
-/// Keyed commands percore refuses.
-fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'static str> {
-    if spec.name == "watch" {
-        return Some(TRANSACTIONS);
-    }
-    if spec.flags.contains(CommandFlags::BLOCKING) {
-        // XREAD and XREADGROUP only block when asked to, with BLOCK among the options before
-        // STREAMS (a stream or an ID after it may well be named "block").
-        let streams = matches!(spec.name, "xread" | "xreadgroup");
-        let blocks = (1..args.count())
-            .map(|i| args.get(i))
-            .take_while(|arg| !arg.eq_ignore_ascii_case(b"streams"))
-            .any(|arg| arg.eq_ignore_ascii_case(b"block"));
-        if !streams || blocks {
-            return Some(BLOCKING);
-        }
-    }
     if spec.flags.contains(CommandFlags::PUBSUB) {
-        return Some(PUBSUB);
+        return Route::Reject(Rejection::Unsupported(PUBSUB));
     }
-    None
+    let route = route_keys(spec, args);
+    match (dedicated(spec, args), route) {
+        (Some(kind), Route::Keyed(slot)) => Route::Dedicated(kind, slot),
+        _ => route,
+    }
+}
+
+/// Whether a keyed command needs a dedicated connection, and why.
+fn dedicated<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<Dedicated> {
+    if spec.name == "watch" {
+        return Some(Dedicated::Watch);
+    }
+    if !spec.flags.contains(CommandFlags::BLOCKING) {
+        return None;
+    }
+    // XREAD and XREADGROUP only block when asked to, with BLOCK among the options before
+    // STREAMS (a stream or an ID after it may well be named "block").
+    let streams = matches!(spec.name, "xread" | "xreadgroup");
+    let blocks = (1..args.count())
+        .map(|i| args.get(i))
+        .take_while(|arg| !arg.eq_ignore_ascii_case(b"streams"))
+        .any(|arg| arg.eq_ignore_ascii_case(b"block"));
+    (!streams || blocks).then_some(Dedicated::Blocking)
 }
 
 fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
@@ -290,8 +298,9 @@ fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec
         (None, "multi") => local(Local::Multi),
         (None, "exec") => local(Local::Exec),
         (None, "discard") => local(Local::Discard),
-        (None, "unwatch") => unsupported(TRANSACTIONS),
-        _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
+        (None, "unwatch") => local(Local::Unwatch),
+        (None, "reset") => local(Local::Reset),
+        (None, "wait") => unsupported(WAIT),
         _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
         _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),
         _ => unsupported(NODE_LOCAL),
@@ -309,6 +318,10 @@ mod tests {
 
     fn slot(key: &str) -> Route {
         Route::Keyed(Slot::for_key(key.as_bytes()))
+    }
+
+    fn blocking(key: &str) -> Route {
+        Route::Dedicated(Dedicated::Blocking, Slot::for_key(key.as_bytes()))
     }
 
     #[test]
@@ -335,16 +348,27 @@ mod tests {
             ("NOPE x", Route::Reject(UnknownCommand)),
             ("OBJECT ENCODING k", slot("k")),
             ("OBJECT NOPE k", Route::Reject(UnknownSubcommand("object"))),
-            ("BLPOP k 0", Route::Reject(Unsupported(BLOCKING))),
+            ("BLPOP k 0", blocking("k")),
+            ("BLPOP {t}a {t}b 0", blocking("t")),
+            ("BLPOP a b 0", Route::Reject(CrossSlot)),
+            ("BLMPOP 0 2 {t}a {t}b LEFT", blocking("t")),
             ("XREAD STREAMS s 0", slot("s")),
             ("XREAD STREAMS block 0", slot("block")),
-            (
-                "XREAD BLOCK 0 STREAMS s 0",
-                Route::Reject(Unsupported(BLOCKING)),
-            ),
+            ("XREAD BLOCK 0 STREAMS s 0", blocking("s")),
+            ("UNWATCH", Route::Local(Local::Unwatch)),
+            ("RESET", Route::Local(Local::Reset)),
+            ("WAIT 1 0", Route::Reject(Unsupported(WAIT))),
             ("MULTI", Route::Local(Local::Multi)),
             ("EXEC", Route::Local(Local::Exec)),
-            ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
+            (
+                "WATCH k",
+                Route::Dedicated(Dedicated::Watch, Slot::for_key(b"k")),
+            ),
+            (
+                "WATCH {t}a {t}b",
+                Route::Dedicated(Dedicated::Watch, Slot::for_key(b"t")),
+            ),
+            ("WATCH a b", Route::Reject(CrossSlot)),
             ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
             ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),

@@ -8,6 +8,10 @@
 //!
 //! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
 //! that pipelines without limit is served in windows and memory stays bounded.
+//!
+//! A client can be held: while a blocking command of its own waits, or a WATCH session ends,
+//! its later requests are read (so that a client going away is seen at once) but not run,
+//! the way Redis runs nothing more of a blocked client until it is unblocked.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -29,6 +33,7 @@ use crate::sync::Signal;
 use super::dispatch::{dispatch, Control, FrameArgs};
 use super::identity::Identity;
 use super::pause;
+use super::session::{self, Session};
 use super::transaction::Transaction;
 use super::Shard;
 
@@ -78,6 +83,12 @@ pub struct ClientState {
     reply_mode: Cell<ReplyMode>,
     /// The transaction being queued, between MULTI and EXEC/DISCARD.
     pub transaction: RefCell<Option<Transaction>>,
+    /// WATCH and blocking commands: what the client holds on dedicated connections.
+    pub session: Session,
+    /// Requests are read but not dispatched (see [`ClientState::hold`]).
+    held: Cell<bool>,
+    /// Set when a hold ends.
+    resumed: Signal,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
     /// Limit on `unwritten` (0: none); past it the client is dropped.
@@ -94,6 +105,9 @@ impl ClientState {
             identity,
             reply_mode: Cell::new(ReplyMode::On),
             transaction: RefCell::new(None),
+            session: Session::default(),
+            held: Cell::new(false),
+            resumed: Signal::default(),
             unwritten: Cell::new(0),
             max_unwritten,
             overflowed: Cell::new(false),
@@ -168,6 +182,19 @@ impl ClientState {
         self.transaction.borrow().is_some()
     }
 
+    /// Runs none of the client's later requests until [`ClientState::resume`]: a blocking
+    /// command or the end of a WATCH session is in flight, and what comes after must run
+    /// after it.
+    pub fn hold(&self) {
+        self.held.set(true);
+    }
+
+    /// Ends a hold: the requests read meanwhile are dispatched.
+    pub fn resume(&self) {
+        self.held.set(false);
+        self.resumed.notify();
+    }
+
     /// Drops the connection at once (CLIENT KILL).
     pub fn kill(&self) {
         self.abort.notify();
@@ -198,6 +225,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     if state.overflowed.get() {
         debug!(?peer, "client output buffer limit reached, closing");
     }
+    session::client_gone(&shard, &state);
     shard.unregister_client(id);
     state.closed.set(true);
     state.replies.borrow_mut().clear();
@@ -236,32 +264,46 @@ async fn read_loop(
             .bytes_needed()
             .saturating_sub(buf.len())
             .min(buf.len().max(READ_CHUNK));
-        let read = match config.idle_timeout {
-            Some(idle) => {
-                let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
-                match glommio::timer::timeout(idle, read).await {
-                    Ok(read) => read,
-                    // Idle means no request arriving and none outstanding, as in Redis.
-                    Err(_) if state.replies.borrow().is_empty() => {
-                        debug!(?peer, "idle client timed out");
-                        return;
+        let read = if state.held.get() {
+            // Read on while held, to see the client go, until the hold ends.
+            let read = async { Some(stream.read_into(&mut buf, need, read_size).await) };
+            let resumed = async {
+                state.resumed.wait().await;
+                None
+            };
+            futures_lite::future::or(resumed, read).await
+        } else {
+            Some(match config.idle_timeout {
+                Some(idle) => {
+                    let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
+                    match glommio::timer::timeout(idle, read).await {
+                        Ok(read) => read,
+                        // Idle means no request arriving and none outstanding, as in Redis.
+                        Err(_) if state.replies.borrow().is_empty() => {
+                            debug!(?peer, "idle client timed out");
+                            return;
+                        }
+                        Err(_) => continue,
                     }
-                    Err(_) => continue,
                 }
-            }
-            None => stream.read_into(&mut buf, need, read_size).await,
+                None => stream.read_into(&mut buf, need, read_size).await,
+            })
         };
-        match read {
-            Ok(0) | Err(_) => {
-                state.close_after_replies();
+        if let Some(read) = read {
+            match read {
+                Ok(0) | Err(_) => {
+                    state.close_after_replies();
+                    session::peer_closed(shard, state);
+                    continue;
+                }
+                // A read as large as the read size: the client sends in bulk, read more at a
+                // time.
+                Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
+                Ok(_) => {}
+            }
+            if buf.len() < parser.bytes_needed() || state.held.get() {
                 continue;
             }
-            // A read as large as the read size: the client sends in bulk, read more at a time.
-            Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
-            Ok(_) => {}
-        }
-        if buf.len() < parser.bytes_needed() {
-            continue;
         }
         let parsed = loop {
             match parse_and_dispatch(shard, state, &mut parser, &mut buf) {
@@ -296,6 +338,8 @@ enum Parsed {
     All,
     /// A CLIENT PAUSE holds the request at the front of the buffer (left there, unparsed).
     Paused,
+    /// The client is held ([`ClientState::hold`]); what is left waits in the buffer.
+    Held,
 }
 
 /// Dispatches every complete request in `buf`, up to one a CLIENT PAUSE holds.
@@ -306,6 +350,9 @@ fn parse_and_dispatch(
     buf: &mut BytesMut,
 ) -> Result<Parsed, ProtocolError> {
     while !state.closing.get() {
+        if state.held.get() {
+            return Ok(Parsed::Held);
+        }
         let control = match parser.parse(buf)? {
             None => return Ok(Parsed::All),
             Some(Frame::Multibulk { len }) => {

@@ -1,5 +1,6 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, UNWATCH and RESET (which end a client's WATCH
+//! session), and the `PROXY` admin commands.
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -21,6 +22,7 @@ use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
 use super::reply_to::ReplyTo;
+use super::session;
 use super::transaction;
 use super::Shard;
 
@@ -64,6 +66,15 @@ pub fn answer(
         Local::Multi => transaction::begin(client),
         Local::Exec => error_reply("ERR EXEC without MULTI"),
         Local::Discard => error_reply("ERR DISCARD without MULTI"),
+        Local::Unwatch => {
+            let ok = Bytes::from_static(encode::OK);
+            session::end_watch(shard, client, Some(reply_to), ok);
+            return Control::Continue;
+        }
+        Local::Reset => {
+            session::reset(shard, client, reply_to);
+            return Control::Continue;
+        }
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);

@@ -8,6 +8,8 @@
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
 //! - [`local`]: commands the proxy answers itself;
 //! - [`backend`], [`pool`]: upstream connections per node;
+//! - [`lease`]: dedicated upstream connections, leased one client at a time; [`session`]
+//!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
@@ -17,6 +19,7 @@
 //! core 0 the topology refresher), then serve until the process stops.
 
 mod backend;
+mod blocked;
 mod client;
 mod client_command;
 mod clients;
@@ -26,10 +29,12 @@ mod control;
 mod dispatch;
 mod gate;
 mod identity;
+mod lease;
 mod local;
 mod pause;
 mod pool;
 mod reply_to;
+mod session;
 mod slot_map;
 mod transaction;
 
@@ -94,6 +99,8 @@ pub struct Shard {
     slot_map: RefCell<SlotMap>,
     /// Backend connections by node.
     pool: Pool,
+    /// Dedicated backend connections (WATCH, blocking commands) idle between leases.
+    leases: lease::Leases,
     /// Counters and latency histogram.
     metrics: Metrics,
     /// This core's end of the cross-core mesh.
@@ -132,6 +139,11 @@ impl Shard {
     /// This core's counters.
     fn counters(&self) -> &Counters {
         &self.metrics.counters
+    }
+
+    /// This core's dedicated connections between leases.
+    fn leases(&self) -> &lease::Leases {
+        &self.leases
     }
 
     /// This core's socket ring.
@@ -299,6 +311,11 @@ impl Shard {
             .collect()
     }
 
+    /// The open client with this id, if it is on this core.
+    fn client(&self, id: u64) -> Option<Rc<ClientState>> {
+        self.clients.borrow().get(&id).and_then(Weak::upgrade)
+    }
+
     /// Forgets a closed client.
     fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
@@ -369,6 +386,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         config,
         slot_map: RefCell::new(SlotMap::default()),
         pool: Pool::default(),
+        leases: lease::Leases::default(),
         metrics: Metrics::default(),
         mesh,
         uring: uring.clone(),
@@ -457,6 +475,8 @@ async fn drain(shard: &Rc<Shard>) {
     info!(core = shard.id, clients = clients.len(), "draining clients");
     for client in clients.values().filter_map(Weak::upgrade) {
         client.close_after_replies();
+        // A blocked client could wait past the shutdown timeout: it is unblocked now.
+        session::peer_closed(shard, &client);
     }
     let deadline = Instant::now() + shard.config.shutdown_timeout;
     let open = || shard.counters().clients.get();
