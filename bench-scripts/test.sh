@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of percore, on a fresh machine too: installs redis-server when missing,
-# then formatting and lint checks, unit and integration tests (against real redis-server
-# processes the tests start themselves), and compiles the benchmarks.
+# Runs every test of percore, on a fresh machine too: installs redis-server when missing (and
+# Python's venv or Node.js when missing, for the client library tests), then formatting and
+# lint checks, unit and integration tests (against real redis-server processes the tests start
+# themselves, and the real client libraries they install under target/), and compiles the
+# benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,21 @@ fi
 # The demo cluster must not be left running by the tests, and the tests must not depend on
 # it: they start their own nodes on free ports.
 redis-server --version
+
+# tests/client_libraries.rs installs redis-py (into a venv) and ioredis and node-redis (with
+# npm) under target/ itself; it needs Python 3 with venv and Node.js with npm. Installed only
+# where missing: Debian's own python3 comes without venv (python3-venv), a machine without
+# Node.js gets Debian's (nodejs, npm).
+need=()
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then need+=(nodejs npm); fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]} (for tests/client_libraries.rs)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+echo "python: $(python3 --version), node: $(node --version), npm: $(npm --version)"
 
 echo "== layout: no import circles, no process::exit below main, file sizes"
 python3 bench-scripts/check-layout.py

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::Users;
+use crate::cluster::presence::host_port;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
 
@@ -33,6 +34,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 /// `maxclients` is 10,000 by default: 1,024 per core keeps even an 8-core proxy whose leases all
 /// go to one master under that.
 pub const DEFAULT_MAX_LEASED_CONNS: usize = 1024;
+/// Default `--slowlog-slower-than`, in microseconds: Redis's `slowlog-log-slower-than`.
+pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
+/// Default `--slowlog-max-len`, entries kept per core: Redis's `slowlog-max-len`.
+pub const DEFAULT_SLOWLOG_MAX_LEN: usize = 128;
 /// Requests of one client the proxy holds at once (sent or waiting for their reply). Past it
 /// the proxy stops reading that client, so a client pipelining without end is served in
 /// windows and TCP pushes back, instead of the proxy buffering without bound.
@@ -98,6 +103,16 @@ pub struct Config {
     pub max_leased_conns: usize,
     /// percore's own users (`--requirepass`, `--user`), whom clients authenticate as.
     pub users: Users,
+    /// The `host:port` cluster-mode clients are told to reach this percore at (`--announce`;
+    /// `None`: the listen address, which must then be a specific one).
+    pub announce: Option<String>,
+    /// The other percore instances of a fleet (`--proxy-peers`), by their announce addresses;
+    /// the live ones are advertised with this one, the slots split among them.
+    pub peers: Vec<String>,
+    /// Requests at least this long in the proxy go to the slow log (`None`: none do).
+    pub slowlog_slower_than: Option<Duration>,
+    /// Slow log entries each core keeps.
+    pub slowlog_max_len: usize,
 }
 
 impl Default for Config {
@@ -120,6 +135,10 @@ impl Default for Config {
             backend_auth: None,
             max_leased_conns: DEFAULT_MAX_LEASED_CONNS,
             users: Users::default(),
+            announce: None,
+            peers: Vec::new(),
+            slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
+            slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
         }
     }
 }
@@ -128,6 +147,50 @@ impl Config {
     /// The client connections one core accepts.
     pub fn max_clients_per_core(&self) -> usize {
         self.max_clients.div_ceil(self.threads).max(1)
+    }
+
+    /// The address this percore advertises in CLUSTER SLOTS/SHARDS/NODES.
+    pub fn announce_addr(&self) -> String {
+        match &self.announce {
+            Some(announce) => announce.clone(),
+            None => self.listen.to_string(),
+        }
+    }
+
+    /// The peers other than this percore itself (the list may name it too).
+    pub fn other_peers(&self) -> Vec<String> {
+        let me = self.announce_addr();
+        let mut peers: Vec<String> = self.peers.iter().filter(|p| **p != me).cloned().collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
+    }
+
+    /// Checks `--announce` and `--proxy-peers`: every address one a client can connect to.
+    fn validate_presence(&self) -> Result<(), Error> {
+        if self.announce.is_none() && self.listen.ip().is_unspecified() {
+            return Err(Error::Config(format!(
+                "--listen {} is every local address, not one cluster-mode clients can be told \
+                 to connect to: give --announce host:port (the address clients reach this \
+                 percore at)",
+                self.listen
+            )));
+        }
+        let announce = self.announce.iter().map(|a| ("--announce", a));
+        for (flag, addr) in announce.chain(self.peers.iter().map(|p| ("--proxy-peers", p))) {
+            let Some((host, _)) = host_port(addr) else {
+                return Err(Error::Config(format!("{flag} {addr:?} is not host:port")));
+            };
+            if host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified())
+            {
+                return Err(Error::Config(format!(
+                    "{flag} {addr:?} is not an address a client can connect to"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +221,7 @@ impl Config {
         if self.backend_timeout.is_zero() || self.refresh_interval.is_zero() {
             return Err(Error::Config("durations must be greater than zero".into()));
         }
+        self.validate_presence()?;
         Ok(self)
     }
 }
@@ -228,5 +292,49 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    #[test]
+    fn announce_and_peers() {
+        let any: SocketAddr = "0.0.0.0:6380".parse().unwrap();
+        let error = Config {
+            listen: any,
+            ..config()
+        }
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("--announce host:port"), "{error}");
+        let v6: SocketAddr = "[::]:6380".parse().unwrap();
+        assert!(Config {
+            listen: v6,
+            ..config()
+        }
+        .validate()
+        .is_err());
+        let announced = Config {
+            listen: any,
+            announce: Some("10.1.2.3:6380".into()),
+            peers: vec!["10.1.2.4:6380".into(), "10.1.2.3:6380".into()],
+            ..config()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(announced.announce_addr(), "10.1.2.3:6380");
+        assert_eq!(announced.other_peers(), ["10.1.2.4:6380"]);
+        assert_eq!(config().announce_addr(), DEFAULT_LISTEN);
+        for bad in ["nohost", "0.0.0.0:6380", "h:port"] {
+            let with_announce = Config {
+                announce: Some(bad.into()),
+                ..config()
+            };
+            assert!(with_announce.validate().is_err(), "{bad}");
+            let with_peer = Config {
+                peers: vec![bad.into()],
+                ..config()
+            };
+            assert!(with_peer.validate().is_err(), "{bad}");
+        }
     }
 }

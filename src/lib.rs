@@ -44,13 +44,16 @@
 //! Each line uses only the lines above it (checked by `bench-scripts/check-layout.py`, in CI):
 //! - `sync`, [`error`], `shutdown`: a wake-up flag, error types, the stop flag.
 //! - [`resp`]: the wire protocol: request parser, reply scanner, encoders, a small value tree.
-//! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS.
+//! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS, and the
+//!   cluster percore presents to cluster-mode clients (its own addresses, never a backend's).
 //! - [`command`]: command table (generated), key extraction, routing, split and merge.
 //! - [`auth`]: users, passwords and ACL rules (pure).
 //! - [`config`]: configuration, validated once at start.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
-//! - `control`: the control plane: cross-core mesh, topology refresher, admin report text.
+//! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
+//! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
+//!   (`--proxy-peers`), admin report text.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
 //! - `runtime`: starting one executor per core and ending with the first failure.
@@ -82,6 +85,7 @@ mod net;
 mod runtime;
 mod shard;
 mod shutdown;
+mod slowlog;
 mod sync;
 
 pub use config::Config;

@@ -10,7 +10,7 @@ use percore::config::BackendAuth;
 use percore::config::{
     DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
     DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_REFRESH_INTERVAL,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
 };
 use percore::resp::parse::ParseLimits;
 use percore::Config;
@@ -110,6 +110,29 @@ struct Cli {
     #[arg(long, default_value_t = DEFAULT_MAX_LEASED_CONNS)]
     max_leased_conns: usize,
 
+    /// Address cluster-mode clients are told to connect to this percore at, as host:port, in
+    /// CLUSTER SLOTS/SHARDS/NODES [default: the --listen address; required when that is
+    /// 0.0.0.0 or ::].
+    #[arg(long, value_name = "HOST:PORT")]
+    announce: Option<String>,
+
+    /// The other percore instances in front of the same cluster, by their --announce
+    /// addresses, as host:port[,host:port...] (this one's own may be in the list). The live
+    /// ones are advertised together, the 16384 slots split among them; each is PINGed every
+    /// 500 ms and left out while it has not answered for 2 s.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...")]
+    proxy_peers: Vec<String>,
+
+    /// Requests that spend at least this many microseconds in the proxy (from read to reply
+    /// written) go to the slow log (SLOWLOG GET); 0 logs every request, a negative value none.
+    /// Like Redis's slowlog-log-slower-than.
+    #[arg(long, default_value_t = DEFAULT_SLOWLOG_SLOWER_THAN, allow_negative_numbers = true)]
+    slowlog_slower_than: i64,
+
+    /// Slow log entries kept per core (the oldest go first), like Redis's slowlog-max-len.
+    #[arg(long, default_value_t = DEFAULT_SLOWLOG_MAX_LEN)]
+    slowlog_max_len: usize,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -171,6 +194,12 @@ fn main() -> ExitCode {
         }),
         max_leased_conns: cli.max_leased_conns,
         users,
+        announce: cli.announce,
+        peers: cli.proxy_peers,
+        slowlog_slower_than: u64::try_from(cli.slowlog_slower_than)
+            .ok()
+            .map(Duration::from_micros),
+        slowlog_max_len: cli.slowlog_max_len,
     };
     match config.validate().and_then(percore::run) {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,9 @@ pub struct Counters {
     pub watching_clients: Cell<u64>,
     /// Leases refused since start because `--max-leased-conns` were all in use.
     pub lease_refusals: Cell<u64>,
+    /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
+    /// up; counted per monitor that missed them.
+    pub monitor_dropped: Cell<u64>,
 }
 
 impl Counters {
@@ -83,6 +86,10 @@ pub struct CoreStats {
     pub watching_clients: u64,
     /// Leases refused since start.
     pub lease_refusals: u64,
+    /// MONITOR lines dropped.
+    pub monitor_dropped: u64,
+    /// MONITOR clients the core feeds, on every core (filled in by the shard).
+    pub monitors: usize,
     /// Topology epoch the core routes with.
     pub epoch: u64,
     /// Latency of requests in the proxy, microseconds.
@@ -134,6 +141,7 @@ impl Metrics {
             &c.backend_failures,
             &c.auth_failures,
             &c.lease_refusals,
+            &c.monitor_dropped,
         ] {
             counter.set(0);
         }
@@ -157,6 +165,8 @@ impl Metrics {
             blocked_clients: c.blocked_clients.get(),
             watching_clients: c.watching_clients.get(),
             lease_refusals: c.lease_refusals.get(),
+            monitor_dropped: c.monitor_dropped.get(),
+            monitors: 0,
             epoch,
             latency: self.latency.borrow().clone(),
             ring,

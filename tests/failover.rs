@@ -73,6 +73,16 @@ fn unreachable_cluster_gives_errors_not_hangs() {
     assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
     let reply = c.cmd_str("GET k");
     assert!(reply.text().starts_with("CLUSTERDOWN"), "{reply:?}");
+    // The reason is told, naming the seed, once the refresher has tried it.
+    wait_until(
+        "the refresher's error in the reply",
+        Duration::from_secs(5),
+        || {
+            let reply = c.cmd_str("GET k").text();
+            reply.contains("no cluster topology yet")
+                && reply.contains(&format!("127.0.0.1:{port}"))
+        },
+    );
 }
 
 #[test]

@@ -14,6 +14,9 @@ pub const SLOT_COUNT: usize = 16384;
 pub struct Slot(u16);
 
 impl Slot {
+    /// Slot 0: its master answers the keyless commands about one node's state.
+    pub const FIRST: Slot = Slot(0);
+
     /// The slot of `key`, honouring hash tags.
     ///
     /// ```

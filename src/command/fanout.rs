@@ -126,6 +126,7 @@ pub fn merge_all(merge: Merge, replies: &[Bytes]) -> Bytes {
             Some(_) => error("masters gave different replies"),
             None => error("no master to send to"),
         },
+        Merge::AllTrue => merge_all_true(replies),
         Merge::Concat => {
             let mut count = 0;
             let mut body = BytesMut::new();
@@ -142,6 +143,33 @@ pub fn merge_all(merge: Merge, replies: &[Bytes]) -> Bytes {
             out.freeze()
         }
     }
+}
+
+/// SCRIPT EXISTS: each master's array of 0/1, ANDed element by element.
+fn merge_all_true(replies: &[Bytes]) -> Bytes {
+    let mut all: Vec<bool> = Vec::new();
+    for (index, reply) in replies.iter().enumerate() {
+        let Some(items) = split_array(reply) else {
+            return unexpected(reply);
+        };
+        if index == 0 {
+            all = vec![true; items.len()];
+        } else if items.len() != all.len() {
+            return error("masters gave arrays of different lengths");
+        }
+        for (known, item) in all.iter_mut().zip(&items) {
+            match integer(item) {
+                Some(n) => *known &= n != 0,
+                None => return unexpected(reply),
+            }
+        }
+    }
+    let mut out = BytesMut::with_capacity(16 + all.len() * 4);
+    encode::header(&mut out, b'*', all.len());
+    for known in all {
+        encode::integer(&mut out, i64::from(known));
+    }
+    out.freeze()
 }
 
 fn merge_mget(order: &[(u32, u32)], replies: &[Bytes]) -> Bytes {
@@ -287,5 +315,14 @@ mod tests {
         );
         assert!(merge_all(Merge::Same, &[b("$1\r\na\r\n"), b("$1\r\nb\r\n")]).starts_with(b"-ERR"));
         assert!(merge_all(Merge::Sum, &[b("+OK\r\n")]).starts_with(b"-ERR"));
+        assert_eq!(
+            merge_all(
+                Merge::AllTrue,
+                &[b("*3\r\n:1\r\n:1\r\n:0\r\n"), b("*3\r\n:1\r\n:0\r\n:1\r\n")]
+            ),
+            b("*3\r\n:1\r\n:0\r\n:0\r\n")
+        );
+        assert_eq!(merge_all(Merge::AllTrue, &[b("*0\r\n")]), b("*0\r\n"));
+        assert!(merge_all(Merge::AllTrue, &[b("*1\r\n:1\r\n"), b("*0\r\n")]).starts_with(b"-ERR"));
     }
 }

@@ -1,6 +1,14 @@
 //! Finds the key arguments of a request from its command's key specs, the way Redis 7 does
 //! (`getKeysUsingKeySpecs`), so percore routes exactly the keys Redis would check.
 //!
+//! A numkeys argument is read the way Redis Cluster reads it when it decides where a command
+//! runs (the commands' own `getkeys_proc`, `genericGetKeys`): with C's `atoi`, and a count
+//! below one or beyond the arguments means the request has no keys at all. Such a request is
+//! malformed ([`KeyError`]); the cluster runs it on whichever node got it, and that node's
+//! command reports the error in its own words (which differ by command, and for FCALL by
+//! whether the function exists), so percore sends it to a master too instead of wording the
+//! error itself.
+//!
 //! Arguments are reached through the [`Args`] trait, so the client path can pass ranges of its
 //! read buffer and tests can pass string slices; nothing is collected or allocated.
 
@@ -26,15 +34,20 @@ impl Args for [&[u8]] {
     }
 }
 
-/// Key arguments that cannot be found because the request is malformed.
+/// Key arguments that cannot be found because the request is malformed. Redis Cluster finds
+/// no keys in such a request, and the command itself then refuses it with its own error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum KeyError {
-    /// A numkeys argument that is not a non-negative integer.
-    #[error("value is not an integer or out of range")]
+    /// The numkeys argument is missing, or negative as `atoi` reads it (`abc` reads as 0,
+    /// `1.5` as 1, `4294967297` as 1: C's int).
+    #[error("numkeys is missing or negative")]
     BadNumKeys,
     /// A numkeys argument larger than the arguments that follow it.
-    #[error("Number of keys can't be greater than number of args")]
+    #[error("numkeys is larger than the arguments that follow it")]
     NumKeysOutOfRange,
+    /// XREAD or XREADGROUP with a stream key and no ID, or an ID and no key.
+    #[error("streams and IDs are unbalanced")]
+    UnbalancedStreams,
 }
 
 /// Calls `f` with the index of every key argument, spec by spec in the order Redis lists
@@ -62,6 +75,11 @@ pub fn for_each_key<A: Args + ?Sized>(
                 } else if limit == 0 {
                     argc + last_key
                 } else {
+                    // Only XREAD and XREADGROUP have a limit (STREAMS k1 k2 id1 id2), and
+                    // Redis's `xreadGetKeys` finds no keys unless there is an ID per key.
+                    if (argc - first) % i64::from(limit) != 0 {
+                        return Err(KeyError::UnbalancedStreams);
+                    }
                     first + ((argc - first) / i64::from(limit) + last_key)
                 };
                 (first, last, i64::from(key_step.max(1)))
@@ -75,14 +93,16 @@ pub fn for_each_key<A: Args + ?Sized>(
                 if at >= argc {
                     return Err(KeyError::BadNumKeys);
                 }
-                let numkeys = parse_count(args.get(at as usize)).ok_or(KeyError::BadNumKeys)?;
+                let numkeys = i64::from(atoi(args.get(at as usize)));
                 let step = i64::from(key_step.max(1));
                 let first = first + i64::from(first_key);
-                let last = first + (numkeys - 1) * step;
-                if numkeys > 0 && last >= argc {
+                if numkeys < 0 {
+                    return Err(KeyError::BadNumKeys);
+                }
+                if numkeys > (argc - first) / step {
                     return Err(KeyError::NumKeysOutOfRange);
                 }
-                (first, last, step)
+                (first, first + (numkeys - 1) * step, step)
             }
             FindKeys::Unknown => continue,
         };
@@ -173,9 +193,29 @@ fn begin<A: Args + ?Sized>(begin: BeginSearch, args: &A) -> Option<i64> {
     }
 }
 
-/// A numkeys value: a non-negative integer.
-fn parse_count(arg: &[u8]) -> Option<i64> {
-    crate::resp::parse::parse_int(arg).filter(|&n| n >= 0)
+/// A numkeys argument as C's `atoi` (glibc: `(int) strtol(s, NULL, 10)`) reads it, which is
+/// how Redis Cluster reads it to find a command's keys: leading white space, a sign, then
+/// digits up to the first non-digit; a value past `long` saturates, and the cast to `int`
+/// keeps the low 32 bits.
+fn atoi(arg: &[u8]) -> i32 {
+    let start = arg
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .unwrap_or(arg.len());
+    let mut rest = &arg[start..];
+    let negative = rest.first() == Some(&b'-');
+    if matches!(rest.first(), Some(b'-' | b'+')) {
+        rest = &rest[1..];
+    }
+    let mut value: i64 = 0;
+    for &b in rest.iter().take_while(|b| b.is_ascii_digit()) {
+        let digit = i64::from(b - b'0');
+        value = match negative {
+            false => value.saturating_mul(10).saturating_add(digit),
+            true => value.saturating_mul(10).saturating_sub(digit),
+        };
+    }
+    value as i32
 }
 
 #[cfg(test)]
@@ -226,9 +266,53 @@ mod tests {
     }
 
     #[test]
-    fn bad_numkeys() {
-        assert_eq!(keys("EVAL s abc k"), Err(KeyError::BadNumKeys));
-        assert_eq!(keys("EVAL s -1 k"), Err(KeyError::BadNumKeys));
-        assert_eq!(keys("EVAL s 5 k"), Err(KeyError::NumKeysOutOfRange));
+    fn numkeys_read_as_redis_cluster_reads_them() {
+        use KeyError::*;
+        let cases: &[(&str, Result<&[usize], KeyError>)] = &[
+            ("EVAL s -1 k", Err(BadNumKeys)),
+            ("EVAL s -2147483649 k", Err(NumKeysOutOfRange)),
+            ("EVAL s 2147483648 k", Err(BadNumKeys)),
+            ("EVAL s 5 k", Err(NumKeysOutOfRange)),
+            ("EVAL s 2 k", Err(NumKeysOutOfRange)),
+            // atoi stops at the first non-digit and keeps C int's low 32 bits.
+            ("EVAL s abc k", Ok(&[])),
+            ("EVAL s  k", Ok(&[])),
+            ("EVAL s 1.5 k", Ok(&[3])),
+            ("EVAL s 1abc k", Ok(&[3])),
+            ("EVAL s +1 k", Ok(&[3])),
+            ("EVAL s 4294967297 k", Ok(&[3])),
+            ("EVAL s 99999999999999999999 k", Err(BadNumKeys)),
+            ("FCALL f 1 k", Ok(&[3])),
+            ("ZUNIONSTORE dst -1 k", Err(BadNumKeys)),
+            ("ZUNIONSTORE dst 1.5 k", Ok(&[1, 3])),
+            ("ZUNION 5 k", Err(NumKeysOutOfRange)),
+            ("SINTERCARD 2 a b LIMIT 1", Ok(&[2, 3])),
+            ("LMPOP 1 k LEFT", Ok(&[2])),
+            ("BZMPOP 0 -1 k MIN", Err(BadNumKeys)),
+            ("XREAD STREAMS a b c", Err(UnbalancedStreams)),
+            ("XREADGROUP GROUP g c STREAMS a b c", Err(UnbalancedStreams)),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(keys(line).as_deref(), expected.as_deref(), "{line}");
+        }
+    }
+
+    #[test]
+    fn atoi_is_c_atoi() {
+        let cases: &[(&str, i32)] = &[
+            ("12", 12),
+            ("-3", -3),
+            (" \t+7x", 7),
+            ("", 0),
+            ("x1", 0),
+            ("- 1", 0),
+            ("2147483647", i32::MAX),
+            ("2147483648", i32::MIN),
+            ("99999999999999999999", -1),
+            ("-99999999999999999999", 0),
+        ];
+        for (arg, expected) in cases {
+            assert_eq!(atoi(arg.as_bytes()), *expected, "{arg:?}");
+        }
     }
 }

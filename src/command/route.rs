@@ -5,8 +5,10 @@
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
 use crate::cluster::slot::Slot;
-use crate::command::keys::{for_each_key, Args, KeyError};
+use crate::command::keyless;
+use crate::command::keys::{for_each_key, Args};
 use crate::command::table::{self, CommandFlags, CommandSpec};
+use crate::resp::parse::parse_int;
 
 /// How a request is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub enum Merge {
     Concat,
     /// The first reply, when every master gave the same (SCRIPT LOAD).
     Same,
+    /// Arrays of 0/1, element by element: 1 only where every master said 1 (SCRIPT EXISTS:
+    /// a script is there for the client only if every master has it).
+    AllTrue,
 }
 
 /// Commands the proxy answers itself.
@@ -94,16 +99,27 @@ pub enum Local {
     Unwatch,
     /// RESET: the client's connection state back to a new connection's.
     Reset,
-    /// AUTH [user] password: percore's own users.
+    /// AUTH \[user\] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
     AclWhoami,
     /// CLUSTER KEYSLOT key
     KeySlot,
-    /// INFO: proxy sections.
+    /// CLUSTER SLOTS | SHARDS | NODES | INFO | MYID: the cluster percore presents.
+    Cluster,
+    /// INFO \[section ...\]: the proxy's own sections, and the masters' merged.
     Info,
+    /// SCRIPT KILL / FUNCTION KILL: every master, each on a connection of its own (a busy
+    /// node does not read the connection whose script it runs); OK if any killed one.
+    Kill,
     /// PROXY INFO | LATENCY \[RESET\]
     Proxy,
+    /// SCAN: every master in turn, the cursor naming the master and its own cursor.
+    Scan,
+    /// SLOWLOG GET | LEN | RESET | HELP: percore's own slow log, every core's.
+    Slowlog,
+    /// MONITOR: every request the proxy receives, from every core.
+    Monitor,
 }
 
 /// Why a request is refused; each becomes the error Redis (or Redis Cluster) would give.
@@ -117,21 +133,28 @@ pub enum Rejection {
     WrongArity(&'static str, Option<&'static str>),
     /// Keys in different slots and the command cannot be split.
     CrossSlot,
-    /// Key arguments do not parse (e.g. a bad numkeys).
-    Keys(KeyError),
     /// percore does not serve this command; the reason says why.
     Unsupported(&'static str),
+    /// An argument Redis would refuse; the error text as Redis words it.
+    BadArgument(&'static str),
 }
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
 /// single node: refused with a reason instead of silently misbehaving.
-const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
-const ADMIN: &str = "node administration must go to the node directly";
-const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+pub(super) const BLOCKING: &str = "blocking commands would stall a shared backend connection";
+pub(super) const PUBSUB: &str = "pub/sub needs a dedicated backend connection";
+pub(super) const ADMIN: &str = "node administration must go to the node directly";
+pub(super) const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
 /// WAIT counts the replicas that acknowledged the writes of the connection it is sent on.
-const WAIT: &str = "it counts the replicas that acknowledged the writes of one backend \
-     connection, and a client's writes go over connections shared with other clients, so no \
-     node can answer it for this client";
+pub(super) const WAIT: &str = "it counts the replicas that acknowledged the writes of one \
+     backend connection, and a client's writes go over connections shared with other clients, \
+     so no node can answer it for this client";
+
+/// Redis's errors for a slot argument: not a strict integer, out of range for
+/// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const INVALID_SLOT: &str = "ERR Invalid slot";
+const INVALID_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of keys";
 
 /// A command as the table knows it: the spec that applies (the subcommand's, for a container
 /// command like CLIENT) and its container.
@@ -176,7 +199,8 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
             Some(top),
         );
     }
-    let command = match spec.subcommands.is_empty() {
+    // A container that may run bare (COMMAND, arity -1) is the command itself then.
+    let command = match spec.subcommands.is_empty() || argc == 1 {
         true => top,
         false => match spec.subcommand(args.get(1)) {
             Some(sub) if sub.arity_ok(argc) => Command {
@@ -204,8 +228,11 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
 /// Routes a request for a command the table knows, with valid arity.
 fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     let spec = command.spec;
+    if let Some(route) = route_by_slot_argument(command, args) {
+        return route;
+    }
     if spec.key_specs.is_empty() {
-        return route_keyless(spec, command.parent);
+        return keyless::route_keyless(spec, command.parent);
     }
     if spec.flags.contains(CommandFlags::PUBSUB) {
         return Route::Reject(Rejection::Unsupported(PUBSUB));
@@ -213,8 +240,21 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     let route = route_keys(spec, args);
     match (dedicated(spec, args), route) {
         (Some(kind), Route::Keyed(slot)) => Route::Dedicated(kind, slot),
+        // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
+        // STREAMS a b c) is malformed and never blocks: the node refuses it at once, in its
+        // own words (`route_keys` sends it to any master).
         _ => route,
     }
+}
+
+/// Routes a request queued in a transaction: as [`route`], but a blocking command is routed by
+/// its keys, since inside MULTI it does not block (Redis runs it as its non-blocking form).
+pub fn route_queued<A: Args + ?Sized>(command: Command, args: &A) -> Route {
+    let spec = command.spec;
+    if spec.flags.contains(CommandFlags::BLOCKING) && !spec.key_specs.is_empty() {
+        return route_keys(spec, args);
+    }
+    route_known(command, args)
 }
 
 /// Whether a keyed command needs a dedicated connection, and why.
@@ -246,8 +286,10 @@ fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
             Some(_) => {}
         }
     });
-    if let Err(err) = found {
-        return Route::Reject(Rejection::Keys(err));
+    if found.is_err() {
+        // A bad numkeys: Redis Cluster finds no keys and runs the command on whichever node
+        // got it, whose command gives the error in its own words (see `command::keys`).
+        return Route::AnyMaster;
     }
     match (first, cross) {
         // e.g. EVAL with 0 keys: runs the same anywhere.
@@ -269,41 +311,28 @@ fn split_kind(name: &str, argc: usize) -> Option<SplitKind> {
     }
 }
 
-fn route_keyless(spec: &'static CommandSpec, parent: Option<&'static CommandSpec>) -> Route {
-    let local = |l| Route::Local(l);
-    let unsupported = |reason| Route::Reject(Rejection::Unsupported(reason));
-    match (parent.map(|p| p.name), spec.name) {
-        (None, "ping") => local(Local::Ping),
-        (None, "echo") => local(Local::Echo),
-        (None, "quit") => local(Local::Quit),
-        (None, "select") => local(Local::Select),
-        (None, "hello") => local(Local::Hello),
-        (None, "readonly" | "readwrite") => local(Local::ReadMode),
-        (None, "info") => local(Local::Info),
-        (None, "auth") => local(Local::Auth),
-        (Some("acl"), "whoami") => local(Local::AclWhoami),
-        (Some("client"), _) => local(Local::Client),
-        (Some("cluster"), "keyslot") => local(Local::KeySlot),
-        (None, "dbsize") => Route::AllMasters(Merge::Sum),
-        (None, "flushall" | "flushdb") => Route::AllMasters(Merge::AllOk),
-        (None, "keys") => Route::AllMasters(Merge::Concat),
-        (Some("script"), "flush") => Route::AllMasters(Merge::AllOk),
-        (Some("script"), "load") => Route::AllMasters(Merge::Same),
-        (Some("function"), "load" | "delete" | "flush") => Route::AllMasters(Merge::Same),
-        (None, "randomkey") => local(Local::RandomKey),
-        (Some("config"), "get") => Route::AnyMaster,
-        (Some("config"), "set" | "resetstat" | "rewrite") => local(Local::ConfigAll),
-        (None, "time" | "lolwut" | "publish") => Route::AnyMaster,
-        (Some("command"), _) | (None, "command") => Route::AnyMaster,
-        (None, "multi") => local(Local::Multi),
-        (None, "exec") => local(Local::Exec),
-        (None, "discard") => local(Local::Discard),
-        (None, "unwatch") => local(Local::Unwatch),
-        (None, "reset") => local(Local::Reset),
-        (None, "wait") => unsupported(WAIT),
-        _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
-        _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),
-        _ => unsupported(NODE_LOCAL),
+/// CLUSTER COUNTKEYSINSLOT slot and GETKEYSINSLOT slot count name their slot instead of a
+/// key: they go to that slot's master, and a slot Redis would refuse gets its error (checked
+/// in Redis's order: the slot, then the count, must be integers; then the range).
+fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Option<Route> {
+    if command.parent?.name != "cluster" {
+        return None;
+    }
+    let refused = |text| Some(Route::Reject(Rejection::BadArgument(text)));
+    let with_count = match command.spec.name {
+        "countkeysinslot" => false,
+        "getkeysinslot" => true,
+        _ => return None,
+    };
+    let Some(slot) = parse_int(args.get(2)) else {
+        return refused(NOT_AN_INTEGER);
+    };
+    match u16::try_from(slot).ok().and_then(Slot::new) {
+        // The count is the master's to check.
+        Some(slot) => Some(Route::Keyed(slot)),
+        None if !with_count => refused(INVALID_SLOT),
+        None if parse_int(args.get(3)).is_none() => refused(NOT_AN_INTEGER),
+        None => refused(INVALID_SLOT_OR_COUNT),
     }
 }
 
@@ -341,6 +370,13 @@ mod tests {
             ("EVAL s 0", Route::AnyMaster),
             ("EVAL s 1 k", slot("k")),
             ("EVAL s 2 a b", Route::Reject(CrossSlot)),
+            ("EVAL s -1 k", Route::AnyMaster),
+            ("EVAL s 2 k", Route::AnyMaster),
+            ("ZUNIONSTORE a 1.5 b", Route::Reject(CrossSlot)),
+            ("BLMPOP 0 -1 k LEFT", Route::AnyMaster),
+            ("BLMPOP 0 1 k LEFT", blocking("k")),
+            ("BLMPOP 0 x k LEFT", Route::AnyMaster),
+            ("XREAD BLOCK 0 STREAMS a b c", Route::AnyMaster),
             ("PING", Route::Local(Local::Ping)),
             ("proxy info", Route::Local(Local::Proxy)),
             ("DBSIZE", Route::AllMasters(Merge::Sum)),
@@ -371,12 +407,71 @@ mod tests {
             ("WATCH a b", Route::Reject(CrossSlot)),
             ("SUBSCRIBE c", Route::Reject(Unsupported(PUBSUB))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
-            ("CLUSTER NODES", Route::Reject(Unsupported(NODE_LOCAL))),
-            ("SCAN 0", Route::Reject(Unsupported(NODE_LOCAL))),
+            ("CLUSTER NODES", Route::Local(Local::Cluster)),
+            ("cluster slots", Route::Local(Local::Cluster)),
+            ("CLUSTER LINKS", Route::Reject(Unsupported(NODE_LOCAL))),
+            (
+                "CLUSTER COUNTKEYSINSLOT 7",
+                Route::Keyed(Slot::new(7).unwrap()),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 16384",
+                Route::Reject(BadArgument(INVALID_SLOT)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT -1",
+                Route::Reject(BadArgument(INVALID_SLOT)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 01",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT +1",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16383 -1",
+                Route::Keyed(Slot::new(16383).unwrap()),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT x 1",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16384 x",
+                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+            ),
+            (
+                "CLUSTER GETKEYSINSLOT 16384 1",
+                Route::Reject(BadArgument(INVALID_SLOT_OR_COUNT)),
+            ),
+            ("SCAN 0", Route::Local(Local::Scan)),
+            (
+                "SCAN 0 MATCH a* COUNT 5 TYPE hash",
+                Route::Local(Local::Scan),
+            ),
+            ("SCAN", Route::Reject(WrongArity("scan", None))),
             ("CONFIG GET x", Route::AnyMaster),
+            ("COMMAND", Route::AnyMaster),
+            ("COMMAND COUNT", Route::AnyMaster),
             ("CONFIG SET x 1", Route::Local(Local::ConfigAll)),
             ("RANDOMKEY", Route::Local(Local::RandomKey)),
             ("SHUTDOWN", Route::Reject(Unsupported(ADMIN))),
+            ("SCRIPT EXISTS a b", Route::AllMasters(Merge::AllTrue)),
+            ("SCRIPT KILL", Route::Local(Local::Kill)),
+            ("FUNCTION KILL", Route::Local(Local::Kill)),
+            ("FUNCTION LIST", Route::AnyMaster),
+            ("FUNCTION RESTORE x", Route::AllMasters(Merge::Same)),
+            ("LASTSAVE", Route::AnyMaster),
+            ("MEMORY STATS", Route::Keyed(Slot::FIRST)),
+            ("MEMORY DOCTOR", Route::Keyed(Slot::FIRST)),
+            ("MEMORY USAGE k", slot("k")),
+            ("INFO keyspace cpu", Route::Local(Local::Info)),
+            ("SLOWLOG GET 5", Route::Local(Local::Slowlog)),
+            ("slowlog reset", Route::Local(Local::Slowlog)),
+            ("SLOWLOG NOPE", Route::Reject(UnknownSubcommand("slowlog"))),
+            ("MONITOR", Route::Local(Local::Monitor)),
         ];
         for (line, expected) in cases {
             assert_eq!(route_of(line), *expected, "{line}");

@@ -1,4 +1,4 @@
-//! The text of the admin replies: `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//! The text of the admin replies `PROXY INFO` and `PROXY LATENCY` (INFO's is in `info`).
 //!
 //! Formatting is kept apart from gathering: it reads a plain [`ProxyView`] of the serving core
 //! and the [`CoreStats`] gathered from every core, so it is testable without a running proxy.
@@ -54,23 +54,6 @@ pub fn report(view: &ProxyView, report: Report, stats: &[CoreStats], protocol: P
     text_reply(&text, protocol)
 }
 
-/// The reply to `INFO`: a server section for clients that look for one, and this core's view.
-pub fn info_reply(view: &ProxyView, protocol: Protocol) -> Bytes {
-    let mut text = String::new();
-    let _ = write!(
-        text,
-        "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\nproxy:percore\r\n\
-         percore_version:{}\r\nuptime_in_seconds:{}\r\n\r\n# Proxy\r\ncore:{}\r\n\
-         threads:{}\r\ntopology_epoch:{}\r\n",
-        env!("CARGO_PKG_VERSION"),
-        view.uptime.as_secs(),
-        view.core,
-        view.threads,
-        view.epoch,
-    );
-    text_reply(&text, protocol)
-}
-
 fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     let mut text = String::new();
     let _ = write!(
@@ -93,9 +76,9 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},auth_failures={},leased={},pooled={},blocked={},watching={},\
-             lease_refused={},epoch={},ring={},ring_operations={},ring_enters={},ring_naps={},\
-             ring_parks={}\r\n",
+             backend_failures={},auth_failures={},monitors={},monitor_dropped={},leased={},\
+             pooled={},blocked={},watching={},lease_refused={},epoch={},ring={},ring_operations={},\
+             ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -104,6 +87,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.asked,
             s.backend_failures,
             s.auth_failures,
+            s.monitors,
+            s.monitor_dropped,
             s.leased_conns,
             s.pooled_conns,
             s.blocked_clients,

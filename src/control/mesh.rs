@@ -8,6 +8,9 @@
 //!   core a [`Question`] and merges their [`Answer`]s;
 //! - notices: something every core acts on ([`Notice`]), sent as a gather
 //!   ([`Question::Heed`]) so the sender knows when every core has.
+//! - MONITOR lines: while some client monitors, each core sends the lines for its requests to
+//!   the monitors' cores in batches (at most one batch per core pair per flush period, so they
+//!   never crowd out the rest).
 //!
 //! This module is the transport: it sends and keeps track of gathers. What a core answers,
 //! and what it does with a notice, is the shard's business (`shard::control`), so nothing here
@@ -19,10 +22,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 
 use crate::cluster::topology::Topology;
 use crate::metrics::CoreStats;
+use crate::slowlog::SlowEntry;
 use crate::sync::Signal;
 
 /// Messages in each channel before a sender waits. Messages are rare (topology changes,
@@ -83,6 +88,18 @@ pub enum Question {
     BlockedOn(u64),
     /// Act on the notice, then answer: the asker knows every core has.
     Heed(Notice),
+    /// The newest `count` entries of the slow log.
+    Slowlog {
+        /// Most entries wanted.
+        count: usize,
+    },
+    /// The length of the slow log.
+    SlowlogLen,
+    /// Clear the slow log.
+    SlowlogReset,
+    /// A core's monitors changed; answered once applied, so MONITOR's `+OK` means every core
+    /// feeds the new monitor.
+    Monitors(MonitorCount),
 }
 
 /// One core's answer to a [`Question`].
@@ -92,12 +109,14 @@ pub enum Answer {
     Stats(Box<CoreStats>),
     /// Text (CLIENT LIST lines).
     Text(String),
-    /// A count (clients killed).
+    /// A count (clients killed, slow log length).
     Count(u64),
     /// To [`Question::BlockedOn`]: the node and the node's id for the connection the client
     /// is blocked on.
     BlockedOn(Option<(String, i64)>),
-    /// To [`Question::Heed`]: done.
+    /// To [`Question::Slowlog`]: newest first.
+    Slowlog(Vec<SlowEntry>),
+    /// Done (to questions that ask for an action, [`Question::Heed`]).
     Done,
 }
 
@@ -115,6 +134,22 @@ pub enum Notice {
     },
     /// CLIENT UNPAUSE.
     Unpause,
+    /// The live percore peers changed (from `control::peers`): advertise these with this one.
+    Peers(Arc<[String]>),
+    /// A core's monitors changed (one disconnected).
+    Monitors(MonitorCount),
+}
+
+/// How many MONITOR clients a core has. Versioned, because a core's updates can travel by
+/// gather and by notice and must not be applied out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorCount {
+    /// The core the monitors are on.
+    pub core: usize,
+    /// Increases with every update from that core.
+    pub version: u64,
+    /// Its monitors now.
+    pub monitors: usize,
 }
 
 /// A message between cores.
@@ -123,6 +158,8 @@ pub enum Message {
     Topology(Arc<Topology>),
     /// Commands the cluster's server has and the command table lacks.
     NewerCommands(Arc<[String]>),
+    /// No topology yet: why the refresher could not get one.
+    Unreachable(Arc<str>),
     /// Please refresh the topology (sent to the refresher core).
     RefreshRequest,
     /// Please answer `question` to core `from`, tagged `id`.
@@ -142,6 +179,13 @@ pub enum Message {
         core: usize,
         /// The answer.
         answer: Answer,
+    },
+    /// MONITOR lines for the monitors on the receiving core.
+    MonitorLines {
+        /// The lines, each a RESP simple string.
+        lines: Bytes,
+        /// How many lines (to count them if they are dropped).
+        count: usize,
     },
 }
 

@@ -3,11 +3,18 @@
 //!
 //! - [`mesh`]: the cross-core channels and stats gathers;
 //! - [`refresh`]: the topology refresher (on core 0);
-//! - [`admin`]: the text of `PROXY INFO`, `PROXY LATENCY` and `INFO`.
+//! - [`peers`]: the health check of the other percore instances of a fleet (on core 0);
+//! - [`admin`]: the text of `PROXY INFO` and `PROXY LATENCY`;
+//! - [`info`], [`info_merge`], `info_rules`: the text of `INFO`, and the masters' INFO merged
+//!   for it field by field.
 //!
 //! Nothing here imports a shard: a shard drives these with plain values (a topology, a stats
 //! snapshot, a [`admin::ProxyView`]) and handles the messages it receives itself.
 
 pub mod admin;
+pub mod info;
+pub mod info_merge;
+mod info_rules;
 pub mod mesh;
+pub mod peers;
 pub mod refresh;

@@ -102,6 +102,8 @@ pub enum Update {
     Topology(Arc<Topology>),
     /// Commands (`name` or `container|sub`) the cluster's server has and the table lacks.
     NewerCommands(Arc<[String]>),
+    /// No layout yet, and why: every node asked failed (so clients can be told).
+    Unreachable(Arc<str>),
 }
 
 /// What the refresher needs: where to ask, how long to wait, and when to ask again.
@@ -131,6 +133,8 @@ impl Refresher {
         let mut epoch = 0;
         let mut last_refresh = Instant::now() - MIN_REFRESH_GAP;
         let mut failures = 0u32;
+        // The last failure told to the cores while there is no layout (told again on change).
+        let mut last_error: Option<String> = None;
         loop {
             let since = last_refresh.elapsed();
             if since < MIN_REFRESH_GAP {
@@ -158,6 +162,13 @@ impl Refresher {
                 }
                 Err(error) => {
                     failures += 1;
+                    if current.is_none() {
+                        let text = error.to_string();
+                        if last_error.as_deref() != Some(text.as_str()) {
+                            publish(Update::Unreachable(Arc::from(text.as_str()))).await;
+                            last_error = Some(text);
+                        }
+                    }
                     // Loud on the first failure, quieter while it persists.
                     if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
                         warn!(%error, failures, "topology refresh failed");

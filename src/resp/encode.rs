@@ -22,9 +22,17 @@ pub const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 
 /// Appends a decimal integer.
 pub fn decimal(out: &mut BytesMut, value: i64) {
+    if value < 0 {
+        out.put_u8(b'-');
+    }
+    unsigned(out, value.unsigned_abs());
+}
+
+/// Appends an unsigned decimal integer (SCAN cursors use the whole 64 bits).
+pub fn unsigned(out: &mut BytesMut, value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut rest = value.unsigned_abs();
+    let mut rest = value;
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
@@ -32,9 +40,6 @@ pub fn decimal(out: &mut BytesMut, value: i64) {
         if rest == 0 {
             break;
         }
-    }
-    if value < 0 {
-        out.put_u8(b'-');
     }
     out.put_slice(&digits[at..]);
 }
@@ -166,6 +171,8 @@ mod tests {
         );
         assert_eq!(encoded(|o| bulk(o, b"a\r\nb")), b"$4\r\na\r\nb\r\n");
         assert_eq!(encoded(|o| error(o, "ERR x\r\ny")), b"-ERR x  y\r\n");
+        assert_eq!(encoded(|o| unsigned(o, 0)), b"0");
+        assert_eq!(encoded(|o| unsigned(o, u64::MAX)), b"18446744073709551615");
     }
 
     #[test]

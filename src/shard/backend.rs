@@ -440,7 +440,7 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
                     continue;
                 }
             }
-            out.reply_to.deliver(reply);
+            out.reply_to.deliver_from(reply, Some(&backend.addr));
         }
         shrink_if_idle(&backend.inflight);
     }

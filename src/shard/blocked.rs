@@ -106,7 +106,7 @@ pub fn start(
         done: Cell::new(false),
     });
     let Some(node) = shard.node_for(Some(slot)) else {
-        return blocked.finish(Bytes::from_static(CLUSTERDOWN));
+        return blocked.finish(Bytes::from_static(CLUSTERDOWN), None);
     };
     *client.session.blocked.borrow_mut() = Some(blocked.clone());
     client.hold();
@@ -132,7 +132,7 @@ impl Blocked {
                     self.on_watch_lease.set(false);
                     lease
                 }
-                Err(refused) => return self.finish(refused.reply()),
+                Err(refused) => return self.finish(refused.reply(), None),
             },
         };
         let mut out = Outbound::new(
@@ -166,9 +166,9 @@ impl Blocked {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// The node's reply (or an error for it): a redirect sends the request to the slot's owner
+    /// The reply `node` gave (or an error for it): a redirect sends the request to the slot's owner
     /// now; anything else is the client's.
-    pub fn deliver(self: &Rc<Self>, reply: Bytes) {
+    pub fn deliver(self: &Rc<Self>, reply: Bytes, node: Option<&Rc<str>>) {
         if self.done.get() {
             return;
         }
@@ -179,11 +179,11 @@ impl Blocked {
             None => None,
         };
         let Some(redirect) = resend else {
-            return self.finish(reply);
+            return self.finish(reply, node);
         };
         if self.redirects.get() >= MAX_REDIRECTS {
             let error = BackendError::TooManyRedirects { node: from };
-            return self.finish(error_reply(&format!("ERR percore: {error}")));
+            return self.finish(error_reply(&format!("ERR percore: {error}")), None);
         }
         self.redirects.set(self.redirects.get() + 1);
         let request = self.with_time_left();
@@ -206,7 +206,7 @@ impl Blocked {
                             let request = blocked.with_time_left();
                             blocked.send_to(&node.addr, request, false);
                         }
-                        None => blocked.finish(Bytes::from_static(CLUSTERDOWN)),
+                        None => blocked.finish(Bytes::from_static(CLUSTERDOWN), None),
                     }
                 })
                 .detach();
@@ -227,7 +227,7 @@ impl Blocked {
     }
 
     /// The reply goes to the client, whose next requests go on.
-    fn finish(&self, reply: Bytes) {
+    fn finish(&self, reply: Bytes, node: Option<&Rc<str>>) {
         if self.done.replace(true) {
             return;
         }
@@ -247,7 +247,7 @@ impl Blocked {
                 .blocked_clients
                 .set(counters.blocked_clients.get().saturating_sub(1));
         }
-        self.client.complete(self.seq, reply);
+        self.client.complete(self.seq, reply, node.cloned());
         self.client.resume();
     }
 
@@ -267,7 +267,7 @@ impl Blocked {
         }
         // Its place must be filled for the connection to finish closing; nobody reads it.
         let gone = error_reply("ERR percore: the client closed its connection while blocked");
-        self.client.complete(self.seq, gone);
+        self.client.complete(self.seq, gone, None);
     }
 
     /// The node and node-side id of the connection it waits on.

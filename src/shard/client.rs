@@ -9,6 +9,8 @@
 //! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
 //! that pipelines without limit is served in windows and memory stays bounded.
 //!
+//! Parsing the buffer and handing each request to dispatch is [`super::client_input`]'s.
+//!
 //! A client can be held: while a blocking command of its own waits, or a WATCH session ends,
 //! its later requests are read (so that a client going away is seen at once) but not run,
 //! the way Redis runs nothing more of a blocked client until it is unblocked.
@@ -19,21 +21,22 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tracing::debug;
 
 use crate::config::MAX_CLIENT_INFLIGHT;
-use crate::error::ProtocolError;
 use crate::metrics::Counters;
 use crate::net::{Stream, WriteBatch, READ_CHUNK};
 use crate::resp::encode;
-use crate::resp::parse::{Frame, RequestParser};
+use crate::resp::parse::RequestParser;
 use crate::sync::Signal;
 
-use super::dispatch::{dispatch, Control, FrameArgs};
+use super::client_input::{parse_and_dispatch, Parsed};
 use super::identity::Identity;
+use super::monitor;
 use super::pause;
 use super::session::{self, Session};
+use super::slow_requests;
 use super::transaction::Transaction;
 use super::Shard;
 
@@ -44,13 +47,33 @@ const KEEP_REPLY_FRAMES: usize = 64;
 /// little memory.
 const INITIAL_READ: usize = 4 * 1024;
 
+/// Most MONITOR batches waiting in one monitor's reply queue, and most bytes of them: past
+/// either the monitor is not keeping up and further lines are dropped (and counted), so a
+/// monitor that stops reading holds a bounded amount of memory. Half the in-flight limit, so
+/// a monitor's own requests (QUIT) are still read; 4 MiB is seconds of a busy proxy's lines.
+const MONITOR_BACKLOG_BATCHES: usize = MAX_CLIENT_INFLIGHT / 2;
+/// See [`MONITOR_BACKLOG_BATCHES`].
+const MONITOR_BACKLOG_BYTES: usize = 4 * 1024 * 1024;
+
 /// A place in the reply queue.
 enum Pending {
     /// Routed, reply not here yet. `started` is when the request was parsed; a `silent`
-    /// reply is dropped when it comes (CLIENT REPLY OFF/SKIP).
-    Waiting { started: Instant, silent: bool },
-    /// Reply ready to write.
-    Ready { reply: Bytes, started: Instant },
+    /// reply is dropped when it comes (CLIENT REPLY OFF/SKIP); `request` is its frame, kept
+    /// (one reference, no copy) for the slow log.
+    Waiting {
+        started: Instant,
+        silent: bool,
+        request: Bytes,
+    },
+    /// Reply ready to write; `node` is the backend that gave it, if one did.
+    Ready {
+        reply: Bytes,
+        started: Instant,
+        request: Bytes,
+        node: Option<Rc<str>>,
+    },
+    /// MONITOR lines for a monitoring client: not the reply to any request.
+    Push { lines: Bytes },
 }
 
 /// Whether the client gets replies (CLIENT REPLY).
@@ -121,8 +144,9 @@ impl ClientState {
         }
     }
 
-    /// Reserves the next place in the reply queue; returns its sequence number.
-    pub fn reserve(&self, started: Instant) -> u64 {
+    /// Reserves the next place in the reply queue for `request` (its frame); returns its
+    /// sequence number.
+    pub fn reserve(&self, started: Instant, request: Bytes) -> u64 {
         let silent = match self.reply_mode.get() {
             ReplyMode::On => false,
             ReplyMode::Off => true,
@@ -132,7 +156,11 @@ impl ClientState {
             }
         };
         let mut replies = self.replies.borrow_mut();
-        replies.push_back(Pending::Waiting { started, silent });
+        replies.push_back(Pending::Waiting {
+            started,
+            silent,
+            request,
+        });
         self.base_seq.get() + replies.len() as u64 - 1
     }
 
@@ -146,8 +174,8 @@ impl ClientState {
         }
     }
 
-    /// Fills the place `seq` with its reply.
-    pub fn complete(&self, seq: u64, reply: Bytes) {
+    /// Fills the place `seq` with its reply, which `node` gave (`None`: the proxy made it).
+    pub fn complete(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>) {
         if self.closed.get() {
             return;
         }
@@ -156,19 +184,57 @@ impl ClientState {
         };
         let mut replies = self.replies.borrow_mut();
         if let Some(slot) = replies.get_mut(index as usize) {
-            if let Pending::Waiting { started, silent } = *slot {
+            if let Pending::Waiting {
+                started,
+                silent,
+                request,
+            } = slot
+            {
+                let (started, request) = (*started, std::mem::take(request));
                 // A silent reply keeps its place in the order, empty, and is not written.
-                let reply = if silent { Bytes::new() } else { reply };
-                let unwritten = self.unwritten.get() + reply.len();
-                self.unwritten.set(unwritten);
-                *slot = Pending::Ready { reply, started };
-                if self.max_unwritten > 0 && unwritten > self.max_unwritten {
-                    self.overflowed.set(true);
-                    self.abort.notify();
-                } else if index == 0 {
+                let reply = if *silent { Bytes::new() } else { reply };
+                self.add_unwritten(reply.len());
+                *slot = Pending::Ready {
+                    reply,
+                    started,
+                    request,
+                    node,
+                };
+                if index == 0 {
                     self.wake_writer.notify();
                 }
             }
+        }
+    }
+
+    /// Queues MONITOR lines behind the replies queued so far. False when they are dropped
+    /// because the client is behind by [`MONITOR_BACKLOG_BYTES`] or
+    /// [`MONITOR_BACKLOG_BATCHES`]; a client that is closing takes no more and drops nothing.
+    pub fn push(&self, lines: Bytes) -> bool {
+        if self.closing.get() || self.closed.get() {
+            return true;
+        }
+        let mut replies = self.replies.borrow_mut();
+        if replies.len() >= MONITOR_BACKLOG_BATCHES || self.unwritten.get() >= MONITOR_BACKLOG_BYTES
+        {
+            return false;
+        }
+        self.add_unwritten(lines.len());
+        replies.push_back(Pending::Push { lines });
+        if replies.len() == 1 {
+            self.wake_writer.notify();
+        }
+        true
+    }
+
+    /// Counts `len` more bytes waiting to be written; past the client's output limit the
+    /// connection is dropped.
+    fn add_unwritten(&self, len: usize) {
+        let unwritten = self.unwritten.get() + len;
+        self.unwritten.set(unwritten);
+        if self.max_unwritten > 0 && unwritten > self.max_unwritten {
+            self.overflowed.set(true);
+            self.abort.notify();
         }
     }
 
@@ -193,6 +259,16 @@ impl ClientState {
     pub fn resume(&self) {
         self.held.set(false);
         self.resumed.notify();
+    }
+
+    /// Whether the client is held ([`ClientState::hold`]).
+    pub fn is_held(&self) -> bool {
+        self.held.get()
+    }
+
+    /// Whether no more requests are to be read (QUIT, a closed connection, shutdown).
+    pub fn is_closing(&self) -> bool {
+        self.closing.get()
     }
 
     /// Drops the connection at once (CLIENT KILL).
@@ -227,6 +303,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     }
     session::client_gone(&shard, &state);
     shard.unregister_client(id);
+    monitor::forget(&shard, id);
     state.closed.set(true);
     state.replies.borrow_mut().clear();
     counters.clients.set(counters.clients.get() - 1);
@@ -278,8 +355,12 @@ async fn read_loop(
                     let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
                     match glommio::timer::timeout(idle, read).await {
                         Ok(read) => read,
-                        // Idle means no request arriving and none outstanding, as in Redis.
-                        Err(_) if state.replies.borrow().is_empty() => {
+                        // Idle means no request arriving and none outstanding, as in Redis,
+                        // where monitors are never idle.
+                        Err(_)
+                            if state.replies.borrow().is_empty()
+                                && !shard.is_monitor(state.identity.id) =>
+                        {
                             debug!(?peer, "idle client timed out");
                             return;
                         }
@@ -315,8 +396,8 @@ async fn read_loop(
             debug!(?peer, %err, "client protocol error");
             let mut reply = BytesMut::new();
             encode::error(&mut reply, &format!("ERR {err}"));
-            let seq = state.reserve(Instant::now());
-            state.complete(seq, reply.freeze());
+            let seq = state.reserve(Instant::now(), Bytes::new());
+            state.complete(seq, reply.freeze(), None);
             state.close_after_replies();
             continue;
         }
@@ -331,78 +412,6 @@ async fn read_loop(
     }
 }
 
-/// Why [`parse_and_dispatch`] stopped.
-#[derive(Debug, PartialEq, Eq)]
-enum Parsed {
-    /// Everything complete in the buffer was dispatched.
-    All,
-    /// A CLIENT PAUSE holds the request at the front of the buffer (left there, unparsed).
-    Paused,
-    /// The client is held ([`ClientState::hold`]); what is left waits in the buffer.
-    Held,
-}
-
-/// Dispatches every complete request in `buf`, up to one a CLIENT PAUSE holds.
-fn parse_and_dispatch(
-    shard: &Rc<Shard>,
-    state: &Rc<ClientState>,
-    parser: &mut RequestParser,
-    buf: &mut BytesMut,
-) -> Result<Parsed, ProtocolError> {
-    while !state.closing.get() {
-        if state.held.get() {
-            return Ok(Parsed::Held);
-        }
-        let control = match parser.parse(buf)? {
-            None => return Ok(Parsed::All),
-            Some(Frame::Multibulk { len }) => {
-                if parser.args().is_empty() {
-                    buf.advance(len);
-                    continue;
-                }
-                let view = FrameArgs {
-                    frame: &buf[..len],
-                    args: parser.args(),
-                };
-                if shard.pause_holds(&view) {
-                    // Parsed again once the pause is over; the parser starts afresh anyway.
-                    return Ok(Parsed::Paused);
-                }
-                let frame = buf.split_to(len).freeze();
-                dispatch(shard, state, frame, parser.args())
-            }
-            Some(Frame::Inline { len, encoded }) => {
-                if encoded.is_empty() {
-                    buf.advance(len);
-                    continue;
-                }
-                let mut inline = RequestParser::new(shard.config().limits);
-                match inline.parse(&encoded)? {
-                    Some(Frame::Multibulk { .. }) => {
-                        let view = FrameArgs {
-                            frame: &encoded,
-                            args: inline.args(),
-                        };
-                        if shard.pause_holds(&view) {
-                            return Ok(Parsed::Paused);
-                        }
-                        buf.advance(len);
-                        dispatch(shard, state, encoded.freeze(), inline.args())
-                    }
-                    _ => {
-                        buf.advance(len);
-                        continue;
-                    }
-                }
-            }
-        };
-        if control == Control::Close {
-            state.close_after_replies();
-        }
-    }
-    Ok(Parsed::All)
-}
-
 /// Writes completed replies in order, all that are ready in one gathered write, each from the
 /// buffer the backend's reply was read into.
 async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
@@ -413,20 +422,35 @@ async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream)
         while !batch.is_full() {
             let reply = {
                 let mut replies = state.replies.borrow_mut();
-                if !matches!(replies.front(), Some(Pending::Ready { .. })) {
+                if matches!(replies.front(), None | Some(Pending::Waiting { .. })) {
                     break;
                 }
-                let Some(Pending::Ready { reply, started }) = replies.pop_front() else {
-                    break;
+                let reply = match replies.pop_front() {
+                    Some(Pending::Ready {
+                        reply,
+                        started,
+                        request,
+                        node,
+                    }) => {
+                        let now = *now.get_or_insert_with(Instant::now);
+                        let elapsed = now.saturating_duration_since(started);
+                        shard.record_latency(elapsed);
+                        if shard.slowlog().is_slow(elapsed) {
+                            slow_requests::record(shard, state, &request, elapsed, node);
+                        }
+                        reply
+                    }
+                    Some(Pending::Push { lines }) => lines,
+                    Some(Pending::Waiting { .. }) | None => break,
                 };
                 state
                     .unwritten
                     .set(state.unwritten.get().saturating_sub(reply.len()));
                 state.base_seq.set(state.base_seq.get() + 1);
-                let now = *now.get_or_insert_with(Instant::now);
-                shard.record_latency(now.saturating_duration_since(started));
                 reply
             };
+            // An empty reply is one not to send: a request Redis does not answer (a second
+            // MONITOR), or one CLIENT REPLY silenced.
             if !reply.is_empty() {
                 batch.push(reply);
             }

@@ -30,9 +30,10 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         .map_or("default", |user| users.get(user).name.as_str());
     let (queued, unwritten) = client.output();
     let mut line = String::with_capacity(320);
-    let _ = write!(
+    let _ =
+        write!(
         line,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 \
          multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         identity.id,
@@ -43,6 +44,8 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         now.saturating_duration_since(identity.created).as_secs(),
         now.saturating_duration_since(identity.last_active())
             .as_secs(),
+        // O: a monitor, as Redis marks it.
+        if shard.is_monitor(identity.id) { "O" } else { "N" },
         queued,
         unwritten,
         unwritten,

@@ -13,9 +13,6 @@ use super::dispatch::error_reply;
 use super::reply_to::ReplyTo;
 use super::Shard;
 
-/// The reply Redis Cluster gives when no master is known.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
-
 /// `RANDOMKEY`: asks the masters in turn, from a random one, until one has a key; null only
 /// when every master is empty (one master always asked first would never show the others'
 /// keys).
@@ -24,7 +21,7 @@ pub fn random_key(shard: &Rc<Shard>, request: Bytes, protocol: Protocol, reply_t
     glommio::spawn_local(async move {
         let masters = shard.masters();
         if masters.is_empty() {
-            return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+            return reply_to.deliver(shard.unserved());
         }
         let start = fastrand::usize(..masters.len());
         let mut last = Bytes::new();
@@ -56,7 +53,7 @@ pub fn config_all(
         }
         let replies = shard.ask_masters(request, protocol).await;
         if replies.is_empty() {
-            return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+            return reply_to.deliver(shard.unserved());
         }
         reply_to.deliver(all_ok(&replies));
     })

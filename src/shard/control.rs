@@ -13,7 +13,19 @@ use tracing::{debug, warn};
 use crate::control::mesh::{Answer, Message, Notice, Question};
 use crate::control::refresh::{Refresher, Update};
 
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::control::admin::ProxyView;
+use crate::metrics::CoreStats;
+use crate::resp::Protocol;
+
+use super::backend::Outbound;
+use super::monitor;
 use super::pause::Pause;
+use super::pool::Node;
+use super::reply_to::{ReplyTo, ReplyWaiter};
 use super::{clients, Shard};
 
 /// Spawns one task per peer that handles the messages it sends.
@@ -34,6 +46,7 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
     match message {
         Message::Topology(topology) => shard.apply_topology(&topology),
         Message::NewerCommands(names) => *shard.newer_commands.borrow_mut() = names,
+        Message::Unreachable(error) => *shard.unreachable.borrow_mut() = Some(error),
         Message::RefreshRequest => shard.refresh_wanted.notify(),
         Message::Ask { from, id, question } => {
             let answer = answer(shard, question);
@@ -44,6 +57,7 @@ async fn handle(shard: &Rc<Shard>, message: Message) {
                 .await;
         }
         Message::Answer { id, core, answer } => shard.mesh.deliver(id, core, answer),
+        Message::MonitorLines { lines, count } => monitor::deliver(shard, lines, count),
     }
 }
 
@@ -60,6 +74,16 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
             heed(shard, notice);
             Answer::Done
         }
+        Question::Slowlog { count } => Answer::Slowlog(shard.slowlog.newest(count)),
+        Question::SlowlogLen => Answer::Count(shard.slowlog.len() as u64),
+        Question::SlowlogReset => {
+            shard.slowlog.reset();
+            Answer::Done
+        }
+        Question::Monitors(update) => {
+            monitor::apply(shard, update);
+            Answer::Done
+        }
     }
 }
 
@@ -73,6 +97,8 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
             shard.pause.set(Some(merged));
         }
         Notice::Unpause => shard.pause.set(None),
+        Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
+        Notice::Monitors(update) => monitor::apply(shard, update),
     }
 }
 
@@ -104,11 +130,114 @@ async fn publish(shard: &Rc<Shard>, update: Update) {
         let message = match &update {
             Update::Topology(topology) => Message::Topology(Arc::clone(topology)),
             Update::NewerCommands(names) => Message::NewerCommands(Arc::clone(names)),
+            Update::Unreachable(error) => Message::Unreachable(Arc::clone(error)),
         };
         if core == shard.id {
             handle(shard, message).await;
         } else if !shard.mesh.send(core, message).await {
             warn!(core, "could not send the refresher's update to a core");
+        }
+    }
+}
+
+/// The control-plane side of a shard: its stats, gathers and notices over the mesh, the
+/// requests it sends on its own behalf, and its view for the admin reports.
+impl Shard {
+    /// Sends `request` to `node` on the proxy's own behalf and waits for the reply (an error
+    /// reply if the node fails; bounded by `--backend-timeout`).
+    pub(super) async fn ask(
+        self: &Rc<Self>,
+        node: &Node,
+        request: Bytes,
+        protocol: Protocol,
+    ) -> Bytes {
+        self.send_for_reply(node, request, protocol).reply().await
+    }
+
+    /// Sends `request` to `node` on the proxy's own behalf; the reply arrives in the waiter.
+    pub(super) fn send_for_reply(
+        self: &Rc<Self>,
+        node: &Node,
+        request: Bytes,
+        protocol: Protocol,
+    ) -> Rc<ReplyWaiter> {
+        let waiter = Rc::new(ReplyWaiter::default());
+        let reply_to = ReplyTo::Waiter(waiter.clone());
+        node.send(
+            self,
+            Outbound::new(request, reply_to, None, protocol, Instant::now()),
+        );
+        waiter
+    }
+
+    /// Sends `request` to every master at once and waits for all the replies, each with the
+    /// master's address, in slot order.
+    pub(super) async fn ask_masters(
+        self: &Rc<Self>,
+        request: Bytes,
+        protocol: Protocol,
+    ) -> Vec<(Rc<str>, Bytes)> {
+        let masters = self.masters();
+        // All go out at once; waiting for them in turn then takes as long as the slowest.
+        let waiters: Vec<_> = masters
+            .iter()
+            .map(|node| self.send_for_reply(node, request.clone(), protocol))
+            .collect();
+        let mut replies = Vec::with_capacity(masters.len());
+        for (node, waiter) in masters.iter().zip(waiters) {
+            replies.push((node.addr.clone(), waiter.reply().await));
+        }
+        replies
+    }
+
+    /// A snapshot of this core's stats; resets its latency histogram after if asked.
+    pub(super) fn stats(&self, reset_latency: bool) -> CoreStats {
+        let epoch = self.slot_map.borrow().epoch();
+        let mut stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
+        stats.monitors = self.monitors.fed();
+        if reset_latency {
+            self.metrics.reset_latency();
+        }
+        stats
+    }
+
+    /// Every core's answer to `question`, this one's first, gathered over the mesh.
+    pub(super) async fn gather(self: &Rc<Self>, question: Question) -> Vec<Answer> {
+        let local = answer(self, question.clone());
+        self.mesh.gather(local, question).await
+    }
+
+    /// Has every core act on `notice`; returns once they all have (or the gather timed out).
+    pub(super) async fn tell_every_core(self: &Rc<Self>, notice: Notice) {
+        self.gather(Question::Heed(notice)).await;
+    }
+
+    /// Every core's stats, gathered over the mesh.
+    pub(super) async fn gather_stats(self: &Rc<Self>, reset_latency: bool) -> Vec<CoreStats> {
+        let question = Question::Stats {
+            reset: reset_latency,
+        };
+        let answers = self.gather(question).await;
+        answers
+            .into_iter()
+            .filter_map(|answer| match answer {
+                Answer::Stats(stats) => Some(*stats),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the admin reports show about the proxy, from this core's point of view.
+    pub(super) fn admin_view(&self) -> ProxyView {
+        let map = self.slot_map.borrow();
+        ProxyView {
+            core: self.id,
+            threads: self.config.threads,
+            pinned: self.config.pin,
+            uptime: self.started.elapsed(),
+            listen: self.config.listen,
+            epoch: map.epoch(),
+            masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
         }
     }
 }

@@ -24,6 +24,7 @@ use super::blocked;
 use super::client::ClientState;
 use super::gate;
 use super::local;
+use super::monitor;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::session;
 use super::transaction;
@@ -41,9 +42,6 @@ const TRYAGAIN_DELAY: Duration = Duration::from_millis(20);
 /// or settling its slot map. With [`MAX_REDIRECTS`] a request waits at most 1.6 s this way
 /// before the client sees the error.
 const CLUSTERDOWN_DELAY: Duration = Duration::from_millis(100);
-
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// What the connection should do after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +80,7 @@ pub fn dispatch(
     let started = Instant::now();
     let identity = &client.identity;
     let protocol = identity.protocol();
-    let seq = client.reserve(started);
+    let seq = client.reserve(started, frame.clone());
     Counters::bump(&shard.counters().requests);
     let view = FrameArgs {
         frame: &frame,
@@ -97,6 +95,13 @@ pub fn dispatch(
     if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
         reply_to.deliver(refusal);
         return Control::Continue;
+    }
+    // Someone monitors: the one check the request path makes for MONITOR.
+    if shard.monitoring() {
+        if let Some(refusal) = monitor::observe(shard, client, &route, command, &view) {
+            reply_to.deliver(refusal);
+            return Control::Continue;
+        }
     }
     if client.in_transaction() && route != Route::Local(Local::Reset) {
         transaction::queue(
@@ -147,7 +152,7 @@ pub fn dispatch(
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
-        None => out.reply_to.deliver(Bytes::from_static(CLUSTERDOWN)),
+        None => out.reply_to.deliver(shard.unserved()),
     }
 }
 
@@ -174,7 +179,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
 fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
     let nodes = shard.masters();
     if nodes.is_empty() {
-        return whole.reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
+        return whole.reply_to.deliver(shard.unserved());
     }
     let merged = SplitReply::new(whole.reply_to, MergeKind::All(merge), nodes.len());
     for (index, node) in nodes.into_iter().enumerate() {
@@ -289,7 +294,7 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
-        Rejection::Keys(error) => format!("ERR {error}"),
+        Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();
             format!("ERR percore: '{name}' is not supported ({reason})")

@@ -1,6 +1,8 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
-//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, INFO, UNWATCH and RESET (which end a client's WATCH
-//! session), and the `PROXY` admin commands.
+//! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
+//! MONITOR, UNWATCH and RESET (which end a client's WATCH session), and the `PROXY` admin
+//! commands; and those it composes from several masters' answers in a task (INFO,
+//! SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -14,15 +16,22 @@ use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
 use crate::control::admin;
+use crate::control::info::Sections;
 use crate::resp::encode;
 
 use super::client::ClientState;
 use super::client_command;
+use super::cluster_scan;
+use super::cluster_view;
 use super::composed;
 use super::connection;
 use super::dispatch::{error_reply, Control, FrameArgs};
+use super::info;
+use super::kill;
+use super::monitor;
 use super::reply_to::ReplyTo;
 use super::session;
+use super::slow_requests;
 use super::transaction;
 use super::Shard;
 
@@ -61,7 +70,16 @@ pub fn answer(
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));
             out.freeze()
         }
-        Local::Info => admin::info_reply(&shard.admin_view(), client.identity.protocol()),
+        Local::Cluster => cluster_view::answer(shard, client.identity.protocol(), args),
+        Local::Info => {
+            let sections = Sections::parse((1..argc).map(|i| args.get(i)));
+            info::info(shard, sections, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Kill => {
+            kill::kill(shard, Bytes::copy_from_slice(args.frame), reply_to);
+            return Control::Continue;
+        }
         Local::Proxy => return proxy(shard, client, args, reply_to),
         Local::Multi => transaction::begin(client),
         Local::Exec => error_reply("ERR EXEC without MULTI"),
@@ -78,6 +96,18 @@ pub fn answer(
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            return Control::Continue;
+        }
+        Local::Slowlog => {
+            slow_requests::command(shard, args, reply_to);
+            return Control::Continue;
+        }
+        Local::Monitor => {
+            monitor::start(shard, client, reply_to);
+            return Control::Continue;
+        }
+        Local::Scan => {
+            cluster_scan::scan(shard, args, client.identity.protocol(), reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

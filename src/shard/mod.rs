@@ -6,7 +6,10 @@
 //! - [`client`]: one downstream connection, read, parse, reply in order;
 //! - [`dispatch`]: carries out the routing decision, follows redirects;
 //! - [`reply_to`]: where a reply goes; a request sent as several parts, merged when all are back;
-//! - [`local`]: commands the proxy answers itself;
+//! - [`local`]: commands the proxy answers itself ([`cluster_view`]: the CLUSTER commands that
+//!   present percore as the cluster);
+//! - [`cluster_scan`]: SCAN over every master;
+//! - [`monitor`], [`slow_requests`]: MONITOR and SLOWLOG, which watch the request path;
 //! - [`backend`], [`pool`]: upstream connections per node;
 //! - [`lease`]: dedicated upstream connections, leased one client at a time; [`session`]
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
@@ -22,20 +25,27 @@ mod backend;
 mod blocked;
 mod client;
 mod client_command;
+mod client_input;
 mod clients;
+mod cluster_scan;
+mod cluster_view;
 mod composed;
 mod connection;
 mod control;
 mod dispatch;
 mod gate;
 mod identity;
+mod info;
+mod kill;
 mod lease;
 mod local;
+mod monitor;
 mod pause;
 mod pool;
 mod reply_to;
 mod session;
 mod slot_map;
+mod slow_requests;
 mod transaction;
 
 use std::cell::{Cell, RefCell};
@@ -47,23 +57,24 @@ use std::time::{Duration, Instant};
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use tracing::{debug, info, warn};
 
+use crate::cluster::presence::Presence;
 use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
+use crate::command::cursor;
 use crate::config::Config;
-use crate::control::admin::ProxyView;
-use crate::control::mesh::{Answer, Mesh, Message, Notice, Question, REFRESHER_CORE};
+use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
-use crate::metrics::{CoreStats, Counters, Metrics};
+use crate::metrics::{Counters, Metrics};
 use crate::net::{spawn_driver, Listener, Uring};
 use crate::shutdown;
 use crate::sync::Signal;
 
-use crate::resp::Protocol;
-use backend::Outbound;
+use crate::slowlog::SlowLog;
 use bytes::Bytes;
 use client::ClientState;
+use dispatch::error_reply;
+use monitor::Monitors;
 use pool::{Node, Pool};
-use reply_to::{ReplyTo, ReplyWaiter};
 use slot_map::SlotMap;
 
 /// Least time between two refresh requests from one core: one request covers every MOVED
@@ -85,6 +96,9 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often draining checks whether every client is gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// Redis Cluster's reply for a slot no master serves.
+const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// Redis's reply to a connection over `maxclients`.
 const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
@@ -111,6 +125,8 @@ pub struct Shard {
     started: Instant,
     /// Wakes the refresher (on the refresher core only).
     refresh_wanted: Rc<Signal>,
+    /// Why the refresher has no topology yet, while it has none.
+    unreachable: RefCell<Option<Arc<str>>>,
     /// CLIENT PAUSE in force, if any.
     pause: Cell<Option<pause::Pause>>,
     /// Commands the cluster's server has and the command table lacks (`name`, `container|sub`).
@@ -123,6 +139,12 @@ pub struct Shard {
     clients: RefCell<HashMap<u64, Weak<ClientState>>>,
     /// Clients this core has accepted, for [`Shard::next_client_id`].
     next_client_id: Cell<u64>,
+    /// The cluster this percore presents to cluster-mode clients (itself and its live peers).
+    presence: RefCell<Presence>,
+    /// This core's slow log.
+    slowlog: SlowLog,
+    /// Who monitors, here and on the other cores.
+    monitors: Monitors,
 }
 
 impl Shard {
@@ -151,6 +173,22 @@ impl Shard {
         &self.uring
     }
 
+    /// This core's slow log.
+    fn slowlog(&self) -> &SlowLog {
+        &self.slowlog
+    }
+
+    /// Whether some client, on any core, monitors.
+    #[inline]
+    fn monitoring(&self) -> bool {
+        self.monitors.active()
+    }
+
+    /// Whether client `id` of this core monitors.
+    fn is_monitor(&self, id: u64) -> bool {
+        self.monitoring() && self.monitors.is_monitor(id)
+    }
+
     /// Records one request's time in the proxy.
     fn record_latency(&self, elapsed: Duration) {
         self.metrics.record_latency(elapsed);
@@ -165,9 +203,31 @@ impl Shard {
         }
     }
 
+    /// The reply to a request whose slot no master serves: Redis Cluster's CLUSTERDOWN, with
+    /// the reason when percore has never reached the cluster (a wrong seed, refused
+    /// credentials), so the operator reads why instead of guessing.
+    fn unserved(&self) -> Bytes {
+        match &*self.unreachable.borrow() {
+            Some(error) if self.slot_map.borrow().epoch() == 0 => error_reply(&format!(
+                "CLUSTERDOWN percore has no cluster topology yet: {error}"
+            )),
+            _ => Bytes::from_static(CLUSTERDOWN),
+        }
+    }
+
     /// Every master of the current topology.
     fn masters(&self) -> Vec<Rc<Node>> {
         self.slot_map.borrow().masters()
+    }
+
+    /// The highest slot of the first master a SCAN visits, if any master serves a slot.
+    fn first_scan_master(&self) -> Option<Slot> {
+        cursor::next_master(self.slot_map.borrow().owners(), None)
+    }
+
+    /// What a SCAN does after the master named by `at` answered with its cursor `returned`.
+    fn scan_step(&self, at: Slot, returned: u64) -> Result<cursor::Step, cursor::CursorOverflow> {
+        cursor::after_page(self.slot_map.borrow().owners(), at, returned)
     }
 
     /// True if the node at `addr` serves at least one slot.
@@ -182,48 +242,6 @@ impl Shard {
         self.slot_map.borrow_mut().patch(slot, node.clone());
         self.request_refresh();
         node
-    }
-
-    /// Sends `request` to `node` on the proxy's own behalf and waits for the reply (an error
-    /// reply if the node fails; bounded by `--backend-timeout`).
-    async fn ask(self: &Rc<Self>, node: &Node, request: Bytes, protocol: Protocol) -> Bytes {
-        self.send_for_reply(node, request, protocol).reply().await
-    }
-
-    /// Sends `request` to `node` on the proxy's own behalf; the reply arrives in the waiter.
-    fn send_for_reply(
-        self: &Rc<Self>,
-        node: &Node,
-        request: Bytes,
-        protocol: Protocol,
-    ) -> Rc<ReplyWaiter> {
-        let waiter = Rc::new(ReplyWaiter::default());
-        let reply_to = ReplyTo::Waiter(waiter.clone());
-        node.send(
-            self,
-            Outbound::new(request, reply_to, None, protocol, Instant::now()),
-        );
-        waiter
-    }
-
-    /// Sends `request` to every master at once and waits for all the replies, each with the
-    /// master's address, in slot order.
-    async fn ask_masters(
-        self: &Rc<Self>,
-        request: Bytes,
-        protocol: Protocol,
-    ) -> Vec<(Rc<str>, Bytes)> {
-        let masters = self.masters();
-        // All go out at once; waiting for them in turn then takes as long as the slowest.
-        let waiters: Vec<_> = masters
-            .iter()
-            .map(|node| self.send_for_reply(node, request.clone(), protocol))
-            .collect();
-        let mut replies = Vec::with_capacity(masters.len());
-        for (node, waiter) in masters.iter().zip(waiters) {
-            replies.push((node.addr.clone(), waiter.reply().await));
-        }
-        replies
     }
 
     /// This core's connections to the node at `addr`, made if new.
@@ -261,6 +279,7 @@ impl Shard {
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
         let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
         *self.slot_map.borrow_mut() = map;
+        self.unreachable.borrow_mut().take();
         self.topology_applied.notify();
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
@@ -320,56 +339,6 @@ impl Shard {
     fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
     }
-
-    /// A snapshot of this core's stats; resets its latency histogram after if asked.
-    fn stats(&self, reset_latency: bool) -> CoreStats {
-        let epoch = self.slot_map.borrow().epoch();
-        let stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
-        if reset_latency {
-            self.metrics.reset_latency();
-        }
-        stats
-    }
-
-    /// Every core's answer to `question`, this one's first, gathered over the mesh.
-    async fn gather(self: &Rc<Self>, question: Question) -> Vec<Answer> {
-        let local = control::answer(self, question.clone());
-        self.mesh.gather(local, question).await
-    }
-
-    /// Has every core act on `notice`; returns once they all have (or the gather timed out).
-    async fn tell_every_core(self: &Rc<Self>, notice: Notice) {
-        self.gather(Question::Heed(notice)).await;
-    }
-
-    /// Every core's stats, gathered over the mesh.
-    async fn gather_stats(self: &Rc<Self>, reset_latency: bool) -> Vec<CoreStats> {
-        let question = Question::Stats {
-            reset: reset_latency,
-        };
-        let answers = self.gather(question).await;
-        answers
-            .into_iter()
-            .filter_map(|answer| match answer {
-                Answer::Stats(stats) => Some(*stats),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// What the admin reports show about the proxy, from this core's point of view.
-    fn admin_view(&self) -> ProxyView {
-        let map = self.slot_map.borrow();
-        ProxyView {
-            core: self.id,
-            threads: self.config.threads,
-            pinned: self.config.pin,
-            uptime: self.started.elapsed(),
-            listen: self.config.listen,
-            epoch: map.epoch(),
-            masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
-        }
-    }
 }
 
 /// The body of one core's executor: serves until the process stops, then drains. Returns an
@@ -394,14 +363,24 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         refresh_wanted: Rc::new(Signal::default()),
         newer_commands: RefCell::new(Arc::from([])),
         pause: Cell::new(None),
+        unreachable: RefCell::new(None),
         topology_applied: Signal::default(),
         last_refresh_request: Cell::new(None),
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
+        presence: RefCell::new(cluster_view::alone(config)),
+        slowlog: SlowLog::new(
+            config.slowlog_slower_than,
+            config.slowlog_max_len,
+            core,
+            config.threads,
+        ),
+        monitors: Monitors::default(),
     });
     control::spawn_receivers(&shard, receivers);
     if core == REFRESHER_CORE {
         control::spawn_refresher(&shard);
+        cluster_view::spawn_peer_watch(&shard);
         glommio::spawn_local(trim_memory()).detach();
     }
     let serving = async {

@@ -53,15 +53,21 @@ pub enum ReplyTo {
 }
 
 impl ReplyTo {
-    /// Delivers the reply.
+    /// Delivers a reply the proxy made.
     pub fn deliver(self, reply: Bytes) {
+        self.deliver_from(reply, None);
+    }
+
+    /// Delivers the reply that `node` gave (`None`: the proxy made it), which the slow log
+    /// names.
+    pub fn deliver_from(self, reply: Bytes, node: Option<&Rc<str>>) {
         match self {
-            ReplyTo::Client { client, seq } => client.complete(seq, reply),
-            ReplyTo::Part { whole, index } => whole.complete(index, reply),
+            ReplyTo::Client { client, seq } => client.complete(seq, reply, node.cloned()),
+            ReplyTo::Part { whole, index } => whole.complete(index, reply, node),
             ReplyTo::Waiter(waiter) => waiter.fill(reply),
             ReplyTo::Block { block, index } => block.complete(index, reply),
-            ReplyTo::Watch(watch) => watch.deliver(reply),
-            ReplyTo::Blocked(blocked) => blocked.deliver(reply),
+            ReplyTo::Watch(watch) => watch.deliver(reply, node),
+            ReplyTo::Blocked(blocked) => blocked.deliver(reply, node),
             ReplyTo::Discard => {}
         }
     }
@@ -124,6 +130,8 @@ pub struct SplitReply {
     parts: RefCell<Vec<Bytes>>,
     /// Parts still to come.
     remaining: Cell<usize>,
+    /// The node of the part that came last, which the merged reply waited for.
+    last_node: RefCell<Option<Rc<str>>>,
 }
 
 impl SplitReply {
@@ -134,12 +142,16 @@ impl SplitReply {
             kind,
             parts: RefCell::new(vec![Bytes::new(); parts]),
             remaining: Cell::new(parts),
+            last_node: RefCell::new(None),
         })
     }
 
-    fn complete(&self, index: usize, reply: Bytes) {
+    fn complete(&self, index: usize, reply: Bytes, node: Option<&Rc<str>>) {
         if let Some(part) = self.parts.borrow_mut().get_mut(index) {
             *part = reply;
+        }
+        if node.is_some() {
+            *self.last_node.borrow_mut() = node.cloned();
         }
         self.remaining.set(self.remaining.get().saturating_sub(1));
         if self.remaining.get() > 0 {
@@ -151,7 +163,7 @@ impl SplitReply {
             MergeKind::All(merge) => merge_all(*merge, &parts),
         };
         if let Some(reply_to) = self.reply_to.borrow_mut().take() {
-            reply_to.deliver(merged);
+            reply_to.deliver_from(merged, self.last_node.borrow().as_ref());
         }
     }
 }

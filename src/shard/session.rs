@@ -122,9 +122,9 @@ impl WatchReply {
     /// owner and watches there. Any other redirect means the keys are not (or not all) there:
     /// the watch is broken (EXEC will answer nil) but WATCH itself answers OK, as it does when
     /// a watched key is later modified.
-    pub fn deliver(self: &Rc<Self>, reply: Bytes) {
+    pub fn deliver(self: &Rc<Self>, reply: Bytes, node: Option<&Rc<str>>) {
         let Some(redirect) = parse_redirect(&reply) else {
-            return self.answer(reply);
+            return self.answer(reply, node);
         };
         let session = &self.client.session;
         let from = session.watch_lease_addr().unwrap_or_default();
@@ -134,7 +134,7 @@ impl WatchReply {
                 self.redirects.set(self.redirects.get() + 1);
                 if let Err(error) = self.move_to(&node.addr) {
                     session.break_watch();
-                    self.answer(error);
+                    self.answer(error, None);
                 }
                 return;
             }
@@ -142,7 +142,7 @@ impl WatchReply {
             self.shard.request_refresh();
         }
         session.break_watch();
-        self.answer(Bytes::from_static(encode::OK));
+        self.answer(Bytes::from_static(encode::OK), node);
     }
 
     /// Gives back the lease (the refused WATCH left nothing on it) and watches at `addr`.
@@ -170,9 +170,9 @@ impl WatchReply {
         Ok(())
     }
 
-    /// WATCH's reply goes to the client, whose next requests go on.
-    fn answer(&self, reply: Bytes) {
-        self.client.complete(self.seq, reply);
+    /// WATCH's reply (which `node` gave) goes to the client, whose next requests go on.
+    fn answer(&self, reply: Bytes, node: Option<&Rc<str>>) {
+        self.client.complete(self.seq, reply, node.cloned());
         self.client.resume();
     }
 }

@@ -56,6 +56,12 @@ impl SlotMap {
         self.nodes.get(usize::from(self.slots[slot.index()]))
     }
 
+    /// Each slot's master, as an index (the same for every slot of one master), or
+    /// [`UNASSIGNED`]: what SCAN orders the masters by.
+    pub fn owners(&self) -> &[u16] {
+        &self.slots
+    }
+
     /// Some master, for keyless commands.
     pub fn any_node(&self) -> Option<&Rc<Node>> {
         self.nodes.first()
@@ -72,6 +78,15 @@ impl SlotMap {
             }
         }
         seen
+    }
+
+    /// How many slots have a master.
+    pub fn covered_slots(&self) -> usize {
+        let nodes = self.nodes.len();
+        self.slots
+            .iter()
+            .filter(|&&s| usize::from(s) < nodes)
+            .count()
     }
 
     /// Points `slot` at `node` (after MOVED).

@@ -52,8 +52,6 @@ const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous 
 const EMPTY: &[u8] = b"*0\r\n";
 /// Pause before sending a block again after TRYAGAIN or CLUSTERDOWN.
 const RETRY_DELAY: Duration = Duration::from_millis(50);
-/// The reply Redis Cluster gives for a slot no master serves.
-const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -85,6 +83,13 @@ pub fn queue(
     args: &FrameArgs,
     reply_to: ReplyTo,
 ) {
+    // Blocking commands do not block inside MULTI: route them by their keys.
+    let route = match (route, command) {
+        (Route::Dedicated(Dedicated::Blocking, _) | Route::AnyMaster, Some(command)) => {
+            crate::command::route::route_queued(command, args)
+        }
+        (route, _) => route,
+    };
     let mut slot_of_request = None;
     let refusal = match route {
         Route::Local(Local::Multi) => {
@@ -105,10 +110,7 @@ pub fn queue(
             mark(client, |tx| tx.cross_slot = true);
             None
         }
-        // A key error (bad numkeys) is the command's own, reported in EXEC's array as Redis does.
-        Route::Reject(Rejection::Keys(_)) | Route::AnyMaster => None,
-        // Blocking commands do not block inside MULTI: Redis runs them as their
-        // non-blocking forms.
+        Route::AnyMaster => None,
         Route::Keyed(slot) | Route::Dedicated(Dedicated::Blocking, slot) => {
             slot_of_request = Some(slot);
             None
@@ -196,7 +198,7 @@ fn exec(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     }
     match shard.node_for(tx.slot) {
         Some(node) => send(shard, &block, &node, false),
-        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+        None => block.finish(shard.unserved()),
     }
 }
 
@@ -323,7 +325,7 @@ impl Block {
                     glommio::timer::sleep(RETRY_DELAY).await;
                     match shard.node_for(block.slot) {
                         Some(node) => send(&shard, &block, &node, false),
-                        None => block.finish(Bytes::from_static(CLUSTERDOWN)),
+                        None => block.finish(shard.unserved()),
                     }
                 })
                 .detach();
