@@ -39,12 +39,16 @@ pub struct Counters {
     pub leased_conns: Cell<u64>,
     /// Dedicated backend connections idle in the pool now, kept for the next lease.
     pub pooled_conns: Cell<u64>,
-    /// Clients waiting for a blocking command now (Redis's INFO `blocked_clients`).
-    pub blocked_clients: Cell<u64>,
+    /// Clients waiting for a blocking command of theirs now (BLPOP, XREAD BLOCK, ...); with
+    /// `blocked`, what INFO's `blocked_clients` counts.
+    pub blocking_clients: Cell<u64>,
     /// Clients watching keys now (between WATCH and EXEC/DISCARD/UNWATCH/RESET).
     pub watching_clients: Cell<u64>,
     /// Leases refused since start because `--max-leased-conns` were all in use.
     pub lease_refusals: Cell<u64>,
+    /// Clients whose next request waits now (held by CLIENT PAUSE), as INFO's
+    /// blocked_clients counts them.
+    pub blocked: Cell<u64>,
     /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
     /// up; counted per monitor that missed them.
     pub monitor_dropped: Cell<u64>,
@@ -80,12 +84,14 @@ pub struct CoreStats {
     pub leased_conns: u64,
     /// Dedicated connections idle in the pool now.
     pub pooled_conns: u64,
-    /// Clients blocked now.
-    pub blocked_clients: u64,
+    /// Clients waiting for a blocking command now.
+    pub blocking_clients: u64,
     /// Clients watching keys now.
     pub watching_clients: u64,
     /// Leases refused since start.
     pub lease_refusals: u64,
+    /// Clients blocked now.
+    pub blocked: u64,
     /// MONITOR lines dropped.
     pub monitor_dropped: u64,
     /// MONITOR clients the core feeds, on every core (filled in by the shard).
@@ -96,6 +102,14 @@ pub struct CoreStats {
     pub latency: Histogram<u64>,
     /// The core's socket ring.
     pub ring: RingStats,
+}
+
+impl CoreStats {
+    /// Clients blocked as INFO's `blocked_clients` counts them: held by CLIENT PAUSE, or
+    /// waiting for a blocking command.
+    pub fn blocked_clients(&self) -> u64 {
+        self.blocked + self.blocking_clients
+    }
 }
 
 /// The metrics of one core.
@@ -162,9 +176,10 @@ impl Metrics {
             auth_failures: c.auth_failures.get(),
             leased_conns: c.leased_conns.get(),
             pooled_conns: c.pooled_conns.get(),
-            blocked_clients: c.blocked_clients.get(),
+            blocking_clients: c.blocking_clients.get(),
             watching_clients: c.watching_clients.get(),
             lease_refusals: c.lease_refusals.get(),
+            blocked: c.blocked.get(),
             monitor_dropped: c.monitor_dropped.get(),
             monitors: 0,
             epoch,

@@ -66,6 +66,8 @@ fn fifty_clients_blocked_on_fifty_keys_each_get_exactly_their_element() {
             .collect();
         wait_blocked(&mut admin, 50);
         assert_eq!(counter(&mut admin, "leased"), 50);
+        let info = admin.cmd_str("INFO clients").text();
+        assert!(info.contains("blocked_clients:50\r\n"), "{info}");
         let mut pusher = proxy.conn();
         for (i, key) in keys.iter().enumerate() {
             assert_eq!(pusher.cmd_str(&format!("RPUSH {key} v{i}")), Value::Int(1));

@@ -187,6 +187,10 @@ fn client_pause_holds_writes_on_every_core_until_unpause() {
         .map(|w| w.read_value().as_int().unwrap())
         .collect();
     assert!(released.elapsed() < Duration::from_secs(1));
+    assert!(admin
+        .cmd_str("INFO clients")
+        .text()
+        .contains("blocked_clients:0\r\n"));
     values.sort_unstable();
     assert_eq!(values, [1, 2, 3, 4]);
 

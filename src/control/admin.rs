@@ -91,7 +91,7 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.monitor_dropped,
             s.leased_conns,
             s.pooled_conns,
-            s.blocked_clients,
+            s.blocking_clients,
             s.watching_clients,
             s.lease_refusals,
             s.epoch,

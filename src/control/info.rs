@@ -298,10 +298,10 @@ fn server(text: &mut String, facts: &Facts) {
 
 fn clients(text: &mut String, facts: &Facts) {
     let connected: u64 = facts.cores.iter().map(|c| c.clients).sum();
-    // percore serves no blocking command, so no client is ever blocked.
+    let blocked: u64 = facts.cores.iter().map(|c| c.blocked_clients()).sum();
     let _ = write!(
         text,
-        "connected_clients:{connected}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+        "connected_clients:{connected}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\n",
         facts.max_clients
     );
 }

@@ -112,8 +112,8 @@ pub fn start(
     client.hold();
     let counters = shard.counters();
     counters
-        .blocked_clients
-        .set(counters.blocked_clients.get() + 1);
+        .blocking_clients
+        .set(counters.blocking_clients.get() + 1);
     blocked.send_to(&node.addr, frame, false);
 }
 
@@ -244,8 +244,8 @@ impl Blocked {
         if mine {
             let counters = self.shard.counters();
             counters
-                .blocked_clients
-                .set(counters.blocked_clients.get().saturating_sub(1));
+                .blocking_clients
+                .set(counters.blocking_clients.get().saturating_sub(1));
         }
         self.client.complete(self.seq, reply, node.cloned());
         self.client.resume();
@@ -259,8 +259,8 @@ impl Blocked {
         }
         let counters = shard.counters();
         counters
-            .blocked_clients
-            .set(counters.blocked_clients.get().saturating_sub(1));
+            .blocking_clients
+            .set(counters.blocking_clients.get().saturating_sub(1));
         let lease = self.lease.borrow_mut().take();
         if let Some(lease) = lease {
             lease::discard(shard, &lease);

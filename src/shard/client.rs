@@ -386,12 +386,17 @@ async fn read_loop(
                 continue;
             }
         }
+        let mut held = None;
         let parsed = loop {
             match parse_and_dispatch(shard, state, &mut parser, &mut buf) {
-                Ok(Parsed::Paused) => glommio::timer::sleep(pause::POLL).await,
+                Ok(Parsed::Paused) => {
+                    held.get_or_insert_with(|| Blocked::count(&shard.counters().blocked));
+                    glommio::timer::sleep(pause::POLL).await
+                }
                 other => break other,
             }
         };
+        drop(held);
         if let Err(err) = parsed {
             debug!(?peer, %err, "client protocol error");
             let mut reply = BytesMut::new();
@@ -409,6 +414,23 @@ async fn read_loop(
             );
             return;
         }
+    }
+}
+
+/// One client counted as blocked (INFO blocked_clients) for as long as this lives, however
+/// its wait ends (the connection may be dropped while it waits).
+struct Blocked<'a>(&'a Cell<u64>);
+
+impl<'a> Blocked<'a> {
+    fn count(gauge: &'a Cell<u64>) -> Self {
+        gauge.set(gauge.get() + 1);
+        Blocked(gauge)
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 

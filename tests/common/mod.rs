@@ -279,6 +279,21 @@ fn parse(buf: &[u8], pos: &mut usize) -> Value {
     }
 }
 
+/// Makes the child killed by the kernel if the test's thread ends without dropping its fixture
+/// (a test process that aborts, say on a stack overflow, runs no `Drop`): no server outlives
+/// its test.
+fn die_with_the_test(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl only sets a flag of the child about to exec; nothing is allocated.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
+
 /// A loopback port that is free, with its cluster bus port (+10000) free too.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
@@ -357,7 +372,7 @@ impl RedisNode {
 
     fn spawn(&mut self) {
         let dir = self.dir.path();
-        let child = Command::new("redis-server")
+        let child = die_with_the_test(Command::new("redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--cluster-enabled",
@@ -697,7 +712,7 @@ impl Proxy {
     fn start_on_with_env(port: u16, seeds: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_percore"))
+        let child = die_with_the_test(Command::new(env!("CARGO_BIN_EXE_percore")))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
             .args(["--threads", "2", "--log-level", "debug"])
             .args(extra)
