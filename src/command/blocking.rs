@@ -94,7 +94,7 @@ fn parse_wait(text: &[u8], unit: Unit) -> Wait {
 }
 
 /// The request `args` again with its timeout (at `timeout.index`) set to `left`, at least
-/// [`LEAST_LEFT`] so it never becomes "forever"; a request that waits forever keeps 0.
+/// 1 ms so it never becomes "forever"; a request that waits forever keeps 0.
 pub fn with_time_left<A: Args + ?Sized>(
     args: &A,
     timeout: Timeout,

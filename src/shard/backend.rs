@@ -67,9 +67,10 @@ const HANDSHAKE_READ: usize = 1024;
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
 
-/// Longest a dedicated connection's watchdog sleeps while its oldest request may wait longer
-/// (a BLPOP with a long timeout, or none): a thousand blocked clients then cost a thousand
-/// timer wake-ups a second, not four thousand.
+/// Longest a dedicated connection's watchdog sleeps while it is idle or its oldest request may
+/// wait longer (a BLPOP with a long timeout, or none): a thousand blocked clients, or idle
+/// pooled connections, then cost a thousand timer wake-ups a second, not four thousand. A
+/// request arriving meanwhile is found overdue at most this late.
 const LONG_WATCH: Duration = Duration::from_secs(1);
 
 /// A request on its way to a backend.
@@ -486,7 +487,7 @@ async fn watch_dedicated(backend: &Backend, timeout: Duration) -> BackendError {
             patience.checked_sub(now.saturating_duration_since(out.sent))
         });
         let sleep = match left {
-            None => period,
+            None => LONG_WATCH.max(period),
             Some(None) => {
                 return BackendError::Timeout {
                     node: backend.addr.to_string(),

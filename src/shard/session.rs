@@ -264,6 +264,11 @@ pub fn forward(
     let Some(lease) = client.session.watch_lease(protocol) else {
         return Some(reply_to);
     };
+    if !lease.conn.is_open() {
+        // The node closed it: the watch is gone with it.
+        client.session.break_watch();
+        return Some(reply_to);
+    }
     if let Some(slot) = slot {
         if shard
             .node_for(Some(slot))
@@ -296,7 +301,10 @@ pub fn exec_lease(
                 .node_for(Some(*slot))
                 .is_some_and(|node| node.addr == *lease.addr())
         };
-        !watch.broken && watch.slots.iter().all(here) && slot.as_ref().is_none_or(here)
+        !watch.broken
+            && lease.conn.is_open()
+            && watch.slots.iter().all(here)
+            && slot.as_ref().is_none_or(here)
     };
     if !holds {
         return None;
