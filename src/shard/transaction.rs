@@ -7,8 +7,10 @@
 //! Checks at queue time are Redis's: an unknown command or a wrong arity answers its error and
 //! dooms the transaction (`EXECABORT` at EXEC); keys of several slots are queued, and EXEC then
 //! answers `CROSSSLOT` without sending anything, exactly as a cluster node owning every slot
-//! does. What percore answers itself and what runs on every master cannot be queued (the error
-//! says so, and dooms the transaction). Nothing of a refused or aborted transaction runs.
+//! does. What percore answers itself cannot be queued (the error says so, and dooms the
+//! transaction); what it sends to every master otherwise (FLUSHALL, CONFIG SET, ...) runs on
+//! the transaction's node, as inside MULTI on one cluster node. Nothing of a refused or
+//! aborted transaction runs.
 //!
 //! A MOVED, ASK, TRYAGAIN or CLUSTERDOWN met while the block is queued on the node means the
 //! node refused a command before EXEC, so EXEC aborted and nothing ran: the whole block is sent
@@ -117,10 +119,13 @@ pub fn queue(
         }
         // Queued and run in EXEC by the node, as Redis queues them.
         Route::Local(Local::Ping | Local::Echo | Local::Unwatch) => None,
+        // What percore sends to every master outside a transaction runs, inside one, on the
+        // transaction's node alone: what MULTI ... EXEC sent to one node of a cluster does.
+        Route::AllMasters(_) | Route::Local(Local::ConfigAll | Local::RandomKey) => None,
         Route::Reject(rejection) => Some(rejection_reply(shard, rejection, args)),
-        Route::AllMasters(_) | Route::Local(_) => Some(error_reply(&format!(
+        Route::Local(_) => Some(error_reply(&format!(
             "ERR percore: '{}' cannot be part of a transaction through percore (it is answered \
-             by percore itself or runs on every master)",
+             by percore itself)",
             command.map_or_else(|| "proxy".to_string(), |c| c.full_name())
         ))),
     };
