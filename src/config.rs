@@ -38,6 +38,11 @@ pub const DEFAULT_PUBSUB_SOFT_LIMIT: usize = 8 * 1024 * 1024;
 pub const DEFAULT_PUBSUB_SOFT_SECONDS: &str = "60s";
 /// Default time given to in-flight requests at shutdown before the process exits anyway.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
+/// Default most dedicated backend connections per core (leased to clients for WATCH and
+/// blocking commands, and idle between leases). Each is a client on a node, whose
+/// `maxclients` is 10,000 by default: 1,024 per core keeps even an 8-core proxy whose leases all
+/// go to one master under that.
+pub const DEFAULT_MAX_LEASED_CONNS: usize = 1024;
 /// Default `--slowlog-slower-than`, in microseconds: Redis's `slowlog-log-slower-than`.
 pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
 /// Default `--slowlog-max-len`, entries kept per core: Redis's `slowlog-max-len`.
@@ -127,6 +132,9 @@ pub struct Config {
     pub pubsub_limit: OutputLimit,
     /// Credentials for the backends, if they require them.
     pub backend_auth: Option<BackendAuth>,
+    /// Most dedicated backend connections per core (WATCH, blocking commands), leased and
+    /// idle together; past it a lease is refused with an error.
+    pub max_leased_conns: usize,
     /// percore's own users (`--requirepass`, `--user`), whom clients authenticate as.
     pub users: Users,
     /// The `host:port` cluster-mode clients are told to reach this percore at (`--announce`;
@@ -160,6 +168,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             pubsub_limit: OutputLimit::default(),
             backend_auth: None,
+            max_leased_conns: DEFAULT_MAX_LEASED_CONNS,
             users: Users::default(),
             announce: None,
             peers: Vec::new(),

@@ -65,12 +65,12 @@
 //!   Sentinel) will be a second, in `upstream/` next to `cluster/`, with their per-core replica
 //!   beside `shard::slot_map`. The request path keeps asking the shard for "the node for this
 //!   key" and never learns which kind answered.
-//! - Sessions: commands that need state on a backend connection (MULTI with WATCH, blocking
-//!   commands) will lease a dedicated connection from a per-core, per-node pool in
-//!   `shard/session.rs`, next to `shard::backend`'s shared pipelined connections; clients that
-//!   use none of it keep the shared path and pay nothing. Pub/sub needs no leased connection:
-//!   each core's hub (`shard::pubsub`) holds its clients' subscriptions on one connection per
-//!   node and fans messages out to them.
+//! - Sessions: commands that need state on a backend connection lease a dedicated connection
+//!   from the core's per-node pool (`shard::lease`, a `shard::backend` connection run on its
+//!   own): WATCH until EXEC (`shard::session`) and blocking commands until served
+//!   (`shard::blocked`) do. Pub/sub needs no lease: each core's hub (`shard::pubsub`) holds its
+//!   clients' subscriptions on one connection per node and fans messages out to them. Clients
+//!   that use none of it keep the shared path and pay one flag check.
 
 #![warn(missing_docs)]
 

@@ -8,10 +8,10 @@ use clap::Parser;
 use percore::auth::Users;
 use percore::config::{BackendAuth, OutputLimit};
 use percore::config::{
-    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER,
-    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT,
-    DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
+    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
+    DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT,
+    DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
 };
 use percore::resp::parse::ParseLimits;
 use percore::Config;
@@ -119,6 +119,12 @@ struct Cli {
     #[arg(long, env = "PERCORE_BACKEND_PASSWORD", hide_env_values = true)]
     backend_password: Option<String>,
 
+    /// Most dedicated backend connections per core: WATCH (until EXEC) and every blocking
+    /// command (until served) take one, and idle ones are kept for the next. Past it WATCH and
+    /// blocking commands get an error at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_LEASED_CONNS)]
+    max_leased_conns: usize,
+
     /// Address cluster-mode clients are told to connect to this percore at, as host:port, in
     /// CLUSTER SLOTS/SHARDS/NODES [default: the --listen address; required when that is
     /// 0.0.0.0 or ::].
@@ -206,6 +212,7 @@ fn main() -> ExitCode {
             user: cli.backend_user,
             password,
         }),
+        max_leased_conns: cli.max_leased_conns,
         users,
         announce: cli.announce,
         peers: cli.proxy_peers,

@@ -48,6 +48,17 @@ pub struct Counters {
     pub pubsub_gaps: Cell<u64>,
     /// Total length of those gaps, in milliseconds.
     pub pubsub_gap_ms: Cell<u64>,
+    /// Dedicated backend connections leased to a client now (WATCH, blocking commands).
+    pub leased_conns: Cell<u64>,
+    /// Dedicated backend connections idle in the pool now, kept for the next lease.
+    pub pooled_conns: Cell<u64>,
+    /// Clients waiting for a blocking command of theirs now (BLPOP, XREAD BLOCK, ...); with
+    /// `blocked`, what INFO's `blocked_clients` counts.
+    pub blocking_clients: Cell<u64>,
+    /// Clients watching keys now (between WATCH and EXEC/DISCARD/UNWATCH/RESET).
+    pub watching_clients: Cell<u64>,
+    /// Leases refused since start because `--max-leased-conns` were all in use.
+    pub lease_refusals: Cell<u64>,
     /// Clients whose next request waits now (held by CLIENT PAUSE), as INFO's
     /// blocked_clients counts them.
     pub blocked: Cell<u64>,
@@ -84,6 +95,16 @@ pub struct CoreStats {
     pub auth_failures: u64,
     /// Pub/sub figures.
     pub pubsub: PubsubStats,
+    /// Dedicated connections leased now.
+    pub leased_conns: u64,
+    /// Dedicated connections idle in the pool now.
+    pub pooled_conns: u64,
+    /// Clients waiting for a blocking command now.
+    pub blocking_clients: u64,
+    /// Clients watching keys now.
+    pub watching_clients: u64,
+    /// Leases refused since start.
+    pub lease_refusals: u64,
     /// Clients blocked now.
     pub blocked: u64,
     /// MONITOR lines dropped.
@@ -123,6 +144,14 @@ pub struct PubsubStats {
     pub gap_ms: u64,
 }
 
+impl CoreStats {
+    /// Clients blocked as INFO's `blocked_clients` counts them: held by CLIENT PAUSE, or
+    /// waiting for a blocking command.
+    pub fn blocked_clients(&self) -> u64 {
+        self.blocked + self.blocking_clients
+    }
+}
+
 /// The metrics of one core.
 #[derive(Debug)]
 pub struct Metrics {
@@ -154,7 +183,8 @@ impl Metrics {
     }
 
     /// Clears the event counters and the latency histogram (CONFIG RESETSTAT), keeping the
-    /// counts of open connections and subscribers, which are states, not event counts.
+    /// counts of open connections, subscribers, leases and blocked clients, which are states,
+    /// not event counts.
     pub fn reset(&self) {
         let c = &self.counters;
         for counter in [
@@ -169,6 +199,7 @@ impl Metrics {
             &c.pubsub_cut_off,
             &c.pubsub_gaps,
             &c.pubsub_gap_ms,
+            &c.lease_refusals,
             &c.monitor_dropped,
         ] {
             counter.set(0);
@@ -197,6 +228,11 @@ impl Metrics {
                 gap_ms: c.pubsub_gap_ms.get(),
                 ..PubsubStats::default()
             },
+            leased_conns: c.leased_conns.get(),
+            pooled_conns: c.pooled_conns.get(),
+            blocking_clients: c.blocking_clients.get(),
+            watching_clients: c.watching_clients.get(),
+            lease_refusals: c.lease_refusals.get(),
             blocked: c.blocked.get(),
             monitor_dropped: c.monitor_dropped.get(),
             monitors: 0,

@@ -833,3 +833,24 @@ fn subscriptions_follow_a_master_failover() {
     }
     assert!(info_field(&proxy_info(&proxy), "pubsub_gaps") >= 1);
 }
+
+#[test]
+fn reset_ends_every_subscription_without_frames() {
+    let (_cluster, proxy) = setup(&[]);
+    for resp3 in [false, true] {
+        let mut conn = subscribed(proxy.conn(), resp3, "SUBSCRIBE", "r");
+        assert!(!conn.cmd_str("PSUBSCRIBE r*").is_error());
+        assert!(!conn.cmd_str("SSUBSCRIBE rs").is_error());
+        assert_eq!(publish(&proxy, "r", "before"), 2);
+        for _ in 0..2 {
+            assert!(message(&mut conn)[0].ends_with("message"));
+        }
+        assert_eq!(raw(&mut conn, "RESET"), b"+RESET\r\n");
+        // Back to a new connection's state: RESP2, not subscribed.
+        assert_eq!(raw(&mut conn, "GET {r}none"), b"$-1\r\n");
+        assert_eq!(publish(&proxy, "r", "after"), 0);
+        assert_eq!(proxy.conn().cmd_str("SPUBLISH rs after"), Value::Int(0));
+        assert_eq!(conn.try_read_raw_reply(QUIET), None);
+        assert_eq!(info_field(&proxy_info(&proxy), "subscribers"), 0);
+    }
+}

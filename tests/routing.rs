@@ -132,9 +132,7 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
     );
 
     for (line, name) in [
-        ("WATCH a", "watch"),
-        ("BLPOP a 0", "blpop"),
-        ("XREAD BLOCK 0 STREAMS s 0", "xread"),
+        ("WAIT 0 0", "wait"),
         ("SHUTDOWN", "shutdown"),
         ("DEBUG SLEEP 0", "debug"),
         ("CLUSTER LINKS", "cluster"),

@@ -53,6 +53,13 @@ fn transactions_answer_as_a_cluster_node_does() {
         "SET {tx}b 1",
         "DISCARD",
         "GET {tx}b",
+        // Sent to every master outside MULTI; inside, it runs on the transaction's node.
+        "MULTI",
+        "FLUSHALL",
+        "SET {tx}z 1",
+        "DBSIZE",
+        "CONFIG SET maxmemory-samples 5",
+        "EXEC",
         "MULTI",
         "HELLO 3",
     ]

@@ -5,7 +5,7 @@
 use crate::cluster::slot::Slot;
 use crate::command::pubsub::Kind;
 use crate::command::route::{
-    Local, Merge, Rejection, Route, ADMIN, BLOCKING, NODE_LOCAL, PUBSUB, TRANSACTIONS,
+    Local, Merge, Rejection, Route, ADMIN, BLOCKING, NODE_LOCAL, PUBSUB, WAIT,
 };
 use crate::command::table::{CommandFlags, CommandSpec};
 
@@ -65,7 +65,9 @@ pub(super) fn route_keyless(
         (None, "multi") => local(Local::Multi),
         (None, "exec") => local(Local::Exec),
         (None, "discard") => local(Local::Discard),
-        (None, "unwatch") => unsupported(TRANSACTIONS),
+        (None, "unwatch") => local(Local::Unwatch),
+        (None, "reset") => local(Local::Reset),
+        (None, "wait") => unsupported(WAIT),
         _ if spec.flags.contains(CommandFlags::BLOCKING) => unsupported(BLOCKING),
         _ if spec.flags.contains(CommandFlags::PUBSUB) => unsupported(PUBSUB),
         _ if spec.flags.contains(CommandFlags::ADMIN) => unsupported(ADMIN),

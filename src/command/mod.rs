@@ -1,8 +1,9 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
 //! routing decision for a request, splitting/merging of multi-key commands, SCAN's cursor
-//! across masters, which arguments logs must hide, and the pure parts of pub/sub (glob
-//! patterns, where each kind of subscription lives).
+//! across masters, which arguments logs must hide, where a blocking command keeps its timeout,
+//! and the pure parts of pub/sub (glob patterns, where each kind of subscription lives).
 
+pub mod blocking;
 // Generated data, reached through `table` (which re-exports it with the types it uses).
 mod commands;
 pub(crate) mod cursor;

@@ -24,8 +24,21 @@ pub enum Route {
     AnyMaster,
     /// Keyless but about the whole data set: send to every master and merge.
     AllMasters(Merge),
+    /// Needs a backend connection of its own (WATCH, a blocking command), to the master of
+    /// this slot, where all its keys are.
+    Dedicated(Dedicated, Slot),
     /// Refused.
     Reject(Rejection),
+}
+
+/// Why a request needs a dedicated backend connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dedicated {
+    /// WATCH: the watch lives on the connection until EXEC, DISCARD, UNWATCH or RESET.
+    Watch,
+    /// A blocking command (BLPOP, XREAD ... BLOCK, ...): the node holds the connection until
+    /// the command is served or times out.
+    Blocking,
 }
 
 /// Multi-key commands percore splits across slots.
@@ -83,6 +96,10 @@ pub enum Local {
     Exec,
     /// DISCARD outside a transaction.
     Discard,
+    /// UNWATCH: gives back the client's WATCH connection, if it has one.
+    Unwatch,
+    /// RESET: the client's connection state back to a new connection's.
+    Reset,
     /// AUTH \[user\] password: percore's own users.
     Auth,
     /// ACL WHOAMI.
@@ -138,11 +155,14 @@ pub enum Rejection {
 
 /// Commands that would break the shared, pipelined backend connections or that administer a
 /// single node: refused with a reason instead of silently misbehaving.
-pub(super) const TRANSACTIONS: &str = "WATCH needs a dedicated backend connection";
 pub(super) const BLOCKING: &str = "blocking commands would stall a shared backend connection";
 pub(super) const PUBSUB: &str = "percore's pub/sub hub does not know this command";
 pub(super) const ADMIN: &str = "node administration must go to the node directly";
 pub(super) const NODE_LOCAL: &str = "it has no key to route by and its answer depends on the node";
+/// WAIT counts the replicas that acknowledged the writes of the connection it is sent on.
+pub(super) const WAIT: &str = "it counts the replicas that acknowledged the writes of one \
+     backend connection, and a client's writes go over connections shared with other clients, \
+     so no node can answer it for this client";
 
 /// Redis's errors for a slot argument: not a strict integer, out of range for
 /// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.
@@ -231,18 +251,14 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     if spec.flags.contains(CommandFlags::PUBSUB) {
         return pubsub::route_sharded(spec, args);
     }
-    if let Some(reason) = refused_keyed(spec, args) {
+    let route = route_keys(spec, args);
+    match (dedicated(spec, args), route) {
+        (Some(kind), Route::Keyed(slot)) => Route::Dedicated(kind, slot),
         // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
         // STREAMS a b c) is malformed and never blocks: the node refuses it at once, in its
-        // own words.
-        let mut keys = 0;
-        let found = for_each_key(spec, args, |_| keys += 1);
-        if reason == BLOCKING && (found.is_err() || keys == 0) {
-            return Route::AnyMaster;
-        }
-        return Route::Reject(Rejection::Unsupported(reason));
+        // own words (`route_keys` sends it to any master).
+        _ => route,
     }
-    route_keys(spec, args)
 }
 
 /// Routes a request queued in a transaction: as [`route`], but a blocking command is routed by
@@ -255,24 +271,22 @@ pub fn route_queued<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     route_known(command, args)
 }
 
-/// Keyed commands percore refuses.
-fn refused_keyed<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<&'static str> {
+/// Whether a keyed command needs a dedicated connection, and why.
+fn dedicated<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<Dedicated> {
     if spec.name == "watch" {
-        return Some(TRANSACTIONS);
+        return Some(Dedicated::Watch);
     }
-    if spec.flags.contains(CommandFlags::BLOCKING) {
-        // XREAD and XREADGROUP only block when asked to, with BLOCK among the options before
-        // STREAMS (a stream or an ID after it may well be named "block").
-        let streams = matches!(spec.name, "xread" | "xreadgroup");
-        let blocks = (1..args.count())
-            .map(|i| args.get(i))
-            .take_while(|arg| !arg.eq_ignore_ascii_case(b"streams"))
-            .any(|arg| arg.eq_ignore_ascii_case(b"block"));
-        if !streams || blocks {
-            return Some(BLOCKING);
-        }
+    if !spec.flags.contains(CommandFlags::BLOCKING) {
+        return None;
     }
-    None
+    // XREAD and XREADGROUP only block when asked to, with BLOCK among the options before
+    // STREAMS (a stream or an ID after it may well be named "block").
+    let streams = matches!(spec.name, "xread" | "xreadgroup");
+    let blocks = (1..args.count())
+        .map(|i| args.get(i))
+        .take_while(|arg| !arg.eq_ignore_ascii_case(b"streams"))
+        .any(|arg| arg.eq_ignore_ascii_case(b"block"));
+    (!streams || blocks).then_some(Dedicated::Blocking)
 }
 
 /// Routes by the keys: their slot, split per slot, or CROSSSLOT.
@@ -350,6 +364,10 @@ mod tests {
         Route::Keyed(Slot::for_key(key.as_bytes()))
     }
 
+    fn blocking(key: &str) -> Route {
+        Route::Dedicated(Dedicated::Blocking, Slot::for_key(key.as_bytes()))
+    }
+
     #[test]
     fn routes() {
         use Rejection::*;
@@ -371,7 +389,7 @@ mod tests {
             ("EVAL s 2 k", Route::AnyMaster),
             ("ZUNIONSTORE a 1.5 b", Route::Reject(CrossSlot)),
             ("BLMPOP 0 -1 k LEFT", Route::AnyMaster),
-            ("BLMPOP 0 1 k LEFT", Route::Reject(Unsupported(BLOCKING))),
+            ("BLMPOP 0 1 k LEFT", blocking("k")),
             ("BLMPOP 0 x k LEFT", Route::AnyMaster),
             ("XREAD BLOCK 0 STREAMS a b c", Route::AnyMaster),
             ("PING", Route::Local(Local::Ping)),
@@ -381,16 +399,27 @@ mod tests {
             ("NOPE x", Route::Reject(UnknownCommand)),
             ("OBJECT ENCODING k", slot("k")),
             ("OBJECT NOPE k", Route::Reject(UnknownSubcommand("object"))),
-            ("BLPOP k 0", Route::Reject(Unsupported(BLOCKING))),
+            ("BLPOP k 0", blocking("k")),
+            ("BLPOP {t}a {t}b 0", blocking("t")),
+            ("BLPOP a b 0", Route::Reject(CrossSlot)),
+            ("BLMPOP 0 2 {t}a {t}b LEFT", blocking("t")),
             ("XREAD STREAMS s 0", slot("s")),
             ("XREAD STREAMS block 0", slot("block")),
-            (
-                "XREAD BLOCK 0 STREAMS s 0",
-                Route::Reject(Unsupported(BLOCKING)),
-            ),
+            ("XREAD BLOCK 0 STREAMS s 0", blocking("s")),
+            ("UNWATCH", Route::Local(Local::Unwatch)),
+            ("RESET", Route::Local(Local::Reset)),
+            ("WAIT 1 0", Route::Reject(Unsupported(WAIT))),
             ("MULTI", Route::Local(Local::Multi)),
             ("EXEC", Route::Local(Local::Exec)),
-            ("WATCH k", Route::Reject(Unsupported(TRANSACTIONS))),
+            (
+                "WATCH k",
+                Route::Dedicated(Dedicated::Watch, Slot::for_key(b"k")),
+            ),
+            (
+                "WATCH {t}a {t}b",
+                Route::Dedicated(Dedicated::Watch, Slot::for_key(b"t")),
+            ),
+            ("WATCH a b", Route::Reject(CrossSlot)),
             ("SUBSCRIBE c", Route::Local(Local::Subscribe(Kind::Channel))),
             ("CLUSTER KEYSLOT k", Route::Local(Local::KeySlot)),
             ("CLUSTER NODES", Route::Local(Local::Cluster)),

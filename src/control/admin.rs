@@ -76,8 +76,9 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         let _ = write!(
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
-             backend_failures={},auth_failures={},monitors={},monitor_dropped={},epoch={},\
-             ring={},ring_operations={},ring_enters={},ring_naps={},ring_parks={}\r\n",
+             backend_failures={},auth_failures={},monitors={},monitor_dropped={},leased={},\
+             pooled={},blocked={},watching={},lease_refused={},epoch={},ring={},ring_operations={},\
+             ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
             s.connections_total,
@@ -88,6 +89,11 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.auth_failures,
             s.monitors,
             s.monitor_dropped,
+            s.leased_conns,
+            s.pooled_conns,
+            s.blocking_clients,
+            s.watching_clients,
+            s.lease_refusals,
             s.epoch,
             s.ring.mode,
             s.ring.operations,

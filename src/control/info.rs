@@ -298,7 +298,7 @@ fn server(text: &mut String, facts: &Facts) {
 
 fn clients(text: &mut String, facts: &Facts) {
     let connected: u64 = facts.cores.iter().map(|c| c.clients).sum();
-    let blocked: u64 = facts.cores.iter().map(|c| c.blocked).sum();
+    let blocked: u64 = facts.cores.iter().map(|c| c.blocked_clients()).sum();
     let _ = write!(
         text,
         "connected_clients:{connected}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\n",

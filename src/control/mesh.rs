@@ -133,6 +133,9 @@ pub enum Question {
     ClientList(ListFilter),
     /// Close the core's clients that match; answer how many.
     ClientKill(KillFilter),
+    /// Where the client with this id waits for a blocking command, if it does (CLIENT
+    /// UNBLOCK).
+    BlockedOn(u64),
     /// Act on the notice, then answer: the asker knows every core has.
     Heed(Notice),
     /// About the core's pub/sub subscriptions.
@@ -160,6 +163,9 @@ pub enum Answer {
     Text(String),
     /// A count (clients killed, slow log length).
     Count(u64),
+    /// To [`Question::BlockedOn`]: the node and the node's id for the connection the client
+    /// is blocked on.
+    BlockedOn(Option<(String, i64)>),
     /// To [`Question::Slowlog`]: newest first.
     Slowlog(Vec<SlowEntry>),
     /// Done (to questions that ask for an action, [`Question::Heed`]).

@@ -12,9 +12,14 @@
 //! nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
-//! request older than `--backend-timeout` ends the connection. Every waiting request gets an error naming the
-//! node (never a hang), the core asks for a topology refresh, and the connection is remade
-//! with exponential backoff; while it is down, new requests fail at once.
+//! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
+//! the connection. Every waiting request gets an error naming the node (never a hang),
+//! the core asks for a topology refresh, and the connection is remade with exponential
+//! backoff; while it is down, new requests fail at once.
+//!
+//! A dedicated connection (leased to one client for WATCH or a blocking command, see
+//! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
+//! and closed on purpose with [`Backend::close`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -62,6 +67,12 @@ const HANDSHAKE_READ: usize = 1024;
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
 
+/// Longest a dedicated connection's watchdog sleeps while it is idle or its oldest request may
+/// wait longer (a BLPOP with a long timeout, or none): a thousand blocked clients, or idle
+/// pooled connections, then cost a thousand timer wake-ups a second, not four thousand. A
+/// request arriving meanwhile is found overdue at most this late.
+const LONG_WATCH: Duration = Duration::from_secs(1);
+
 /// A request on its way to a backend.
 pub struct Outbound {
     /// The request frame, as the client sent it (or as the proxy built it for a split part).
@@ -80,6 +91,10 @@ pub struct Outbound {
     /// When it was last written to a backend, for the timeout watchdog (until then, when the
     /// client's request was parsed).
     pub sent: Instant,
+    /// How long its reply may take once written, when not `--backend-timeout`: a blocking
+    /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
+    /// dedicated connections carry such requests, and only their watchdog reads it.
+    pub patience: Option<Duration>,
 }
 
 impl Outbound {
@@ -99,8 +114,12 @@ impl Outbound {
             redirects: 0,
             protocol,
             sent: started,
+            patience: None,
         }
     }
+
+    /// Patience of a request that may wait for its reply without end (BLPOP ... 0).
+    pub const FOREVER: Duration = Duration::MAX;
 }
 
 /// Connection state, as seen by requests arriving.
@@ -126,6 +145,9 @@ pub struct Backend {
     /// Requests written and waiting for their reply, oldest first.
     inflight: RefCell<VecDeque<Outbound>>,
     wake_writer: Signal,
+    /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
+    /// Shared connections never look at it.
+    stop: Signal,
 }
 
 impl Backend {
@@ -144,7 +166,25 @@ impl Backend {
             queue: RefCell::new(VecDeque::new()),
             inflight: RefCell::new(VecDeque::new()),
             wake_writer: Signal::default(),
+            stop: Signal::default(),
         }
+    }
+
+    /// What the connection sends before any request (to send again after a RESET).
+    pub fn handshake(&self) -> Option<Bytes> {
+        self.handshake.clone()
+    }
+
+    /// Whether requests sent now are queued (not failed at once).
+    pub fn is_open(&self) -> bool {
+        self.state.get() == State::Open
+    }
+
+    /// Closes a dedicated connection ([`run_dedicated`]): its waiting requests fail, and the
+    /// node sees the connection go at once (a client blocked there is unblocked).
+    pub fn close(&self) {
+        self.state.set(State::Down);
+        self.stop.notify();
     }
 
     /// Queues a request, or fails it at once if the node is down.
@@ -225,25 +265,51 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
+/// Runs a dedicated connection until it fails or is closed ([`Backend::close`]); it is never
+/// remade. The socket is closed when this returns.
+pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
+    let timeout = shard.config().backend_timeout;
+    let node = backend.addr.to_string();
+    let session = async {
+        let stream = connect(shard.uring(), &node, timeout)
+            .await
+            .map_err(|err| BackendError::Connect {
+                node: node.clone(),
+                reason: err.to_string(),
+            })?;
+        greet(&backend, &stream, timeout).await?;
+        let reader = read_replies(&shard, &backend, &stream);
+        let writer = write_requests(&backend, &stream, shard.uring());
+        let watchdog = watch_dedicated(&backend, timeout);
+        let error = futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog));
+        Err::<(), _>(error.await)
+    };
+    let stopped = async {
+        backend.stop.wait().await;
+        Err(BackendError::Lost {
+            node: node.clone(),
+            reason: "closed by percore".into(),
+        })
+    };
+    if let Err(error) = futures_lite::future::or(stopped, session).await {
+        if backend.state.get() == State::Open {
+            debug!(core = shard.id(), node, %error, "dedicated backend connection failed");
+            Counters::bump(&shard.counters().backend_failures);
+        }
+        backend.state.set(State::Down);
+        *backend.last_failure.borrow_mut() = error.cause();
+        backend.fail_all(&error);
+    }
+}
+
 /// Sends the connection's handshake, if it has one, and waits for the node to accept it.
 /// Nothing else is written before: a request sent behind a refused AUTH could still run on a
 /// node that has no password, while its client is told it failed.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    exchange_handshake(&backend.addr, backend.handshake.as_ref(), stream, timeout).await
-}
-
-/// Sends `handshake` (if any) to `addr` on `stream` and waits for the node to accept it; the
-/// pub/sub hub's subscription connections greet nodes the same way.
-pub(super) async fn exchange_handshake(
-    addr: &str,
-    handshake: Option<&Bytes>,
-    stream: &Stream,
-    timeout: Duration,
-) -> Result<(), BackendError> {
-    let Some(handshake) = handshake else {
+    let Some(handshake) = &backend.handshake else {
         return Ok(());
     };
-    let node = || addr.to_string();
+    let node = || backend.addr.to_string();
     let lost = |reason: String| BackendError::Lost {
         node: node(),
         reason,
@@ -390,9 +456,14 @@ fn shrink_if_idle(queue: &RefCell<VecDeque<Outbound>>) {
     }
 }
 
+/// How often a watchdog looks at its connection's oldest request.
+fn watch_period(timeout: Duration) -> Duration {
+    (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
+}
+
 /// Fails the connection when its oldest request has waited longer than `timeout`.
 async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    let period = watch_period(timeout);
     loop {
         glommio::timer::sleep(period).await;
         let oldest = backend.inflight.borrow().front().map(|out| out.sent);
@@ -401,5 +472,29 @@ async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
                 node: backend.addr.to_string(),
             };
         }
+    }
+}
+
+/// [`watch_timeouts`] for a dedicated connection, whose oldest request may be a blocking
+/// command waiting long or forever: while it may, the watchdog sleeps up to [`LONG_WATCH`]
+/// instead of a quarter of `timeout`.
+async fn watch_dedicated(backend: &Backend, timeout: Duration) -> BackendError {
+    let period = watch_period(timeout);
+    loop {
+        let now = Instant::now();
+        let left = backend.inflight.borrow().front().map(|out| {
+            let patience = out.patience.unwrap_or(timeout);
+            patience.checked_sub(now.saturating_duration_since(out.sent))
+        });
+        let sleep = match left {
+            None => LONG_WATCH.max(period),
+            Some(None) => {
+                return BackendError::Timeout {
+                    node: backend.addr.to_string(),
+                }
+            }
+            Some(Some(left)) => left.clamp(period, LONG_WATCH.max(period)),
+        };
+        glommio::timer::sleep(sleep).await;
     }
 }

@@ -8,8 +8,14 @@
 //!
 //! The reader stops reading while [`MAX_CLIENT_INFLIGHT`] requests are outstanding, so a client
 //! that pipelines without limit is served in windows and memory stays bounded.
-//! Pub/sub messages answer no request: they wait in the client's [`Subscriber`] queue, and the
-//! writer interleaves them at reply boundaries.
+//!
+//! Parsing the buffer and handing each request to dispatch is [`super::client_input`]'s.
+//!
+//! A client can be held: while a blocking command of its own waits, or a WATCH session ends,
+//! its later requests are read (so that a client going away is seen at once) but not run,
+//! the way Redis runs nothing more of a blocked client until it is unblocked.
+//!
+//! The writer, which interleaves pub/sub messages at reply boundaries, is [`output`]'s.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -17,28 +23,29 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tracing::debug;
 
-use crate::config::{OutputLimit, MAX_CLIENT_INFLIGHT};
-use crate::error::ProtocolError;
+use crate::config::MAX_CLIENT_INFLIGHT;
 use crate::metrics::Counters;
-use crate::net::{Stream, WriteBatch, READ_CHUNK};
+use crate::net::{Stream, READ_CHUNK};
 use crate::resp::encode;
-use crate::resp::parse::{Frame, RequestParser};
+use crate::resp::parse::RequestParser;
 use crate::sync::Signal;
 
-use super::dispatch::{dispatch, Control, FrameArgs};
+use super::client_input::{parse_and_dispatch, Parsed};
 use super::identity::Identity;
 use super::monitor;
 use super::pause;
-use super::pubsub::subscriber::{Refused, Subscriber};
-use super::slow_requests;
+use super::pubsub::subscriber::Subscriber;
+use super::session::{self, Session};
 use super::transaction::Transaction;
 use super::Shard;
 
-/// Reply frames a client's writer keeps room for between writes (a few dozen small replies).
-const KEEP_REPLY_FRAMES: usize = 64;
+mod output;
+
+use output::write_loop;
+
 /// First read size for a new client; doubled each time a read fills it, up to
 /// [`READ_CHUNK`]. Most clients send small requests, and an idle connection should cost
 /// little memory.
@@ -103,6 +110,12 @@ pub struct ClientState {
     reply_mode: Cell<ReplyMode>,
     /// The transaction being queued, between MULTI and EXEC/DISCARD.
     pub transaction: RefCell<Option<Transaction>>,
+    /// WATCH and blocking commands: what the client holds on dedicated connections.
+    pub session: Session,
+    /// Requests are read but not dispatched (see [`ClientState::hold`]).
+    held: Cell<bool>,
+    /// Set when a hold ends.
+    resumed: Signal,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
     /// Limit on `unwritten` (0: none); past it the client is dropped.
@@ -121,6 +134,9 @@ impl ClientState {
             identity,
             reply_mode: Cell::new(ReplyMode::On),
             transaction: RefCell::new(None),
+            session: Session::default(),
+            held: Cell::new(false),
+            resumed: Signal::default(),
             unwritten: Cell::new(0),
             max_unwritten,
             overflowed: Cell::new(false),
@@ -167,16 +183,6 @@ impl ClientState {
 
     /// Fills the place `seq` with its reply, which `node` gave (`None`: the proxy made it).
     pub fn complete(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>) {
-        self.fill(seq, reply, node, false);
-    }
-
-    /// Fills the place `seq` with a reply the proxy made that is sent even when replies are
-    /// off (CLIENT REPLY OFF/SKIP): pub/sub confirmations, which Redis sends as pushes.
-    pub fn complete_pushing(&self, seq: u64, reply: Bytes) {
-        self.fill(seq, reply, None, true);
-    }
-
-    fn fill(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>, pushing: bool) {
         if self.closed.get() {
             return;
         }
@@ -193,8 +199,7 @@ impl ClientState {
             {
                 let (started, request) = (*started, std::mem::take(request));
                 // A silent reply keeps its place in the order, empty, and is not written.
-                let silent = *silent && !pushing;
-                let reply = if silent { Bytes::new() } else { reply };
+                let reply = if *silent { Bytes::new() } else { reply };
                 self.add_unwritten(reply.len());
                 *slot = Pending::Ready {
                     reply,
@@ -207,25 +212,6 @@ impl ClientState {
                 }
             }
         }
-    }
-
-    /// Queues a pub/sub message, written after the replies already reserved. `Ok(false)`: the
-    /// client is gone or being cut off, nothing queued; `Err`: this message took it past
-    /// `limit`, and it is cut off now.
-    pub fn push_message(&self, frame: Bytes, limit: &OutputLimit) -> Result<bool, Refused> {
-        if self.closed.get() || self.overflowed.get() {
-            return Ok(false);
-        }
-        let after = self.base_seq.get() + self.replies.borrow().len() as u64;
-        if let Err(refused) = self.pubsub.push(frame, after, self.unwritten.get(), limit) {
-            self.overflowed.set(true);
-            self.abort.notify();
-            return Err(refused);
-        }
-        if after <= self.base_seq.get() {
-            self.wake_writer.notify();
-        }
-        Ok(true)
     }
 
     /// Queues MONITOR lines behind the replies queued so far. False when they are dropped
@@ -269,6 +255,29 @@ impl ClientState {
         self.transaction.borrow().is_some()
     }
 
+    /// Runs none of the client's later requests until [`ClientState::resume`]: a blocking
+    /// command or the end of a WATCH session is in flight, and what comes after must run
+    /// after it.
+    pub fn hold(&self) {
+        self.held.set(true);
+    }
+
+    /// Ends a hold: the requests read meanwhile are dispatched.
+    pub fn resume(&self) {
+        self.held.set(false);
+        self.resumed.notify();
+    }
+
+    /// Whether the client is held ([`ClientState::hold`]).
+    pub fn is_held(&self) -> bool {
+        self.held.get()
+    }
+
+    /// Whether no more requests are to be read (QUIT, a closed connection, shutdown).
+    pub fn is_closing(&self) -> bool {
+        self.closing.get()
+    }
+
     /// Drops the connection at once (CLIENT KILL).
     pub fn kill(&self) {
         self.abort.notify();
@@ -302,6 +311,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     if state.pubsub.has_state() {
         shard.pubsub.forget(&shard, &state);
     }
+    session::client_gone(&shard, &state);
     shard.unregister_client(id);
     monitor::forget(&shard, id);
     state.closed.set(true);
@@ -341,37 +351,51 @@ async fn read_loop(
             .bytes_needed()
             .saturating_sub(buf.len())
             .min(buf.len().max(READ_CHUNK));
-        let read = match config.idle_timeout {
-            Some(idle) => {
-                let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
-                match glommio::timer::timeout(idle, read).await {
-                    Ok(read) => read,
-                    // Idle means no request arriving and none outstanding, as in Redis,
-                    // where monitors and subscribers are never idle.
-                    Err(_)
-                        if state.replies.borrow().is_empty()
-                            && !state.pubsub.is_active()
-                            && !shard.is_monitor(state.identity.id) =>
-                    {
-                        debug!(?peer, "idle client timed out");
-                        return;
+        let read = if state.held.get() {
+            // Read on while held, to see the client go, until the hold ends.
+            let read = async { Some(stream.read_into(&mut buf, need, read_size).await) };
+            let resumed = async {
+                state.resumed.wait().await;
+                None
+            };
+            futures_lite::future::or(resumed, read).await
+        } else {
+            Some(match config.idle_timeout {
+                Some(idle) => {
+                    let read = async { Ok(stream.read_into(&mut buf, need, read_size).await) };
+                    match glommio::timer::timeout(idle, read).await {
+                        Ok(read) => read,
+                        // Idle means no request arriving and none outstanding, as in Redis,
+                        // where monitors and subscribers are never idle.
+                        Err(_)
+                            if state.replies.borrow().is_empty()
+                                && !state.pubsub.is_active()
+                                && !shard.is_monitor(state.identity.id) =>
+                        {
+                            debug!(?peer, "idle client timed out");
+                            return;
+                        }
+                        Err(_) => continue,
                     }
-                    Err(_) => continue,
                 }
-            }
-            None => stream.read_into(&mut buf, need, read_size).await,
+                None => stream.read_into(&mut buf, need, read_size).await,
+            })
         };
-        match read {
-            Ok(0) | Err(_) => {
-                state.close_after_replies();
+        if let Some(read) = read {
+            match read {
+                Ok(0) | Err(_) => {
+                    state.close_after_replies();
+                    session::peer_closed(shard, state);
+                    continue;
+                }
+                // A read as large as the read size: the client sends in bulk, read more at a
+                // time.
+                Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
+                Ok(_) => {}
+            }
+            if buf.len() < parser.bytes_needed() || state.held.get() {
                 continue;
             }
-            // A read as large as the read size: the client sends in bulk, read more at a time.
-            Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
-            Ok(_) => {}
-        }
-        if buf.len() < parser.bytes_needed() {
-            continue;
         }
         let mut held = None;
         let parsed = loop {
@@ -418,135 +442,5 @@ impl<'a> Blocked<'a> {
 impl Drop for Blocked<'_> {
     fn drop(&mut self) {
         self.0.set(self.0.get().saturating_sub(1));
-    }
-}
-
-/// Why [`parse_and_dispatch`] stopped.
-#[derive(Debug, PartialEq, Eq)]
-enum Parsed {
-    /// Everything complete in the buffer was dispatched.
-    All,
-    /// A CLIENT PAUSE holds the request at the front of the buffer (left there, unparsed).
-    Paused,
-}
-
-/// Dispatches every complete request in `buf`, up to one a CLIENT PAUSE holds.
-fn parse_and_dispatch(
-    shard: &Rc<Shard>,
-    state: &Rc<ClientState>,
-    parser: &mut RequestParser,
-    buf: &mut BytesMut,
-) -> Result<Parsed, ProtocolError> {
-    while !state.closing.get() {
-        let control = match parser.parse(buf)? {
-            None => return Ok(Parsed::All),
-            Some(Frame::Multibulk { len }) => {
-                if parser.args().is_empty() {
-                    buf.advance(len);
-                    continue;
-                }
-                let view = FrameArgs {
-                    frame: &buf[..len],
-                    args: parser.args(),
-                };
-                if shard.pause_holds(&view) {
-                    // Parsed again once the pause is over; the parser starts afresh anyway.
-                    return Ok(Parsed::Paused);
-                }
-                let frame = buf.split_to(len).freeze();
-                dispatch(shard, state, frame, parser.args())
-            }
-            Some(Frame::Inline { len, encoded }) => {
-                if encoded.is_empty() {
-                    buf.advance(len);
-                    continue;
-                }
-                let mut inline = RequestParser::new(shard.config().limits);
-                match inline.parse(&encoded)? {
-                    Some(Frame::Multibulk { .. }) => {
-                        let view = FrameArgs {
-                            frame: &encoded,
-                            args: inline.args(),
-                        };
-                        if shard.pause_holds(&view) {
-                            return Ok(Parsed::Paused);
-                        }
-                        buf.advance(len);
-                        dispatch(shard, state, encoded.freeze(), inline.args())
-                    }
-                    _ => {
-                        buf.advance(len);
-                        continue;
-                    }
-                }
-            }
-        };
-        if control == Control::Close {
-            state.close_after_replies();
-        }
-    }
-    Ok(Parsed::All)
-}
-
-/// Writes completed replies in order, all that are ready in one gathered write, each from the
-/// buffer the backend's reply was read into.
-async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, stream: &Stream) {
-    // Allocates on the first reply, not for connections that never ask anything.
-    let mut batch = WriteBatch::new(KEEP_REPLY_FRAMES);
-    loop {
-        let mut now = None;
-        while !batch.is_full() {
-            // Messages due before the next reply (a flag check for non-subscribers).
-            if state.pubsub.has_waiting() && state.pubsub.take_due(state.base_seq.get(), &mut batch)
-            {
-                continue;
-            }
-            let reply = {
-                let mut replies = state.replies.borrow_mut();
-                if matches!(replies.front(), None | Some(Pending::Waiting { .. })) {
-                    break;
-                }
-                let reply = match replies.pop_front() {
-                    Some(Pending::Ready {
-                        reply,
-                        started,
-                        request,
-                        node,
-                    }) => {
-                        let now = *now.get_or_insert_with(Instant::now);
-                        let elapsed = now.saturating_duration_since(started);
-                        shard.record_latency(elapsed);
-                        if shard.slowlog().is_slow(elapsed) {
-                            slow_requests::record(shard, state, &request, elapsed, node);
-                        }
-                        reply
-                    }
-                    Some(Pending::Push { lines }) => lines,
-                    Some(Pending::Waiting { .. }) | None => break,
-                };
-                state
-                    .unwritten
-                    .set(state.unwritten.get().saturating_sub(reply.len()));
-                state.base_seq.set(state.base_seq.get() + 1);
-                reply
-            };
-            // An empty reply is one not to send: a request Redis does not answer (a second
-            // MONITOR), or one CLIENT REPLY silenced.
-            if !reply.is_empty() {
-                batch.push(reply);
-            }
-        }
-        if !batch.is_empty() {
-            if batch.write(stream).await.is_err() {
-                return;
-            }
-            state.wake_reader.notify();
-            continue;
-        }
-        if state.closing.get() && state.replies.borrow().is_empty() {
-            return;
-        }
-        state.wake_reader.notify();
-        state.wake_writer.wait().await;
     }
 }

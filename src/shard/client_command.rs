@@ -1,7 +1,9 @@
 //! `CLIENT`, answered by the proxy for its own clients on every core (a client library's
 //! `CLIENT LIST` or an operator's `CLIENT KILL` is about the connections to percore, not
 //! percore's to the nodes): ID, INFO, LIST, KILL, SETNAME, GETNAME, SETINFO, REPLY, PAUSE,
-//! UNPAUSE. LIST and KILL gather over the mesh; PAUSE and UNPAUSE are sent to every core.
+//! UNPAUSE, UNBLOCK. LIST and KILL gather over the mesh; PAUSE and UNPAUSE are sent to every
+//! core; UNBLOCK finds the client's blocked connection over the mesh and has its node unblock
+//! it.
 //! Redis's replies and error texts; anything else gets an error naming it.
 
 use std::rc::Rc;
@@ -43,12 +45,13 @@ pub fn answer(shard: &Rc<Shard>, client: &Rc<ClientState>, args: &FrameArgs, rep
         b"reply" => return reply_mode(client, args, reply_to),
         b"pause" => return pause(shard, args, reply_to),
         b"unpause" => return tell(shard, Notice::Unpause, reply_to),
+        b"unblock" => return unblock(shard, client, args, reply_to),
         _ => {
             let sub = String::from_utf8_lossy(args.get(1)).to_lowercase();
             error_reply(&format!(
                 "ERR percore: 'client|{sub}' is not supported (percore answers CLIENT for its \
                  own clients: ID, INFO, LIST, KILL, SETNAME, GETNAME, SETINFO, REPLY, PAUSE, \
-                 UNPAUSE)"
+                 UNPAUSE, UNBLOCK)"
             ))
         }
     };
@@ -213,6 +216,56 @@ fn pause(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) {
     };
     let until = Instant::now() + Duration::from_millis(millis as u64);
     tell(shard, Notice::Pause { until, all }, reply_to);
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: the node the client is blocked on unblocks the
+/// connection it waits on, by that connection's node-side id; the blocked command then
+/// answers the client as Redis would (its timeout reply, or `-UNBLOCKED`), and this the
+/// node's `:1` (or `:0` when the client was not blocked).
+fn unblock(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: ReplyTo) {
+    let Some(id) = parse_int(args.get(2)) else {
+        return reply_to.deliver(error_reply("ERR value is not an integer or out of range"));
+    };
+    let how: &[u8] = match args.count() {
+        3 => b"TIMEOUT",
+        4 if args.get(3).eq_ignore_ascii_case(b"timeout") => b"TIMEOUT",
+        4 if args.get(3).eq_ignore_ascii_case(b"error") => b"ERROR",
+        4 => {
+            let error = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+            return reply_to.deliver(error_reply(error));
+        }
+        _ => {
+            return reply_to.deliver(error_reply(
+                "ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try \
+                 CLIENT HELP.",
+            ))
+        }
+    };
+    if id <= 0 {
+        return reply_to.deliver(integer(0));
+    }
+    let protocol = client.identity.protocol();
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let answers = shard.gather(Question::BlockedOn(id as u64)).await;
+        let blocked = answers.into_iter().find_map(|answer| match answer {
+            Answer::BlockedOn(found) => found,
+            _ => None,
+        });
+        let Some((addr, node_id)) = blocked else {
+            return reply_to.deliver(integer(0));
+        };
+        let mut request = BytesMut::new();
+        let node_id = node_id.to_string();
+        encode::command(
+            &mut request,
+            [&b"CLIENT"[..], b"UNBLOCK", node_id.as_bytes(), how],
+        );
+        let node = shard.node(&addr);
+        let reply = shard.ask(&node, request.freeze(), protocol).await;
+        reply_to.deliver(reply);
+    })
+    .detach();
 }
 
 /// Sends `notice` to every core, then answers OK.

@@ -67,6 +67,9 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
         Question::Stats { reset } => Answer::Stats(Box::new(shard.stats(reset))),
         Question::ClientList(filter) => Answer::Text(clients::list(shard, &filter)),
         Question::ClientKill(filter) => Answer::Count(clients::kill(shard, &filter)),
+        Question::BlockedOn(id) => {
+            Answer::BlockedOn(shard.client(id).and_then(|c| c.session.blocked_on()))
+        }
         Question::Heed(notice) => {
             heed(shard, notice);
             Answer::Done

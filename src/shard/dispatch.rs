@@ -13,19 +13,21 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::fanout::plan_split;
 use crate::command::keys::Args;
-use crate::command::route::{route_command, Merge, Rejection, Route, SplitKind};
+use crate::command::route::{route_command, Dedicated, Local, Merge, Rejection, Route, SplitKind};
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::{encode, Protocol};
 
 use super::backend::Outbound;
+use super::blocked;
 use super::client::ClientState;
 use super::gate;
 use super::local;
 use super::monitor;
 use super::pubsub;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
+use super::session;
 use super::transaction;
 use super::Shard;
 
@@ -109,7 +111,7 @@ pub fn dispatch(
             return Control::Continue;
         }
     }
-    if client.in_transaction() {
+    if client.in_transaction() && route != Route::Local(Local::Reset) {
         transaction::queue(
             shard,
             client,
@@ -121,12 +123,33 @@ pub fn dispatch(
         );
         return Control::Continue;
     }
+    // A client that watches keys sends what their master serves over its own connection.
+    let reply_to = match client.session.watching() {
+        false => reply_to,
+        true => match session::forward(shard, client, &route, &frame, reply_to, started) {
+            Some(reply_to) => reply_to,
+            None => return Control::Continue,
+        },
+    };
     let outbound = |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started);
     match route {
         Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
         Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
         Route::Split(kind) => split(shard, kind, &view, outbound(Bytes::new(), reply_to, None)),
         Route::AllMasters(merge) => broadcast(shard, merge, outbound(frame, reply_to, None)),
+        Route::Dedicated(Dedicated::Watch, slot) => {
+            session::watch(shard, client, slot, frame, reply_to, started)
+        }
+        Route::Dedicated(Dedicated::Blocking, slot) => blocked::start(
+            shard,
+            client,
+            slot,
+            command,
+            frame.clone(),
+            &view,
+            reply_to,
+            started,
+        ),
         Route::Local(command) => return local::answer(shard, client, command, &view, reply_to),
         Route::Reject(rejection) => reply_to.deliver(rejection_reply(shard, rejection, &view)),
     }

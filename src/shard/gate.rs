@@ -1,5 +1,5 @@
-//! What a client may do, checked before its request is routed: nothing but AUTH, HELLO and
-//! QUIT before it has logged in (when the default user has a password), and for a user with
+//! What a client may do, checked before its request is routed: nothing but AUTH, HELLO, QUIT
+//! and RESET before it has logged in (when the default user has a password), and for a user with
 //! rules, only the commands and keys those rules allow. A client logged in as a user who may
 //! do everything passes with one flag read.
 
@@ -35,7 +35,7 @@ pub fn refusal<A: Args + ?Sized>(
     }
     let exempt = matches!(
         route,
-        Route::Local(Local::Auth | Local::Hello | Local::Quit)
+        Route::Local(Local::Auth | Local::Hello | Local::Quit | Local::Reset)
     );
     match identity.user() {
         None if exempt => None,

@@ -112,6 +112,12 @@ impl Identity {
         self.restricted.set(!users.get(user).unrestricted());
     }
 
+    /// Logs the connection out (RESET, when the default user needs a password).
+    pub fn log_out(&self) {
+        self.user.set(None);
+        self.restricted.set(false);
+    }
+
     /// The connection's name.
     pub fn name(&self) -> Option<Bytes> {
         self.name.borrow().clone()

@@ -1,8 +1,9 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
 //! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
-//! MONITOR, and the `PROXY` admin commands; and those it composes from several masters'
-//! answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET). Pub/sub commands
-//! are handed to the core's hub ([`super::pubsub`]).
+//! MONITOR, UNWATCH and RESET (which end a client's WATCH session), and the `PROXY` admin
+//! commands; and those it composes from several masters' answers in a task (INFO,
+//! SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET). Pub/sub commands are handed to the core's
+//! hub ([`super::pubsub`]).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
 //! so they run as a small task that gathers over the mesh and then fills the reply place;
@@ -31,6 +32,7 @@ use super::kill;
 use super::monitor;
 use super::pubsub;
 use super::reply_to::ReplyTo;
+use super::session;
 use super::slow_requests;
 use super::transaction;
 use super::Shard;
@@ -84,6 +86,15 @@ pub fn answer(
         Local::Multi => transaction::begin(client),
         Local::Exec => error_reply("ERR EXEC without MULTI"),
         Local::Discard => error_reply("ERR DISCARD without MULTI"),
+        Local::Unwatch => {
+            let ok = Bytes::from_static(encode::OK);
+            session::end_watch(shard, client, Some(reply_to), ok);
+            return Control::Continue;
+        }
+        Local::Reset => {
+            session::reset(shard, client, reply_to);
+            return Control::Continue;
+        }
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
             composed::random_key(shard, request, client.identity.protocol(), reply_to);

@@ -11,6 +11,8 @@
 //! - [`cluster_scan`]: SCAN over every master;
 //! - [`monitor`], [`slow_requests`]: MONITOR and SLOWLOG, which watch the request path;
 //! - [`backend`], [`pool`]: upstream connections per node;
+//! - [`lease`]: dedicated upstream connections, leased one client at a time; [`session`]
+//!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map.
 //!
@@ -21,8 +23,10 @@
 //! core 0 the topology refresher), then serve until the process stops.
 
 mod backend;
+mod blocked;
 mod client;
 mod client_command;
+mod client_input;
 mod clients;
 mod cluster_scan;
 mod cluster_view;
@@ -34,12 +38,14 @@ mod gate;
 mod identity;
 mod info;
 mod kill;
+mod lease;
 mod local;
 mod monitor;
 mod pause;
 mod pool;
 mod pubsub;
 mod reply_to;
+mod session;
 mod slot_map;
 mod slow_requests;
 mod transaction;
@@ -109,6 +115,8 @@ pub struct Shard {
     slot_map: RefCell<SlotMap>,
     /// Backend connections by node.
     pool: Pool,
+    /// Dedicated backend connections (WATCH, blocking commands) idle between leases.
+    leases: lease::Leases,
     /// Counters and latency histogram.
     metrics: Metrics,
     /// This core's end of the cross-core mesh.
@@ -157,6 +165,11 @@ impl Shard {
     /// This core's counters.
     fn counters(&self) -> &Counters {
         &self.metrics.counters
+    }
+
+    /// This core's dedicated connections between leases.
+    fn leases(&self) -> &lease::Leases {
+        &self.leases
     }
 
     /// This core's socket ring.
@@ -322,6 +335,11 @@ impl Shard {
             .collect()
     }
 
+    /// The open client with this id, if it is on this core.
+    fn client(&self, id: u64) -> Option<Rc<ClientState>> {
+        self.clients.borrow().get(&id).and_then(Weak::upgrade)
+    }
+
     /// Forgets a closed client.
     fn unregister_client(&self, id: u64) {
         self.clients.borrow_mut().remove(&id);
@@ -342,6 +360,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         config,
         slot_map: RefCell::new(SlotMap::default()),
         pool: Pool::default(),
+        leases: lease::Leases::default(),
         metrics: Metrics::default(),
         mesh,
         uring: uring.clone(),
@@ -441,6 +460,8 @@ async fn drain(shard: &Rc<Shard>) {
     info!(core = shard.id, clients = clients.len(), "draining clients");
     for client in clients.values().filter_map(Weak::upgrade) {
         client.close_after_replies();
+        // A blocked client could wait past the shutdown timeout: it is unblocked now.
+        session::peer_closed(shard, &client);
     }
     let deadline = Instant::now() + shard.config.shutdown_timeout;
     let open = || shard.counters().clients.get();

@@ -1,6 +1,7 @@
 //! Where a reply goes: a client's reply place, one part of a request that was split or sent to
-//! every master ([`SplitReply`], which merges the parts when all are back), or nowhere (the
-//! reply to the proxy's own ASKING).
+//! every master ([`SplitReply`], which merges the parts when all are back), a request on a
+//! dedicated connection that handles its own redirects (WATCH, a blocking command), or nowhere
+//! (the reply to the proxy's own ASKING).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -12,8 +13,10 @@ use crate::command::route::{Merge, SplitKind};
 use crate::error::BackendError;
 use crate::sync::Signal;
 
+use super::blocked::Blocked;
 use super::client::ClientState;
 use super::dispatch::error_reply;
+use super::session::WatchReply;
 use super::transaction::Block;
 
 /// Where a reply goes.
@@ -41,6 +44,10 @@ pub enum ReplyTo {
         /// Which frame.
         index: usize,
     },
+    /// A WATCH on the client's dedicated connection: a redirect breaks the watch.
+    Watch(Rc<WatchReply>),
+    /// A blocking command on a dedicated connection: a redirect sends it to the new owner.
+    Blocked(Rc<Blocked>),
     /// Nowhere (the reply to the proxy's own ASKING).
     Discard,
 }
@@ -59,14 +66,20 @@ impl ReplyTo {
             ReplyTo::Part { whole, index } => whole.complete(index, reply, node),
             ReplyTo::Waiter(waiter) => waiter.fill(reply),
             ReplyTo::Block { block, index } => block.complete(index, reply),
+            ReplyTo::Watch(watch) => watch.deliver(reply, node),
+            ReplyTo::Blocked(blocked) => blocked.deliver(reply, node),
             ReplyTo::Discard => {}
         }
     }
 
     /// Whether a MOVED/ASK/TRYAGAIN reply is followed by the backend (resending this one
-    /// request), rather than delivered: a transaction's block sends itself again as a whole.
+    /// request), rather than delivered: a transaction's block sends itself again as a whole,
+    /// and what needs a dedicated connection must never be resent on a shared one.
     pub fn follows_redirects(&self) -> bool {
-        !matches!(self, ReplyTo::Block { .. })
+        !matches!(
+            self,
+            ReplyTo::Block { .. } | ReplyTo::Watch(_) | ReplyTo::Blocked(_)
+        )
     }
 
     /// Delivers an error reply.

@@ -7,12 +7,18 @@
 //! Checks at queue time are Redis's: an unknown command or a wrong arity answers its error and
 //! dooms the transaction (`EXECABORT` at EXEC); keys of several slots are queued, and EXEC then
 //! answers `CROSSSLOT` without sending anything, exactly as a cluster node owning every slot
-//! does. What percore answers itself and what runs on every master cannot be queued (the error
-//! says so, and dooms the transaction). Nothing of a refused or aborted transaction runs.
+//! does. What percore answers itself cannot be queued (the error says so, and dooms the
+//! transaction); what it sends to every master otherwise (FLUSHALL, CONFIG SET, ...) runs on
+//! the transaction's node, as inside MULTI on one cluster node. Nothing of a refused or
+//! aborted transaction runs.
 //!
 //! A MOVED, ASK, TRYAGAIN or CLUSTERDOWN met while the block is queued on the node means the
 //! node refused a command before EXEC, so EXEC aborted and nothing ran: the whole block is sent
 //! again to the right node (after ASK, preceded by ASKING, which lasts for the whole block).
+//!
+//! After WATCH the block goes on the client's WATCH connection instead ([`super::session`]),
+//! and is never sent again: a redirect there means a watched slot has moved, so EXEC answers
+//! nil, as for a watched key that changed.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -22,7 +28,7 @@ use bytes::Bytes;
 
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
-use crate::command::route::{Command, Local, Rejection, Route};
+use crate::command::route::{Command, Dedicated, Local, Rejection, Route};
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::{encode, Protocol};
@@ -30,8 +36,10 @@ use crate::resp::{encode, Protocol};
 use super::backend::Outbound;
 use super::client::ClientState;
 use super::dispatch::{error_reply, rejection_reply, FrameArgs, MAX_REDIRECTS};
+use super::lease::Dedicated as Lease;
 use super::pool::Node;
 use super::reply_to::ReplyTo;
+use super::session;
 use super::Shard;
 
 /// `MULTI`, as the block starts.
@@ -70,7 +78,7 @@ pub fn begin(client: &ClientState) -> Bytes {
 /// transaction (EXEC, DISCARD), or refuses it.
 pub fn queue(
     shard: &Rc<Shard>,
-    client: &ClientState,
+    client: &Rc<ClientState>,
     route: Route,
     command: Option<Command>,
     frame: Bytes,
@@ -79,7 +87,7 @@ pub fn queue(
 ) {
     // Blocking commands do not block inside MULTI: route them by their keys.
     let route = match (route, command) {
-        (Route::Reject(Rejection::Unsupported(_)), Some(command)) => {
+        (Route::Dedicated(Dedicated::Blocking, _) | Route::AnyMaster, Some(command)) => {
             crate::command::route::route_queued(command, args)
         }
         // PUBLISH and SPUBLISH inside MULTI are the node's own, as any keyless or keyed
@@ -99,9 +107,11 @@ pub fn queue(
         Route::Local(Local::Exec) => return exec(shard, client, reply_to),
         Route::Local(Local::Discard) => {
             client.transaction.borrow_mut().take();
-            return reply_to.deliver(Bytes::from_static(encode::OK));
+            // DISCARD also gives up the client's watches, as in Redis.
+            let ok = Bytes::from_static(encode::OK);
+            return session::end_watch(shard, client, Some(reply_to), ok);
         }
-        Route::Reject(Rejection::Unsupported(_)) if is_watch(args) => {
+        Route::Dedicated(Dedicated::Watch, _) => {
             let error = error_reply("ERR WATCH inside MULTI is not allowed");
             return reply_to.deliver(error);
         }
@@ -110,15 +120,19 @@ pub fn queue(
             None
         }
         Route::AnyMaster => None,
-        Route::Keyed(slot) => {
+        Route::Keyed(slot) | Route::Dedicated(Dedicated::Blocking, slot) => {
             slot_of_request = Some(slot);
             None
         }
-        Route::Local(Local::Ping | Local::Echo) => None,
+        // Queued and run in EXEC by the node, as Redis queues them.
+        Route::Local(Local::Ping | Local::Echo | Local::Unwatch) => None,
+        // What percore sends to every master outside a transaction runs, inside one, on the
+        // transaction's node alone: what MULTI ... EXEC sent to one node of a cluster does.
+        Route::AllMasters(_) | Route::Local(Local::ConfigAll | Local::RandomKey) => None,
         Route::Reject(rejection) => Some(rejection_reply(shard, rejection, args)),
-        Route::AllMasters(_) | Route::Local(_) => Some(error_reply(&format!(
+        Route::Local(_) => Some(error_reply(&format!(
             "ERR percore: '{}' cannot be part of a transaction through percore (it is answered \
-             by percore itself or runs on every master)",
+             by percore itself)",
             command.map_or_else(|| "proxy".to_string(), |c| c.full_name())
         ))),
     };
@@ -139,29 +153,42 @@ pub fn queue(
     reply_to.deliver(Bytes::from_static(QUEUED));
 }
 
-fn is_watch(args: &FrameArgs) -> bool {
-    use crate::command::keys::Args;
-    args.get(0).eq_ignore_ascii_case(b"watch")
-}
-
 fn mark(client: &ClientState, change: impl FnOnce(&mut Transaction)) {
     if let Some(tx) = client.transaction.borrow_mut().as_mut() {
         change(tx);
     }
 }
 
-/// EXEC: answers at once when nothing can run, else sends the block.
-fn exec(shard: &Rc<Shard>, client: &ClientState, reply_to: ReplyTo) {
+/// EXEC: answers at once when nothing can run, else sends the block (on the client's WATCH
+/// connection if it watches keys).
+fn exec(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     let Some(tx) = client.transaction.borrow_mut().take() else {
         return reply_to.deliver(error_reply("ERR EXEC without MULTI"));
     };
-    if tx.doomed {
-        return reply_to.deliver(Bytes::from_static(EXECABORT));
+    let answer = if tx.doomed {
+        Some(Bytes::from_static(EXECABORT))
+    } else if tx.cross_slot {
+        Some(Bytes::from_static(encode::CROSSSLOT))
+    } else {
+        None
+    };
+    if let Some(answer) = answer {
+        // As in Redis, EXEC ends the watch whatever it answers.
+        return session::end_watch(shard, client, Some(reply_to), answer);
     }
-    if tx.cross_slot {
-        return reply_to.deliver(Bytes::from_static(encode::CROSSSLOT));
-    }
-    if tx.queued.is_empty() {
+    let lease = match session::is_watching(client) {
+        false => None,
+        true => match session::exec_lease(shard, client, tx.slot) {
+            Some(lease) => Some(lease),
+            None => {
+                let nil = session::watch_failed(client.identity.protocol());
+                return session::end_watch(shard, client, Some(reply_to), nil);
+            }
+        },
+    };
+    // Watched, even an empty transaction goes to the node: its EXEC says whether a watched
+    // key changed.
+    if tx.queued.is_empty() && lease.is_none() {
         return reply_to.deliver(Bytes::from_static(EMPTY));
     }
     let mut block = Vec::with_capacity(tx.queued.len() + 2);
@@ -176,7 +203,11 @@ fn exec(shard: &Rc<Shard>, client: &ClientState, reply_to: ReplyTo) {
         reply_to: RefCell::new(Some(reply_to)),
         replies: RefCell::new(Vec::new()),
         redirects: Cell::new(0),
+        lease: lease.map(|lease| (lease, client.clone())),
     });
+    if let Some((lease, _)) = &block.lease {
+        return send_on(&block, lease);
+    }
     match shard.node_for(tx.slot) {
         Some(node) => send(shard, &block, &node, false),
         None => block.finish(shard.unserved()),
@@ -199,10 +230,25 @@ pub struct Block {
     replies: RefCell<Vec<Bytes>>,
     /// Times the block was sent again.
     redirects: Cell<u8>,
+    /// The client's WATCH connection the block goes on, and the client, held until EXEC's
+    /// reply is in.
+    lease: Option<(Rc<Lease>, Rc<ClientState>)>,
 }
 
 /// Queues the whole block on one connection to `node`, in one go (so it stays contiguous).
 fn send(shard: &Rc<Shard>, block: &Rc<Block>, node: &Node, asking: bool) {
+    node.send_all(shard, parts(block, asking));
+}
+
+/// Queues the whole block on the client's WATCH connection.
+fn send_on(block: &Rc<Block>, lease: &Lease) {
+    for out in parts(block, false) {
+        lease.conn.send(out);
+    }
+}
+
+/// The block's frames as requests, for a new sending.
+fn parts(block: &Rc<Block>, asking: bool) -> Vec<Outbound> {
     block.replies.borrow_mut().clear();
     let now = std::time::Instant::now();
     let parts = block.frames.iter().enumerate().map(|(index, frame)| {
@@ -215,7 +261,7 @@ fn send(shard: &Rc<Shard>, block: &Rc<Block>, node: &Node, asking: bool) {
         out.asking = asking && index == 0;
         out
     });
-    node.send_all(shard, parts.collect());
+    parts.collect()
 }
 
 impl Block {
@@ -253,6 +299,16 @@ impl Block {
             let exec = replies.into_iter().last().unwrap_or_default();
             return self.finish(exec);
         };
+        if let Some((lease, _)) = &self.lease {
+            // A watched slot moved: the watch could not see every change, so nil.
+            match resend {
+                Resend::Moved(slot, node) => {
+                    shard.slot_moved(slot, &resolve_node(&node, lease.addr()));
+                }
+                _ => shard.request_refresh(),
+            }
+            return self.finish(session::watch_failed(self.protocol));
+        }
         if self.redirects.get() >= MAX_REDIRECTS {
             let error = BackendError::TooManyRedirects {
                 node: "the transaction's node".into(),
@@ -292,6 +348,9 @@ impl Block {
     fn finish(&self, reply: Bytes) {
         if let Some(reply_to) = self.reply_to.borrow_mut().take() {
             reply_to.deliver(reply);
+            if let Some((lease, client)) = &self.lease {
+                session::exec_done(&self.shard, client, lease);
+            }
         }
     }
 }

@@ -8,8 +8,8 @@
 //! `sunsubscribe` of its own accord when a sharded channel's slot leaves it: that one matches
 //! no command in flight, and the hub moves the channel to the slot's new owner.
 //!
-//! Failure model, as for the shared connections: a reset, garbage, or a command unanswered
-//! for `--backend-timeout` ends the connection. Clients waiting for a confirmation are answered
+//! Failure model, as for the shared connections: a reset, garbage, refused credentials, or a
+//! command unanswered for `--backend-timeout` ends the connection. Clients waiting for a confirmation are answered
 //! (they are subscribed as far as percore is concerned), the link reconnects with backoff and
 //! the hub subscribes everything again. The time without delivery is a gap, counted in
 //! PROXY INFO and logged. A link that holds nothing closes, so idle cores keep no connection.
@@ -24,7 +24,7 @@ use tracing::warn;
 
 use crate::command::pubsub::Kind;
 use crate::metrics::Counters;
-use crate::resp::encode;
+use crate::resp::{encode, Protocol};
 
 use super::super::Shard;
 use super::Confirm;
@@ -48,6 +48,9 @@ enum Verb {
     Ping,
     /// CLIENT SETNAME: its `+OK` is one frame.
     SetName,
+    /// AUTH with percore's backend credentials, first on the connection: `+OK`, or an error
+    /// that ends the connection.
+    Auth,
 }
 
 /// One command to the node, and who waits for its confirmations.
@@ -84,18 +87,22 @@ impl Op {
     fn frames(&self) -> usize {
         match self.verb {
             Verb::Subscribe(_) | Verb::Unsubscribe(_) => self.names.borrow().len(),
-            Verb::Ping | Verb::SetName => 1,
+            Verb::Ping | Verb::SetName | Verb::Auth => 1,
         }
     }
 
-    /// Appends the command.
-    fn encode(&self, out: &mut BytesMut) {
+    /// Appends the command; `auth` is percore's backend user and password, if any.
+    fn encode(&self, out: &mut BytesMut, auth: Option<(Option<&str>, &str)>) {
         let names = self.names.borrow();
         let word: &[u8] = match self.verb {
             Verb::Subscribe(kind) => kind.subscribe_command(),
             Verb::Unsubscribe(kind) => kind.unsubscribe_command(),
             Verb::Ping => return encode::command(out, [&b"PING"[..]]),
             Verb::SetName => return encode::command(out, [&b"CLIENT"[..], b"SETNAME", LINK_NAME]),
+            Verb::Auth => {
+                encode::handshake(out, Protocol::Resp2, auth);
+                return;
+            }
         };
         let args: Vec<&[u8]> = std::iter::once(word)
             .chain(names.iter().map(|name| &name[..]))

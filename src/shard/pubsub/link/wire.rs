@@ -1,7 +1,11 @@
-//! The connection task of a [`Link`]: connect and authenticate, write the queued commands,
-//! read the node's frames and act on each (a message for the hub, a confirmation for the
-//! oldest command, MOVED or an unprompted `sunsubscribe` for a sharded channel that moved),
-//! and notice a node that stopped answering.
+//! The connection task of a [`Link`]: connect (AUTH, then CLIENT SETNAME, go first), write the
+//! queued commands, read the node's frames and act on each (a message for the hub, a
+//! confirmation for the oldest command, MOVED or an unprompted `sunsubscribe` for a sharded
+//! channel that moved), and notice a node that stopped answering.
+//!
+//! AUTH is pipelined with what follows rather than awaited alone: if the node refuses it, a
+//! SUBSCRIBE behind it either fails too (the node wants a password) or subscribes harmlessly
+//! (it wants none), and the connection is remade either way.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -15,12 +19,9 @@ use crate::command::pubsub::Kind;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::net::{connect, Stream, READ_CHUNK};
-use crate::resp::encode;
 use crate::resp::push::{elements, Element};
 use crate::resp::scan::ReplyScanner;
-use crate::resp::Protocol;
 
-use super::super::super::backend::exchange_handshake;
 use super::super::super::Shard;
 use super::{Hold, Link, Op, State, Verb};
 
@@ -47,6 +48,10 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
                 backoff = MIN_BACKOFF;
                 failures = 0;
                 link.enqueue_single(Verb::SetName, true);
+                if shard.config().backend_auth.is_some() {
+                    // Before anything else: a node that refuses it fails the connection.
+                    link.enqueue_single(Verb::Auth, true);
+                }
                 // Everything this node should hold is asked for again.
                 shard.pubsub.mark_dirty(&shard);
                 match serve(&shard, &link, &stream, timeout).await {
@@ -73,21 +78,14 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
     }
 }
 
-/// Connects and authenticates.
+/// Connects (AUTH goes first on the connection, as a command of its own).
 async fn open(shard: &Shard, link: &Link, timeout: Duration) -> Result<Stream, BackendError> {
-    let stream = connect(shard.uring(), &link.addr, timeout)
+    connect(shard.uring(), &link.addr, timeout)
         .await
         .map_err(|err| BackendError::Connect {
             node: link.addr.to_string(),
             reason: err.to_string(),
-        })?;
-    let auth = shard.config().backend_auth.as_ref();
-    let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
-    let mut handshake = BytesMut::new();
-    let handshake =
-        encode::handshake(&mut handshake, Protocol::Resp2, credentials).then(|| handshake.freeze());
-    exchange_handshake(&link.addr, handshake.as_ref(), &stream, timeout).await?;
-    Ok(stream)
+        })
 }
 
 /// Runs one connection: `Ok` when the link closed because nothing needs it, else why it
@@ -99,13 +97,15 @@ async fn serve(
     timeout: Duration,
 ) -> Result<(), BackendError> {
     let reader = read_frames(shard, link, stream);
-    let writer = write_commands(link, stream);
+    let writer = write_commands(shard, link, stream);
     let watch = watch(shard, link, timeout);
     futures_lite::future::or(reader, futures_lite::future::or(writer, watch)).await
 }
 
 /// Writes queued commands, all that are queued at once.
-async fn write_commands(link: &Link, stream: &Stream) -> Result<(), BackendError> {
+async fn write_commands(shard: &Shard, link: &Link, stream: &Stream) -> Result<(), BackendError> {
+    let auth = shard.config().backend_auth.as_ref();
+    let auth = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
     let mut out = BytesMut::new();
     loop {
         if link.queue.borrow().is_empty() {
@@ -115,7 +115,7 @@ async fn write_commands(link: &Link, stream: &Stream) -> Result<(), BackendError
         out.clear();
         let now = Instant::now();
         while let Some(op) = link.queue.borrow_mut().pop_front() {
-            op.encode(&mut out);
+            op.encode(&mut out, auth);
             op.sent.set(Some(now));
             link.inflight.borrow_mut().push_back(op);
         }
@@ -255,7 +255,7 @@ fn answer(
         return Err("confirmation of no command");
     };
     match verb {
-        None if matches!(op.verb, Verb::Ping | Verb::SetName) => {}
+        None if matches!(op.verb, Verb::Ping | Verb::SetName | Verb::Auth) => {}
         Some(verb) if verb == op.verb => {}
         _ => return Err("confirmation of another command"),
     }
@@ -298,6 +298,15 @@ fn handle_error(shard: &Rc<Shard>, link: &Link, frame: &Bytes) -> Result<(), &'s
     let Some(op) = link.inflight.borrow().front().cloned() else {
         return Err("error reply to no command");
     };
+    if op.verb == Verb::Auth {
+        warn!(
+            core = shard.id(),
+            node = %link.addr,
+            error = %String::from_utf8_lossy(frame.trim_ascii_end()),
+            "node refused percore's credentials on a pub/sub connection"
+        );
+        return Err("the node refused percore's credentials");
+    }
     let redirect = parse_redirect(frame);
     if let (Verb::Subscribe(Kind::Shard), Some(Redirect::Moved { slot, node })) =
         (op.verb, &redirect)
