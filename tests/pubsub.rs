@@ -854,3 +854,23 @@ fn reset_ends_every_subscription_without_frames() {
         assert_eq!(info_field(&proxy_info(&proxy), "subscribers"), 0);
     }
 }
+
+#[test]
+fn subscription_connections_log_in_to_a_password_protected_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    for node in &cluster.nodes {
+        assert_eq!(node.cmd("CONFIG SET requirepass pw"), Value::ok());
+    }
+    let proxy = Proxy::start_with_seeds(&cluster.seeds(), &["--backend-password", "pw"]);
+    common::wait_until("percore to serve", Duration::from_secs(20), || {
+        common::try_cmd(proxy.port, "SET ready 1") == Some(Value::ok())
+    });
+    let mut classic = subscribed(proxy.conn(), false, "SUBSCRIBE", "locked");
+    let mut sharded = subscribed(proxy.conn(), true, "SSUBSCRIBE", "locked");
+    let mut publisher = proxy.conn();
+    assert_eq!(publisher.cmd_str("PUBLISH locked m"), Value::Int(1));
+    assert_eq!(publisher.cmd_str("SPUBLISH locked m"), Value::Int(1));
+    assert_eq!(message(&mut classic), ["message", "locked", "m"]);
+    assert_eq!(message(&mut sharded), ["smessage", "locked", "m"]);
+    assert!(!proxy.log().contains("refused percore's credentials"));
+}
