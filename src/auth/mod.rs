@@ -18,9 +18,7 @@ use thiserror::Error;
 
 use crate::command::table::{CommandFlags, CommandSpec};
 
-mod glob;
-
-pub use glob::glob_match;
+use crate::command::glob;
 
 /// The name of the user every connection starts as.
 pub const DEFAULT_USER: &str = "default";
@@ -226,7 +224,7 @@ impl User {
     pub fn may_access(&self, key: &[u8]) -> bool {
         match &self.keys {
             None => true,
-            Some(patterns) => patterns.iter().any(|pattern| glob_match(pattern, key)),
+            Some(patterns) => patterns.iter().any(|pattern| glob::matches(pattern, key)),
         }
     }
 }

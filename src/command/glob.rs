@@ -213,4 +213,34 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn acl_key_patterns_match_like_redis() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "anything", true),
+            ("app:*", "app:1", true),
+            ("app:*", "ap", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("h[ae]llo", "hello", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-c]llo", "hbllo", true),
+            ("h[a-c]llo", "hdllo", false),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "axb", false),
+            ("*:*:end", "x:y:z:end", true),
+            ("*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
+            ("", "", true),
+            ("", "x", false),
+        ];
+        for (pattern, key, expected) in cases {
+            assert_eq!(
+                matches(pattern.as_bytes(), key.as_bytes()),
+                *expected,
+                "{pattern} ~ {key}"
+            );
+        }
+    }
 }
