@@ -45,6 +45,8 @@ pub(super) fn route_keyless(
         (Some("function"), "list" | "dump" | "stats") => Route::AnyMaster,
         (Some("script" | "function" | "memory"), "help") => Route::AnyMaster,
         (None, "lastsave") => Route::AnyMaster,
+        // A self test of the node's HyperLogLog code: any node's answer is the answer.
+        (None, "pfselftest") => Route::AnyMaster,
         // About one node's memory: always the same node, the master of slot 0, so repeated
         // calls compare like with like.
         (Some("memory"), "stats" | "doctor" | "malloc-stats") => Route::Keyed(Slot::FIRST),

@@ -318,9 +318,10 @@ mod tests {
                 "instantaneous_input_kbps:0.75"
             ]
         );
+        // A node's own replication offset: the first master's, for tools that read it.
         assert_eq!(
             lines(&merged, "replication"),
-            ["role:master", "connected_slaves:3"]
+            ["role:master", "connected_slaves:3", "master_repl_offset:42"]
         );
     }
 

@@ -24,7 +24,8 @@ pub enum Rule {
     Limit,
     /// `ok` if every master says `ok`, else the first other value.
     Status,
-    /// The first master's value: the same on every master (`role`, `maxmemory_policy`).
+    /// The first master's value: the same on every master (`role`, `maxmemory_policy`), or one
+    /// node's own that tools expect to find (`master_repl_offset`).
     First,
     /// The merged value of the named field, in Redis's human units (`2.00M`).
     Human(&'static str),
@@ -55,6 +56,17 @@ pub fn rule(key: &str) -> Option<Rule> {
         "mem_fragmentation_ratio" => Ratio("used_memory_rss", "used_memory"),
         "maxmemory" => Limit,
         "maxmemory_policy" | "role" => First,
+        // One node's replication state has no cluster-wide meaning, but tools read these
+        // fields (Redis's own tests look for master_repl_offset): the first master's.
+        "master_failover_state"
+        | "master_replid"
+        | "master_replid2"
+        | "master_repl_offset"
+        | "second_repl_offset"
+        | "repl_backlog_active"
+        | "repl_backlog_size"
+        | "repl_backlog_first_byte_offset"
+        | "repl_backlog_histlen" => First,
         "mem_allocator" => Proxy(MEM_ALLOCATOR),
         "rdb_last_save_time" => Min,
         "rdb_last_bgsave_status" | "aof_last_bgrewrite_status" | "aof_last_write_status" => Status,
