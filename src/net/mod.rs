@@ -1,5 +1,5 @@
 //! The network layer of a core: its own io_uring, the operations on it, TCP sockets, gathered
-//! writes, and connecting to a node by name.
+//! writes, reading frames, and connecting to a node by name.
 //!
 //! Nothing here knows about shards, clients or Redis: it moves bytes for whoever holds a
 //! [`Stream`]. Each core makes one [`Uring`] and starts its driver; every socket of the core
@@ -8,6 +8,7 @@
 mod batch;
 mod connect;
 mod driver;
+mod frames;
 mod op;
 mod ring;
 mod socket;
@@ -15,6 +16,7 @@ mod socket;
 pub use batch::{WriteBatch, MAX_FRAMES};
 pub use connect::{connect, ConnectError};
 pub use driver::spawn_driver;
+pub use frames::FrameReader;
 #[cfg(test)]
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};

@@ -34,7 +34,7 @@ use crate::cluster::slot::Slot;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::Counters;
-use crate::net::{connect, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
+use crate::net::{connect, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
 use crate::resp::Protocol;
@@ -60,6 +60,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const HOLD_ROUNDS: usize = 8;
 /// Queued requests that make a batch worth writing at once, without holding.
 const HOLD_BATCH: usize = 64;
+
+/// Read buffer a connection starts with; it grows for large replies.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// First read of a handshake reply: HELLO 3's map is a few hundred bytes.
 const HANDSHAKE_READ: usize = 1024;
@@ -319,30 +322,23 @@ async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<
             .write_all(handshake)
             .await
             .map_err(|e| lost(e.to_string()))?;
-        let mut buf = BytesMut::new();
+        let mut reader = FrameReader::new(HANDSHAKE_READ, HANDSHAKE_READ);
         let mut scanner = ReplyScanner::new();
-        loop {
-            match stream.read_into(&mut buf, 0, HANDSHAKE_READ).await {
-                Ok(0) => return Err(lost("closed by the node".into())),
-                Ok(_) => {}
-                Err(e) => return Err(lost(e.to_string())),
-            }
-            match scanner.scan(&buf) {
-                Ok(Some(len)) if len < buf.len() => {
-                    return Err(lost("more than one reply to the handshake".into()))
-                }
-                Ok(Some(_)) if buf.first() == Some(&b'-') => {
-                    let reason = String::from_utf8_lossy(&buf[1..buf.len() - 2]).into_owned();
-                    return Err(BackendError::Rejected {
-                        node: node(),
-                        reason,
-                    });
-                }
-                Ok(Some(_)) => return Ok(()),
-                Ok(None) => {}
-                Err(e) => return Err(lost(format!("bad reply: {e}"))),
-            }
+        let reply = reader
+            .next(stream, |buf| scanner.scan(buf))
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        if !reader.is_drained() {
+            return Err(lost("more than one reply to the handshake".into()));
         }
+        if reply.first() == Some(&b'-') {
+            let reason = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
+            return Err(BackendError::Rejected {
+                node: node(),
+                reason,
+            });
+        }
+        Ok(())
     };
     glommio::timer::timeout(timeout, async { Ok(exchange.await) })
         .await
@@ -410,40 +406,33 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
         node: backend.addr.to_string(),
         reason,
     };
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut reader = FrameReader::new(READ_BUFFER, READ_CHUNK / 4);
     let mut scanner = ReplyScanner::new();
     loop {
-        let grow = buf.len().max(READ_CHUNK / 4);
-        match stream.read_into(&mut buf, 0, grow).await {
-            Ok(0) => return lost("closed by the node".into()),
-            Ok(_) => {}
+        let reply = match reader.next(stream, |buf| scanner.scan(buf)).await {
+            Ok(reply) => reply,
             Err(e) => return lost(e.to_string()),
+        };
+        if reader.is_drained() {
+            // Caught up with the node: a good moment to give back what a burst grew.
+            shrink_if_idle(&backend.inflight);
         }
-        loop {
-            let len = match scanner.scan(&buf) {
-                Ok(Some(len)) => len,
-                Ok(None) => break,
-                Err(e) => return lost(format!("bad reply: {e}")),
-            };
-            let reply = buf.split_to(len).freeze();
-            if reply.first() == Some(&b'>') {
-                // A RESP3 push is not the reply to a request; none is expected on a shared
-                // connection, and it must not be taken for the next request's reply.
-                debug!(node = %backend.addr, "push message on a shared connection dropped");
+        if reply.first() == Some(&b'>') {
+            // A RESP3 push is not the reply to a request; none is expected on a shared
+            // connection, and it must not be taken for the next request's reply.
+            debug!(node = %backend.addr, "push message on a shared connection dropped");
+            continue;
+        }
+        let Some(out) = backend.inflight.borrow_mut().pop_front() else {
+            return lost("reply to no request".into());
+        };
+        if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
+            if let Some(redirect) = parse_redirect(&reply) {
+                dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
                 continue;
             }
-            let Some(out) = backend.inflight.borrow_mut().pop_front() else {
-                return lost("reply to no request".into());
-            };
-            if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
-                if let Some(redirect) = parse_redirect(&reply) {
-                    dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
-                    continue;
-                }
-            }
-            out.reply_to.deliver_from(reply, Some(&backend.addr));
         }
-        shrink_if_idle(&backend.inflight);
+        out.reply_to.deliver_from(reply, Some(&backend.addr));
     }
 }
 

@@ -18,7 +18,7 @@ use crate::cluster::slot::Slot;
 use crate::command::pubsub::Kind;
 use crate::error::BackendError;
 use crate::metrics::Counters;
-use crate::net::{connect, Stream, READ_CHUNK};
+use crate::net::{connect, FrameReader, Stream, READ_CHUNK};
 use crate::resp::push::{elements, Element};
 use crate::resp::scan::ReplyScanner;
 
@@ -160,31 +160,24 @@ async fn watch(shard: &Shard, link: &Link, timeout: Duration) -> Result<(), Back
     }
 }
 
+/// Read buffer a link starts with; it grows for large frames.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// Reads frames and acts on each.
 async fn read_frames(shard: &Rc<Shard>, link: &Link, stream: &Stream) -> Result<(), BackendError> {
     let lost = |reason: String| BackendError::Lost {
         node: link.addr.to_string(),
         reason,
     };
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut reader = FrameReader::new(READ_BUFFER, READ_CHUNK / 4);
     let mut scanner = ReplyScanner::new();
     loop {
-        let grow = buf.len().max(READ_CHUNK / 4);
-        match stream.read_into(&mut buf, 0, grow).await {
-            Ok(0) => return Err(lost("closed by the node".into())),
-            Ok(_) => {}
-            Err(e) => return Err(lost(e.to_string())),
-        }
+        let frame = reader
+            .next(stream, |buf| scanner.scan(buf))
+            .await
+            .map_err(|e| lost(e.to_string()))?;
         link.heard.set(true);
-        loop {
-            let len = match scanner.scan(&buf) {
-                Ok(Some(len)) => len,
-                Ok(None) => break,
-                Err(e) => return Err(lost(format!("bad reply: {e}"))),
-            };
-            let frame = buf.split_to(len).freeze();
-            handle(shard, link, &frame).map_err(|why| lost(why.into()))?;
-        }
+        handle(shard, link, &frame).map_err(|why| lost(why.into()))?;
     }
 }
 
