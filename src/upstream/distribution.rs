@@ -2,13 +2,14 @@
 //! of the live servers, built as nutcracker 0.5.0 builds its continuum.
 //!
 //! - Only live servers are in a table, and the weights that count are the live servers'
-//!   (`ketama_update`, `modula_update`, `random_update`); server numbers stay indices into the
-//!   configured list.
+//!   (`ketama_update`, `modula_update`, `random_update`); they come in nutcracker's server
+//!   order (sorted by name, see `ring`), and server numbers stay indices into the configured
+//!   list.
 //! - ketama: each live server gets `floor(weight / total * 40 * live) * 4` points, computed
 //!   in `float` as nutcracker does (so 25 equal weights give 156 points each, not 160); point
 //!   group `i` of a server is the MD5 digest of `"<name>-<i>"`, read as four little-endian u32
 //!   points. A hash goes to the first point at or above it, wrapping to the first point.
-//! - modula: the live servers, each repeated `weight` times in configured order; a hash goes
+//! - modula: the live servers, each repeated `weight` times in that order; a hash goes
 //!   to entry `hash % total`. Here that is a search over cumulative weights: the same entry,
 //!   without a table as long as the total weight.
 //! - random: any live server, whatever the hash; weights are ignored.
@@ -85,7 +86,8 @@ pub(super) enum Table {
 }
 
 impl Table {
-    /// The table of `distribution` over the `live` servers (ascending indices into `servers`),
+    /// The table of `distribution` over the `live` servers (indices into `servers`, in
+    /// nutcracker's order),
     /// whose weights add up to `total` (checked by the caller to fit u32, as nutcracker's sum).
     pub(super) fn build(
         distribution: Distribution,
@@ -149,7 +151,7 @@ fn ketama(servers: &[ServerSpec], live: &[u32], total: u32) -> Table {
             }
         }
     }
-    // Stable, so equal values (two 32-bit MD5 words colliding) keep configured order, as
+    // Stable, so equal values (two 32-bit MD5 words colliding) keep server order, as
     // glibc's merge-sort qsort keeps them; the search then finds the first of them.
     points.sort_by_key(|&(value, _)| value);
     Table::Ketama {

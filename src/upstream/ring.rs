@@ -1,7 +1,13 @@
 //! [`Ring`]: which configured server of a static pool owns a key, as nutcracker 0.5.0's
 //! `server_pool_idx` decides it, over the servers that are live.
 //!
-//! The steps, in nutcracker's order: no live server, no owner (its `server_pool_update`
+//! nutcracker does not keep the servers in the order the YAML lists them: `conf_validate_server`
+//! sorts each pool's servers by their ketama name (shorter names first, then bytewise, its
+//! `string_compare`) and rejects two with the same name. That order is what modula's entries
+//! and ketama's equal points follow, so the ring sorts the same way; the indices it returns
+//! are still those of the configured list.
+//!
+//! The steps of a lookup, in nutcracker's order: no live server, no owner (its `server_pool_update`
 //! fails the request); a pool of one configured server sends every key to it without
 //! hashing; the hash tag, if the pool has one, picks the part of the key that is hashed; an
 //! empty hashed part gets the hash 0 without calling the hash (`server_pool_hash`); the
@@ -11,6 +17,7 @@
 //!
 //! A lookup allocates nothing: a hash of the key and a binary search over a few hundred u32s.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use super::distribution::Table;
@@ -29,6 +36,13 @@ pub enum PlacementError {
     TotalWeightTooLarge,
     /// More servers than a u32 index can name.
     TooManyServers,
+    /// Two servers with the same ketama name (nutcracker: "has servers with same name").
+    DuplicateName {
+        /// The first of them in the configured list.
+        first: usize,
+        /// The other.
+        second: usize,
+    },
     /// The live mask does not have one entry per configured server.
     LiveMask {
         /// Configured servers.
@@ -48,6 +62,9 @@ impl fmt::Display for PlacementError {
                 write!(f, "the servers' weights add up to more than {}", u32::MAX)
             }
             PlacementError::TooManyServers => write!(f, "too many servers in one pool"),
+            PlacementError::DuplicateName { first, second } => {
+                write!(f, "servers {first} and {second} have the same name")
+            }
             PlacementError::LiveMask { servers, mask } => {
                 write!(f, "live mask of {mask} entries for {servers} servers")
             }
@@ -93,7 +110,8 @@ impl Ring {
         if let Some(server) = servers.iter().position(|s| s.weight() == 0) {
             return Err(PlacementError::ZeroWeight { server });
         }
-        let live: Vec<u32> = (0..count).filter(|&i| live[i as usize]).collect();
+        let order = nutcracker_order(servers, count)?;
+        let live: Vec<u32> = order.into_iter().filter(|&i| live[i as usize]).collect();
         let total = live
             .iter()
             .try_fold(0u32, |sum, &i| {
@@ -140,6 +158,41 @@ impl Ring {
     }
 }
 
+/// The configured indices in nutcracker's server order: sorted by ketama name as its
+/// `string_compare` sorts (length, then bytes as `strncmp` compares them); names must differ.
+fn nutcracker_order(servers: &[ServerSpec], count: u32) -> Result<Vec<u32>, PlacementError> {
+    let names: Vec<String> = servers.iter().map(ServerSpec::ketama_name).collect();
+    let mut order: Vec<u32> = (0..count).collect();
+    order.sort_by(|&a, &b| string_compare(&names[a as usize], &names[b as usize]));
+    if let Some(pair) = order
+        .windows(2)
+        .find(|pair| string_compare(&names[pair[0] as usize], &names[pair[1] as usize]).is_eq())
+    {
+        let (a, b) = (pair[0] as usize, pair[1] as usize);
+        return Err(PlacementError::DuplicateName {
+            first: a.min(b),
+            second: a.max(b),
+        });
+    }
+    Ok(order)
+}
+
+/// nutcracker's `string_compare`: the shorter string first, else `strncmp` over the length
+/// (unsigned bytes, stopping at a NUL).
+fn string_compare(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| {
+        for (x, y) in a.bytes().zip(b.bytes()) {
+            if x != y {
+                return x.cmp(&y);
+            }
+            if x == 0 {
+                break;
+            }
+        }
+        Ordering::Equal
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,12 +200,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn servers(weights: &[u32], named: bool) -> Vec<ServerSpec> {
-        let names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+        let names = [
+            "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+        ];
         weights
             .iter()
             .enumerate()
             .map(|(i, &w)| {
-                let name = named.then(|| names[i % names.len()].to_string());
+                let name = named.then(|| names[i].to_string());
                 ServerSpec::new(format!("127.0.0.1:{}", 6379 + i), w, name)
             })
             .collect()
@@ -261,7 +316,43 @@ mod tests {
     }
 
     #[test]
+    fn servers_are_in_nutcrackers_name_order() {
+        // Lengths first: alpha, bravo, delta (5 bytes), then charlie (7).
+        let named = servers(&[1, 1, 1, 1], false)
+            .into_iter()
+            .zip(["alpha", "bravo", "charlie", "delta"])
+            .map(|(s, name)| ServerSpec::new(s.addr(), 1, Some(name.into())))
+            .collect::<Vec<_>>();
+        assert_eq!(nutcracker_order(&named, 4).unwrap(), [0, 1, 3, 2]);
+        // Modula's entries follow that order: hash % 4 = 2 is delta's (configured 3).
+        let ring = Ring::build(&named, scheme(Hash::Crc32a, Distribution::Modula)).unwrap();
+        let owners: Vec<Option<u32>> = (0..4).map(|hash| ring.table.server(hash)).collect();
+        assert_eq!(owners, [0, 1, 3, 2].map(Some));
+        // Addresses compare as text, shorter first: port 10000 after 6379 and 6380.
+        let by_addr = [
+            ServerSpec::new("127.0.0.1:10000", 1, None),
+            ServerSpec::new("127.0.0.1:6380", 1, None),
+            ServerSpec::new("127.0.0.1:6379", 1, None),
+        ];
+        assert_eq!(nutcracker_order(&by_addr, 3).unwrap(), [2, 1, 0]);
+        assert_eq!(string_compare("a\0x", "a\0y"), Ordering::Equal);
+        assert_eq!(string_compare("b", "ab"), Ordering::Less);
+    }
+
+    #[test]
     fn bad_server_lists_are_refused() {
+        let twins = [
+            ServerSpec::new("127.0.0.1:1", 1, Some("same".into())),
+            ServerSpec::new("127.0.0.1:2", 1, None),
+            ServerSpec::new("127.0.0.1:3", 1, Some("same".into())),
+        ];
+        assert_eq!(
+            Ring::build(&twins, Scheme::default()).unwrap_err(),
+            PlacementError::DuplicateName {
+                first: 0,
+                second: 2
+            }
+        );
         let zero = servers(&[1, 0], false);
         assert_eq!(
             Ring::build(&zero, Scheme::default()).unwrap_err(),
