@@ -7,11 +7,12 @@
 //!   its code widens a key byte without masking it (one_at_a_time, the four FNVs, hsieh's
 //!   3-byte tail), a byte of 0x80 or more is sign-extended ([`widened`]).
 //! - crc16 is the XMODEM table, but its running value is never cut to 16 bits: bytes shifted
-//!   past bit 15 stay, so keys of two bytes or more give values above 0xffff.
-//! - crc32 returns only 15 bits (bits 16..31 of the CRC, top bit cleared), libmemcached's old
-//!   "crc" hash; crc32a is the full standard CRC-32.
+//!   past bit 15 stay, so a key of two bytes or more mostly hashes above 0xffff.
+//! - crc32 returns only 15 bits (bits 16..30 of the CRC), libmemcached's old "crc" hash;
+//!   crc32a is the full standard CRC-32.
 //! - fnv1_64 is 64-bit FNV-1 cut to its low 32 bits; fnv1a_64 is computed in 32 bits with the
-//!   64-bit constants truncated, which gives the same low 32 bits of FNV-1a 64.
+//!   64-bit constants truncated, which on bytes below 0x80 is the low half of FNV-1a 64 (a
+//!   higher byte is sign-extended, so it is not the standard value there).
 //! - md5 is the little-endian u32 of the digest's first four bytes (`digest[3..=0]`).
 //! - murmur is MurmurHash2 with the seed `0xdeadbeef * len`; jenkins is Bob Jenkins'
 //!   lookup3 `hashlittle` with an initial value of 13; hsieh is Paul Hsieh's SuperFastHash.
