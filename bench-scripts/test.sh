@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Runs every test of percore, on a fresh machine too: installs redis-server when missing (and
-# Python's venv or Node.js when missing, for the client library tests), then formatting and
-# lint checks, unit and integration tests (against real redis-server processes the tests start
-# themselves, and the real client libraries they install under target/), and compiles the
-# benchmarks.
+# Runs every test of percore, on a fresh machine too: installs redis-server and nutcracker when
+# missing (and Python's venv or Node.js when missing, for the client library tests), then
+# formatting and lint checks, unit and integration tests (against real redis-server and
+# nutcracker processes the tests start themselves, and the real client libraries they install
+# under target/), and compiles the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# nutcracker (twemproxy) is what tests/pool_placement.rs checks static pools' key placement
+# against; Debian installs it in /usr/sbin, which a non-root PATH may not have.
+servers=()
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-  echo "== installing redis-server"
+  servers+=(redis-server)
+fi
+if ! command -v nutcracker >/dev/null && [ ! -x /usr/sbin/nutcracker ]; then
+  servers+=(nutcracker)
+fi
+if [ ${#servers[@]} -gt 0 ]; then
+  echo "== installing ${servers[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${servers[@]}" >/dev/null
 fi
 # The demo cluster must not be left running by the tests, and the tests must not depend on
 # it: they start their own nodes on free ports.
 redis-server --version
+"$(command -v nutcracker || echo /usr/sbin/nutcracker)" -V 2>&1 | head -1
 
 # tests/client_libraries.rs installs redis-py (into a venv) and ioredis and node-redis (with
 # npm) under target/ itself; it needs Python 3 with venv and Node.js with npm. Installed only

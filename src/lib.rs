@@ -47,6 +47,8 @@
 //! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS, and the
 //!   cluster percore presents to cluster-mode clients (its own addresses, never a backend's).
 //! - [`command`]: command table (generated), key extraction, routing, split and merge.
+//! - [`upstream`]: static pools' key placement (pure): twemproxy's twelve hashes, its hash
+//!   tags, and ketama/modula/random rings over the live servers, identical to nutcracker's.
 //! - [`auth`]: users, passwords and ACL rules (pure).
 //! - [`config`]: configuration, validated once at start.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
@@ -62,8 +64,8 @@
 //! - Upstreams: "which server owns this key" will sit behind one small interface, chosen per
 //!   pool. The slot map (`shard::slot_map`, fed by `control::refresh`) is one kind; static pools
 //!   (twemproxy's hash + ketama/modula/random over standalone servers, with ejection and
-//!   Sentinel) will be a second, in `upstream/` next to `cluster/`, with their per-core replica
-//!   beside `shard::slot_map`. The request path keeps asking the shard for "the node for this
+//!   Sentinel) will be a second: their placement, [`upstream::Ring`], is written (pure, checked
+//!   against nutcracker), and their per-core replica will sit beside `shard::slot_map`. The request path keeps asking the shard for "the node for this
 //!   key" and never learns which kind answered.
 //! - Sessions: commands that need state on a backend connection lease a dedicated connection
 //!   from the core's per-node pool (`shard::lease`, a `shard::backend` connection run on its
@@ -80,6 +82,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod resp;
+pub mod upstream;
 
 mod control;
 mod metrics;

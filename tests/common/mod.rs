@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod nutcracker;
+
 /// How long a reply may take before a test fails instead of hanging.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a cluster or proxy may take to become ready.
@@ -308,7 +310,7 @@ fn parse(buf: &[u8], pos: &mut usize) -> Value {
 /// Makes the child killed by the kernel if the test's thread ends without dropping its fixture
 /// (a test process that aborts, say on a stack overflow, runs no `Drop`): no server outlives
 /// its test.
-fn die_with_the_test(mut command: Command) -> Command {
+pub fn die_with_the_test(mut command: Command) -> Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl only sets a flag of the child about to exec; nothing is allocated.
     unsafe {
@@ -465,6 +467,67 @@ impl RedisNode {
 impl Drop for RedisNode {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A standalone redis-server (no cluster mode), as a static pool's servers are.
+pub struct RedisServer {
+    pub port: u16,
+    dir: TempDir,
+    child: Child,
+}
+
+impl RedisServer {
+    /// Starts a redis-server on a free port and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// `start` with more redis-server options (e.g. `["--databases", "128"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        require("redis-server");
+        let port = free_port();
+        let dir = TempDir::new().unwrap();
+        let child = die_with_the_test(Command::new("redis-server"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "no", "--save", "", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(dir.path().join("redis.log"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let server = RedisServer { port, dir, child };
+        wait_until(&format!("redis-server on {port}"), READY_TIMEOUT, || {
+            try_cmd(port, "PING") == Some(Value::Simple("PONG".into()))
+        });
+        server
+    }
+
+    /// A new connection to the server.
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed server.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
