@@ -151,3 +151,31 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
     assert!(c.cmd_str("DBSIZE").as_int().is_some_and(|n| n >= 2));
     assert_eq!(c.cmd_str("CLUSTER KEYSLOT foo"), Value::Int(12182));
 }
+
+/// DEBUG, SAVE and LATENCY go where they mean something for the cluster, and the node's own
+/// answer comes back (a node refuses DEBUG unless `enable-debug-command` allows it: then that
+/// refusal is what the client reads).
+#[test]
+fn debug_save_and_latency_reach_the_nodes() {
+    let cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &[]);
+    let mut c = proxy.conn();
+    assert_eq!(c.cmd_str("SET dbg:k v"), Value::ok());
+    let owner = cluster.master_for_slot(common::slot_of("dbg:k"));
+    for line in ["DEBUG OBJECT dbg:k", "DEBUG PROTOCOL bignum"] {
+        let direct = common::Conn::connect(owner).cmd_str(line);
+        let through = c.cmd_str(line);
+        match (&direct, &through) {
+            // The address in DEBUG OBJECT's reply, and the like, may differ: compare kinds.
+            (Value::Error(a), Value::Error(b)) => assert_eq!(a, b, "{line}"),
+            (a, b) => assert_eq!(a.is_error(), b.is_error(), "{line}: {a:?} / {b:?}"),
+        }
+    }
+    assert_eq!(c.cmd_str("SAVE"), Value::ok());
+    assert_eq!(
+        c.cmd_str("LATENCY RESET"),
+        Value::Int(0),
+        "the sum of every master's reset events"
+    );
+    assert!(c.cmd_str("DEBUG SLEEP 0").text().contains("'debug'"));
+}

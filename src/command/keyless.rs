@@ -45,6 +45,16 @@ pub(super) fn route_keyless(
         (Some("function"), "list" | "dump" | "stats") => Route::AnyMaster,
         (Some("script" | "function" | "memory"), "help") => Route::AnyMaster,
         (None, "lastsave") => Route::AnyMaster,
+        // Snapshots of every master: what saving "the cluster" means.
+        (None, "save") => Route::AllMasters(Merge::AllOk),
+        (None, "bgsave" | "bgrewriteaof") => Route::AllMasters(Merge::Same),
+        // Latency events are each node's; the master of slot 0's are shown (the same node
+        // every time), and a reset clears them on every master.
+        (Some("latency"), "reset") => Route::AllMasters(Merge::Sum),
+        (Some("latency"), "latest" | "history" | "doctor" | "graph" | "histogram") => {
+            Route::Keyed(Slot::FIRST)
+        }
+        (Some("latency"), "help") => Route::AnyMaster,
         // A self test of the node's HyperLogLog code: any node's answer is the answer.
         (None, "pfselftest") => Route::AnyMaster,
         // About one node's memory: always the same node, the master of slot 0, so repeated

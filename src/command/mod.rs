@@ -4,6 +4,7 @@
 //! and the pure parts of pub/sub (glob patterns, where each kind of subscription lives).
 
 pub mod blocking;
+mod by_argument;
 // Generated data, reached through `table` (which re-exports it with the types it uses).
 mod commands;
 pub(crate) mod cursor;

@@ -5,11 +5,10 @@
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
 use crate::cluster::slot::Slot;
-use crate::command::keyless;
 use crate::command::keys::{for_each_key, Args};
 use crate::command::pubsub::{self, Kind};
 use crate::command::table::{self, CommandFlags, CommandSpec};
-use crate::resp::parse::parse_int;
+use crate::command::{by_argument, keyless};
 
 /// How a request is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +163,6 @@ pub(super) const WAIT: &str = "it counts the replicas that acknowledged the writ
      backend connection, and a client's writes go over connections shared with other clients, \
      so no node can answer it for this client";
 
-/// Redis's errors for a slot argument: not a strict integer, out of range for
-/// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.
-const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
-const INVALID_SLOT: &str = "ERR Invalid slot";
-const INVALID_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of keys";
-
 /// A command as the table knows it: the spec that applies (the subcommand's, for a container
 /// command like CLIENT) and its container.
 #[derive(Debug, Clone, Copy)]
@@ -242,7 +235,7 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
 /// Routes a request for a command the table knows, with valid arity.
 fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     let spec = command.spec;
-    if let Some(route) = route_by_slot_argument(command, args) {
+    if let Some(route) = by_argument::route(command, args) {
         return route;
     }
     if spec.key_specs.is_empty() {
@@ -326,31 +319,6 @@ fn split_kind(name: &str, argc: usize) -> Option<SplitKind> {
     }
 }
 
-/// CLUSTER COUNTKEYSINSLOT slot and GETKEYSINSLOT slot count name their slot instead of a
-/// key: they go to that slot's master, and a slot Redis would refuse gets its error (checked
-/// in Redis's order: the slot, then the count, must be integers; then the range).
-fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Option<Route> {
-    if command.parent?.name != "cluster" {
-        return None;
-    }
-    let refused = |text| Some(Route::Reject(Rejection::BadArgument(text)));
-    let with_count = match command.spec.name {
-        "countkeysinslot" => false,
-        "getkeysinslot" => true,
-        _ => return None,
-    };
-    let Some(slot) = parse_int(args.get(2)) else {
-        return refused(NOT_AN_INTEGER);
-    };
-    match u16::try_from(slot).ok().and_then(Slot::new) {
-        // The count is the master's to check.
-        Some(slot) => Some(Route::Keyed(slot)),
-        None if !with_count => refused(INVALID_SLOT),
-        None if parse_int(args.get(3)).is_none() => refused(NOT_AN_INTEGER),
-        None => refused(INVALID_SLOT_OR_COUNT),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +378,14 @@ mod tests {
             ("RESET", Route::Local(Local::Reset)),
             ("WAIT 1 0", Route::Reject(Unsupported(WAIT))),
             ("MULTI", Route::Local(Local::Multi)),
+            ("DEBUG OBJECT k", slot("k")),
+            ("DEBUG PROTOCOL attrib", Route::AnyMaster),
+            ("DEBUG RELOAD", Route::AllMasters(Merge::AllOk)),
+            ("DEBUG SLEEP 0", Route::Reject(Unsupported(ADMIN))),
+            ("SAVE", Route::AllMasters(Merge::AllOk)),
+            ("BGSAVE", Route::AllMasters(Merge::Same)),
+            ("LATENCY LATEST", Route::Keyed(Slot::FIRST)),
+            ("LATENCY RESET", Route::AllMasters(Merge::Sum)),
             ("EXEC", Route::Local(Local::Exec)),
             (
                 "WATCH k",
@@ -431,19 +407,19 @@ mod tests {
             ),
             (
                 "CLUSTER COUNTKEYSINSLOT 16384",
-                Route::Reject(BadArgument(INVALID_SLOT)),
+                Route::Reject(BadArgument(by_argument::INVALID_SLOT)),
             ),
             (
                 "CLUSTER COUNTKEYSINSLOT -1",
-                Route::Reject(BadArgument(INVALID_SLOT)),
+                Route::Reject(BadArgument(by_argument::INVALID_SLOT)),
             ),
             (
                 "CLUSTER COUNTKEYSINSLOT 01",
-                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+                Route::Reject(BadArgument(by_argument::NOT_AN_INTEGER)),
             ),
             (
                 "CLUSTER COUNTKEYSINSLOT +1",
-                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+                Route::Reject(BadArgument(by_argument::NOT_AN_INTEGER)),
             ),
             (
                 "CLUSTER GETKEYSINSLOT 16383 -1",
@@ -451,15 +427,15 @@ mod tests {
             ),
             (
                 "CLUSTER GETKEYSINSLOT x 1",
-                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+                Route::Reject(BadArgument(by_argument::NOT_AN_INTEGER)),
             ),
             (
                 "CLUSTER GETKEYSINSLOT 16384 x",
-                Route::Reject(BadArgument(NOT_AN_INTEGER)),
+                Route::Reject(BadArgument(by_argument::NOT_AN_INTEGER)),
             ),
             (
                 "CLUSTER GETKEYSINSLOT 16384 1",
-                Route::Reject(BadArgument(INVALID_SLOT_OR_COUNT)),
+                Route::Reject(BadArgument(by_argument::INVALID_SLOT_OR_COUNT)),
             ),
             ("SCAN 0", Route::Local(Local::Scan)),
             (
