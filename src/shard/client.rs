@@ -250,6 +250,11 @@ impl ClientState {
         (self.replies.borrow().len(), self.unwritten.get())
     }
 
+    /// Whether the client's transaction, if it is in one, has queued a command that may write.
+    pub fn transaction_writes(&self) -> Option<bool> {
+        self.transaction.borrow().as_ref().map(Transaction::writes)
+    }
+
     /// Whether the client is between MULTI and EXEC.
     pub fn in_transaction(&self) -> bool {
         self.transaction.borrow().is_some()

@@ -47,7 +47,7 @@ pub fn parse_and_dispatch(
                     frame: &buf[..len],
                     args: parser.args(),
                 };
-                if shard.pause_holds(&view) {
+                if shard.pause_holds(state, &view) {
                     // Parsed again once the pause is over; the parser starts afresh anyway.
                     return Ok(Parsed::Paused);
                 }
@@ -66,7 +66,7 @@ pub fn parse_and_dispatch(
                             frame: &encoded,
                             args: inline.args(),
                         };
-                        if shard.pause_holds(&view) {
+                        if shard.pause_holds(state, &view) {
                             return Ok(Parsed::Paused);
                         }
                         buf.advance(len);

@@ -314,7 +314,11 @@ impl Shard {
 
     /// Whether a CLIENT PAUSE holds the request `args` now. One flag read when none is in
     /// force.
-    fn pause_holds<A: crate::command::keys::Args + ?Sized>(&self, args: &A) -> bool {
+    fn pause_holds<A: crate::command::keys::Args + ?Sized>(
+        &self,
+        client: &ClientState,
+        args: &A,
+    ) -> bool {
         let Some(pause) = self.pause.get() else {
             return false;
         };
@@ -323,7 +327,7 @@ impl Shard {
             self.pause.set(None);
             return false;
         }
-        pause.holds(now, args)
+        pause.holds(now, args, client.transaction_writes())
     }
 
     /// This core's open clients.

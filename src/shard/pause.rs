@@ -23,12 +23,19 @@ pub struct Pause {
 }
 
 impl Pause {
-    /// Whether this pause, at `now`, holds the request `args`. CLIENT commands are never
-    /// held (unlike in Redis, where an ALL pause also holds the UNPAUSE meant to end it).
-    pub fn holds<A: Args + ?Sized>(&self, now: Instant, args: &A) -> bool {
-        now < self.until
-            && !args.get(0).eq_ignore_ascii_case(b"client")
-            && (self.all || may_write(args))
+    /// Whether this pause, at `now`, holds the request `args` of a client whose transaction,
+    /// if it is in one, `writes` (or not). CLIENT commands are never held (unlike in Redis,
+    /// where an ALL pause also holds the UNPAUSE meant to end it). Inside a transaction, as in
+    /// Redis, a WRITE pause holds only EXEC, and only of a transaction that writes.
+    pub fn holds<A: Args + ?Sized>(&self, now: Instant, args: &A, writes: Option<bool>) -> bool {
+        if now >= self.until || args.get(0).eq_ignore_ascii_case(b"client") {
+            return false;
+        }
+        match writes {
+            _ if self.all => true,
+            Some(writes) => writes && args.get(0).eq_ignore_ascii_case(b"exec"),
+            None => may_write(args),
+        }
     }
 
     /// The pause in force after `self` and a new `CLIENT PAUSE` `other`: as in Redis, the
@@ -41,19 +48,32 @@ impl Pause {
     }
 }
 
-/// Whether a request may write: its command is flagged `write`, or it is one that may write
-/// through the back door (scripts and functions, publishing), which Redis's WRITE pause holds
-/// too.
-fn may_write<A: Args + ?Sized>(args: &A) -> bool {
+/// Whether a request may write: its command is flagged `write`, or it is one Redis marks as
+/// may-replicate (scripts and functions, publishing, PFCOUNT, which may rewrite its key),
+/// which Redis's WRITE pause holds too. An EVAL whose script declares `flags=no-writes` in
+/// its shebang does not write; an EVALSHA or FCALL cannot be told apart from its script's
+/// flags, which percore does not see, and is held.
+pub fn may_write<A: Args + ?Sized>(args: &A) -> bool {
     let name = args.get(0);
     let Some(spec) = lookup(name) else {
         return false;
     };
-    spec.flags.contains(CommandFlags::WRITE)
-        || matches!(
-            spec.name,
-            "eval" | "evalsha" | "fcall" | "publish" | "spublish"
-        )
+    match spec.name {
+        "eval" => !declares_no_writes(args.get(1)),
+        "evalsha" | "fcall" | "publish" | "spublish" | "pfcount" => true,
+        _ => spec.flags.contains(CommandFlags::WRITE),
+    }
+}
+
+/// Whether a script's shebang line (`#!lua flags=no-writes,...`) declares it writes nothing.
+fn declares_no_writes(script: &[u8]) -> bool {
+    let Some(shebang) = script.strip_prefix(b"#!") else {
+        return false;
+    };
+    let line = shebang.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.split(|&b| b == b' ')
+        .filter_map(|word| word.strip_prefix(b"flags="))
+        .any(|flags| flags.split(|&b| b == b',').any(|flag| flag == b"no-writes"))
 }
 
 #[cfg(test)]
@@ -71,16 +91,32 @@ mod tests {
             until: now + Duration::from_secs(1),
             all: false,
         };
-        for line in ["SET k v", "DEL k", "EVAL s 0", "PUBLISH c m", "INCR k"] {
-            assert!(pause.holds(now, &args(line)[..]), "{line}");
+        let holds = |pause: &Pause, line: &str| pause.holds(now, &args(line)[..], None);
+        for line in [
+            "SET k v",
+            "DEL k",
+            "EVAL s 0",
+            "PUBLISH c m",
+            "INCR k",
+            "PFCOUNT h",
+        ] {
+            assert!(holds(&pause, line), "{line}");
         }
         for line in ["GET k", "PING", "EVAL_RO s 0", "NOSUCH x"] {
-            assert!(!pause.holds(now, &args(line)[..]), "{line}");
+            assert!(!holds(&pause, line), "{line}");
         }
-        assert!(!pause.holds(now + Duration::from_secs(2), &args("SET k v")[..]));
+        let read_only: Vec<&[u8]> = vec![b"EVAL", b"#!lua flags=no-writes\nreturn 1", b"0"];
+        assert!(!pause.holds(now, &read_only[..], None));
+        let writing: Vec<&[u8]> = vec![b"EVAL", b"#!lua\nreturn 1", b"0"];
+        assert!(pause.holds(now, &writing[..], None));
+        assert!(!pause.holds(now + Duration::from_secs(2), &args("SET k v")[..], None));
+        // In a transaction: only the EXEC of one that writes.
+        assert!(!pause.holds(now, &args("SET k v")[..], Some(true)));
+        assert!(pause.holds(now, &args("EXEC")[..], Some(true)));
+        assert!(!pause.holds(now, &args("EXEC")[..], Some(false)));
         let all = Pause { all: true, ..pause };
-        assert!(all.holds(now, &args("GET k")[..]));
-        assert!(!all.holds(now, &args("CLIENT UNPAUSE")[..]));
+        assert!(holds(&all, "GET k"));
+        assert!(!holds(&all, "CLIENT UNPAUSE"));
         assert_eq!(pause.merge(all), all);
     }
 }

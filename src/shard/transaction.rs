@@ -66,6 +66,15 @@ pub struct Transaction {
     cross_slot: bool,
     /// A queue-time error: EXEC answers EXECABORT.
     doomed: bool,
+    /// A queued command may write (a WRITE pause then holds EXEC).
+    writes: bool,
+}
+
+impl Transaction {
+    /// Whether a queued command may write.
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
 }
 
 /// MULTI: starts queueing.
@@ -148,6 +157,7 @@ pub fn queue(
                 Some(_) => {}
             }
         }
+        tx.writes |= super::pause::may_write(args);
         tx.queued.push(frame);
     });
     reply_to.deliver(Bytes::from_static(QUEUED));
