@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of percore, on a fresh machine too: installs redis-server when missing (and
-# Python's venv or Node.js when missing, for the client library tests), then formatting and
-# lint checks, unit and integration tests (against real redis-server processes the tests start
-# themselves, and the real client libraries they install under target/), and compiles the
-# benchmarks.
+# Runs every test of percore, on a fresh machine too: installs redis-server and nutcracker when
+# missing (and Python's venv or Node.js when missing, for the client library tests), then
+# formatting and lint checks, unit and integration tests (against real redis-server processes
+# the tests start themselves, and the real client libraries they install under target/), and
+# compiles the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,15 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
+# tests/config_file.rs checks that nutcracker (twemproxy) accepts the same configuration files
+# as percore -t; Debian packages it.
+if ! command -v nutcracker >/dev/null; then
+  echo "== installing nutcracker (for tests/config_file.rs)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nutcracker >/dev/null
+fi
+nutcracker --version 2>&1 | head -1
 # The demo cluster must not be left running by the tests, and the tests must not depend on
 # it: they start their own nodes on free ports.
 redis-server --version
