@@ -358,3 +358,23 @@ fn daemonized_with_pid_and_log_files() {
         "-v 7 logs at debug level, to -o's file:\n{log}"
     );
 }
+
+#[test]
+fn the_readme_example_is_valid() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let readme = readme.unwrap();
+    let start = readme.find("```yaml\n").expect("the README's example file") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("example.yml");
+    std::fs::write(&path, &readme[start..end]).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args(["-t", "-c", path.to_str().unwrap()])
+        .env("APP_REQUIREPASS", "x")
+        .env("APP_BACKEND_PASSWORD", "y")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("pool 'sessions' (servers"), "{said}");
+}

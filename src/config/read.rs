@@ -178,16 +178,32 @@ impl Reader<'_> {
         Some(duration)
     }
 
-    /// A list of values with their lines: a YAML sequence of single values, or one value
-    /// holding a comma-separated list (as the flags take it). An empty list is an error.
+    /// A list of values with their lines: a YAML sequence of single values, or one value,
+    /// which is one item. An empty list is an error.
     pub fn list<'n>(&mut self, entry: &'n Entry) -> Option<Vec<(&'n str, usize)>> {
+        self.items(entry, None)
+    }
+
+    /// A list of `host:port`: as [`Reader::list`], and one value may also hold a
+    /// comma-separated list, as the flags take it (`--cluster a:1,b:2`).
+    pub fn addresses<'n>(&mut self, entry: &'n Entry) -> Option<Vec<(&'n str, usize)>> {
+        self.items(entry, Some(','))
+    }
+
+    fn items<'n>(
+        &mut self,
+        entry: &'n Entry,
+        split: Option<char>,
+    ) -> Option<Vec<(&'n str, usize)>> {
         let items: Vec<(&str, usize)> = match &entry.value.kind {
-            Kind::Scalar(text) => text
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| (s, entry.value.line))
-                .collect(),
+            Kind::Scalar(text) => {
+                let parts: Vec<&str> = match split {
+                    Some(separator) => text.split(separator).map(str::trim).collect(),
+                    None => vec![text.as_str()],
+                };
+                let parts = parts.into_iter().filter(|s| !s.is_empty());
+                parts.map(|s| (s, entry.value.line)).collect()
+            }
             Kind::Seq(nodes) => {
                 let mut items = Vec::with_capacity(nodes.len());
                 for node in nodes {
@@ -317,7 +333,8 @@ mod tests {
         };
         let ((s, c, e), errors) = read(text, &["s", "c", "e"], |r, f| {
             let s = owned(r.list(f.get("s").unwrap()));
-            let c = owned(r.list(f.get("c").unwrap()));
+            let c = owned(r.addresses(f.get("c").unwrap()));
+            assert_eq!(owned(r.list(f.get("c").unwrap())).unwrap().len(), 1);
             (s, c, owned(r.list(f.get("e").unwrap())))
         });
         let pairs = |v: &[(&str, usize)]| v.iter().map(|(s, n)| (s.to_string(), *n)).collect();

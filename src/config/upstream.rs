@@ -29,7 +29,7 @@ pub(super) fn read_cluster(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         connectable(reader, "announce", text, entry.line).then(|| text.to_string())
     });
     let proxy_peers = match fields.get("proxy_peers") {
-        Some(entry) => reader.list(entry).and_then(|peers| {
+        Some(entry) => reader.addresses(entry).and_then(|peers| {
             let ok = peers.iter().fold(true, |ok, (peer, line)| {
                 connectable(reader, "proxy_peers", peer, *line) && ok
             });
@@ -162,7 +162,7 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
 
 /// A list of `host:port`, each checked at its own line.
 fn address_list(reader: &mut Reader, key: &str, entry: &super::yaml::Entry) -> Option<Vec<String>> {
-    let items = reader.list(entry)?;
+    let items = reader.addresses(entry)?;
     let ok = items.iter().fold(true, |ok, (value, line)| {
         check_entry(reader, key, value, *line) && ok
     });
