@@ -22,6 +22,15 @@ if [ ${#servers[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${servers[@]}" >/dev/null
 fi
+# tests/config_file.rs checks that nutcracker (twemproxy) accepts the same configuration files
+# as percore -t; Debian packages it.
+if ! command -v nutcracker >/dev/null; then
+  echo "== installing nutcracker (for tests/config_file.rs)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nutcracker >/dev/null
+fi
+nutcracker --version 2>&1 | head -1
 # The demo cluster must not be left running by the tests, and the tests must not depend on
 # it: they start their own nodes on free ports.
 redis-server --version

@@ -50,7 +50,9 @@
 //! - [`upstream`]: static pools' key placement (pure): twemproxy's twelve hashes, its hash
 //!   tags, and ketama/modula/random rings over the live servers, identical to nutcracker's.
 //! - [`auth`]: users, passwords and ACL rules (pure).
-//! - [`config`]: configuration, validated once at start.
+//! - [`config`]: configuration, validated once at start: the runtime's `Config`, and the
+//!   YAML file (twemproxy's format with percore's keys) it can be built from.
+//! - [`daemon`]: nutcracker's process options: background (`-d`), pid file, log file.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
@@ -80,6 +82,7 @@ pub mod auth;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod resp;
 pub mod upstream;

@@ -1,27 +1,95 @@
-//! The `percore` binary: parse the command line, set up logging, run the proxy.
+//! The `percore` binary: parse the command line, read the configuration file if one is
+//! given, set up logging, run the proxy.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use percore::auth::Users;
-use percore::config::{BackendAuth, OutputLimit};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use percore::config::process::{
+    nutcracker_verbosity, DEFAULT_LOG_LEVEL, DEFAULT_STATS_ADDR, DEFAULT_STATS_INTERVAL_MS,
+    DEFAULT_STATS_PORT,
+};
 use percore::config::{
+    runtime_config, ConfigFile, PoolFlags, ProcessConfig, ProcessFlags, Upstream,
     DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
     DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT,
     DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL,
     DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
 };
+use percore::daemon::{self, PidFile};
 use percore::resp::parse::ParseLimits;
-use percore::Config;
 use tracing_subscriber::EnvFilter;
+
+/// What `-D` prints: where percore's figures are, as nutcracker's `-D` lists its stats.
+const STATS_DESCRIPTION: &str = "\
+percore answers its figures on each pool's own port, to any Redis client:
+  PROXY INFO      counters per core and merged: clients, requests, errors, backends
+  PROXY LATENCY   latency percentiles per core and merged (PROXY LATENCY RESET)
+  INFO            Redis's sections, with percore's own
+  SLOWLOG GET     the slowest requests, in Redis's format
+nutcracker's JSON stats on --stats-addr:--stats-port are not served yet.";
 
 /// A thread-per-core Redis Cluster proxy: point any Redis client at it and get the whole
 /// cluster behind one address.
+///
+/// Settings come from flags, or from a configuration file (-c, twemproxy's YAML with percore's
+/// keys) with the flags given going over it. nutcracker's options are taken too, so a script
+/// that runs nutcracker can run percore.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    /// Configuration file: twemproxy's YAML, with percore's keys (see the README). Flags given
+    /// as well go over its values.
+    #[arg(short = 'c', long, visible_alias = "conf-file", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Check the configuration file (-c) and exit: 0 if it is valid, else 1 with every error
+    /// and its line and key. nutcracker's -t.
+    #[arg(short = 't', long = "test-conf", visible_alias = "check-config")]
+    test_conf: bool,
+
+    /// Port for nutcracker's JSON stats (nutcracker's -s). Taken, not served yet.
+    #[arg(short = 's', long, default_value_t = DEFAULT_STATS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    stats_port: u16,
+
+    /// Address for nutcracker's JSON stats (nutcracker's -a). Taken, not served yet.
+    #[arg(short = 'a', long, default_value = DEFAULT_STATS_ADDR)]
+    stats_addr: String,
+
+    /// Stats aggregation interval in milliseconds (nutcracker's -i). Taken, not served yet.
+    #[arg(short = 'i', long, default_value_t = DEFAULT_STATS_INTERVAL_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    stats_interval: u64,
+
+    /// nutcracker's log level, 0 to 11: 0-3 log errors, 4 warnings, 5 (its default) and 6
+    /// info, 7 debug, 8-11 trace. Or use --log-level.
+    #[arg(short = 'v', long, value_name = "N", conflicts_with = "log_level")]
+    verbose: Option<u8>,
+
+    /// Write logs to this file, appending (nutcracker's -o) [default: standard error].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Write the process id to this file, and remove it at exit (nutcracker's -p).
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+
+    /// Run in the background (nutcracker's -d): the command returns once the configuration is
+    /// checked, and standard output and error go to /dev/null (use -o for the logs).
+    #[arg(short = 'd', long)]
+    daemonize: bool,
+
+    /// nutcracker's buffer chunk size in bytes (-m, 512 to 16777216): accepted so its command
+    /// lines work; percore sizes its buffers itself, so it has no effect.
+    #[arg(short = 'm', long, value_name = "N", value_parser = clap::value_parser!(u32).range(512..=16_777_216))]
+    mbuf_size: Option<u32>,
+
+    /// Say what percore's stats are and where to read them, and exit (nutcracker's -D).
+    #[arg(short = 'D', long)]
+    describe_stats: bool,
+
     /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -109,8 +177,8 @@ struct Cli {
     users: Vec<String>,
 
     /// ACL user percore authenticates as on every backend connection (default: the default
-    /// user). Needs --backend-password.
-    #[arg(long, requires = "backend_password")]
+    /// user). Needs --backend-password (or a password in the file).
+    #[arg(long)]
     backend_user: Option<String>,
 
     /// Password percore sends (AUTH, or HELLO 3 AUTH) first on every backend connection, for
@@ -154,20 +222,57 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let filter = match EnvFilter::try_new(&cli.log_level) {
-        Ok(filter) => filter,
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if cli.describe_stats {
+        println!("{STATS_DESCRIPTION}");
+        return ExitCode::SUCCESS;
+    }
+    let file = match &cli.config {
+        Some(path) => match ConfigFile::load(path) {
+            Ok(file) => Some(file),
+            Err(errors) => {
+                for error in &errors.0 {
+                    eprintln!("percore: {error}");
+                }
+                let count = match errors.0.len() {
+                    1 => "1 error".to_string(),
+                    n => format!("{n} errors"),
+                };
+                eprintln!(
+                    "percore: configuration file '{}' is invalid ({count})",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    if cli.test_conf {
+        return match &file {
+            Some(file) => test_conf(file),
+            None => {
+                eprintln!("percore: -t checks a configuration file: give it with -c FILE");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let process = file
+        .as_ref()
+        .map_or_else(ProcessConfig::default, |f| f.process().clone())
+        .with_flags(&process_flags(&cli, &matches));
+    let cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1));
+    let config = match runtime_config(file.as_ref(), &process, &pool_flags(&cli, &matches), cores) {
+        Ok(config) => config,
         Err(e) => {
-            eprintln!("percore: bad --log-level {:?}: {e}", cli.log_level);
-            return ExitCode::from(2);
+            eprintln!("percore: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(e) = init_logging(&process) {
+        eprintln!("percore: {e}");
+        return ExitCode::from(2);
+    }
     // A panic on any core ends the whole process: a core that silently died would leave its
     // clients hanging while the others carry on.
     let default_hook = std::panic::take_hook();
@@ -175,57 +280,133 @@ fn main() -> ExitCode {
         default_hook(info);
         std::process::abort();
     }));
-
-    let threads = cli
-        .threads
-        .unwrap_or_else(|| core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1)));
-    let users = match Users::new(cli.requirepass.as_deref(), &cli.users) {
-        Ok(users) => users,
-        Err(e) => {
-            eprintln!("percore: --user: {e}");
-            return ExitCode::from(2);
+    if cli.daemonize {
+        if let Err(e) = daemon::daemonize() {
+            eprintln!("percore: -d: {e}");
+            return ExitCode::FAILURE;
         }
+    }
+    let _pid_file = match process
+        .pid_file()
+        .map(|path| PidFile::create(path.as_ref()))
+    {
+        Some(Err(e)) => {
+            tracing::error!("cannot write the pid file: {e}");
+            eprintln!("percore: cannot write the pid file: {e}");
+            return ExitCode::FAILURE;
+        }
+        pid_file => pid_file.and_then(Result::ok),
     };
-    let config = Config {
-        listen: cli.listen,
-        seeds: cli.cluster,
-        threads,
-        pin: !cli.no_pin,
-        backend_conns: cli.backend_conns,
-        refresh_interval: cli.refresh_interval,
-        backend_timeout: cli.backend_timeout,
-        max_query_buffer: cli.max_query_buffer,
-        limits: ParseLimits {
-            max_bulk_len: cli.max_bulk_len,
-            ..ParseLimits::default()
-        },
-        max_clients: cli.max_clients,
-        idle_timeout: (!cli.idle_timeout.is_zero()).then_some(cli.idle_timeout),
-        max_output_buffer: cli.max_output_buffer,
-        shutdown_timeout: cli.shutdown_timeout,
-        pubsub_limit: OutputLimit {
-            hard: cli.pubsub_output_hard_limit,
-            soft: cli.pubsub_output_soft_limit,
-            soft_for: cli.pubsub_output_soft_seconds,
-        },
-        backend_auth: cli.backend_password.map(|password| BackendAuth {
-            user: cli.backend_user,
-            password,
-        }),
-        max_leased_conns: cli.max_leased_conns,
-        users,
-        announce: cli.announce,
-        peers: cli.proxy_peers,
-        slowlog_slower_than: u64::try_from(cli.slowlog_slower_than)
-            .ok()
-            .map(Duration::from_micros),
-        slowlog_max_len: cli.slowlog_max_len,
-    };
-    match config.validate().and_then(percore::run) {
+    match percore::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            tracing::error!("{e}");
             eprintln!("percore: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `-t`: the file is valid (it was read); say so, and which pools this percore serves.
+fn test_conf(file: &ConfigFile) -> ExitCode {
+    eprintln!("percore: configuration file '{}' is valid", file.name());
+    let served = file.pools().len() == 1;
+    for pool in file.pools() {
+        let (kind, served) = match pool.upstream() {
+            Upstream::Cluster(_) => ("cluster", served),
+            Upstream::Servers(_) => ("servers", false),
+        };
+        let note = if served {
+            "served"
+        } else {
+            "valid, not served yet"
+        };
+        eprintln!(
+            "percore:   pool '{}' ({kind}, listen {}): {note}",
+            pool.name(),
+            pool.listen()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Logs to standard error or the log file, filtered by the level the flags or the file set.
+fn init_logging(process: &ProcessConfig) -> Result<(), String> {
+    let level = process.log_level().unwrap_or(DEFAULT_LOG_LEVEL);
+    let filter = EnvFilter::try_new(level).map_err(|e| format!("bad log level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match process.log_file() {
+        Some(path) => {
+            let file =
+                daemon::open_log(path.as_ref()).map_err(|e| format!("log file {path}: {e}"))?;
+            builder
+                .with_writer(std::sync::Arc::new(file))
+                .with_ansi(false)
+                .init();
+        }
+        None => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
+}
+
+/// Whether the flag `id` was given, on the command line or by its environment variable.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+/// The process options given.
+fn process_flags(cli: &Cli, m: &ArgMatches) -> ProcessFlags {
+    let level = cli.verbose.map(|v| nutcracker_verbosity(v).to_string());
+    ProcessFlags {
+        threads: cli.threads,
+        no_pin: cli.no_pin,
+        shutdown_timeout: given(m, "shutdown_timeout").then_some(cli.shutdown_timeout),
+        log_level: level.or_else(|| given(m, "log_level").then(|| cli.log_level.clone())),
+        log_file: cli.output.as_ref().map(|p| p.display().to_string()),
+        pid_file: cli.pid_file.as_ref().map(|p| p.display().to_string()),
+        stats_addr: given(m, "stats_addr").then(|| cli.stats_addr.clone()),
+        stats_port: given(m, "stats_port").then_some(cli.stats_port),
+        stats_interval: given(m, "stats_interval")
+            .then(|| Duration::from_millis(cli.stats_interval)),
+    }
+}
+
+/// The pool settings given; each goes over the file's value for the pool.
+fn pool_flags(cli: &Cli, m: &ArgMatches) -> PoolFlags {
+    let some = |id: &str| given(m, id);
+    PoolFlags {
+        listen: some("listen").then_some(cli.listen),
+        seeds: some("cluster").then(|| cli.cluster.clone()),
+        backend_conns: some("backend_conns").then_some(cli.backend_conns),
+        refresh_interval: some("refresh_interval").then_some(cli.refresh_interval),
+        backend_timeout: some("backend_timeout").then_some(cli.backend_timeout),
+        max_query_buffer: some("max_query_buffer").then_some(cli.max_query_buffer),
+        max_bulk_len: some("max_bulk_len").then_some(cli.max_bulk_len),
+        max_clients: some("max_clients").then_some(cli.max_clients),
+        idle_timeout: some("idle_timeout").then_some(cli.idle_timeout),
+        max_output_buffer: some("max_output_buffer").then_some(cli.max_output_buffer),
+        requirepass: cli.requirepass.clone(),
+        users: cli.users.clone(),
+        backend_user: cli.backend_user.clone(),
+        backend_password: cli.backend_password.clone(),
+        max_leased_conns: some("max_leased_conns").then_some(cli.max_leased_conns),
+        pubsub_output_hard_limit: some("pubsub_output_hard_limit")
+            .then_some(cli.pubsub_output_hard_limit),
+        pubsub_output_soft_limit: some("pubsub_output_soft_limit")
+            .then_some(cli.pubsub_output_soft_limit),
+        pubsub_output_soft_seconds: some("pubsub_output_soft_seconds")
+            .then_some(cli.pubsub_output_soft_seconds),
+        announce: cli.announce.clone(),
+        proxy_peers: some("proxy_peers").then(|| cli.proxy_peers.clone()),
+        slowlog_slower_than: some("slowlog_slower_than").then_some(cli.slowlog_slower_than),
+        slowlog_max_len: some("slowlog_max_len").then_some(cli.slowlog_max_len),
     }
 }

@@ -799,12 +799,24 @@ impl Proxy {
 
     /// Starts percore on 127.0.0.1:`port` with the given seeds and environment variables.
     fn start_on_with_env(port: u16, seeds: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["--listen", &listen, "--cluster", seeds];
+        args.extend(["--threads", "2", "--log-level", "debug"]);
+        args.extend(extra);
+        Proxy::spawn(port, &args, env)
+    }
+
+    /// Starts percore with exactly `args` (a configuration file, say), which must make it
+    /// listen on 127.0.0.1:`port`; waits only until it accepts connections.
+    pub fn start_with_args(port: u16, args: &[&str]) -> Proxy {
+        Proxy::spawn(port, args, &[])
+    }
+
+    fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
         let child = die_with_the_test(Command::new(env!("CARGO_BIN_EXE_percore")))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", seeds])
-            .args(["--threads", "2", "--log-level", "debug"])
-            .args(extra)
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -1,5 +1,11 @@
-//! Runtime configuration: what the command line decided, validated once at startup and then
-//! shared read-only by every core (leaked to `&'static`, as it lives as long as the process).
+//! Configuration: the runtime's [`Config`], validated once at startup and then shared
+//! read-only by every core (leaked to `&'static`, as it lives as long as the process), and
+//! the configuration file it can be built from.
+//!
+//! - [`file`](mod@file): the YAML file (twemproxy's format, with percore's keys): [`ConfigFile`] of
+//!   [`PoolConfig`]s and a [`ProcessConfig`], every error with its file, line and key.
+//! - [`build`]: the runtime [`Config`] from the file and the flags, flags over the file.
+//! - `Config` here: what one pool's cores run with today (a Redis Cluster upstream).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,6 +14,24 @@ use crate::auth::Users;
 use crate::cluster::presence::host_port;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
+
+pub mod build;
+mod credentials;
+pub mod error;
+pub mod file;
+pub mod pool;
+pub mod process;
+mod read;
+mod upstream;
+pub mod values;
+mod yaml;
+
+pub use build::{cluster_pool_config, runtime_config, PoolFlags};
+pub use credentials::ClientAuth;
+pub use error::{ConfigError, ConfigErrors, Problem, Scope};
+pub use file::ConfigFile;
+pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
+pub use process::{ProcessConfig, ProcessFlags};
 
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.
