@@ -73,13 +73,7 @@ fn nutcracker_readme_pools() {
         (Duration::from_secs(2), 1)
     );
     let b = servers(beta);
-    assert_eq!(
-        b.hash_tag,
-        Some(HashTag {
-            open: b'{',
-            close: b'}'
-        })
-    );
+    assert_eq!(b.hash_tag, HashTag::new(b"{}"));
     assert_eq!(beta.backend_timeout(), Some(Duration::from_millis(400)));
     let names: Vec<String> = b.servers.iter().map(Server::ring_name).collect();
     assert_eq!(names, ["server1", "server2"]);
@@ -168,13 +162,7 @@ fn every_nutcracker_key() {
         (s.hash, s.distribution),
         (Hash::Murmur, Distribution::Modula)
     );
-    assert_eq!(
-        s.hash_tag,
-        Some(HashTag {
-            open: b'$',
-            close: b'$'
-        })
-    );
+    assert_eq!(s.hash_tag, HashTag::new(b"$$"));
     assert!(s.auto_eject_hosts);
     assert_eq!(
         (s.server_retry_timeout, s.server_failure_limit, s.redis_db),

@@ -11,7 +11,7 @@ use super::pool::{
     DEFAULT_SERVER_RETRY_TIMEOUT_MS, NC_MAX,
 };
 use super::read::{Fields, Reader};
-use super::values::{Distribution, Hash, HashTag, Listen, Server};
+use super::values::{known_names, parse_hash_tag, Distribution, Hash, Listen, Server};
 use super::Config;
 
 /// `cluster:` seeds, `refresh_interval`, `announce`, `proxy_peers`, and `redis_db` (only 0).
@@ -99,7 +99,7 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         if hash.is_none() {
             let problem = Problem::Hash {
                 value: text.into(),
-                known: Hash::known(),
+                known: known_names(&Hash::ALL, Hash::name),
             };
             reader.error(entry.line, Some("hash"), problem);
         }
@@ -111,7 +111,7 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         if distribution.is_none() {
             let problem = Problem::Distribution {
                 value: text.into(),
-                known: Distribution::known(),
+                known: known_names(&Distribution::ALL, Distribution::name),
             };
             reader.error(entry.line, Some("distribution"), problem);
         }
@@ -119,7 +119,7 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
     });
     let hash_tag = fields.get("hash_tag").and_then(|entry| {
         let text = reader.text(entry)?;
-        HashTag::parse(text)
+        parse_hash_tag(text)
             .map_err(|problem| reader.error(entry.line, Some("hash_tag"), problem))
             .ok()
     });

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::error::Problem;
+pub use crate::upstream::{Distribution, Hash, HashTag};
 
 /// Port nutcracker leaves out of a server's ring name when no name is given, for
 /// compatibility with libmemcached's ketama (`CONF_DEFAULT_KETAMA_PORT`).
@@ -183,98 +184,14 @@ impl Server {
     }
 }
 
-/// Defines a closed set of names read from the file, with its list for error messages.
-macro_rules! named {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)+
-        }
-
-        impl $name {
-            /// Every value, in nutcracker's order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The name, as written in the file.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-
-            /// The value with this exact name.
-            pub fn from_name(name: &str) -> Option<$name> {
-                Self::ALL.iter().copied().find(|v| v.name() == name)
-            }
-
-            /// The names, comma separated, for error messages.
-            pub fn known() -> String {
-                Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
-            }
-        }
-    };
+/// The names of `hash:` and `distribution:` values, comma separated, for error messages.
+pub fn known_names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
+    all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", ")
 }
 
-named! {
-    /// The hash a static pool applies to a key (or its hash tag) to place it.
-    Hash {
-        /// Bob Jenkins' one-at-a-time.
-        OneAtATime = "one_at_a_time",
-        /// MD5's first four bytes.
-        Md5 = "md5",
-        /// CRC16.
-        Crc16 = "crc16",
-        /// libmemcached's CRC32 (the top half).
-        Crc32 = "crc32",
-        /// CRC32 as the standard defines it.
-        Crc32a = "crc32a",
-        /// FNV-1, 64 bits.
-        Fnv1_64 = "fnv1_64",
-        /// FNV-1a, 64 bits: nutcracker's default.
-        Fnv1a64 = "fnv1a_64",
-        /// FNV-1, 32 bits.
-        Fnv1_32 = "fnv1_32",
-        /// FNV-1a, 32 bits.
-        Fnv1a32 = "fnv1a_32",
-        /// Paul Hsieh's.
-        Hsieh = "hsieh",
-        /// MurmurHash.
-        Murmur = "murmur",
-        /// Bob Jenkins' lookup.
-        Jenkins = "jenkins",
-    }
-}
-
-named! {
-    /// How a static pool maps a key's hash to a server.
-    Distribution {
-        /// Consistent hashing (nutcracker's default): points on a ring per server, by weight.
-        Ketama = "ketama",
-        /// Hash modulo the number of servers.
-        Modula = "modula",
-        /// A random server for every key.
-        Random = "random",
-    }
-}
-
-/// The two characters around the part of a key that is hashed (`{}`, `$$`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashTag {
-    /// The opening byte.
-    pub open: u8,
-    /// The closing byte.
-    pub close: u8,
-}
-
-impl HashTag {
-    /// Reads a hash tag: exactly two bytes, as nutcracker requires.
-    pub fn parse(value: &str) -> Result<HashTag, Problem> {
-        match value.as_bytes() {
-            &[open, close] => Ok(HashTag { open, close }),
-            _ => Err(Problem::HashTag(value.into())),
-        }
-    }
+/// A `hash_tag:` value: exactly two bytes, as nutcracker requires.
+pub fn parse_hash_tag(value: &str) -> Result<HashTag, Problem> {
+    HashTag::new(value.as_bytes()).ok_or_else(|| Problem::HashTag(value.into()))
 }
 
 /// Digits only, as nutcracker's `nc_atoi` reads numbers (no sign, no spaces).
@@ -399,24 +316,21 @@ mod tests {
     fn names_and_tags() {
         assert_eq!(Hash::ALL.len(), 12);
         for hash in Hash::ALL {
-            assert_eq!(Hash::from_name(hash.name()), Some(*hash));
+            assert_eq!(Hash::from_name(hash.name()), Some(hash));
         }
         assert_eq!(Hash::from_name("fnv1a_64"), Some(Hash::Fnv1a64));
         assert_eq!(Hash::from_name("FNV1A_64"), None);
-        assert!(Hash::known().starts_with("one_at_a_time, md5, crc16"));
+        assert!(known_names(&Hash::ALL, Hash::name).starts_with("one_at_a_time, md5, crc16"));
         assert_eq!(
             Distribution::from_name("modula"),
             Some(Distribution::Modula)
         );
-        assert_eq!(Distribution::known(), "ketama, modula, random");
         assert_eq!(
-            HashTag::parse("{}"),
-            Ok(HashTag {
-                open: b'{',
-                close: b'}'
-            })
+            known_names(&Distribution::ALL, Distribution::name),
+            "ketama, modula, random"
         );
-        assert!(HashTag::parse("{").is_err() && HashTag::parse("{}}").is_err());
+        assert_eq!(parse_hash_tag("{}"), Ok(HashTag::new(b"{}").unwrap()));
+        assert!(parse_hash_tag("{").is_err() && parse_hash_tag("{}}").is_err());
     }
 
     #[test]
