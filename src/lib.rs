@@ -98,4 +98,4 @@ mod sync;
 
 pub use config::Config;
 pub use error::Error;
-pub use runtime::run;
+pub use runtime::{run, run_pools};

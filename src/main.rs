@@ -13,7 +13,7 @@ use percore::config::process::{
     DEFAULT_STATS_PORT,
 };
 use percore::config::{
-    runtime_config, ConfigFile, PoolFlags, ProcessConfig, ProcessFlags, Upstream,
+    pool_config, runtime_configs, ConfigFile, PoolFlags, ProcessConfig, ProcessFlags, Upstream,
     DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
     DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT,
     DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL,
@@ -262,8 +262,9 @@ fn main() -> ExitCode {
         .map_or_else(ProcessConfig::default, |f| f.process().clone())
         .with_flags(&process_flags(&cli, &matches));
     let cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1));
-    let config = match runtime_config(file.as_ref(), &process, &pool_flags(&cli, &matches), cores) {
-        Ok(config) => config,
+    let configs = match runtime_configs(file.as_ref(), &process, &pool_flags(&cli, &matches), cores)
+    {
+        Ok(configs) => configs,
         Err(e) => {
             eprintln!("percore: {e}");
             return ExitCode::FAILURE;
@@ -297,7 +298,7 @@ fn main() -> ExitCode {
         }
         pid_file => pid_file.and_then(Result::ok),
     };
-    match percore::run(config) {
+    match percore::run_pools(configs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -307,19 +308,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-t`: the file is valid (it was read); say so, and which pools this percore serves.
+/// `-t`: the file is valid (it was read); say so, and which pools this percore serves, or
+/// why not yet.
 fn test_conf(file: &ConfigFile) -> ExitCode {
     eprintln!("percore: configuration file '{}' is valid", file.name());
-    let served = file.pools().len() == 1;
     for pool in file.pools() {
-        let (kind, served) = match pool.upstream() {
-            Upstream::Cluster(_) => ("cluster", served),
-            Upstream::Servers(_) => ("servers", false),
+        let kind = match pool.upstream() {
+            Upstream::Cluster(_) => "cluster",
+            Upstream::Servers(_) => "servers",
         };
-        let note = if served {
-            "served"
-        } else {
-            "valid, not served yet"
+        let note = match pool_config(pool, file.process(), 1) {
+            Ok(_) => "served".to_string(),
+            Err(e) => format!("valid, not served yet: {e}"),
         };
         eprintln!(
             "percore:   pool '{}' ({kind}, listen {}): {note}",

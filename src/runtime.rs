@@ -30,22 +30,39 @@ const RING_DEPTH: usize = 256;
 /// from `PROXY INFO`, a topology broadcast, a reconnect timer. glommio's default is 100 ms.
 const PREEMPT_EVERY: Duration = Duration::from_millis(10);
 
-/// Runs the proxy until a stop signal has been handled, or a core fails (then with its error).
+/// Runs the proxy with one pool until a stop signal has been handled, or a core fails (then
+/// with its error).
 pub fn run(config: Config) -> Result<(), Error> {
-    let config: &'static Config = Box::leak(Box::new(config));
+    run_pools(vec![config])
+}
+
+/// Runs the proxy with every pool of `pools` on every core, until a stop signal has been
+/// handled or a core fails. The process settings (threads, pinning) are the first pool's:
+/// they come from one place, the file's `percore:` section or the flags.
+pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
+    let Some(first) = pools.first() else {
+        return Err(Error::Config("no pool to serve".into()));
+    };
+    let (threads, pin) = (first.threads, first.pin);
+    let pools: &'static [Config] = Box::leak(pools.into_boxed_slice());
     raise_limit(libc::RLIMIT_NOFILE, "open files");
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
-    let cores = pick_cores(config.threads)?;
+    let cores = pick_cores(threads)?;
     probe_io_uring()?;
     shutdown::install();
-    info!(threads = cores.len(), pinned = config.pin, listen = %config.listen, seeds = ?config.seeds, "starting percore");
+    for pool in pools {
+        info!(threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
+    }
 
-    let mesh_builder: MeshBuilder<Message, _> =
-        MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY);
+    // Every pool's cores talk over a mesh of its own, so pools share nothing but the cores.
+    let meshes: Vec<MeshBuilder<Message, _>> = pools
+        .iter()
+        .map(|_| MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY))
+        .collect();
     let mut handles = Vec::with_capacity(cores.len());
     for (index, core) in cores.into_iter().enumerate() {
-        let mesh_builder = mesh_builder.clone();
-        let placement = if config.pin {
+        let meshes = meshes.clone();
+        let placement = if pin {
             Placement::Fixed(core)
         } else {
             Placement::Unbound
@@ -55,7 +72,7 @@ pub fn run(config: Config) -> Result<(), Error> {
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)
             .preempt_timer(PREEMPT_EVERY)
-            .spawn(move || shard::run(config, mesh_builder))
+            .spawn(move || shard::run_core(pools, meshes))
             .map_err(|e| Error::Executor {
                 core,
                 reason: e.to_string(),

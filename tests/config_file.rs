@@ -210,7 +210,11 @@ fn valid_but_not_served_pools_are_refused_by_name_at_start() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     let said = String::from_utf8_lossy(&output.stderr);
-    assert!(said.contains("2 pools (cache, store) are valid"), "{said}");
+    // The readme's cache pool ejects failing servers, which percore does not do yet.
+    assert!(
+        said.contains("pool 'cache': auto_eject_hosts: true is valid, but not served"),
+        "{said}"
+    );
 }
 
 /// A file with one cluster pool and the process section.

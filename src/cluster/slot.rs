@@ -17,6 +17,9 @@ impl Slot {
     /// Slot 0: its master answers the keyless commands about one node's state.
     pub const FIRST: Slot = Slot(0);
 
+    /// The last slot, 16383.
+    pub const LAST: Slot = Slot(SLOT_COUNT as u16 - 1);
+
     /// The slot of `key`, honouring hash tags.
     ///
     /// ```
@@ -49,6 +52,27 @@ impl Slot {
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// Where keys go: the routing token of a key, as the request path routes, splits and checks
+/// CROSSSLOT by it. For a Redis Cluster upstream that is the key's hash slot
+/// ([`HashSlots`]); a static pool places a key on one of its servers and uses that server's
+/// position as the token (its slot map sends token `i` to server `i`), so everything that
+/// works per slot (routing, splitting, one-slot transactions) works per server there.
+pub trait Placement {
+    /// The token of `key`.
+    fn place(&self, key: &[u8]) -> Slot;
+}
+
+/// Redis Cluster's placement: CRC16 hash slots with `{hash tags}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HashSlots;
+
+impl Placement for HashSlots {
+    #[inline]
+    fn place(&self, key: &[u8]) -> Slot {
+        Slot::for_key(key)
     }
 }
 

@@ -91,6 +91,20 @@ impl Topology {
         Ok(topology)
     }
 
+    /// The fixed layout of a static pool: server `i` serves token `i` (a key's token is its
+    /// server's position on the pool's ring), and nothing else is served.
+    pub fn of_servers(addrs: &[String]) -> Topology {
+        let mut slots = vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice();
+        for (index, slot) in slots.iter_mut().enumerate().take(addrs.len()) {
+            *slot = index as u16;
+        }
+        Topology {
+            epoch: 1,
+            masters: addrs.to_vec(),
+            slots,
+        }
+    }
+
     /// How many slots have a master.
     pub fn covered_slots(&self) -> usize {
         self.slots.iter().filter(|&&s| s != UNASSIGNED).count()

@@ -2,7 +2,7 @@
 //! GETKEYSINSLOT name their slot, and DEBUG's subcommand (one word of its arguments, not a
 //! subcommand of the table) decides where it goes.
 
-use crate::cluster::slot::Slot;
+use crate::cluster::slot::{Placement, Slot};
 use crate::command::keys::Args;
 use crate::command::route::{Command, Merge, Rejection, Route, ADMIN};
 use crate::resp::parse::parse_int;
@@ -14,9 +14,13 @@ pub(crate) const INVALID_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of ke
 pub(crate) const INVALID_SLOT: &str = "ERR Invalid slot";
 
 /// The route of a command routed by an argument, or `None` for every other command.
-pub(super) fn route<A: Args + ?Sized>(command: Command, args: &A) -> Option<Route> {
+pub(super) fn route<A: Args + ?Sized, P: Placement>(
+    command: Command,
+    args: &A,
+    place: &P,
+) -> Option<Route> {
     if command.spec.name == "debug" && command.parent.is_none() {
-        return Some(route_debug(args));
+        return Some(route_debug(args, place));
     }
     route_by_slot_argument(command, args)
 }
@@ -51,13 +55,13 @@ fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Optio
 /// STRINGMATCH-LEN) to any master, those that change how a node keeps its data (RELOAD,
 /// SET-ACTIVE-EXPIRE, ...) to every master, OK only if all are. The rest are one node's
 /// business (SLEEP would stall every client sharing the connection) and refused.
-fn route_debug<A: Args + ?Sized>(args: &A) -> Route {
+fn route_debug<A: Args + ?Sized, P: Placement>(args: &A, place: &P) -> Route {
     let sub = args.get(1).to_ascii_lowercase();
     match sub.as_slice() {
         b"object" | b"digest-value" | b"listpack" | b"quicklist" | b"ziplist"
             if args.count() >= 3 =>
         {
-            Route::Keyed(Slot::for_key(args.get(2)))
+            Route::Keyed(place.place(args.get(2)))
         }
         b"protocol" | b"stringmatch-len" | b"help" => Route::AnyMaster,
         b"reload"

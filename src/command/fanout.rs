@@ -8,7 +8,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::cluster::slot::Slot;
+use crate::cluster::slot::{Placement, Slot};
 use crate::command::keys::Args;
 use crate::command::route::{Merge, SplitKind};
 use crate::resp::encode;
@@ -29,13 +29,17 @@ pub struct SplitPlan {
 /// Keys are grouped with a stable sort by slot (so each part keeps its keys in request order)
 /// and every part is written into one buffer sized exactly in advance: a split costs a handful
 /// of allocations whatever the number of keys.
-pub fn plan_split<A: Args + ?Sized>(kind: SplitKind, args: &A) -> SplitPlan {
+pub fn plan_split<A: Args + ?Sized, P: Placement>(
+    kind: SplitKind,
+    args: &A,
+    place: &P,
+) -> SplitPlan {
     let step = if kind == SplitKind::Mset { 2 } else { 1 };
     let keys = (args.count() - 1) / step;
     let mut by_slot: Vec<(Slot, usize)> = (0..keys)
         .map(|key| {
             let index = 1 + key * step;
-            (Slot::for_key(args.get(index)), index)
+            (place.place(args.get(index)), index)
         })
         .collect();
     by_slot.sort_by_key(|&(slot, _)| slot);
@@ -247,6 +251,7 @@ fn error(text: &str) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::slot::HashSlots;
 
     fn args(line: &str) -> Vec<&[u8]> {
         line.split(' ').map(str::as_bytes).collect()
@@ -259,7 +264,11 @@ mod tests {
     #[test]
     fn splits_by_slot_and_keeps_order() {
         // {a} and {b} are different slots; {a}1 and {a}2 share one.
-        let plan = plan_split(SplitKind::Mget, &args("MGET {a}1 {b}1 {a}2")[..]);
+        let plan = plan_split(
+            SplitKind::Mget,
+            &args("MGET {a}1 {b}1 {a}2")[..],
+            &HashSlots,
+        );
         // Parts come in slot order: {b} (3300) before {a} (15495).
         assert_eq!(plan.parts.len(), 2);
         assert_eq!(plan.parts[0].1, b("*2\r\n$4\r\nMGET\r\n$4\r\n{b}1\r\n"));
@@ -278,7 +287,7 @@ mod tests {
 
     #[test]
     fn mset_pairs_stay_together() {
-        let plan = plan_split(SplitKind::Mset, &args("MSET {a}k 1 {b}k 2")[..]);
+        let plan = plan_split(SplitKind::Mset, &args("MSET {a}k 1 {b}k 2")[..], &HashSlots);
         assert_eq!(
             plan.parts[1].1,
             b("*3\r\n$4\r\nMSET\r\n$4\r\n{a}k\r\n$1\r\n1\r\n")

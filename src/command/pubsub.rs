@@ -8,6 +8,7 @@
 //! published by each node for its own keys only and never cross the cluster bus, so channels
 //! and patterns that can carry them must be subscribed on every master.
 
+use crate::cluster::slot::HashSlots;
 use crate::command::glob::may_match_prefix;
 use crate::command::keys::Args;
 use crate::command::route::{route_keys, Local, Rejection, Route, PUBSUB};
@@ -106,7 +107,8 @@ pub(super) fn route_sharded<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> R
         "spublish" => Local::SPublish,
         _ => return Route::Reject(Rejection::Unsupported(PUBSUB)),
     };
-    match route_keys(spec, args) {
+    // Sharded channels are a cluster's: placed by hash slot.
+    match route_keys(spec, args, &HashSlots) {
         // SUNSUBSCRIBE without channels has no key.
         Route::Keyed(_) | Route::AnyMaster => Route::Local(local),
         refused => refused,

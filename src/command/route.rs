@@ -4,7 +4,7 @@
 //! This is pure: arguments in, [`Route`] out, no I/O, so every rule is unit-tested here. The
 //! common case (a single-key command) costs one table lookup, one key-spec walk and one CRC16.
 
-use crate::cluster::slot::Slot;
+use crate::cluster::slot::{HashSlots, Placement, Slot};
 use crate::command::keys::{for_each_key, Args};
 use crate::command::pubsub::{self, Kind};
 use crate::command::table::{self, CommandFlags, CommandSpec};
@@ -183,14 +183,22 @@ impl Command {
     }
 }
 
-/// Routes one request. `args.get(0)` is the command name.
+/// Routes one request to a Redis Cluster. `args.get(0)` is the command name.
 pub fn route<A: Args + ?Sized>(args: &A) -> Route {
     route_command(args).0
 }
 
-/// Routes one request and says which command it is (`None` when the table does not know it,
-/// and for percore's own PROXY).
+/// Routes one request to a Redis Cluster and says which command it is (`None` when the table
+/// does not know it, and for percore's own PROXY).
 pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
+    route_command_in(args, &HashSlots)
+}
+
+/// Routes one request, placing its keys with `place`, and says which command it is.
+pub fn route_command_in<A: Args + ?Sized, P: Placement>(
+    args: &A,
+    place: &P,
+) -> (Route, Option<Command>) {
     let name = args.get(0);
     if name.eq_ignore_ascii_case(b"proxy") {
         return (Route::Local(Local::Proxy), None);
@@ -229,13 +237,13 @@ pub fn route_command<A: Args + ?Sized>(args: &A) -> (Route, Option<Command>) {
             }
         },
     };
-    (route_known(command, args), Some(command))
+    (route_known(command, args, place), Some(command))
 }
 
 /// Routes a request for a command the table knows, with valid arity.
-fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
+fn route_known<A: Args + ?Sized, P: Placement>(command: Command, args: &A, place: &P) -> Route {
     let spec = command.spec;
-    if let Some(route) = by_argument::route(command, args) {
+    if let Some(route) = by_argument::route(command, args, place) {
         return route;
     }
     if spec.key_specs.is_empty() {
@@ -244,7 +252,7 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
     if spec.flags.contains(CommandFlags::PUBSUB) {
         return pubsub::route_sharded(spec, args);
     }
-    let route = route_keys(spec, args);
+    let route = route_keys(spec, args, place);
     match (dedicated(spec, args), route) {
         (Some(kind), Route::Keyed(slot)) => Route::Dedicated(kind, slot),
         // A blocking command whose keys cannot be found (BLMPOP 0 -1 k LEFT, XREAD BLOCK 0
@@ -256,12 +264,16 @@ fn route_known<A: Args + ?Sized>(command: Command, args: &A) -> Route {
 
 /// Routes a request queued in a transaction: as [`route`], but a blocking command is routed by
 /// its keys, since inside MULTI it does not block (Redis runs it as its non-blocking form).
-pub fn route_queued<A: Args + ?Sized>(command: Command, args: &A) -> Route {
+pub fn route_queued<A: Args + ?Sized, P: Placement>(
+    command: Command,
+    args: &A,
+    place: &P,
+) -> Route {
     let spec = command.spec;
     if spec.flags.contains(CommandFlags::BLOCKING) && !spec.key_specs.is_empty() {
-        return route_keys(spec, args);
+        return route_keys(spec, args, place);
     }
-    route_known(command, args)
+    route_known(command, args, place)
 }
 
 /// Whether a keyed command needs a dedicated connection, and why.
@@ -283,11 +295,15 @@ fn dedicated<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Option<Dedicated
 }
 
 /// Routes by the keys: their slot, split per slot, or CROSSSLOT.
-pub(super) fn route_keys<A: Args + ?Sized>(spec: &CommandSpec, args: &A) -> Route {
+pub(super) fn route_keys<A: Args + ?Sized, P: Placement>(
+    spec: &CommandSpec,
+    args: &A,
+    place: &P,
+) -> Route {
     let mut first: Option<Slot> = None;
     let mut cross = false;
     let found = for_each_key(spec, args, |index| {
-        let slot = Slot::for_key(args.get(index));
+        let slot = place.place(args.get(index));
         match first {
             None => first = Some(slot),
             Some(seen) if seen != slot => cross = true,

@@ -2,25 +2,26 @@
 //! flag given on the command line goes over the file's value, and without a file the flags
 //! and their defaults are the whole configuration, as before the file existed.
 //!
-//! The runtime serves one Redis Cluster pool per process so far. [`cluster_pool_config`] turns
+//! The runtime serves one Redis Cluster pool per process so far. [`pool_config`] turns
 //! one `cluster:` pool of a file into the runtime's per-pool [`Config`], so serving several
-//! pools is one of these per pool; [`runtime_config`] picks the file's one pool and refuses,
+//! pools is one of these per pool; [`runtime_configs`] builds one per pool and refuses,
 //! naming the pool, what is valid but not served yet.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::file::ConfigFile;
-use super::pool::{PoolConfig, Upstream};
+use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::values::Listen;
-use super::{BackendAuth, Config, OutputLimit};
+use super::{BackendAuth, Config, OutputLimit, StaticServers};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
+use crate::upstream::{Ring, Scheme, ServerSpec};
 
 /// The pool settings given on the command line; `None` (or empty) where not given.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolFlags {
     /// `--listen`.
     pub listen: Option<SocketAddr>,
@@ -68,70 +69,87 @@ pub struct PoolFlags {
     pub slowlog_max_len: Option<usize>,
 }
 
-/// The runtime configuration: the file's one pool (or, without a file, the flags' defaults)
-/// with the flags over it, and the process settings. `cores` is the number of cores the
-/// process may use, the default for `threads`.
-pub fn runtime_config(
+/// The runtime's [`Config`]s: one per pool of the file (flags over the file's values when it
+/// has exactly one pool), or the flags alone without a file. With several pools, pool
+/// settings given as flags would be ambiguous and are refused.
+pub fn runtime_configs(
     file: Option<&ConfigFile>,
     process: &ProcessConfig,
     flags: &PoolFlags,
     cores: usize,
-) -> Result<Config, Error> {
-    let (base, pool) = match file {
-        None => (with_process(Config::default(), process, cores), None),
-        Some(file) => {
-            let pool = served_pool(file)?;
-            (cluster_pool_config(pool, process, cores)?, Some(pool))
+) -> Result<Vec<Config>, Error> {
+    let Some(file) = file else {
+        let base = with_process(Config::default(), process, cores);
+        return Ok(vec![apply(base, None, flags)?.validate()?]);
+    };
+    match file.pools() {
+        [pool] => {
+            let base = pool_config(pool, process, cores)?;
+            Ok(vec![apply(base, Some(pool), flags)?.validate()?])
         }
-    };
-    apply(base, pool, flags)?.validate()
-}
-
-/// The file's pool this percore serves: its only one, if that is a Redis Cluster pool on a
-/// TCP address.
-fn served_pool(file: &ConfigFile) -> Result<&PoolConfig, Error> {
-    let pools = file.pools();
-    let [pool] = pools else {
-        let names: Vec<&str> = pools.iter().map(PoolConfig::name).collect();
-        return Err(Error::Config(format!(
-            "{}: {} pools ({}) are valid, but this percore serves one pool per process so \
-             far: run one percore per pool, each with a file of its own",
-            file.name(),
-            pools.len(),
-            names.join(", ")
-        )));
-    };
-    if let Upstream::Servers(_) = pool.upstream() {
-        return Err(Error::Config(format!(
-            "{}: pool '{}' (line {}) is a valid servers: pool, but this percore serves \
-             cluster: pools only so far",
-            file.name(),
-            pool.name(),
-            pool.line()
-        )));
+        pools => {
+            if flags.any_given() {
+                return Err(Error::Config(format!(
+                    "{}: {} pools; pool settings given as flags would apply to which? Set \
+                     them in the file, per pool",
+                    file.name(),
+                    pools.len()
+                )));
+            }
+            let mut configs = Vec::with_capacity(pools.len());
+            for pool in pools {
+                if let Listen::Unix { .. } = pool.listen() {
+                    return Err(Error::Config(format!(
+                        "pool '{}': listen {} is a Unix socket, which this percore does not \
+                         serve yet (it is valid for percore -t)",
+                        pool.name(),
+                        pool.listen()
+                    )));
+                }
+                configs.push(pool_config(pool, process, cores)?.validate()?);
+            }
+            Ok(configs)
+        }
     }
-    Ok(pool)
 }
 
-/// The runtime's [`Config`] for one `cluster:` pool of a file, with the process settings.
-pub fn cluster_pool_config(
+impl PoolFlags {
+    /// Whether any pool setting was given on the command line.
+    pub fn any_given(&self) -> bool {
+        *self != PoolFlags::default()
+    }
+}
+
+/// The runtime's [`Config`] for one pool of a file, with the process settings.
+pub fn pool_config(
     pool: &PoolConfig,
     process: &ProcessConfig,
     cores: usize,
 ) -> Result<Config, Error> {
-    let Upstream::Cluster(cluster) = pool.upstream() else {
-        return Err(Error::Config(format!(
-            "pool '{}' is not a cluster: pool",
-            pool.name()
-        )));
-    };
     let defaults = Config::default();
+    let (seeds, servers, refresh_interval, announce, peers) = match pool.upstream() {
+        Upstream::Cluster(cluster) => (
+            cluster.seeds.clone(),
+            None,
+            cluster.refresh_interval,
+            cluster.announce.clone(),
+            cluster.proxy_peers.clone(),
+        ),
+        Upstream::Servers(servers) => (
+            Vec::new(),
+            Some(static_servers(pool.name(), servers)?),
+            defaults.refresh_interval,
+            None,
+            Vec::new(),
+        ),
+    };
     let limits = pool.limits();
     let config = Config {
         listen: resolve(pool.name(), pool.listen())?,
-        seeds: cluster.seeds.clone(),
+        seeds,
+        servers,
         backend_conns: pool.server_connections(),
-        refresh_interval: cluster.refresh_interval,
+        refresh_interval,
         backend_timeout: pool.backend_timeout().unwrap_or(defaults.backend_timeout),
         max_query_buffer: limits.max_query_buffer,
         limits: ParseLimits {
@@ -145,13 +163,59 @@ pub fn cluster_pool_config(
         max_leased_conns: limits.max_leased_conns,
         pubsub_limit: limits.pubsub_limit,
         users: pool.users().clone(),
-        announce: cluster.announce.clone(),
-        peers: cluster.proxy_peers.clone(),
+        announce,
+        peers,
         slowlog_slower_than: limits.slowlog_slower_than,
         slowlog_max_len: limits.slowlog_max_len,
         ..defaults
     };
     Ok(with_process(config, process, cores))
+}
+
+/// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
+/// (ejection, Sentinel, another database than 0) is refused here, by name, rather than
+/// ignored.
+fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
+    let refuse = |what: &str| {
+        Err(Error::Config(format!(
+            "pool '{pool}': {what} is valid, but not served by this percore yet"
+        )))
+    };
+    if upstream.auto_eject_hosts {
+        return refuse("auto_eject_hosts: true");
+    }
+    if !upstream.sentinels.is_empty() {
+        return refuse("sentinels:");
+    }
+    if upstream.redis_db != 0 {
+        return refuse("redis_db other than 0");
+    }
+    let mut specs = Vec::with_capacity(upstream.servers.len());
+    let mut addrs = Vec::with_capacity(upstream.servers.len());
+    for server in &upstream.servers {
+        let Some(port) = server.port else {
+            return refuse("a Unix socket server");
+        };
+        let addr = format!("{}:{port}", server.host);
+        specs.push(ServerSpec::new(
+            addr.clone(),
+            server.weight,
+            server.name.clone(),
+        ));
+        addrs.push(addr);
+    }
+    let scheme = Scheme {
+        hash: upstream.hash,
+        distribution: upstream.distribution,
+        hash_tag: upstream.hash_tag,
+    };
+    // The ring checks what nutcracker checks (weights, duplicate names) once more.
+    Ring::build(&specs, scheme).map_err(|e| Error::Config(format!("pool '{pool}': {e}")))?;
+    Ok(StaticServers {
+        specs,
+        addrs,
+        scheme,
+    })
 }
 
 /// `config` with the process-wide settings.
@@ -265,6 +329,16 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
 mod tests {
     use super::*;
 
+    /// The one pool's config.
+    fn runtime_config(
+        file: Option<&ConfigFile>,
+        process: &ProcessConfig,
+        flags: &PoolFlags,
+        cores: usize,
+    ) -> Result<Config, Error> {
+        runtime_configs(file, process, flags, cores).map(|mut configs| configs.remove(0))
+    }
+
     fn file(text: &str) -> ConfigFile {
         ConfigFile::parse("p.yml", text, &|_| None).unwrap()
     }
@@ -333,24 +407,35 @@ mod tests {
     }
 
     #[test]
-    fn what_is_valid_but_not_served_is_named() {
-        let two = file("a:\n  listen: h:1\n  cluster: h:2\nb:\n  listen: h:3\n  cluster: h:2\n");
+    fn every_pool_is_served_and_what_is_not_yet_is_named() {
+        let two = file(
+            "a:\n  listen: 127.0.0.1:1\n  cluster: h:2\nb:\n  listen: 127.0.0.1:3\n  redis: true\n  servers:\n   - 127.0.0.1:2:1\n   - 127.0.0.1:4:2 b\n",
+        );
+        let configs = runtime_configs(Some(&two), two.process(), &PoolFlags::default(), 1).unwrap();
+        assert_eq!(configs.len(), 2);
+        assert!(configs[0].servers.is_none() && configs[0].seeds == ["h:2"]);
+        let servers = configs[1].servers.as_ref().expect("a static pool");
+        assert_eq!(servers.addrs, ["127.0.0.1:2", "127.0.0.1:4"]);
+        let flags = PoolFlags {
+            max_clients: Some(5),
+            ..PoolFlags::default()
+        };
+        let refused = error(runtime_config(Some(&two), two.process(), &flags, 1));
+        assert!(
+            refused.contains("2 pools; pool settings given as flags"),
+            "{refused}"
+        );
+        let ejecting = file(
+            "s:\n  listen: 127.0.0.1:1\n  redis: true\n  auto_eject_hosts: true\n  servers:\n   - 127.0.0.1:2:1\n",
+        );
         let refused = error(runtime_config(
-            Some(&two),
-            two.process(),
-            &PoolFlags::default(),
-            1,
-        ));
-        assert!(refused.contains("2 pools (a, b) are valid"), "{refused}");
-        let servers = file("s:\n  listen: h:1\n  redis: true\n  servers:\n   - h:2:1\n");
-        let refused = error(runtime_config(
-            Some(&servers),
-            servers.process(),
+            Some(&ejecting),
+            ejecting.process(),
             &PoolFlags::default(),
             1,
         ));
         assert!(
-            refused.contains("pool 's' (line 1) is a valid servers: pool"),
+            refused.contains("auto_eject_hosts: true is valid, but not served"),
             "{refused}"
         );
         let unix = file("u:\n  listen: /tmp/u.sock\n  cluster: h:2\n");

@@ -14,6 +14,7 @@ use crate::auth::Users;
 use crate::cluster::presence::host_port;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
+use crate::upstream::{Scheme, ServerSpec};
 
 pub mod build;
 mod credentials;
@@ -26,7 +27,7 @@ mod upstream;
 pub mod values;
 mod yaml;
 
-pub use build::{cluster_pool_config, runtime_config, PoolFlags};
+pub use build::{pool_config, runtime_configs, PoolFlags};
 pub use credentials::ClientAuth;
 pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
@@ -120,6 +121,18 @@ impl Default for OutputLimit {
     }
 }
 
+/// A static (twemproxy) pool's servers and how keys are placed over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticServers {
+    /// The servers, as the ring takes them (the address as written, weight, name), in the
+    /// configured order; a key's token is its server's position here.
+    pub specs: Vec<ServerSpec>,
+    /// Where each server is reached, `host:port`, in the same order.
+    pub addrs: Vec<String>,
+    /// How keys are placed (hash, distribution, hash tag).
+    pub scheme: Scheme,
+}
+
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -127,6 +140,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Cluster nodes to ask for the first topology.
     pub seeds: Vec<String>,
+    /// A static pool's servers, when the pool is one (`servers:`): then `seeds` is unused.
+    pub servers: Option<StaticServers>,
     /// Cores to run on, each with its own executor.
     pub threads: usize,
     /// Pin each executor thread to its core (the default). Off, the kernel schedules them:
@@ -179,6 +194,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
             seeds: vec!["127.0.0.1:7000".into()],
+            servers: None,
             threads: 1,
             pin: true,
             backend_conns: 1,
@@ -256,7 +272,7 @@ impl Config {
 impl Config {
     /// Checks values that clap cannot.
     pub fn validate(self) -> Result<Config, Error> {
-        if self.seeds.is_empty() {
+        if self.seeds.is_empty() && self.servers.is_none() {
             return Err(Error::Config(
                 "--cluster needs at least one host:port".into(),
             ));

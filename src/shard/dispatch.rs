@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::redirect::{resolve_node, Redirect};
-use crate::command::fanout::plan_split;
 use crate::command::keys::Args;
-use crate::command::route::{route_command, Dedicated, Local, Merge, Rejection, Route, SplitKind};
+use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
@@ -91,7 +90,7 @@ pub fn dispatch(
         client: client.clone(),
         seq,
     };
-    let (route, command) = route_command(&view);
+    let (route, command) = shard.placer.borrow().route(&view);
     identity.stamp(started, command);
     if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
         reply_to.deliver(refusal);
@@ -167,7 +166,7 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
 /// Splits a multi-key request by slot; `whole` is the request as a whole (its frame unused),
 /// whose reply is the merge of the parts'.
 fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) {
-    let plan = plan_split(kind, args);
+    let plan = shard.placer.borrow().split(kind, args);
     let merged = SplitReply::new(
         whole.reply_to,
         MergeKind::Split(kind, plan.order),

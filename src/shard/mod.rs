@@ -19,8 +19,10 @@
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.
 //!
-//! [`run`] is the body of each core's executor: join the mesh, start the listener (and on
-//! core 0 the topology refresher), then serve until the process stops.
+//! [`run_core`] is the body of each core's executor: it sets up the core's socket ring and
+//! runs every pool on it, each a `Shard` of its own (its mesh, listener, upstream, clients):
+//! join the mesh, start the listener (and on core 0 a cluster pool's topology refresher),
+//! then serve until the process stops.
 
 mod backend;
 mod blocked;
@@ -42,6 +44,7 @@ mod lease;
 mod local;
 mod monitor;
 mod pause;
+mod placer;
 mod pool;
 mod pubsub;
 mod reply_to;
@@ -70,6 +73,7 @@ use crate::metrics::{Counters, Metrics};
 use crate::net::{spawn_driver, Listener, Uring};
 use crate::shutdown;
 use crate::sync::Signal;
+use crate::upstream::Ring;
 
 use crate::slowlog::SlowLog;
 use bytes::Bytes;
@@ -111,8 +115,11 @@ pub struct Shard {
     id: usize,
     /// The process configuration.
     config: &'static Config,
-    /// Slot map replica: which of this core's nodes serves each slot.
+    /// Slot map replica: which of this core's nodes serves each slot (each server position,
+    /// for a static pool).
     slot_map: RefCell<SlotMap>,
+    /// How keys are placed: by hash slot, or by the static pool's ring.
+    placer: RefCell<placer::Placer>,
     /// Backend connections by node.
     pool: Pool,
     /// Dedicated backend connections (WATCH, blocking commands) idle between leases.
@@ -350,19 +357,57 @@ impl Shard {
     }
 }
 
-/// The body of one core's executor: serves until the process stops, then drains. Returns an
-/// error only when this core cannot serve at all (no mesh, no ring, no listener).
-pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> Result<(), Error> {
+/// The body of one core's executor: serves every pool until the process stops, then drains.
+/// Returns an error only when this core cannot serve (no ring, or a pool with no mesh or no
+/// listener).
+pub async fn run_core(
+    pools: &'static [Config],
+    meshes: Vec<MeshBuilder<Message, Full>>,
+) -> Result<(), Error> {
+    // The core's one socket ring, shared by its pools: one driver, one io_uring_enter per
+    // round for every socket of the core.
+    let ring_error = |core| move |source| Error::Ring { core, source };
+    let uring = Rc::new(Uring::new().map_err(ring_error(0))?);
+    let driver = spawn_driver(uring.clone()).map_err(ring_error(0))?;
+    let mut served = Vec::with_capacity(pools.len());
+    for (index, (config, mesh)) in pools.iter().zip(meshes).enumerate() {
+        let first = index == 0;
+        let uring = uring.clone();
+        served.push(glommio::spawn_local(async move {
+            let result = run_pool(config, mesh, uring, first).await;
+            if result.is_err() {
+                // A pool that cannot serve stops the process, as a core that fails does.
+                shutdown::request();
+            }
+            result
+        }));
+    }
+    let serving = async {
+        let mut result = Ok(());
+        for pool in served {
+            result = result.and(pool.await);
+        }
+        result
+    };
+    futures_lite::future::or(serving, async { Err(ring_error(0)(driver.await)) }).await
+}
+
+/// One pool on this core: serves until the process stops, then drains. Returns an error only
+/// when the pool cannot serve at all (no mesh, no listener).
+async fn run_pool(
+    config: &'static Config,
+    mesh: MeshBuilder<Message, Full>,
+    uring: Rc<Uring>,
+    first_pool: bool,
+) -> Result<(), Error> {
     let (senders, receivers) = mesh.join().await.map_err(|e| Error::Mesh(e.to_string()))?;
     let mesh = Mesh::new(senders);
     let core = mesh.core();
-    let ring_error = |source| Error::Ring { core, source };
-    let uring = Rc::new(Uring::new().map_err(ring_error)?);
-    let driver = spawn_driver(uring.clone()).map_err(ring_error)?;
     let shard = Rc::new(Shard {
         id: core,
         config,
         slot_map: RefCell::new(SlotMap::default()),
+        placer: RefCell::new(placer::Placer::Cluster),
         pool: Pool::default(),
         leases: lease::Leases::default(),
         metrics: Metrics::default(),
@@ -388,9 +433,22 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         monitors: Monitors::default(),
     });
     control::spawn_receivers(&shard, receivers);
-    if core == REFRESHER_CORE {
-        control::spawn_refresher(&shard);
-        cluster_view::spawn_peer_watch(&shard);
+    match &config.servers {
+        // A static pool's layout is the configuration's: no refresher, no fleet.
+        Some(servers) => {
+            let ring = Ring::build(&servers.specs, servers.scheme)
+                .map_err(|e| Error::Config(e.to_string()))?;
+            *shard.placer.borrow_mut() = placer::Placer::Servers(ring);
+            shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs)));
+        }
+        None if core == REFRESHER_CORE => {
+            control::spawn_refresher(&shard);
+            cluster_view::spawn_peer_watch(&shard);
+        }
+        None => {}
+    }
+    // Once per process: by the first pool, on core 0.
+    if core == REFRESHER_CORE && first_pool {
         glommio::spawn_local(trim_memory()).detach();
     }
     let serving = async {
@@ -406,7 +464,7 @@ pub async fn run(config: &'static Config, mesh: MeshBuilder<Message, Full>) -> R
         drain(&shard).await;
         Ok(())
     };
-    futures_lite::future::or(serving, async { Err(ring_error(driver.await)) }).await
+    serving.await
 }
 
 /// Waits until this core has a topology, or [`FIRST_TOPOLOGY_WAIT`].

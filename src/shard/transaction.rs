@@ -97,14 +97,14 @@ pub fn queue(
     // Blocking commands do not block inside MULTI: route them by their keys.
     let route = match (route, command) {
         (Route::Dedicated(Dedicated::Blocking, _) | Route::AnyMaster, Some(command)) => {
-            crate::command::route::route_queued(command, args)
+            shard.placer.borrow().route_queued(command, args)
         }
         // PUBLISH and SPUBLISH inside MULTI are the node's own, as any keyless or keyed
         // command (the count of receivers is then the node's).
         (Route::Local(Local::Publish), _) => Route::AnyMaster,
         (Route::Local(Local::SPublish), _) => {
             use crate::command::keys::Args;
-            Route::Keyed(Slot::for_key(args.get(1)))
+            Route::Keyed(shard.placer.borrow().place(args.get(1)))
         }
         (route, _) => route,
     };

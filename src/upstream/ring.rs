@@ -22,6 +22,7 @@ use std::fmt;
 
 use super::distribution::Table;
 use super::{Scheme, ServerSpec};
+use crate::cluster::slot::{Placement, Slot, SLOT_COUNT};
 
 /// Why a ring cannot be built from a server list (the configuration check rejects these
 /// first; the ring refuses them too rather than place keys unlike nutcracker).
@@ -34,7 +35,7 @@ pub enum PlacementError {
     },
     /// The live servers' weights add up past u32, where nutcracker's sum would wrap.
     TotalWeightTooLarge,
-    /// More servers than a u32 index can name.
+    /// More servers than the proxy's routing tokens can name ([`MAX_SERVERS`]).
     TooManyServers,
     /// Two servers with the same ketama name (nutcracker: "has servers with same name").
     DuplicateName {
@@ -61,7 +62,9 @@ impl fmt::Display for PlacementError {
             PlacementError::TotalWeightTooLarge => {
                 write!(f, "the servers' weights add up to more than {}", u32::MAX)
             }
-            PlacementError::TooManyServers => write!(f, "too many servers in one pool"),
+            PlacementError::TooManyServers => {
+                write!(f, "more than {MAX_SERVERS} servers in one pool")
+            }
             PlacementError::DuplicateName { first, second } => {
                 write!(f, "servers {first} and {second} have the same name")
             }
@@ -87,6 +90,25 @@ pub struct Ring {
     table: Table,
 }
 
+/// Most servers in one pool: the proxy routes a static pool's keys by the server's position,
+/// as a token of the same kind as a hash slot, and keeps the last token for "no live server".
+pub const MAX_SERVERS: usize = SLOT_COUNT - 1;
+
+/// The token of "no server is live": no server sits at it, so a request for it fails with
+/// the pool's own error instead of going anywhere.
+pub const NO_SERVER: Slot = Slot::LAST;
+
+impl Placement for Ring {
+    /// The position of the key's server, as the token the request path routes by.
+    #[inline]
+    fn place(&self, key: &[u8]) -> Slot {
+        // A position is below MAX_SERVERS, so it is a slot; none is NO_SERVER.
+        self.server_for(key)
+            .and_then(|i| Slot::new(i as u16))
+            .unwrap_or(NO_SERVER)
+    }
+}
+
 impl Ring {
     /// The ring over all of `servers` (none ejected).
     pub fn build(servers: &[ServerSpec], scheme: Scheme) -> Result<Ring, PlacementError> {
@@ -105,6 +127,9 @@ impl Ring {
                 servers: servers.len(),
                 mask: live.len(),
             });
+        }
+        if servers.len() > MAX_SERVERS {
+            return Err(PlacementError::TooManyServers);
         }
         let count = u32::try_from(servers.len()).map_err(|_| PlacementError::TooManyServers)?;
         if let Some(server) = servers.iter().position(|s| s.weight() == 0) {
