@@ -35,7 +35,7 @@ pub enum PlacementError {
     },
     /// The live servers' weights add up past u32, where nutcracker's sum would wrap.
     TotalWeightTooLarge,
-    /// More servers than the proxy's routing tokens can name ([`MAX_SERVERS`]).
+    /// More servers than the proxy's routing tokens can name (16383).
     TooManyServers,
     /// Two servers with the same ketama name (nutcracker: "has servers with same name").
     DuplicateName {
