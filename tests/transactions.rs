@@ -134,6 +134,19 @@ fn a_refused_transaction_applies_nothing_and_a_good_one_is_atomic() {
         "nothing applied"
     );
 
+    // A command the node refuses at queue time (here OOM): percore answered QUEUED, so EXEC
+    // must name the node's error, and nothing runs.
+    let mut node = Conn::connect(cluster.master_for_slot(slot_of("{atomic}")));
+    assert_eq!(node.cmd_str("CONFIG SET maxmemory 1"), Value::ok());
+    let refused = replies(&mut c, &["MULTI", "INCR {atomic}counter", "EXEC"]);
+    assert_eq!(node.cmd_str("CONFIG SET maxmemory 0"), Value::ok());
+    let exec = String::from_utf8_lossy(&refused[2]);
+    assert!(
+        exec.starts_with("-EXECABORT Transaction discarded because of: OOM "),
+        "{exec}"
+    );
+    assert_eq!(c.cmd_str("GET {atomic}counter"), Value::bulk("0"));
+
     // A reader never sees one INCR of a transaction without the other.
     assert_eq!(c.cmd_str("MSET {atomic}a 0 {atomic}b 0"), Value::ok());
     let stop = Arc::new(AtomicBool::new(false));

@@ -10,7 +10,9 @@
 //! does. What percore answers itself cannot be queued (the error says so, and dooms the
 //! transaction); what it sends to every master otherwise (FLUSHALL, CONFIG SET, ...) runs on
 //! the transaction's node, as inside MULTI on one cluster node. Nothing of a refused or
-//! aborted transaction runs.
+//! aborted transaction runs. What depends on the node's state (OOM, BUSY, LOADING) is only
+//! known when the block reaches it: the command was answered QUEUED, and EXEC's EXECABORT
+//! names the node's error.
 //!
 //! A MOVED, ASK, TRYAGAIN or CLUSTERDOWN met while the block is queued on the node means the
 //! node refused a command before EXEC, so EXEC aborted and nothing ran: the whole block is sent
@@ -306,7 +308,11 @@ impl Block {
             })
         });
         let Some(resend) = redirect else {
-            let exec = replies.into_iter().last().unwrap_or_default();
+            let exec = match replies.last() {
+                Some(exec) if exec.starts_with(b"-EXECABORT") => naming_the_refusal(queued, exec),
+                Some(exec) => exec.clone(),
+                None => Bytes::new(),
+            };
             return self.finish(exec);
         };
         if let Some((lease, _)) = &self.lease {
@@ -363,6 +369,22 @@ impl Block {
             }
         }
     }
+}
+
+/// The node's EXECABORT, naming the error the node gave a queued command (OOM, BUSY,
+/// LOADING, ...): the client saw QUEUED from percore for it, so EXEC's reply is where it
+/// learns why, in the words Redis uses when it refuses EXEC itself.
+fn naming_the_refusal(queued: &[Bytes], exec: &Bytes) -> Bytes {
+    let refusal = queued.iter().skip(1).find(|reply| reply.starts_with(b"-"));
+    let Some(refusal) = refusal else {
+        return exec.clone();
+    };
+    let why = refusal[1..].strip_suffix(b"\r\n").unwrap_or(&refusal[1..]);
+    let mut answer = Vec::with_capacity(why.len() + 48);
+    answer.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
+    answer.extend_from_slice(why);
+    answer.extend_from_slice(b"\r\n");
+    Bytes::from(answer)
 }
 
 /// Where a refused block goes next.
