@@ -5,10 +5,12 @@
 //! client writer computes anyway); only a slow request pays for its entry: the request is
 //! parsed again and its arguments copied, redacted and truncated exactly as Redis does, so an
 //! entry never pins a client's read buffer. Each core keeps `--slowlog-max-len` entries, the
-//! oldest dropped first; `SLOWLOG GET` merges every core's, newest first, and the ids are
+//! oldest dropped first; `SLOWLOG GET` merges every core's, newest first, `max-len` of them at
+//! most as one node's log would hold, and the ids are
 //! unique across cores because core `c` of `n` numbers its entries `c`, `c + n`, `c + 2n`...
 //!
 //! An entry is Redis's six fields plus a seventh, the backend node that served the request.
+//! `CONFIG SET slowlog-log-slower-than | slowlog-max-len` through percore sets these logs too.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -60,9 +62,12 @@ pub struct Origin<'a> {
 /// One core's slow log.
 pub struct SlowLog {
     /// Requests at least this slow are logged; `Duration::MAX` when logging is off.
-    slower_than: Duration,
+    slower_than: Cell<Duration>,
+    /// The threshold as set (`None`: off), kept apart from `slower_than` so that setting
+    /// `max_len` back above 0 restores it.
+    threshold: Cell<Option<Duration>>,
     /// Most entries kept.
-    max_len: usize,
+    max_len: Cell<usize>,
     /// Newest first.
     entries: RefCell<VecDeque<SlowEntry>>,
     /// The next id this core hands out.
@@ -74,23 +79,43 @@ pub struct SlowLog {
 impl SlowLog {
     /// The log of core `core` of `cores`; `slower_than` `None` logs nothing.
     pub fn new(slower_than: Option<Duration>, max_len: usize, core: usize, cores: usize) -> Self {
-        let slower_than = match slower_than {
-            Some(threshold) if max_len > 0 => threshold,
-            _ => Duration::MAX,
-        };
-        SlowLog {
-            slower_than,
-            max_len,
+        let log = SlowLog {
+            slower_than: Cell::new(Duration::MAX),
+            threshold: Cell::new(slower_than),
+            max_len: Cell::new(max_len),
             entries: RefCell::new(VecDeque::new()),
             next_id: Cell::new(core as u64),
             id_step: cores.max(1) as u64,
+        };
+        log.apply();
+        log
+    }
+
+    /// `CONFIG SET slowlog-log-slower-than` (`Some(None)`: negative, off) and
+    /// `slowlog-max-len`, given through percore: this log follows them as a node's does.
+    pub fn configure(&self, slower_than: Option<Option<Duration>>, max_len: Option<usize>) {
+        if let Some(threshold) = slower_than {
+            self.threshold.set(threshold);
         }
+        if let Some(max_len) = max_len {
+            self.max_len.set(max_len);
+            self.entries.borrow_mut().truncate(max_len);
+        }
+        self.apply();
+    }
+
+    fn apply(&self) {
+        let slower_than = match self.threshold.get() {
+            Some(threshold) if self.max_len.get() > 0 => threshold,
+            _ => Duration::MAX,
+        };
+        self.slower_than.set(slower_than);
     }
 
     /// Whether a request that took `elapsed` belongs in the log: the request path's one check.
     #[inline]
     pub fn is_slow(&self, elapsed: Duration) -> bool {
-        elapsed >= self.slower_than
+        elapsed >= self.slower_than.get()
     }
 
     /// Logs `request` (a complete multibulk frame), which took `elapsed`.
@@ -111,12 +136,17 @@ impl SlowLog {
         };
         let mut entries = self.entries.borrow_mut();
         entries.push_front(entry);
-        entries.truncate(self.max_len);
+        entries.truncate(self.max_len.get());
     }
 
     /// The newest `count` entries, newest first.
     pub fn newest(&self, count: usize) -> Vec<SlowEntry> {
         self.entries.borrow().iter().take(count).cloned().collect()
+    }
+
+    /// Most entries kept (`slowlog-max-len`).
+    pub fn max_len(&self) -> usize {
+        self.max_len.get()
     }
 
     /// Entries kept.
@@ -281,6 +311,25 @@ mod tests {
         let long = Duration::from_secs(3600);
         assert!(!off.is_slow(long) && !empty.is_slow(long));
         assert!(all.is_slow(Duration::ZERO));
+    }
+
+    #[test]
+    fn follows_config_set() {
+        let log = SlowLog::new(None, 128, 0, 1);
+        log.configure(Some(Some(Duration::ZERO)), None);
+        assert!(log.is_slow(Duration::ZERO));
+        log.configure(None, Some(0));
+        assert!(!log.is_slow(Duration::from_secs(1)), "max-len 0 keeps nothing");
+        log.configure(None, Some(2));
+        assert!(log.is_slow(Duration::ZERO), "the threshold is back with a length");
+        for _ in 0..3 {
+            log.record(&frame(&[b"PING"]), Duration::ZERO, origin());
+        }
+        assert_eq!(log.len(), 2);
+        log.configure(None, Some(1));
+        assert_eq!(log.len(), 1, "a shorter log drops the oldest at once");
+        log.configure(Some(None), None);
+        assert!(!log.is_slow(Duration::from_secs(1)));
     }
 
     #[test]

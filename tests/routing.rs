@@ -177,5 +177,29 @@ fn debug_save_and_latency_reach_the_nodes() {
         Value::Int(0),
         "the sum of every master's reset events"
     );
-    assert!(c.cmd_str("DEBUG SLEEP 0").text().contains("'debug'"));
+    // The whole cluster sleeps, as one node would.
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd_str("DEBUG SLEEP 0.2"), Value::ok());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    // DEBUG DIGEST is the digest one node holding every key would give: compared with a
+    // standalone server holding the same keys, for one key, keys on two masters, on three.
+    let single = common::RedisServer::start_with(&["--enable-debug-command", "local"]);
+    let mut one = common::Conn::connect(single.port);
+    assert_eq!(c.cmd_str("FLUSHALL"), Value::ok());
+    let empty = "0".repeat(40);
+    assert_eq!(c.cmd_str("DEBUG DIGEST"), Value::Simple(empty));
+    let mut masters_holding = std::collections::BTreeSet::new();
+    for key in ["a", "b", "c", "d", "e", "f", "g"] {
+        let line = format!("RPUSH {key} x{key} y");
+        assert_eq!(c.cmd_str(&line), one.cmd_str(&line));
+        masters_holding.insert(cluster.master_for_slot(common::slot_of(key)));
+        let through = c.cmd_str("DEBUG DIGEST");
+        assert_eq!(
+            through,
+            one.cmd_str("DEBUG DIGEST"),
+            "after {key}, keys on {} masters",
+            masters_holding.len()
+        );
+    }
+    assert_eq!(masters_holding.len(), 3, "the keys cover every master");
 }

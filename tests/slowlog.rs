@@ -205,6 +205,26 @@ fn a_negative_slower_than_logs_nothing() {
     assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
     assert_eq!(len(&mut c), 0);
     assert_eq!(entries(&mut c, "-1").len(), 0);
+
+    // CONFIG SET through percore sets percore's log as it sets the nodes' (on every core).
+    assert_eq!(
+        c.cmd_str("CONFIG SET slowlog-log-slower-than 0 slowlog-max-len 3"),
+        Value::ok()
+    );
+    let others: Vec<_> = (0..4).map(|_| proxy.conn()).collect();
+    for mut other in others {
+        assert_eq!(other.cmd_str("SET cfg:k v"), Value::ok());
+    }
+    assert_eq!(len(&mut c), 3, "every request logged, the newest 3 kept");
+    assert_eq!(
+        c.cmd_str("CONFIG SET slowlog-log-slower-than -1"),
+        Value::ok()
+    );
+    assert_eq!(c.cmd_str("SLOWLOG RESET"), Value::ok());
+    assert_eq!(c.cmd_str("SET cfg:k v"), Value::ok());
+    assert_eq!(len(&mut c), 0, "off again");
+    // A value a node refuses changes nothing here either.
+    assert!(c.cmd_str("CONFIG SET slowlog-max-len x").is_error());
 }
 
 #[test]

@@ -53,8 +53,9 @@ fn route_by_slot_argument<A: Args + ?Sized>(command: Command, args: &A) -> Optio
 /// DEBUG, which a node refuses anyway unless its `enable-debug-command` allows it: the
 /// subcommands about one key go to that key's master, those that only answer (PROTOCOL,
 /// STRINGMATCH-LEN) to any master, those that change how a node keeps its data (RELOAD,
-/// SET-ACTIVE-EXPIRE, ...) to every master, OK only if all are. The rest are one node's
-/// business (SLEEP would stall every client sharing the connection) and refused.
+/// SET-ACTIVE-EXPIRE, SLEEP, ...) to every master, OK only if all are, and DIGEST to every
+/// master, their digests combined into the one node holding all the keys would give. The
+/// rest are one node's business and refused.
 fn route_debug<A: Args + ?Sized, P: Placement>(args: &A, place: &P) -> Route {
     let sub = args.get(1).to_ascii_lowercase();
     match sub.as_slice() {
@@ -69,7 +70,11 @@ fn route_debug<A: Args + ?Sized, P: Placement>(args: &A, place: &P) -> Route {
         | b"set-active-expire"
         | b"quicklist-packed-threshold"
         | b"set-skip-checksum-validation"
-        | b"replybuffer" => Route::AllMasters(Merge::AllOk),
+        | b"replybuffer"
+        // The whole cluster sleeps, as one node would: a node that sleeps stalls every
+        // client of it anyway, shared connection or not.
+        | b"sleep" => Route::AllMasters(Merge::AllOk),
+        b"digest" => Route::AllMasters(Merge::Digest),
         _ => Route::Reject(Rejection::Unsupported(ADMIN)),
     }
 }

@@ -131,6 +131,7 @@ pub fn merge_all(merge: Merge, replies: &[Bytes]) -> Bytes {
             None => error("no master to send to"),
         },
         Merge::AllTrue => merge_all_true(replies),
+        Merge::Digest => merge_digests(replies),
         Merge::Concat => {
             let mut count = 0;
             let mut body = BytesMut::new();
@@ -147,6 +148,57 @@ pub fn merge_all(merge: Merge, replies: &[Bytes]) -> Bytes {
             out.freeze()
         }
     }
+}
+
+/// What an empty database's digest starts from once it has a key: Redis mixes the database
+/// number (0, big-endian) into zeros first, which is SHA1(SHA1(0x00000000)).
+const DIGEST_OF_DB0: [u8; 20] = [
+    0xaa, 0x30, 0x98, 0xf3, 0xaa, 0xe9, 0x4b, 0xaa, 0xc1, 0x4e, 0x3b, 0x8b, 0x8d, 0xca, 0xe9,
+    0x89, 0xaf, 0x93, 0xf6, 0xa2,
+];
+
+/// DEBUG DIGEST over several masters. A node's digest of database 0 is `DIGEST_OF_DB0` XOR
+/// one hash per key (all zeros when it has no key), so the XOR of the non-empty nodes'
+/// digests holds every key's hash and the constant once per node: XORing the constant once
+/// more when their number is even leaves exactly the digest of one node holding every key.
+fn merge_digests(replies: &[Bytes]) -> Bytes {
+    let mut combined = [0u8; 20];
+    let mut holding_keys = 0usize;
+    for reply in replies {
+        let Some(digest) = reply
+            .strip_prefix(b"+")
+            .and_then(|r| r.strip_suffix(b"\r\n"))
+            .and_then(parse_digest)
+        else {
+            return unexpected(reply);
+        };
+        if digest != [0u8; 20] {
+            holding_keys += 1;
+            combined.iter_mut().zip(digest).for_each(|(c, d)| *c ^= d);
+        }
+    }
+    if holding_keys > 0 && holding_keys % 2 == 0 {
+        combined.iter_mut().zip(DIGEST_OF_DB0).for_each(|(c, d)| *c ^= d);
+    }
+    let mut out = BytesMut::with_capacity(43);
+    out.put_u8(b'+');
+    for byte in combined {
+        out.put_slice(format!("{byte:02x}").as_bytes());
+    }
+    out.put_slice(b"\r\n");
+    out.freeze()
+}
+
+/// A digest's 40 hex digits.
+fn parse_digest(hex: &[u8]) -> Option<[u8; 20]> {
+    if hex.len() != 40 {
+        return None;
+    }
+    let mut digest = [0u8; 20];
+    for (byte, pair) in digest.iter_mut().zip(hex.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// SCRIPT EXISTS: each master's array of 0/1, ANDed element by element.

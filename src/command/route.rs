@@ -65,6 +65,8 @@ pub enum Merge {
     /// Arrays of 0/1, element by element: 1 only where every master said 1 (SCRIPT EXISTS:
     /// a script is there for the client only if every master has it).
     AllTrue,
+    /// DEBUG DIGEST: the digest one node holding every master's keys would give.
+    Digest,
 }
 
 /// Commands the proxy answers itself.
@@ -78,7 +80,7 @@ pub enum Local {
     Quit,
     /// SELECT: only database 0 exists in a cluster.
     Select,
-    /// HELLO \[2\]: RESP2 only, since backend connections are shared.
+    /// HELLO \[protover \[AUTH user pass\] \[SETNAME name\]\]: RESP2 or RESP3, as Redis 7.
     Hello,
     /// READONLY / READWRITE sent by cluster-aware clients: accepted, percore reads masters.
     ReadMode,

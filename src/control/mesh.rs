@@ -199,6 +199,13 @@ pub enum Notice {
     Peers(Arc<[String]>),
     /// A core's monitors changed (one disconnected).
     Monitors(MonitorCount),
+    /// CONFIG SET of the slow log's settings, which every core's log follows.
+    Slowlog {
+        /// `slowlog-log-slower-than`, if set (`Some(None)`: negative, off).
+        slower_than: Option<Option<Duration>>,
+        /// `slowlog-max-len`, if set.
+        max_len: Option<usize>,
+    },
 }
 
 /// How many MONITOR clients a core has. Versioned, because a core's updates can travel by

@@ -3,9 +3,11 @@
 //! like behind any backend reply): RANDOMKEY, CONFIG SET / RESETSTAT / REWRITE.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::command::keys::Args;
 use crate::control::mesh::Notice;
 use crate::resp::Protocol;
 
@@ -38,14 +40,18 @@ pub fn random_key(shard: &Rc<Shard>, request: Bytes, protocol: Protocol, reply_t
 }
 
 /// `CONFIG SET | RESETSTAT | REWRITE`: every master; OK when all are, else the first error
-/// with the node that gave it. RESETSTAT also clears percore's counters on every core.
-pub fn config_all(
+/// with the node that gave it. RESETSTAT also clears percore's counters on every core, and a
+/// CONFIG SET of the slow log's settings that every master took sets percore's slow log too
+/// (`SLOWLOG` through percore shows percore's log).
+pub fn config_all<A: Args + ?Sized>(
     shard: &Rc<Shard>,
+    args: &A,
     request: Bytes,
-    resetstat: bool,
     protocol: Protocol,
     reply_to: ReplyTo,
 ) {
+    let resetstat = args.get(1).eq_ignore_ascii_case(b"resetstat");
+    let slowlog = slowlog_settings(args);
     let shard = shard.clone();
     glommio::spawn_local(async move {
         if resetstat {
@@ -55,9 +61,38 @@ pub fn config_all(
         if replies.is_empty() {
             return reply_to.deliver(shard.unserved());
         }
-        reply_to.deliver(all_ok(&replies));
+        let reply = all_ok(&replies);
+        if let Some(notice) = slowlog.filter(|_| reply.as_ref() == b"+OK\r\n") {
+            shard.tell_every_core(notice).await;
+        }
+        reply_to.deliver(reply);
     })
     .detach();
+}
+
+/// The slow log settings a `CONFIG SET` changes, as a notice for every core; `None` when it
+/// sets neither or a value a node would refuse.
+fn slowlog_settings<A: Args + ?Sized>(args: &A) -> Option<Notice> {
+    if !args.get(1).eq_ignore_ascii_case(b"set") {
+        return None;
+    }
+    let (mut slower_than, mut max_len) = (None, None);
+    let mut index = 2;
+    while index + 1 < args.count() {
+        let (name, value) = (args.get(index), args.get(index + 1));
+        let number = || std::str::from_utf8(value).ok()?.parse::<i64>().ok();
+        if name.eq_ignore_ascii_case(b"slowlog-log-slower-than") {
+            let micros = number()?;
+            slower_than = Some(u64::try_from(micros).ok().map(Duration::from_micros));
+        } else if name.eq_ignore_ascii_case(b"slowlog-max-len") {
+            max_len = Some(usize::try_from(number()?).ok()?);
+        }
+        index += 2;
+    }
+    (slower_than.is_some() || max_len.is_some()).then_some(Notice::Slowlog {
+        slower_than,
+        max_len,
+    })
 }
 
 /// `+OK` when every reply is, else the first other reply, an error naming its node.

@@ -100,6 +100,10 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
         Notice::Unpause => shard.pause.set(None),
         Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
         Notice::Monitors(update) => monitor::apply(shard, update),
+        Notice::Slowlog {
+            slower_than,
+            max_len,
+        } => shard.slowlog().configure(slower_than, max_len),
     }
 }
 

@@ -131,9 +131,8 @@ pub fn answer(
         }
         Local::ConfigAll => {
             let request = Bytes::copy_from_slice(args.frame);
-            let resetstat = args.get(1).eq_ignore_ascii_case(b"resetstat");
             let protocol = client.identity.protocol();
-            composed::config_all(shard, request, resetstat, protocol, reply_to);
+            composed::config_all(shard, args, request, protocol, reply_to);
             return Control::Continue;
         }
     };

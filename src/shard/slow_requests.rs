@@ -83,13 +83,14 @@ pub fn command(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let answers = shard.gather(question.clone()).await;
-        reply_to.deliver(merged_reply(&question, answers));
+        reply_to.deliver(merged_reply(&question, answers, shard.slowlog().max_len()));
     })
     .detach();
 }
 
-/// The reply to a SLOWLOG gather: the merged entries, the summed length, or OK.
-fn merged_reply(question: &Question, answers: Vec<Answer>) -> Bytes {
+/// The reply to a SLOWLOG gather: the merged entries, the summed length, or OK. The cores'
+/// logs together are one log of at most `max_len` entries, the newest, as a node keeps.
+fn merged_reply(question: &Question, answers: Vec<Answer>, max_len: usize) -> Bytes {
     let mut out = BytesMut::new();
     match *question {
         Question::Slowlog { count } => {
@@ -97,16 +98,18 @@ fn merged_reply(question: &Question, answers: Vec<Answer>) -> Bytes {
                 Answer::Slowlog(entries) => Some(entries),
                 _ => None,
             });
+            let count = count.min(max_len);
             slowlog::encode_entries(&mut out, &slowlog::merge(per_core.collect(), count));
         }
         Question::SlowlogLen => {
-            let len: u64 = answers
+            let len = answers
                 .into_iter()
                 .map(|answer| match answer {
                     Answer::Count(n) => n,
                     _ => 0,
                 })
-                .sum();
+                .sum::<u64>()
+                .min(max_len as u64);
             encode::integer(&mut out, len as i64);
         }
         _ => return Bytes::from_static(encode::OK),

@@ -416,6 +416,8 @@ impl RedisNode {
                 "--save",
                 "",
             ])
+            // As Redis's own test suite runs its servers: DEBUG works from loopback.
+            .args(["--enable-debug-command", "local"])
             .args(["--protected-mode", "no", "--dir"])
             .arg(dir)
             .arg("--logfile")
