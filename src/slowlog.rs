@@ -319,9 +319,15 @@ mod tests {
         log.configure(Some(Some(Duration::ZERO)), None);
         assert!(log.is_slow(Duration::ZERO));
         log.configure(None, Some(0));
-        assert!(!log.is_slow(Duration::from_secs(1)), "max-len 0 keeps nothing");
+        assert!(
+            !log.is_slow(Duration::from_secs(1)),
+            "max-len 0 keeps nothing"
+        );
         log.configure(None, Some(2));
-        assert!(log.is_slow(Duration::ZERO), "the threshold is back with a length");
+        assert!(
+            log.is_slow(Duration::ZERO),
+            "the threshold is back with a length"
+        );
         for _ in 0..3 {
             log.record(&frame(&[b"PING"]), Duration::ZERO, origin());
         }

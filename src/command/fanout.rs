@@ -153,8 +153,8 @@ pub fn merge_all(merge: Merge, replies: &[Bytes]) -> Bytes {
 /// What an empty database's digest starts from once it has a key: Redis mixes the database
 /// number (0, big-endian) into zeros first, which is SHA1(SHA1(0x00000000)).
 const DIGEST_OF_DB0: [u8; 20] = [
-    0xaa, 0x30, 0x98, 0xf3, 0xaa, 0xe9, 0x4b, 0xaa, 0xc1, 0x4e, 0x3b, 0x8b, 0x8d, 0xca, 0xe9,
-    0x89, 0xaf, 0x93, 0xf6, 0xa2,
+    0xaa, 0x30, 0x98, 0xf3, 0xaa, 0xe9, 0x4b, 0xaa, 0xc1, 0x4e, 0x3b, 0x8b, 0x8d, 0xca, 0xe9, 0x89,
+    0xaf, 0x93, 0xf6, 0xa2,
 ];
 
 /// DEBUG DIGEST over several masters. A node's digest of database 0 is `DIGEST_OF_DB0` XOR
@@ -177,8 +177,11 @@ fn merge_digests(replies: &[Bytes]) -> Bytes {
             combined.iter_mut().zip(digest).for_each(|(c, d)| *c ^= d);
         }
     }
-    if holding_keys > 0 && holding_keys % 2 == 0 {
-        combined.iter_mut().zip(DIGEST_OF_DB0).for_each(|(c, d)| *c ^= d);
+    if holding_keys > 0 && holding_keys.is_multiple_of(2) {
+        combined
+            .iter_mut()
+            .zip(DIGEST_OF_DB0)
+            .for_each(|(c, d)| *c ^= d);
     }
     let mut out = BytesMut::with_capacity(43);
     out.put_u8(b'+');
