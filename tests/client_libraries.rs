@@ -13,7 +13,14 @@
 //! - logged in with a password (`--requirepass`) and as an ACL user (`--user`), after a client
 //!   without the password and one with a wrong one are refused;
 //! - scan: the library's scan iterator finds every key on every master;
-//! - cluster: the library's cluster client pointed at percore learns only percore's address.
+//! - cluster: the library's cluster client pointed at percore learns only percore's address;
+//! - sessions: transactions (the library's `pipeline()` / `multi()` / `pipe().atomic()`, one
+//!   aborted at queue time and one across slots that change nothing), a non-transactional
+//!   pipeline, WATCH with another client's write in between, blocking pops woken by another
+//!   client and timing out, pub/sub (channels, patterns, sharded channels) with messages from
+//!   another client, and RESET; then cluster-sessions: the library's cluster client with a
+//!   transaction in one slot and a blocking pop. Over the library's default protocol, RESP2
+//!   and RESP3.
 //!
 //! Each test prints the library's log; a failure shows the check that failed and the error the
 //! library gave.
@@ -259,6 +266,61 @@ fn cluster_client(lib: Lib) {
     expect_pass(lib, &[proxy.port], &run);
 }
 
+/// The sessions suite over the library's default protocol, RESP2 and RESP3, then the
+/// cluster-sessions suite over the default protocol, on one cluster.
+fn sessions(lib: Lib) {
+    let cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &[]);
+    for (suite, protocol) in [
+        ("sessions", None),
+        ("sessions", Some(2)),
+        ("sessions", Some(3)),
+        ("cluster-sessions", None),
+    ] {
+        let run = Run {
+            suite,
+            protocol,
+            login: None,
+            prefix: prefix(lib, protocol, None),
+        };
+        expect_pass(lib, &[proxy.port], &run);
+    }
+}
+
+/// Runs the suite `CLIENT_LIBS_SUITE` (default `sessions`) of every library, over its default
+/// protocol, RESP2 and RESP3, against the server on 127.0.0.1:`CLIENT_LIBS_PORT`: Redis
+/// itself, to see that a check percore fails is one Redis passes (a node in cluster mode
+/// owning every slot for `sessions`, a cluster for `cluster-sessions`). For instance
+/// `CLIENT_LIBS_PORT=7000 cargo test --test client_libraries -- --ignored --nocapture`.
+#[test]
+#[ignore = "runs against the server on CLIENT_LIBS_PORT"]
+fn against_a_server() {
+    let port: u16 = std::env::var("CLIENT_LIBS_PORT")
+        .ok()
+        .and_then(|port| port.parse().ok())
+        .expect("CLIENT_LIBS_PORT: the port of the server to run against");
+    let suite = std::env::var("CLIENT_LIBS_SUITE").unwrap_or_else(|_| "sessions".into());
+    let mut failed = Vec::new();
+    for lib in [Lib::RedisPy, Lib::Ioredis, Lib::NodeRedis, Lib::RedisRs] {
+        for protocol in [None, Some(2), Some(3)] {
+            let run = Run {
+                suite: &suite,
+                protocol,
+                login: None,
+                prefix: format!("against-{}", prefix(lib, protocol, None)),
+            };
+            match drive(lib, &[port], &run) {
+                Ok(log) => println!("{log}"),
+                Err(log) => {
+                    println!("{log}");
+                    failed.push(format!("{lib:?} over {protocol:?}"));
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{suite} failed for {failed:?}");
+}
+
 /// The tests of one library: one per suite, so each result stands on its own line.
 macro_rules! library_tests {
     ($module:ident, $lib:expr) => {
@@ -288,6 +350,11 @@ macro_rules! library_tests {
             #[test]
             fn cluster_client_learns_only_percore() {
                 cluster_client($lib);
+            }
+
+            #[test]
+            fn transactions_watch_blocking_and_pubsub_with_defaults() {
+                sessions($lib);
             }
         }
     };

@@ -10,8 +10,10 @@
 // LIB is `ioredis` or `node-redis`. SUITE is `plain` (one percore as one server: strings, MGET
 // and DEL across masters, INCR, a non-transactional pipeline, binary keys and values, hashes,
 // sorted sets and sets, the connection's own view in CLIENT INFO), `scan` (the library's scan
-// iterator over keys on every master) or `cluster` (the library's cluster client pointed at
-// percore, which must present only percore addresses). Without --protocol the library's
+// iterator over keys on every master), `cluster` (the library's cluster client pointed at
+// percore, which must present only percore addresses), `sessions` (transactions, WATCH,
+// blocking pops, pub/sub and RESET) or `cluster-sessions` (the cluster client's multi() and
+// BLPOP in one slot, and pub/sub); the last two are in node_sessions.mjs. Without --protocol the library's
 // default is used. With --password, a client without it and one with a wrong one must be
 // refused first.
 //
@@ -21,6 +23,8 @@
 import { createRequire } from "node:module";
 import { isDeepStrictEqual, parseArgs } from "node:util";
 import path from "node:path";
+
+import * as sessions from "./node_sessions.mjs";
 
 const KEYS = 16;
 const SCAN_KEYS = 120;
@@ -379,13 +383,40 @@ async function nodeRedisCluster() {
 
 // ---- main ----
 
+/** What node_sessions.mjs needs of this harness. */
+const harness = {
+  expect,
+  check,
+  require,
+  p,
+  protocol,
+  ports,
+  Mismatch,
+  credentials,
+  noteError,
+  ioredisClient,
+  nodeRedisClient,
+  nodeRedisOptions,
+};
 const suites = {
-  ioredis: { plain: ioredisPlain, scan: ioredisScan, cluster: ioredisCluster },
-  "node-redis": { plain: nodeRedisPlain, scan: nodeRedisScan, cluster: nodeRedisCluster },
+  ioredis: {
+    plain: ioredisPlain,
+    scan: ioredisScan,
+    cluster: ioredisCluster,
+    sessions: () => sessions.ioredisSessions(harness),
+    "cluster-sessions": () => sessions.ioredisClusterSessions(harness),
+  },
+  "node-redis": {
+    plain: nodeRedisPlain,
+    scan: nodeRedisScan,
+    cluster: nodeRedisCluster,
+    sessions: () => sessions.nodeRedisSessions(harness),
+    "cluster-sessions": () => sessions.nodeRedisClusterSessions(harness),
+  },
 };
 const run = suites[lib]?.[suite];
 if (!run || ports.length === 0) {
-  console.log("usage: node_client.mjs ioredis|node-redis plain|scan|cluster --port PORT [...]");
+  console.log("usage: node_client.mjs ioredis|node-redis plain|scan|cluster|sessions|cluster-sessions --port PORT [...]");
   process.exit(2);
 }
 const pkg = lib === "ioredis" ? "ioredis" : "redis";

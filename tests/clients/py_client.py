@@ -8,8 +8,11 @@ Run by tests/client_libraries.rs with the interpreter of the venv it installs re
 
 SUITE is `plain` (one percore as one server: strings, MGET and DEL across masters, INCR, a
 non-transactional pipeline, binary keys and values, hashes, sorted sets and sets, the
-connection's own view in CLIENT INFO), `scan` (scan_iter over keys on every master) or
-`cluster` (RedisCluster pointed at percore, which must present only percore addresses).
+connection's own view in CLIENT INFO), `scan` (scan_iter over keys on every master),
+`cluster` (RedisCluster pointed at percore, which must present only percore addresses),
+`sessions` (one percore as one server: transactions, WATCH, blocking pops, pub/sub and RESET,
+in py_sessions.py) or `cluster-sessions` (RedisCluster: a transaction, a blocking pop and
+pub/sub in one slot, also in py_sessions.py).
 Without --protocol the library's default is used. With --password, a client without it and
 one with a wrong one must be refused first.
 
@@ -24,6 +27,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
+
+# The sessions suites live beside this script; importing them must not leave a __pycache__
+# in the source tree.
+sys.dont_write_bytecode = True
+import py_sessions  # noqa: E402
 
 KEYS = 16
 SCAN_KEYS = 120
@@ -195,7 +203,14 @@ def cluster(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=["plain", "scan", "cluster"])
+    suites = {
+        "plain": plain,
+        "scan": scan,
+        "cluster": cluster,
+        "sessions": lambda args: py_sessions.sessions(args, connect),
+        "cluster-sessions": py_sessions.cluster_sessions,
+    }
+    parser.add_argument("suite", choices=sorted(suites))
     parser.add_argument("--port", type=int, action="append", required=True)
     parser.add_argument("--protocol", type=int, choices=[2, 3])
     parser.add_argument("--password")
@@ -204,12 +219,13 @@ def main():
     args = parser.parse_args()
     print(f"redis-py {redis.__version__}, python {sys.version.split()[0]}")
     try:
-        {"plain": plain, "scan": scan, "cluster": cluster}[args.suite](args)
-    except Mismatch as e:
+        suites[args.suite](args)
+    except (Mismatch, py_sessions.Mismatch, py_sessions.Hung) as e:
         print(f"MISMATCH {e}")
         sys.exit(1)
     except Exception as e:  # any library error is a failed check, reported by name
-        print(f"ERROR from redis-py: {type(e).__name__}: {e}")
+        where = f" at step '{py_sessions.step}'" if args.suite.endswith("sessions") else ""
+        print(f"ERROR from redis-py{where}: {type(e).__name__}: {e}")
         sys.exit(1)
     print("all checks passed")
 

@@ -3,6 +3,11 @@
 //! beyond the URL is a read timeout, so a missing reply fails the test instead of hanging it.
 //!
 //! Each suite returns its log (one line per check) or the log ending in the first mismatch.
+//! The `sessions` and `cluster-sessions` suites (transactions, WATCH, blocking pops, pub/sub,
+//! RESET) are in redis_rs_sessions.rs.
+
+#[path = "redis_rs_sessions.rs"]
+mod sessions;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -87,13 +92,15 @@ impl Log {
 
 type Step = Result<(), String>;
 
-/// Runs `suite` (`plain`, `scan` or `cluster`).
+/// Runs `suite` (`plain`, `scan`, `cluster`, `sessions` or `cluster-sessions`).
 pub fn run(suite: &str, target: &Target) -> Result<String, String> {
     let mut log = Log(vec![format!("redis-rs, URL {}", target.url(None))]);
     let result = match suite {
         "plain" => plain(&mut log, target),
         "scan" => scan(&mut log, target),
         "cluster" => cluster(&mut log, target),
+        "sessions" => sessions::sessions(&mut log, target),
+        "cluster-sessions" => sessions::cluster_sessions(&mut log, target),
         other => Err(format!("no suite {other}")),
     };
     log.finish(result)
