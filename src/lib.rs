@@ -42,7 +42,8 @@
 //!
 //! # Modules, and which may use which
 //! Each line uses only the lines above it (checked by `bench-scripts/check-layout.py`, in CI):
-//! - `sync`, [`error`], `shutdown`: a wake-up flag, error types, the stop flag.
+//! - `sync`, [`error`], `shutdown`, `service`: a wake-up flag, error types, the stop flag, and
+//!   the readiness and stop notifications to systemd.
 //! - [`resp`]: the wire protocol: request parser, reply scanner, encoders, a small value tree.
 //! - [`cluster`]: slots and hash tags, MOVED/ASK parsing, topology from CLUSTER SLOTS, and the
 //!   cluster percore presents to cluster-mode clients (its own addresses, never a backend's).
@@ -91,6 +92,7 @@ mod control;
 mod metrics;
 mod net;
 mod runtime;
+mod service;
 mod shard;
 mod shutdown;
 mod slowlog;

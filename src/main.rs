@@ -13,14 +13,16 @@ use percore::config::process::{
     DEFAULT_STATS_PORT,
 };
 use percore::config::{
-    pool_config, runtime_configs, ConfigFile, PoolFlags, ProcessConfig, ProcessFlags, Upstream,
-    DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS,
-    DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT,
-    DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
+    pool_config, runtime_configs, ConfigFile, LogFormat, PoolFlags, Problem, ProcessConfig,
+    ProcessFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER,
+    DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS,
+    DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN,
+    DEFAULT_SLOWLOG_SLOWER_THAN,
 };
 use percore::daemon::{self, PidFile};
 use percore::resp::parse::ParseLimits;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// What `-D` prints: where percore's figures are, as nutcracker's `-D` lists its stats.
@@ -219,6 +221,16 @@ struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
+
+    /// Log line format: text (for people) or json (one object per line, for log pipelines)
+    /// [default: text].
+    #[arg(long, value_name = "text|json", value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
+}
+
+/// clap's reading of `--log-format`, with the config file's words and message.
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    text.parse().map_err(|problem: Problem| problem.to_string())
 }
 
 fn main() -> ExitCode {
@@ -337,18 +349,22 @@ fn init_logging(process: &ProcessConfig) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    match process.log_file() {
+    let writer = match process.log_file() {
         Some(path) => {
             let file =
                 daemon::open_log(path.as_ref()).map_err(|e| format!("log file {path}: {e}"))?;
-            builder
-                .with_writer(std::sync::Arc::new(file))
-                .with_ansi(false)
-                .init();
+            BoxMakeWriter::new(std::sync::Arc::new(file))
         }
-        None => builder
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let ansi = process.log_file().is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match process.log_format() {
+        LogFormat::Text => builder.with_writer(writer).with_ansi(ansi).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_writer(writer)
             .init(),
     }
     Ok(())
@@ -370,6 +386,7 @@ fn process_flags(cli: &Cli, m: &ArgMatches) -> ProcessFlags {
         no_pin: cli.no_pin,
         shutdown_timeout: given(m, "shutdown_timeout").then_some(cli.shutdown_timeout),
         log_level: level.or_else(|| given(m, "log_level").then(|| cli.log_level.clone())),
+        log_format: cli.log_format,
         log_file: cli.output.as_ref().map(|p| p.display().to_string()),
         pid_file: cli.pid_file.as_ref().map(|p| p.display().to_string()),
         stats_addr: given(m, "stats_addr").then(|| cli.stats_addr.clone()),

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::control::mesh::{self, Message};
 use crate::error::Error;
 use crate::net::Uring;
-use crate::{shard, shutdown};
+use crate::{service, shard, shutdown};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
 /// (10 MiB, registered and therefore memlocked) is waste; 1 MiB per core keeps a 2-core
@@ -49,6 +49,7 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
     let cores = pick_cores(threads)?;
     probe_io_uring()?;
+    service::expect_listeners(cores.len() * pools.len());
     shutdown::install();
     for pool in pools {
         info!(threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");

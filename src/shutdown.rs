@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::service;
+
 /// Set once a stop signal arrived (or a core failed).
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by a second stop signal: stop draining at once.
@@ -51,6 +53,7 @@ pub fn install() {
                     signal,
                     "stop signal: no new clients, draining in-flight requests"
                 );
+                service::stopping();
             })
             .map(drop)
             .unwrap_or_else(|e| warn!(error = %e, "cannot start the signal thread"));
@@ -59,7 +62,9 @@ pub fn install() {
 
 /// Asks every core to stop, as a stop signal does.
 pub fn request() {
-    STOP.store(true, Ordering::SeqCst);
+    if !STOP.swap(true, Ordering::SeqCst) {
+        service::stopping();
+    }
 }
 
 /// True once a stop signal arrived.

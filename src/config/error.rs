@@ -226,6 +226,9 @@ pub enum Problem {
         /// Why.
         reason: String,
     },
+    /// A log format percore does not write.
+    #[error("'{0}' is not a log format: text or json")]
+    LogFormat(String),
     /// A listen address that is every local address, with no `announce:`.
     #[error("'{0}' is every local address, not one cluster-mode clients can be told to connect to: give announce: host:port")]
     NeedsAnnounce(String),

@@ -284,6 +284,14 @@ fn the_process_section() {
         "{}",
         errors[3]
     );
+    let json = parse("percore:\n  log_format: json\np:\n  listen: h:1\n  cluster: h:2\n").unwrap();
+    assert_eq!(json.process().log_format(), crate::config::LogFormat::Json);
+    let errors =
+        parse("percore:\n  log_format: yaml\np:\n  listen: h:1\n  cluster: h:2\n").unwrap_err();
+    assert_eq!(
+        errors,
+        ["p.yml:2: section 'percore' key 'log_format': 'yaml' is not a log format: text or json"]
+    );
 }
 
 /// One file per error: the messages exactly, line and key included.

@@ -32,7 +32,7 @@ pub use credentials::ClientAuth;
 pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
-pub use process::{ProcessConfig, ProcessFlags};
+pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.

@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "no_pin",
     "shutdown_timeout",
     "log_level",
+    "log_format",
     "log_file",
     "pid_file",
     "stats_listen",
@@ -39,6 +40,7 @@ pub struct ProcessConfig {
     pin: bool,
     shutdown_timeout: Duration,
     log_level: Option<String>,
+    log_format: LogFormat,
     log_file: Option<String>,
     pid_file: Option<String>,
     stats_listen: String,
@@ -53,6 +55,7 @@ impl Default for ProcessConfig {
             pin: true,
             shutdown_timeout: Config::default().shutdown_timeout,
             log_level: None,
+            log_format: LogFormat::Text,
             log_file: None,
             pid_file: None,
             stats_listen: format!("{DEFAULT_STATS_ADDR}:{DEFAULT_STATS_PORT}"),
@@ -77,6 +80,10 @@ impl ProcessConfig {
     /// The log filter (`log_level`), if the file sets one.
     pub fn log_level(&self) -> Option<&str> {
         self.log_level.as_deref()
+    }
+    /// How log lines are written (`log_format`).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
     }
     /// The file logs go to (`log_file`, nutcracker's `-o`); `None`: standard error.
     pub fn log_file(&self) -> Option<&str> {
@@ -125,6 +132,14 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
             }
         }
     }
+    if let Some(entry) = fields.get("log_format") {
+        if let Some(text) = reader.text(entry) {
+            match text.parse() {
+                Ok(format) => process.log_format = format,
+                Err(problem) => reader.error(entry.line, Some("log_format"), problem),
+            }
+        }
+    }
     process.log_file = fields
         .get("log_file")
         .and_then(|e| reader.text(e))
@@ -148,6 +163,30 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
         process.stats_interval = interval;
     }
     process
+}
+
+/// How log lines are written: for people (`text`, the default) or for a log pipeline (`json`,
+/// one object per line with the time, level, message and every field, so the pool, node and
+/// cause of a line can be queried without parsing prose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// tracing's human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = Problem;
+
+    fn from_str(text: &str) -> Result<Self, Problem> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(Problem::LogFormat(other.into())),
+        }
+    }
 }
 
 /// Whether tracing reads `filter` (`info`, `percore=debug`, ...).
@@ -188,6 +227,9 @@ impl ProcessConfig {
         if let Some(level) = &flags.log_level {
             self.log_level = Some(level.clone());
         }
+        if let Some(format) = flags.log_format {
+            self.log_format = format;
+        }
         if let Some(file) = &flags.log_file {
             self.log_file = Some(file.clone());
         }
@@ -218,6 +260,8 @@ pub struct ProcessFlags {
     pub shutdown_timeout: Option<Duration>,
     /// `--log-level`, or `-v` mapped by [`nutcracker_verbosity`].
     pub log_level: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
     /// `-o`.
     pub log_file: Option<String>,
     /// `-p`.
@@ -244,6 +288,22 @@ mod tests {
                 "trace", "trace", "trace"
             ]
         );
+    }
+
+    #[test]
+    fn log_formats() {
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert_eq!(
+            "xml".parse::<LogFormat>().map_err(|p| p.to_string()),
+            Err("'xml' is not a log format: text or json".to_string())
+        );
+        let flags = ProcessFlags {
+            log_format: Some(LogFormat::Json),
+            ..ProcessFlags::default()
+        };
+        let process = ProcessConfig::default().with_flags(&flags);
+        assert_eq!(process.log_format(), LogFormat::Json);
     }
 
     #[test]

@@ -18,10 +18,10 @@ use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::net::{spawn_driver, Listener, Uring};
-use crate::shutdown;
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
 use crate::upstream::Ring;
+use crate::{service, shutdown};
 
 use super::client;
 use super::monitor::Monitors;
@@ -150,6 +150,7 @@ async fn run_pool(
             source,
         })?;
         info!(core, listen = %config.listen, "accepting clients");
+        service::listener_ready();
         futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
         drop(listener);
         drain(&shard).await;

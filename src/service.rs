@@ -1,0 +1,54 @@
+//! Telling a service manager when percore serves and when it stops: systemd's `Type=notify`
+//! protocol (`READY=1` once every core of every pool accepts clients, `STOPPING=1` when the
+//! drain starts), so `systemctl start` returns only when percore can be reached, and units
+//! ordered after it (`After=percore.service`) start only then.
+//!
+//! Readiness is a count of listeners still to come, set before the executors start and
+//! counted down by each core once its listener accepts; the core that brings it to zero sends
+//! `READY=1`. It is a process-wide atomic, like the stop flag of [`crate::shutdown`]: it is
+//! touched once per listener at start, never on the request path, so it needs no cross-core
+//! channel. Without `NOTIFY_SOCKET` in the environment (not started by systemd) each
+//! notification is a no-op; a notification that cannot be sent is logged and changes nothing
+//! else, since the service manager is the only one who would miss it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sd_notify::NotifyState;
+use tracing::{info, warn};
+
+/// Listeners (cores × pools) that do not accept clients yet.
+static LISTENERS_LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Sets how many listeners must accept before the process is ready. Call once, before the
+/// executors start.
+pub fn expect_listeners(count: usize) {
+    LISTENERS_LEFT.store(count, Ordering::SeqCst);
+}
+
+/// One more listener accepts clients; the last one tells the service manager percore is
+/// ready.
+pub fn listener_ready() {
+    let before = LISTENERS_LEFT.fetch_sub(1, Ordering::SeqCst);
+    if before == 1 {
+        info!("every core accepts clients: ready");
+        send(&[
+            NotifyState::Ready,
+            NotifyState::Status("serving: every core accepts clients"),
+        ]);
+    }
+}
+
+/// The process stops taking clients and drains: tells the service manager so.
+pub fn stopping() {
+    send(&[
+        NotifyState::Stopping,
+        NotifyState::Status("draining: no new clients"),
+    ]);
+}
+
+/// Sends `states` to the service manager, if one listens.
+fn send(states: &[NotifyState]) {
+    if let Err(error) = sd_notify::notify(states) {
+        warn!(%error, "cannot notify the service manager");
+    }
+}

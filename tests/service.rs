@@ -1,0 +1,97 @@
+//! Running under a service manager: systemd's `Type=notify` readiness (`READY=1` only once
+//! every core accepts clients, `STOPPING=1` when the drain starts) and the JSON log format
+//! a log pipeline reads.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Proxy, RedisCluster, Value};
+use tempfile::TempDir;
+
+/// Longest the test waits for a notification.
+const NOTIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// The next notification percore sends, as text.
+fn next_notification(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notification within the wait");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn systemd_hears_ready_once_every_core_serves_and_stopping_at_the_drain() {
+    let cluster = RedisCluster::start(3, 0);
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    let notify = path.to_str().unwrap();
+    // Two threads (the fixture's): READY=1 must wait for both cores' listeners.
+    let mut proxy = Proxy::start_with_env(&cluster.seeds(), &[], &[("NOTIFY_SOCKET", notify)]);
+
+    let ready = next_notification(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    // Ready means every core's listener accepts: it is said after both cores said so, and new
+    // connections, whichever core takes them, are served at once.
+    let log = proxy.log();
+    let ready_at = log
+        .find("every core accepts clients: ready")
+        .expect("logged");
+    assert_eq!(
+        log[..ready_at].matches("accepting clients").count(),
+        2,
+        "{log}"
+    );
+    for _ in 0..8 {
+        assert_eq!(proxy.conn().cmd_str("SET service:k v"), Value::ok());
+    }
+
+    proxy.signal("-TERM");
+    let stopping = next_notification(&socket);
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_their_fields() {
+    let cluster = RedisCluster::start(3, 0);
+    let mut proxy = Proxy::start(&cluster, &["--log-format", "json"]);
+    proxy.signal("-TERM");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+
+    let log = proxy.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let accepting: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "accepting clients")
+        .collect();
+    assert_eq!(accepting.len(), 2, "a line per core: {log}");
+    for line in accepting {
+        assert_eq!(line["level"], "INFO");
+        assert!(line["timestamp"].is_string(), "{line}");
+        assert!(line["core"].is_u64(), "{line}");
+        assert_eq!(line["listen"], format!("127.0.0.1:{}", proxy.port));
+    }
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_with_the_choices() {
+    let out = Command::new(env!("CARGO_BIN_EXE_percore"))
+        .args(["--log-format", "xml", "--cluster", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'xml' is not a log format: text or json"),
+        "{stderr}"
+    );
+}
