@@ -1,7 +1,28 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: the same redis-benchmark workloads against one redis-server
-# directly, nutcracker (twemproxy) over 3 standalone servers, and percore with 1 and 2 threads
-# over a 3-master cluster, all in one run on this machine.
+# directly, nutcracker (twemproxy) over 3 standalone servers, percore with 1 and 2 threads
+# over a 3-master cluster and, when selected, percore with 1 and 2 threads serving a static
+# pool over nutcracker's 3 standalone servers, all in one run on this machine.
+#
+# Targets (TARGETS, names separated by spaces; default "redis nutcracker percore-1t percore-2t"):
+#   redis       one standalone redis-server (port 7100), no proxy
+#   nutcracker  nutcracker over the standalone servers 7101-7103 (its YAML: ketama + fnv1a_64)
+#   percore-1t  percore --threads 1 over a 3-master cluster (7000-7002)
+#   percore-2t  percore --threads 2 over the same cluster
+#   pool-1t     percore --threads 1 -c <nutcracker's own YAML>, only --listen differing: the
+#               same 3 standalone servers, hash and distribution, so every key lands on the
+#               server nutcracker puts it on (tests/pool_placement.rs proves it; the script
+#               checks that 50 keys read the same through both)
+#   pool-2t     the same with --threads 2. The pools start only when selected.
+#   peer-<name> from PEER_<NAME> (below), always added.
+# Tests (TESTS; default "get set mset"): any redis-benchmark -t name (mset is its 10-key MSET,
+# keys spread over servers and slots), and mget: one MGET of MGET_KEYS (default 100) keys
+# key:__rand_int__ (each placeholder its own random key, so they spread over the servers),
+# with n scaled by 10/MGET_KEYS so it reads as many keys as the mset line writes.
+#
+# The static-pool comparison of issue 13 (pool vs nutcracker, same servers, same YAML):
+#   TARGETS="nutcracker pool-1t pool-2t" TESTS="get set mset mget" PROTOCOLS=2 ROUNDS=5 \
+#     bash bench-scripts/compare.sh
 #
 # Every line runs ROUNDS times (default 3), the targets taking turns within each round and
 # the order rotating from round to round, so neither a burst of noise on this shared machine
@@ -14,7 +35,12 @@
 # backends' CPU per request, and how much CPU something else on the machine used meanwhile
 # (lines where that exceeds OTHER_BUSY_LIMIT are flagged "busy").
 #
-# Output: bench-scripts/results/compare-<stamp>.{csv,md,png}.
+# Output: bench-scripts/results/compare-<stamp>.{csv,md,png}. The .md has the medians, then
+# every target's ratio to nutcracker (target / nutcracker, round by round: median and range).
+#
+# PERCORE=<binary> (a path from the repository root) measures that binary instead of building
+# target/release/percore: e.g. a debug build for a smoke run of the script itself, whose
+# figures mean nothing.
 #
 # Extra peers (another cluster proxy, measured like percore, over the same cluster): set
 # PEER_<NAME>="<command that starts it in the foreground>", where {port} is replaced by the port
@@ -28,10 +54,11 @@ REQUESTS=${REQUESTS:-200000}          # per P16 line; P1 lines use REQUESTS/4
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 SIZES=${SIZES:-"16 1024"}
-TESTS=${TESTS:-"get set mset"}
+TESTS=${TESTS:-"get set mset"}      # redis-benchmark -t names, and mget
+MGET_KEYS=${MGET_KEYS:-100}         # keys per MGET of the mget test
 PIPELINES=${PIPELINES:-"1 16"}
 PROTOCOLS=${PROTOCOLS:-"2 3"}          # RESP versions (redis-benchmark -3); nutcracker has only 2
-TARGETS=${TARGETS:-"redis nutcracker percore-1t percore-2t"}
+TARGETS=${TARGETS:-"redis nutcracker percore-1t percore-2t"}   # also: pool-1t pool-2t
 ROUNDS=${ROUNDS:-3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 OTHER_BUSY_LIMIT=${OTHER_BUSY_LIMIT:-0.15}   # CPU-seconds of others per second of run
@@ -41,6 +68,15 @@ mkdir -p "$OUT"
 CSV="$OUT/compare-$STAMP.csv"
 MD="$OUT/compare-$STAMP.md"
 
+# A misspelt target would otherwise only show as a message per line, after the setup.
+for target in $TARGETS; do
+  case $target in
+    redis | nutcracker | percore-1t | percore-2t | pool-1t | pool-2t) ;;
+    *) echo "compare.sh: unknown target '$target' (redis nutcracker percore-1t percore-2t pool-1t pool-2t; peers come from PEER_<NAME>)" >&2; exit 2 ;;
+  esac
+done
+selected() { [[ " $TARGETS " == *" $1 "* ]]; }
+
 need() { command -v "$1" >/dev/null || MISSING="$MISSING $2"; }
 MISSING=""
 need redis-server redis-server; need redis-benchmark redis-server; need nutcracker nutcracker
@@ -48,7 +84,12 @@ if [ -n "$MISSING" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
-cargo build --release --quiet
+if [ -n "${PERCORE:-}" ]; then
+  BIN=$PERCORE
+else
+  cargo build --release --quiet
+  BIN=./target/release/percore
+fi
 ulimit -l unlimited 2>/dev/null || true
 
 WORK=$(mktemp -d /tmp/percore-compare.XXXXXX)
@@ -81,10 +122,23 @@ EOF
 nutcracker -c "$WORK/nutcracker.yml" -o "$WORK/nutcracker.log" &
 PIDS+=($!); NUT_PID=$!
 SEEDS=127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
-./target/release/percore --listen 127.0.0.1:6381 --cluster $SEEDS --threads 1 --log-level warn 2>"$WORK/p1.log" &
+"$BIN" --listen 127.0.0.1:6381 --cluster $SEEDS --threads 1 --log-level warn 2>"$WORK/p1.log" &
 PIDS+=($!); P1_PID=$!
-./target/release/percore --listen 127.0.0.1:6382 --cluster $SEEDS --threads 2 --log-level warn 2>"$WORK/p2.log" &
+"$BIN" --listen 127.0.0.1:6382 --cluster $SEEDS --threads 2 --log-level warn 2>"$WORK/p2.log" &
 PIDS+=($!); P2_PID=$!
+# Static pools: nutcracker's own YAML, unchanged but for the listen address, so hash,
+# distribution and servers are nutcracker's. Started only when selected: by default the run is
+# what it was before they existed.
+POOL_PORTS=""
+POOL1_PID=""; POOL2_PID=""
+if selected pool-1t; then
+  "$BIN" -c "$WORK/nutcracker.yml" --listen 127.0.0.1:6383 --threads 1 --log-level warn 2>"$WORK/pool1.log" &
+  PIDS+=($!); POOL1_PID=$!; POOL_PORTS="$POOL_PORTS 6383"
+fi
+if selected pool-2t; then
+  "$BIN" -c "$WORK/nutcracker.yml" --listen 127.0.0.1:6384 --threads 2 --log-level warn 2>"$WORK/pool2.log" &
+  PIDS+=($!); POOL2_PID=$!; POOL_PORTS="$POOL_PORTS 6384"
+fi
 # Extra peers from PEER_<NAME> variables, each on its own port from 6390 up.
 declare -A PEER_PID PEER_PORT
 peer_port=6390
@@ -99,11 +153,14 @@ for var in $(compgen -v PEER_ || true); do
   peer_port=$((peer_port + 1))
 done
 
-for port in 7100 22121 6381 6382 "${PEER_PORT[@]}"; do
+for port in 7100 22121 6381 6382 $POOL_PORTS "${PEER_PORT[@]}"; do
+  ready=""
   for _ in $(seq 1 100); do
-    [ "$(redis-cli -p $port set compare:ready 1 2>/dev/null)" = OK ] && break
+    [ "$(redis-cli -p $port set compare:ready 1 2>/dev/null)" = OK ] && { ready=1; break; }
     sleep 0.1
   done
+  # Its lines will fail; say which port now, with the logs still in $WORK.
+  [ -n "$ready" ] || echo "== port $port is not answering SET after 10 s; logs: $(ls "$WORK"/*.log | tr '\n' ' ')" >&2
 done
 
 pid_of_port() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
@@ -134,13 +191,46 @@ rotate() {
 # Fills every target's keyspace with values of SIZE bytes before that size's lines (not
 # measured), so every target's GETs hit, return values of the size the line names, and look
 # keys up in tables of the same size: a GET on an empty server costs it far less. Five SETs per
-# key at random leave ~99% of the keys set.
+# key at random leave ~99% of the keys set. The pools share nutcracker's servers and place
+# keys as it does, so filling them through nutcracker fills them for the pools too. Only the
+# servers some selected target reads are filled.
+FILL_PORTS=""
+selected redis && FILL_PORTS="$FILL_PORTS 7100"
+FILL_PORTS="$FILL_PORTS 22121"
+if selected percore-1t || selected percore-2t || [[ " $TARGETS" == *" peer-"* ]]; then FILL_PORTS="$FILL_PORTS 6381"; fi
 populate() {
   local size=$1 port
-  for port in 7100 22121 6381; do
+  for port in $FILL_PORTS; do
     timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t set -P 64 -c 10 -n $((KEYSPACE * 5)) \
       -r "$KEYSPACE" -d "$size" -q >/dev/null 2>&1 || echo "  populate via port $port failed" >&2
   done
+  echo "== d$size: keys on nutcracker's (and the pools') servers 7101/7102/7103:" \
+    "$(for port in 7101 7102 7103; do redis-cli -p $port dbsize; done | tr '\n' ' ')"
+  # A pool that placed keys elsewhere than nutcracker would miss its GETs, which cost less:
+  # the same keys must read the same through both.
+  local keys want
+  keys=$(for ((k = 0; k < 50; k++)); do printf 'key:%012d ' "$k"; done)
+  want=$(redis-cli -p 22121 mget $keys | md5sum)
+  for port in $POOL_PORTS; do
+    [ "$(redis-cli -p $port mget $keys | md5sum)" = "$want" ] ||
+      echo "== the pool on port $port reads other values than nutcracker: placement differs" >&2
+  done
+}
+
+# The redis-benchmark arguments of a test, into BENCH_ARGS, and its request count for a line
+# of n requests, into BENCH_N. mget is a custom command: each __rand_int__ is replaced by its
+# own random number, so one MGET reads MGET_KEYS keys spread over every server (and slot),
+# named like those -t set fills (key:<12 digits>); it runs 10/MGET_KEYS as many requests as
+# the other lines, so it touches as many keys as the 10-key mset line.
+bench_args() {
+  local test=$1 n=$2 k
+  case $test in
+    mget)
+      BENCH_ARGS=(MGET)
+      for ((k = 0; k < MGET_KEYS; k++)); do BENCH_ARGS+=("key:__rand_int__"); done
+      BENCH_N=$((n * 10 / MGET_KEYS)); [ "$BENCH_N" -ge 1 ] || BENCH_N=1 ;;
+    *) BENCH_ARGS=(-t "$test"); BENCH_N=$n ;;
+  esac
 }
 
 echo "round,target,test,pipeline,size,requests,rps,p50_ms,p99_ms,proxy_cpu_us_per_req,backend_cpu_us_per_req,other_cpu_frac,flag" >"$CSV"
@@ -151,6 +241,7 @@ for size in $SIZES; do
     for test in $TESTS; do
     for protocol in $PROTOCOLS; do
       n=$REQUESTS; [ "$pipeline" = 1 ] && n=$((REQUESTS / 4))
+      bench_args "$test" "$n"; n=$BENCH_N
       # RESP3 lines are named apart (get-resp3) so the report keeps them apart.
       label=$test; resp_flag=""
       if [ "$protocol" = 3 ]; then label="$test-resp3"; resp_flag="-3"; fi
@@ -162,12 +253,14 @@ for size in $SIZES; do
           nutcracker) port=22121; proxy=$NUT_PID; backends="$NUT_BACKENDS" ;;
           percore-1t) port=6381; proxy=$P1_PID; backends="$CLUSTER_PIDS" ;;
           percore-2t) port=6382; proxy=$P2_PID; backends="$CLUSTER_PIDS" ;;
+          pool-1t) port=6383; proxy=$POOL1_PID; backends="$NUT_BACKENDS" ;;
+          pool-2t) port=6384; proxy=$POOL2_PID; backends="$NUT_BACKENDS" ;;
           peer-*) port=${PEER_PORT[${target#peer-}]}; proxy=${PEER_PID[${target#peer-}]}; backends="$CLUSTER_PIDS" ;;
           *) echo "unknown target $target" >&2; continue ;;
         esac
         p0=$(cpu_of $proxy); b0=$(cpu_of $backends); m0=$(machine_busy); t0=$(date +%s.%N)
-        line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t "$test" \
-          $resp_flag -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv) 2>&1 || true)
+        line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port \
+          $resp_flag -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv "${BENCH_ARGS[@]}") 2>&1 || true)
         t1=$(date +%s.%N); p1=$(cpu_of $proxy); b1=$(cpu_of $backends); m1=$(machine_busy)
         row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"' || true)
         bench_cpu=$(echo "$line" | awk '/BENCHCPU/{print $2 + $3}')

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turns a compare.sh CSV into a markdown table (with percore/nutcracker ratios) and a chart.
+"""Turns a compare.sh CSV into a markdown table (with every target's ratios to nutcracker) and a
+chart.
 
 Usage: report.py RESULTS.csv OUT.md OUT.png
 
@@ -61,15 +62,30 @@ def summarize(rows):
     return out
 
 
-def round_ratios(rows, key, field):
-    """percore-1t / nutcracker for `field`, one per round where both ran."""
+# What every other target is measured against: the proxy percore replaces.
+BASE = "nutcracker"
+# Order of the ratio table's targets; any other (peer-<name>) follows, by name.
+TARGET_ORDER = ["pool-1t", "pool-2t", "percore-1t", "percore-2t", "redis"]
+
+
+def ordered_targets(rows):
+    """Every target but BASE, the known ones first in TARGET_ORDER, then the rest by name."""
+    seen = {r["target"] for r in rows} - {BASE}
+    known = [t for t in TARGET_ORDER if t in seen]
+    return known + sorted(seen - set(known))
+
+
+def round_ratios(rows, key, target, field):
+    """`target` / BASE for `field` on the line `key`, one per round where both ran (failed
+    runs have no value and pair with nothing). A ratio is only taken within a round, never
+    across rounds: noise on a shared machine moves a whole round, which a ratio cancels."""
     by_round = {}
     for r in rows:
         if (r["test"], r["pipeline"], r["size"]) == key:
             by_round.setdefault(r.get("round", "1"), {})[r["target"]] = num(r[field])
     ratios = []
     for targets in by_round.values():
-        p, n = targets.get("percore-1t"), targets.get("nutcracker")
+        p, n = targets.get(target), targets.get(BASE)
         if p is not None and n:
             ratios.append(p / n)
     return ratios
@@ -96,17 +112,21 @@ def table(rows):
             f"| {fmt(r['p99_ms'])} | {fmt(r['proxy_cpu_us_per_req'])} | {fmt(r['backend_cpu_us_per_req'])} "
             f"| {r['rounds']} ({r['busy']}){' FAILED ' + str(r['failed']) if r['failed'] else ''} |"
         )
-    out += ["", "Ratios, percore 1 thread / nutcracker, per round in the same run: median (min-max).", ""]
-    out += ["| test | P | size | CPU/req | req/s | p50 | p99 |", "|---|---|---|---|---|---|---|"]
+    out += ["", f"Ratios, target / {BASE}, per round in the same run: median (min-max).", ""]
+    out += ["| test | P | size | target | CPU/req | req/s | p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
     keys = []
     for r in summary:
         if (r["test"], r["pipeline"], r["size"]) not in keys:
             keys.append((r["test"], r["pipeline"], r["size"]))
     for key in keys:
-        cells = [ratio_cell(round_ratios(rows, key, f)) for f in ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]]
-        if cells[0] == "-":
-            continue
-        out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+        for target in ordered_targets(rows):
+            fields = ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]
+            cells = [ratio_cell(round_ratios(rows, key, target, f)) for f in fields]
+            # redis has no proxy CPU but still has req/s and latency ratios; a line BASE did
+            # not run (RESP3) has none at all.
+            if all(c == "-" for c in cells):
+                continue
+            out.append(f"| {key[0]} | {key[1]} | {key[2]} | {target} | " + " | ".join(cells) + " |")
     resp3 = resp3_lines(rows, keys)
     if resp3:
         out += ["", "RESP3 / RESP2 of the same target and line, per round: median (min-max).", ""]
