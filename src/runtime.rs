@@ -52,7 +52,7 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     service::expect_listeners(cores.len() * pools.len());
     shutdown::install();
     for pool in pools {
-        info!(threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
+        info!(pool = %pool.name, threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
     }
 
     // Every pool's cores talk over a mesh of its own, so pools share nothing but the cores.

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proxy, RedisCluster, Value};
+use common::{free_port, try_cmd, wait_until, Proxy, RedisCluster, Value};
 use tempfile::TempDir;
 
 /// Longest the test waits for a notification.
@@ -58,9 +58,34 @@ fn systemd_hears_ready_once_every_core_serves_and_stopping_at_the_drain() {
 }
 
 #[test]
-fn json_logs_are_one_object_per_line_with_their_fields() {
-    let cluster = RedisCluster::start(3, 0);
-    let mut proxy = Proxy::start(&cluster, &["--log-format", "json"]);
+fn json_logs_are_one_object_per_line_naming_pool_node_and_cause() {
+    let mut cluster = RedisCluster::start(3, 0);
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let seeds: String = cluster
+        .seeds()
+        .split(',')
+        .map(|s| format!("   - {s}\n"))
+        .collect();
+    let file = dir.path().join("percore.yml");
+    let yaml = format!(
+        "percore:\n  threads: 2\n  log_format: json\n\napp:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}"
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let mut proxy = Proxy::start_with_args(port, &["-c", file.to_str().unwrap()]);
+    wait_until("percore to serve", Duration::from_secs(10), || {
+        try_cmd(port, "SET service:ready 1") == Some(Value::ok())
+    });
+    // A node that dies: the line that says so names the pool, the node and the cause.
+    let dead = cluster.master_ports()[0];
+    cluster.kill(dead);
+    let dead_node = format!("127.0.0.1:{dead}");
+    wait_until("a backend failure logged", Duration::from_secs(10), || {
+        for i in 0..20 {
+            let _ = try_cmd(port, &format!("GET service:{i}"));
+        }
+        proxy.log().contains("backend connection failed")
+    });
     proxy.signal("-TERM");
     assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
 
@@ -78,8 +103,20 @@ fn json_logs_are_one_object_per_line_with_their_fields() {
         assert_eq!(line["level"], "INFO");
         assert!(line["timestamp"].is_string(), "{line}");
         assert!(line["core"].is_u64(), "{line}");
-        assert_eq!(line["listen"], format!("127.0.0.1:{}", proxy.port));
+        assert_eq!(line["pool"], "app");
+        assert_eq!(line["listen"], format!("127.0.0.1:{port}"));
     }
+    let failure = lines
+        .iter()
+        .find(|l| l["message"] == "backend connection failed")
+        .expect("logged");
+    assert_eq!(failure["level"], "WARN");
+    assert_eq!(failure["pool"], "app");
+    assert_eq!(failure["node"], dead_node);
+    assert!(
+        failure["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{failure}"
+    );
 }
 
 #[test]

@@ -145,6 +145,7 @@ pub fn pool_config(
     };
     let limits = pool.limits();
     let config = Config {
+        name: pool.name().into(),
         listen: resolve(pool.name(), pool.listen())?,
         seeds,
         servers,
@@ -284,6 +285,7 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
         (None, None) => None,
     };
     Ok(Config {
+        name: config.name,
         listen: flags.listen.unwrap_or(config.listen),
         seeds: flags.seeds.clone().unwrap_or(config.seeds),
         backend_conns: flags.backend_conns.unwrap_or(config.backend_conns),

@@ -34,6 +34,9 @@ pub use file::ConfigFile;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 
+/// The name of the pool the flags describe (no file): log lines name a pool, and this one has
+/// no key to be named by.
+pub const FLAGS_POOL_NAME: &str = "default";
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6380";
@@ -136,6 +139,9 @@ pub struct StaticServers {
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The pool's name: its key in the file, or [`FLAGS_POOL_NAME`] for the pool the flags
+    /// describe. Log lines and figures name the pool with it.
+    pub name: String,
     /// Address every core's listener binds (with SO_REUSEPORT).
     pub listen: SocketAddr,
     /// Cluster nodes to ask for the first topology.
@@ -192,6 +198,7 @@ impl Default for Config {
     /// The documented defaults: one thread, a cluster seed on 127.0.0.1:7000.
     fn default() -> Self {
         Config {
+            name: FLAGS_POOL_NAME.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
             seeds: vec!["127.0.0.1:7000".into()],
             servers: None,

@@ -108,6 +108,8 @@ pub enum Update {
 
 /// What the refresher needs: where to ask, how long to wait, and when to ask again.
 pub struct Refresher {
+    /// The pool's name, for log lines.
+    pub pool: &'static str,
     /// The core's socket ring.
     pub uring: Rc<Uring>,
     /// Nodes to ask when none of the known masters answers.
@@ -148,6 +150,7 @@ impl Refresher {
                         epoch += 1;
                         topology.epoch = epoch;
                         info!(
+                            pool = self.pool,
                             epoch,
                             masters = topology.masters.len(),
                             covered_slots = topology.covered_slots(),
@@ -171,7 +174,7 @@ impl Refresher {
                     }
                     // Loud on the first failure, quieter while it persists.
                     if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
-                        warn!(%error, failures, "topology refresh failed");
+                        warn!(pool = self.pool, %error, failures, "topology refresh failed");
                     }
                 }
             }

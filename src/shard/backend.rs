@@ -229,7 +229,13 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         let error = match connect(shard.uring(), &node, timeout).await {
             Ok(stream) => {
                 if failures > 0 {
-                    info!(core, node, failures, "backend reconnected");
+                    info!(
+                        core,
+                        pool = shard.pool_name(),
+                        node,
+                        failures,
+                        "backend reconnected"
+                    );
                 }
                 debug!(core, node, "backend connected");
                 match greet(&backend, &stream, timeout).await {
@@ -249,7 +255,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         failures += 1;
         // Loud on the first failure of an outage, then every so often, not every retry.
         if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
-            warn!(core, node, %error, failures, "backend connection failed");
+            warn!(core, pool = shard.pool_name(), node, %error, failures, "backend connection failed");
         } else {
             debug!(core, node, %error, failures, "backend connection failed");
         }
@@ -261,7 +267,12 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         glommio::timer::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
         if !shard.serves(&node) && backend.pending() == 0 {
-            info!(core, node, "node left the topology, closing its backend");
+            info!(
+                core,
+                pool = shard.pool_name(),
+                node,
+                "node left the topology, closing its backend"
+            );
             shard.forget_node(&node);
             return;
         }

@@ -110,6 +110,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
 /// Starts the topology refresher on this core.
 pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
     let refresher = Refresher {
+        pool: &shard.config.name,
         uring: shard.uring.clone(),
         seeds: &shard.config.seeds,
         timeout: shard.config.backend_timeout,

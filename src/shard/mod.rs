@@ -149,6 +149,11 @@ impl Shard {
         self.config
     }
 
+    /// The pool this shard serves, by name, for log lines.
+    pub(crate) fn pool_name(&self) -> &'static str {
+        &self.config.name
+    }
+
     /// This core's counters.
     fn counters(&self) -> &Counters {
         &self.metrics.counters

@@ -149,7 +149,7 @@ async fn run_pool(
             addr: config.listen,
             source,
         })?;
-        info!(core, listen = %config.listen, "accepting clients");
+        info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
         service::listener_ready();
         futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
         drop(listener);
@@ -170,7 +170,11 @@ async fn wait_for_first_topology(shard: &Shard) {
         false
     };
     if !futures_lite::future::or(first_topology, deadline).await {
-        warn!(core = shard.id, "no topology yet; listening anyway");
+        warn!(
+            core = shard.id,
+            pool = shard.pool_name(),
+            "no topology yet; listening anyway"
+        );
     }
 }
 
@@ -200,7 +204,7 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
                 glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
             }
             Err(err) => {
-                warn!(core = shard.id, %err, "accept failed");
+                warn!(core = shard.id, pool = shard.pool_name(), %err, "accept failed");
                 glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
             }
         }
@@ -211,7 +215,12 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
 /// a second stop signal) until their in-flight requests are answered and the replies written.
 async fn drain(shard: &Rc<Shard>) {
     let clients = shard.clients.take();
-    info!(core = shard.id, clients = clients.len(), "draining clients");
+    info!(
+        core = shard.id,
+        pool = shard.pool_name(),
+        clients = clients.len(),
+        "draining clients"
+    );
     for client in clients.values().filter_map(Weak::upgrade) {
         client.close_after_replies();
         // A blocked client could wait past the shutdown timeout: it is unblocked now.
@@ -226,9 +235,11 @@ async fn drain(shard: &Rc<Shard>) {
     if left > 0 {
         warn!(
             core = shard.id,
-            left, "closing clients with requests in flight"
+            pool = shard.pool_name(),
+            left,
+            "closing clients with requests in flight"
         );
     } else {
-        info!(core = shard.id, "drained");
+        info!(core = shard.id, pool = shard.pool_name(), "drained");
     }
 }

@@ -302,6 +302,7 @@ impl Link {
                 .set(counters.pubsub_gap_ms.get() + ms);
             warn!(
                 core = shard.id(),
+                pool = shard.pool_name(),
                 node = %self.addr,
                 names,
                 ms,

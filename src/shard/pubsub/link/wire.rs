@@ -43,7 +43,7 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
         let error = match open(&shard, &link, timeout).await {
             Ok(stream) => {
                 if failures > 0 {
-                    info!(core, node = %link.addr, failures, "pub/sub connection re-established");
+                    info!(core, pool = shard.pool_name(), node = %link.addr, failures, "pub/sub connection re-established");
                 }
                 backoff = MIN_BACKOFF;
                 failures = 0;
@@ -62,7 +62,7 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
             Err(error) => error,
         };
         failures += 1;
-        warn!(core, node = %link.addr, %error, failures, "pub/sub connection failed");
+        warn!(core, pool = shard.pool_name(), node = %link.addr, %error, failures, "pub/sub connection failed");
         Counters::bump(&shard.counters().backend_failures);
         link.fail();
         shard.request_refresh();
@@ -294,6 +294,7 @@ fn handle_error(shard: &Rc<Shard>, link: &Link, frame: &Bytes) -> Result<(), &'s
     if op.verb == Verb::Auth {
         warn!(
             core = shard.id(),
+            pool = shard.pool_name(),
             node = %link.addr,
             error = %String::from_utf8_lossy(frame.trim_ascii_end()),
             "node refused percore's credentials on a pub/sub connection"
@@ -326,6 +327,7 @@ fn handle_error(shard: &Rc<Shard>, link: &Link, frame: &Bytes) -> Result<(), &'s
         }
         warn!(
             core = shard.id(),
+            pool = shard.pool_name(),
             node = %link.addr,
             error = %String::from_utf8_lossy(frame.trim_ascii_end()),
             "node refused a subscription"
@@ -358,6 +360,7 @@ fn slot_left(shard: &Rc<Shard>, link: &Link, name: &[u8]) {
     Counters::bump(&shard.counters().pubsub_gaps);
     info!(
         core = shard.id(),
+        pool = shard.pool_name(),
         node = %link.addr,
         channel = %String::from_utf8_lossy(name),
         "sharded channel's slot moved; subscribing it on the new owner"
