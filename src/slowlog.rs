@@ -214,13 +214,28 @@ pub fn merge(per_core: Vec<Vec<SlowEntry>>, count: usize) -> Vec<SlowEntry> {
     all
 }
 
-/// Appends `SLOWLOG GET`'s reply: an array of entries, each
-/// `[id, unix time, microseconds, [args], client, name, node]`. The same in RESP2 and RESP3,
-/// as in Redis (arrays, integers and bulk strings are both's).
-pub fn encode_entries(out: &mut BytesMut, entries: &[SlowEntry]) {
+/// Which fields an entry is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// Redis's six, for `SLOWLOG GET`: clients read exactly these (go-redis reads six and
+    /// leaves a seventh unread in the stream), so nothing is added.
+    Redis,
+    /// Redis's six and the backend node that served the request, for `PROXY SLOWLOG`.
+    WithNode,
+}
+
+/// Appends a slow log reply: an array of entries, each
+/// `[id, unix time, microseconds, [args], client, name]` and, with [`Fields::WithNode`],
+/// `node`. The same in RESP2 and RESP3, as in Redis (arrays, integers and bulk strings are
+/// both's).
+pub fn encode_entries(out: &mut BytesMut, entries: &[SlowEntry], fields: Fields) {
     encode::header(out, b'*', entries.len());
     for entry in entries {
-        encode::header(out, b'*', 7);
+        let len = match fields {
+            Fields::Redis => 6,
+            Fields::WithNode => 7,
+        };
+        encode::header(out, b'*', len);
         encode::integer(out, entry.id as i64);
         encode::integer(out, (entry.at_micros / 1_000_000) as i64);
         encode::integer(out, entry.micros as i64);
@@ -230,7 +245,9 @@ pub fn encode_entries(out: &mut BytesMut, entries: &[SlowEntry]) {
         }
         encode::bulk(out, entry.client.as_bytes());
         encode::bulk(out, &entry.name);
-        encode::bulk(out, entry.node.as_bytes());
+        if fields == Fields::WithNode {
+            encode::bulk(out, entry.node.as_bytes());
+        }
     }
 }
 
@@ -355,10 +372,16 @@ mod tests {
         );
         assert_eq!(merged.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 1]);
         let mut out = BytesMut::new();
-        encode_entries(&mut out, &merged[1..]);
+        encode_entries(&mut out, &merged[1..], Fields::WithNode);
         assert_eq!(
             &out[..],
             b"*1\r\n*7\r\n:1\r\n:0\r\n:15\r\n*1\r\n$4\r\nPING\r\n$3\r\nc:1\r\n$1\r\nn\r\n$0\r\n\r\n"
+        );
+        out.clear();
+        encode_entries(&mut out, &merged[1..], Fields::Redis);
+        assert_eq!(
+            &out[..],
+            b"*1\r\n*6\r\n:1\r\n:0\r\n:15\r\n*1\r\n$4\r\nPING\r\n$3\r\nc:1\r\n$1\r\nn\r\n"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! SLOWLOG: percore's own slow log of requests that spent long in the proxy, in Redis's entry
-//! format plus the backend node that served each, merged over both cores, bounded per core.
+//! format (PROXY SLOWLOG adds the backend node that served each), merged over both cores,
+//! bounded per core.
 
 mod common;
 
@@ -22,14 +23,23 @@ struct Entry {
     node: String,
 }
 
-/// `SLOWLOG GET [count]`'s entries.
+/// `PROXY SLOWLOG [count]`'s entries: `SLOWLOG GET`'s and the node.
 fn entries(conn: &mut Conn, count: &str) -> Vec<Entry> {
+    entries_of(conn, "PROXY SLOWLOG", count, 7)
+}
+
+/// `SLOWLOG GET [count]`'s entries: exactly Redis's six fields (no node).
+fn redis_entries(conn: &mut Conn, count: &str) -> Vec<Entry> {
+    entries_of(conn, "SLOWLOG GET", count, 6)
+}
+
+fn entries_of(conn: &mut Conn, get: &str, count: &str, fields_per_entry: usize) -> Vec<Entry> {
     let command = match count {
-        "" => "SLOWLOG GET".to_string(),
-        count => format!("SLOWLOG GET {count}"),
+        "" => get.to_string(),
+        count => format!("{get} {count}"),
     };
     let Value::Array(Some(items)) = conn.cmd_str(&command) else {
-        panic!("SLOWLOG GET is not an array");
+        panic!("{get} is not an array");
     };
     items
         .into_iter()
@@ -37,7 +47,7 @@ fn entries(conn: &mut Conn, count: &str) -> Vec<Entry> {
             let Value::Array(Some(fields)) = item else {
                 panic!("an entry is not an array: {item:?}");
             };
-            assert_eq!(fields.len(), 7, "{fields:?}");
+            assert_eq!(fields.len(), fields_per_entry, "{fields:?}");
             let Value::Array(Some(args)) = &fields[3] else {
                 panic!("args are not an array: {fields:?}");
             };
@@ -48,7 +58,7 @@ fn entries(conn: &mut Conn, count: &str) -> Vec<Entry> {
                 args: args.iter().map(Value::text).collect(),
                 client: fields[4].text(),
                 name: fields[5].text(),
-                node: fields[6].text(),
+                node: fields.get(6).map(Value::text).unwrap_or_default(),
             }
         })
         .collect()
@@ -116,6 +126,16 @@ fn a_slow_eval_is_logged_with_its_args_client_and_node() {
     assert_eq!(eval.name, "slowpoke");
     assert_eq!(eval.node, node);
     assert!(len(&mut c) >= 1);
+    // SLOWLOG GET is the same entry in Redis's six fields.
+    let redis = redis_entries(&mut c, "");
+    let same = redis
+        .iter()
+        .find(|e| e.id == eval.id)
+        .expect("in SLOWLOG GET");
+    assert_eq!(
+        (&same.args, &same.client, &same.name),
+        (&eval.args, &eval.client, &eval.name)
+    );
 
     // Every client sees the same log, whichever core serves it.
     for _ in 0..6 {

@@ -114,7 +114,7 @@ pub enum Local {
     /// SCRIPT KILL / FUNCTION KILL: every master, each on a connection of its own (a busy
     /// node does not read the connection whose script it runs); OK if any killed one.
     Kill,
-    /// PROXY INFO | LATENCY \[RESET\]
+    /// PROXY INFO | LATENCY \[RESET\] | SLOWLOG \[count\]
     Proxy,
     /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE (its channels all in one slot): the core's
     /// subscription hub.

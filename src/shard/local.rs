@@ -140,9 +140,14 @@ pub fn answer(
     Control::Continue
 }
 
-/// `PROXY INFO | LATENCY [RESET]`.
+/// `PROXY INFO | LATENCY [RESET] | SLOWLOG [count]`.
 fn proxy(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: ReplyTo) -> Control {
     let sub = args.get(1).to_ascii_lowercase();
+    if sub == b"slowlog" && args.count() <= 3 {
+        let count = (args.count() == 3).then(|| args.get(2));
+        slow_requests::with_nodes(shard, count, reply_to);
+        return Control::Continue;
+    }
     let reset = args.count() == 3 && args.get(2).eq_ignore_ascii_case(b"reset");
     let report = match (sub.as_slice(), args.count()) {
         (b"info", 2) => admin::Report::Info,
@@ -150,7 +155,7 @@ fn proxy(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: Re
         (b"latency", 3) if reset => admin::Report::LatencyReset,
         _ => {
             reply_to.deliver(error_reply(
-                "ERR usage: PROXY INFO | PROXY LATENCY | PROXY LATENCY RESET",
+                "ERR usage: PROXY INFO | PROXY LATENCY | PROXY LATENCY RESET | PROXY SLOWLOG [count]",
             ));
             return Control::Continue;
         }

@@ -1,6 +1,7 @@
 //! The shard's side of the slow log: recording a slow request with who sent it and which node
 //! answered (the client writer calls [`record`] when [`crate::slowlog::SlowLog::is_slow`]
-//! says so), and `SLOWLOG GET | LEN | RESET | HELP`, which gather every core's log.
+//! says so), and `SLOWLOG GET | LEN | RESET | HELP` and `PROXY SLOWLOG`, which gather every
+//! core's log.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use crate::command::keys::Args;
 use crate::control::mesh::{Answer, Question};
 use crate::resp::encode;
-use crate::slowlog::{self, Origin, DEFAULT_GET_COUNT};
+use crate::slowlog::{self, Fields, Origin, DEFAULT_GET_COUNT};
 
 use super::client::ClientState;
 use super::dispatch::{error_reply, FrameArgs};
@@ -20,16 +21,15 @@ use super::Shard;
 /// Redis's error for a bad `SLOWLOG GET` count.
 const BAD_COUNT: &str = "ERR count should be greater than or equal to -1";
 
-/// `SLOWLOG HELP`: Redis's text, with the node percore adds to each entry.
-const HELP: [&str; 14] = [
+/// `SLOWLOG HELP`: Redis's text, and where percore's backend node of each entry is.
+const HELP: [&str; 13] = [
     "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET [<count>]",
     "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
     "    Entries are made of:",
     "    id, timestamp, time in microseconds, arguments array, client IP and port,",
-    "    client name,",
-    "    and (percore) the backend node that served the request, empty when percore",
-    "    answered it itself.",
+    "    client name. (percore) PROXY SLOWLOG [<count>] adds the backend node that",
+    "    served the request, empty when percore answered it itself.",
     "LEN",
     "    Return the length of the slowlog.",
     "RESET",
@@ -80,17 +80,41 @@ pub fn command(shard: &Rc<Shard>, args: &FrameArgs, reply_to: ReplyTo) {
             String::from_utf8_lossy(sub)
         )));
     };
+    ask_every_core(shard, question, Fields::Redis, reply_to);
+}
+
+/// `PROXY SLOWLOG [count]`: `SLOWLOG GET` with the backend node of each entry.
+pub fn with_nodes(shard: &Rc<Shard>, count_arg: Option<&[u8]>, reply_to: ReplyTo) {
+    match count_arg.map_or(Some(DEFAULT_GET_COUNT), count) {
+        Some(count) => ask_every_core(
+            shard,
+            Question::Slowlog { count },
+            Fields::WithNode,
+            reply_to,
+        ),
+        None => reply_to.deliver(error_reply(BAD_COUNT)),
+    }
+}
+
+/// Gathers `question` from every core and delivers the merged reply.
+fn ask_every_core(shard: &Rc<Shard>, question: Question, fields: Fields, reply_to: ReplyTo) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let answers = shard.gather(question.clone()).await;
-        reply_to.deliver(merged_reply(&question, answers, shard.slowlog().max_len()));
+        let max_len = shard.slowlog().max_len();
+        reply_to.deliver(merged_reply(&question, answers, max_len, fields));
     })
     .detach();
 }
 
 /// The reply to a SLOWLOG gather: the merged entries, the summed length, or OK. The cores'
 /// logs together are one log of at most `max_len` entries, the newest, as a node keeps.
-fn merged_reply(question: &Question, answers: Vec<Answer>, max_len: usize) -> Bytes {
+fn merged_reply(
+    question: &Question,
+    answers: Vec<Answer>,
+    max_len: usize,
+    fields: Fields,
+) -> Bytes {
     let mut out = BytesMut::new();
     match *question {
         Question::Slowlog { count } => {
@@ -99,7 +123,8 @@ fn merged_reply(question: &Question, answers: Vec<Answer>, max_len: usize) -> By
                 _ => None,
             });
             let count = count.min(max_len);
-            slowlog::encode_entries(&mut out, &slowlog::merge(per_core.collect(), count));
+            let merged = slowlog::merge(per_core.collect(), count);
+            slowlog::encode_entries(&mut out, &merged, fields);
         }
         Question::SlowlogLen => {
             let len = answers
