@@ -205,7 +205,7 @@ impl Shard {
         if let Some(servers) = &self.config.servers {
             // A static pool's keys always have a server, unless every one is ejected.
             return error_reply(&format!(
-                "ERR percore: pool '{}' has no live server (every server is ejected)",
+                "ERR percore: pool '{}' has no live server for this request (ejected)",
                 servers.pool
             ));
         }
