@@ -160,6 +160,7 @@ fn a_dead_server_is_ejected_on_every_core_to_where_nutcracker_puts_its_keys_and_
     assert_eq!(base, placed_by(proxies.nut_port, &servers, &all));
     assert!(base.values().any(|&s| s == 1), "beta owns some keys");
 
+    let killed = Instant::now();
     servers[1].kill();
     let up = [0, 2];
     // percore notices the dead server on its own connections and ejects it.
@@ -197,6 +198,8 @@ fn a_dead_server_is_ejected_on_every_core_to_where_nutcracker_puts_its_keys_and_
         assert!(Instant::now() < deadline, "beta never got its keys back");
         std::thread::sleep(ROUND_PAUSE);
     }
+    // Not before the retry timeout: it was ejected after the kill, and nothing tried it since.
+    assert!(killed.elapsed() >= Duration::from_millis(RETRY_MS));
     assert_eq!(placed_by(port, &servers, &all), base);
     for info in proxy_infos(port, CONNS) {
         assert!(info.contains("servers_ejected:0\r\n"), "{info}");
@@ -259,5 +262,40 @@ fn without_auto_eject_only_the_dead_server_s_keys_fail_fast_then_it_serves_again
     servers[1].restart();
     until_all_ok(port, &keys, "percore after the restart");
     assert_eq!(placed_by(port, &servers, &all), base);
+    drop(proxies.nutcracker);
+}
+
+#[test]
+fn with_every_server_ejected_requests_get_the_pool_s_error_until_one_is_back() {
+    let mut servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start()).collect();
+    let proxies = start(&servers, true);
+    let port = proxies.percore.port;
+    let base = placed_by(port, &servers, &[0, 1, 2]);
+    for server in &mut servers {
+        server.kill();
+    }
+    let keys = keys();
+    let no_live = Value::Error(
+        "ERR percore: pool 'cache' has no live server for this request (ejected)".into(),
+    );
+    let deadline = Instant::now() + SETTLE;
+    while !set_spread(port, &keys).iter().all(|r| *r == no_live) {
+        assert!(Instant::now() < deadline, "never all ejected");
+        std::thread::sleep(ROUND_PAUSE);
+    }
+    let info = Conn::connect(port).cmd_str("PROXY INFO").text();
+    assert!(info.contains("servers_live:0\r\n"), "{info}");
+    // nutcracker fails them too (its text: "ERR Connection refused").
+    let nut = set_spread(proxies.nut_port, &keys);
+    assert!(nut.iter().all(|r| matches!(r, Value::Error(_))), "{nut:?}");
+
+    // One comes back: after the retry timeout every key is served, from it.
+    servers[2].restart();
+    until_all_ok(port, &keys, "percore with gamma back");
+    assert!(placement(&servers, &[2]).len() == KEYS);
+    assert!(
+        base.values().any(|&s| s != 2),
+        "the others owned keys before"
+    );
     drop(proxies.nutcracker);
 }

@@ -203,7 +203,8 @@ impl Shard {
     /// credentials), so the operator reads why instead of guessing.
     fn unserved(&self) -> Bytes {
         if let Some(servers) = &self.config.servers {
-            // A static pool's keys always have a server, unless every one is ejected.
+            // A static pool's request has no server only when every server is ejected, or
+            // when it was placed (queued in a transaction) before its server was.
             return error_reply(&format!(
                 "ERR percore: pool '{}' has no live server for this request (ejected)",
                 servers.pool
