@@ -5,7 +5,8 @@
 //!
 //! What counts, as in nutcracker's `server_failure` / `server_ok`: every end of one of the
 //! core's shared connections to the server (connect refused or timed out, reset, a request
-//! older than `timeout`) is one failure; a reply read from the server sets the count back to 0.
+//! older than `timeout`) is one failure; the first reply read on a connection sets the count
+//! back to 0.
 //! An ejection also sets it to 0, so a server that is put back and still fails goes out again
 //! after `server_failure_limit` more failures. Without `auto_eject_hosts` nothing is counted:
 //! a dead server's requests fail at once with an error naming it (`shard::backend`), and its
@@ -19,8 +20,10 @@
 //!   server_retry_timeout`); every core (itself included) rebuilds its ring from the same live
 //!   mask;
 //! - every core puts the server back by itself at that deadline, with a timer. No second
-//!   message is needed, nor the ejecting core to be alive and unbusy then, and the cores agree
-//!   to within a timer tick (the deadline is an `Instant`, one clock for the whole process).
+//!   message is needed, nor the ejecting core to be alive and unbusy then (as it would be if
+//!   that core put the server back and told the others), and the cores agree to within the
+//!   time each takes to run its timer: a tick, or a few milliseconds on a busy core (the
+//!   deadline is an `Instant`, one clock for the whole process).
 //! - two cores that reach the limit at about the same time both send a notice; each core keeps
 //!   the later deadline, in whatever order the notices arrive, so they end up agreeing; a
 //!   notice whose deadline has passed is ignored.
@@ -212,6 +215,9 @@ pub(super) fn heed(shard: &Rc<Shard>, server: usize, until: Instant) {
         return;
     }
     if change == Change::Ejected {
+        if let Some(servers) = &shard.config.servers {
+            debug!(core = shard.id, pool = %servers.pool, server = %server_name(servers, server), "server out of the ring");
+        }
         rebuild(shard);
     }
     let shard = shard.clone();
