@@ -206,13 +206,13 @@ fn every_error_is_printed_and_the_exit_code_says_so() {
 fn valid_but_not_served_pools_are_refused_by_name_at_start() {
     let output = percore(&[
         "-c",
-        configs().join("nutcracker-readme.yml").to_str().unwrap(),
+        configs().join("percore-sentinel.yml").to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(1));
     let said = String::from_utf8_lossy(&output.stderr);
-    // The readme's cache pool ejects failing servers, which percore does not do yet.
+    // The pool finds its masters through Sentinel, which percore does not do yet.
     assert!(
-        said.contains("pool 'cache': auto_eject_hosts: true is valid, but not served"),
+        said.contains("pool 'sessions': sentinels: is valid, but not served"),
         "{said}"
     );
 }

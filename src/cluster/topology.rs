@@ -94,13 +94,25 @@ impl Topology {
     /// The fixed layout of a static pool: server `i` serves token `i` (a key's token is its
     /// server's position on the pool's ring), and nothing else is served.
     pub fn of_servers(addrs: &[String]) -> Topology {
+        Topology::of_live_servers(addrs, &vec![true; addrs.len()], 1)
+    }
+
+    /// A static pool's layout while some servers are ejected: live server `i` serves token
+    /// `i`, an ejected one serves nothing and is no master (commands sent to every master
+    /// leave it out, and its connections close). `live` has one entry per server; a missing
+    /// entry counts as live.
+    pub fn of_live_servers(addrs: &[String], live: &[bool], epoch: u64) -> Topology {
         let mut slots = vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice();
-        for (index, slot) in slots.iter_mut().enumerate().take(addrs.len()) {
-            *slot = index as u16;
+        let mut masters = Vec::with_capacity(addrs.len());
+        for (index, addr) in addrs.iter().enumerate().take(SLOT_COUNT) {
+            if live.get(index).copied().unwrap_or(true) {
+                slots[index] = masters.len() as u16;
+                masters.push(addr.clone());
+            }
         }
         Topology {
-            epoch: 1,
-            masters: addrs.to_vec(),
+            epoch,
+            masters,
             slots,
         }
     }
@@ -166,5 +178,20 @@ mod tests {
             Topology::from_cluster_slots(&reply, "a:1"),
             Err(TopologyError::OutOfBounds(0, 16384))
         );
+    }
+
+    #[test]
+    fn an_ejected_server_serves_no_token_and_is_no_master() {
+        let addrs: Vec<String> = ["a:1", "b:2", "c:3"].map(String::from).to_vec();
+        let all = Topology::of_servers(&addrs);
+        assert_eq!(
+            (all.epoch, all.masters.len(), all.covered_slots()),
+            (1, 3, 3)
+        );
+        let live = Topology::of_live_servers(&addrs, &[true, false, true], 7);
+        assert_eq!(live.epoch, 7);
+        assert_eq!(live.masters, ["a:1", "c:3"]);
+        assert_eq!(&live.slots[..3], &[0, UNASSIGNED, 1]);
+        assert_eq!(live.covered_slots(), 2);
     }
 }

@@ -14,7 +14,7 @@ use super::file::ConfigFile;
 use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::values::Listen;
-use super::{BackendAuth, Config, OutputLimit, StaticServers};
+use super::{BackendAuth, Config, EjectPolicy, OutputLimit, StaticServers};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
@@ -174,17 +174,13 @@ pub fn pool_config(
 }
 
 /// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (ejection, Sentinel, another database than 0) is refused here, by name, rather than
-/// ignored.
+/// (Sentinel, another database than 0) is refused here, by name, rather than ignored.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
     let refuse = |what: &str| {
         Err(Error::Config(format!(
             "pool '{pool}': {what} is valid, but not served by this percore yet"
         )))
     };
-    if upstream.auto_eject_hosts {
-        return refuse("auto_eject_hosts: true");
-    }
     if !upstream.sentinels.is_empty() {
         return refuse("sentinels:");
     }
@@ -212,10 +208,16 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     };
     // The ring checks what nutcracker checks (weights, duplicate names) once more.
     Ring::build(&specs, scheme).map_err(|e| Error::Config(format!("pool '{pool}': {e}")))?;
+    let eject = upstream.auto_eject_hosts.then_some(EjectPolicy {
+        failure_limit: upstream.server_failure_limit,
+        retry_timeout: upstream.server_retry_timeout,
+    });
     Ok(StaticServers {
         specs,
         addrs,
         scheme,
+        pool: pool.to_string(),
+        eject,
     })
 }
 
@@ -430,14 +432,34 @@ mod tests {
         let ejecting = file(
             "s:\n  listen: 127.0.0.1:1\n  redis: true\n  auto_eject_hosts: true\n  servers:\n   - 127.0.0.1:2:1\n",
         );
-        let refused = error(runtime_config(
+        let served = runtime_config(
             Some(&ejecting),
             ejecting.process(),
             &PoolFlags::default(),
             1,
+        )
+        .unwrap();
+        let servers = served.servers.expect("a static pool");
+        // nutcracker's defaults: 2 failures, 30 s out.
+        assert_eq!(
+            servers.eject,
+            Some(EjectPolicy {
+                failure_limit: 2,
+                retry_timeout: Duration::from_secs(30)
+            })
+        );
+        assert_eq!(servers.pool, "s");
+        let sentinel = file(
+            "s:\n  listen: 127.0.0.1:1\n  redis: true\n  sentinels:\n   - 127.0.0.1:9\n  servers:\n   - 127.0.0.1:2:1 m\n",
+        );
+        let refused = error(runtime_config(
+            Some(&sentinel),
+            sentinel.process(),
+            &PoolFlags::default(),
+            1,
         ));
         assert!(
-            refused.contains("auto_eject_hosts: true is valid, but not served"),
+            refused.contains("sentinels: is valid, but not served"),
             "{refused}"
         );
         let unix = file("u:\n  listen: /tmp/u.sock\n  cluster: h:2\n");

@@ -134,6 +134,21 @@ pub struct StaticServers {
     pub addrs: Vec<String>,
     /// How keys are placed (hash, distribution, hash tag).
     pub scheme: Scheme,
+    /// The pool's name in the file, for logs and reports.
+    pub pool: String,
+    /// Cache mode (`auto_eject_hosts: true`): when a failing server leaves the ring and for
+    /// how long. `None`: a dead server's keys get errors until it is back.
+    pub eject: Option<EjectPolicy>,
+}
+
+/// nutcracker's cache mode: a server that fails `failure_limit` times in a row leaves the
+/// ring for `retry_timeout`, then is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EjectPolicy {
+    /// `server_failure_limit`: consecutive failures that eject a server.
+    pub failure_limit: u32,
+    /// `server_retry_timeout`: how long an ejected server stays out of the ring.
+    pub retry_timeout: Duration,
 }
 
 /// Everything the proxy needs to know to run.

@@ -31,6 +31,34 @@ pub struct ProxyView {
     pub epoch: u64,
     /// Masters of that topology, in slot order.
     pub masters: Vec<Rc<str>>,
+    /// A static pool's servers and what is ejected; `None` for a cluster pool.
+    pub pool: Option<PoolView>,
+}
+
+/// A static pool as the serving core sees it (every core sees the same servers ejected).
+#[derive(Debug, Clone)]
+pub struct PoolView {
+    /// The pool's name in the file.
+    pub name: String,
+    /// Servers configured.
+    pub servers: usize,
+    /// Whether the pool is in cache mode (`auto_eject_hosts: true`).
+    pub auto_eject: bool,
+    /// Ejections so far (nutcracker's `server_ejects`).
+    pub ejects: u64,
+    /// The servers out of the ring now.
+    pub ejected: Vec<EjectedView>,
+}
+
+/// One server out of a static pool's ring.
+#[derive(Debug, Clone)]
+pub struct EjectedView {
+    /// Its name (its address when the file names none).
+    pub name: String,
+    /// Its `host:port`.
+    pub addr: String,
+    /// Time until it is put back and tried again.
+    pub retry_in: Duration,
 }
 
 /// Which report a `PROXY` command asked for.
@@ -71,6 +99,9 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     for (index, addr) in view.masters.iter().enumerate() {
         let _ = write!(text, "master{index}:{addr}\r\n");
     }
+    if let Some(pool) = &view.pool {
+        pool_section(&mut text, pool);
+    }
     text.push_str("\r\n# Cores\r\n");
     for s in stats {
         let _ = write!(
@@ -104,6 +135,30 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     }
     pubsub_section(&mut text, stats);
     text
+}
+
+/// The `# Pool` section of a static pool: its servers, and those ejected with the time left.
+fn pool_section(text: &mut String, pool: &PoolView) {
+    let _ = write!(
+        text,
+        "\r\n# Pool\r\npool:{}\r\nservers:{}\r\nauto_eject_hosts:{}\r\nservers_live:{}\r\n\
+         server_ejects:{}\r\nservers_ejected:{}\r\n",
+        pool.name,
+        pool.servers,
+        pool.auto_eject,
+        pool.servers - pool.ejected.len(),
+        pool.ejects,
+        pool.ejected.len(),
+    );
+    for (index, server) in pool.ejected.iter().enumerate() {
+        let _ = write!(
+            text,
+            "ejected{index}:name={},addr={},retry_in_ms={}\r\n",
+            server.name,
+            server.addr,
+            server.retry_in.as_millis()
+        );
+    }
 }
 
 /// The `# Pubsub` section: totals over the cores, then each core's figures.
@@ -190,5 +245,28 @@ mod tests {
         assert!(text.contains("core1:count=3,"), "{text}");
         assert!(text.contains("all:count=6,"), "{text}");
         assert!(text.contains("max=30"), "{text}");
+    }
+
+    #[test]
+    fn a_static_pool_lists_its_ejected_servers() {
+        let pool = PoolView {
+            name: "cache".into(),
+            servers: 3,
+            auto_eject: true,
+            ejects: 2,
+            ejected: vec![EjectedView {
+                name: "b".into(),
+                addr: "127.0.0.1:7001".into(),
+                retry_in: Duration::from_millis(1500),
+            }],
+        };
+        let mut text = String::new();
+        pool_section(&mut text, &pool);
+        assert_eq!(
+            text,
+            "\r\n# Pool\r\npool:cache\r\nservers:3\r\nauto_eject_hosts:true\r\n\
+             servers_live:2\r\nserver_ejects:2\r\nservers_ejected:1\r\n\
+             ejected0:name=b,addr=127.0.0.1:7001,retry_in_ms=1500\r\n"
+        );
     }
 }

@@ -199,6 +199,15 @@ pub enum Notice {
     Peers(Arc<[String]>),
     /// A core's monitors changed (one disconnected).
     Monitors(MonitorCount),
+    /// A static pool's server left the ring (cache mode, `auto_eject_hosts: true`): every
+    /// core places keys without it until `until`, then puts it back by itself, so all cores
+    /// place every key alike without a second message.
+    Eject {
+        /// The server's position in the pool's configured list.
+        server: usize,
+        /// When every core puts it back in the ring.
+        until: Instant,
+    },
     /// CONFIG SET of the slow log's settings, which every core's log follows.
     Slowlog {
         /// `slowlog-log-slower-than`, if set (`Some(None)`: negative, off).

@@ -15,7 +15,9 @@
 //! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
 //! the connection. Every waiting request gets an error naming the node (never a hang),
 //! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once.
+//! backoff; while it is down, new requests fail at once. A static pool in cache mode counts
+//! each such end as a failure of the server, and the first reply on a connection as a sign of
+//! life (`shard::eject`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -40,9 +42,9 @@ use crate::resp::scan::ReplyScanner;
 use crate::resp::Protocol;
 use crate::sync::Signal;
 
-use super::dispatch;
 use super::reply_to::ReplyTo;
 use super::Shard;
+use super::{dispatch, eject};
 
 /// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
 const QUEUE_KEEP: usize = 1024;
@@ -263,6 +265,8 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
+        // A static pool in cache mode counts it, and may eject the server.
+        eject::backend_failed(&shard, &node);
         shard.request_refresh();
         glommio::timer::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -419,6 +423,9 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
     };
     let mut reader = FrameReader::new(READ_BUFFER, READ_CHUNK / 4);
     let mut scanner = ReplyScanner::new();
+    // The first reply shows the node answers: a static pool in cache mode forgets its
+    // failures (nutcracker's `server_ok`): told once per connection, not per reply.
+    let mut answered = false;
     loop {
         let reply = match reader.next(stream, |buf| scanner.scan(buf)).await {
             Ok(reply) => reply,
@@ -437,6 +444,10 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
         let Some(out) = backend.inflight.borrow_mut().pop_front() else {
             return lost("reply to no request".into());
         };
+        if !answered {
+            answered = true;
+            eject::backend_answered(shard, &backend.addr);
+        }
         if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
             if let Some(redirect) = parse_redirect(&reply) {
                 dispatch::redirect(shard, &backend.addr, out, redirect, &reply);

@@ -104,6 +104,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
             slower_than,
             max_len,
         } => shard.slowlog().configure(slower_than, max_len),
+        Notice::Eject { server, until } => super::eject::heed(shard, server, until),
     }
 }
 
@@ -245,6 +246,7 @@ impl Shard {
             listen: self.config.listen,
             epoch: map.epoch(),
             masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
+            pool: super::eject::pool_view(self),
         }
     }
 }

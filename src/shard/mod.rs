@@ -11,6 +11,7 @@
 //! - [`cluster_scan`]: SCAN over every master;
 //! - [`monitor`], [`slow_requests`]: MONITOR and SLOWLOG, which watch the request path;
 //! - [`backend`], [`pool`]: upstream connections per node;
+//! - [`eject`]: a static pool's cache mode, servers out of the ring after failures;
 //! - [`lease`]: dedicated upstream connections, leased one client at a time; [`session`]
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
@@ -36,6 +37,7 @@ mod composed;
 mod connection;
 mod control;
 mod dispatch;
+mod eject;
 mod gate;
 mod identity;
 mod info;
@@ -100,6 +102,8 @@ pub struct Shard {
     slot_map: RefCell<SlotMap>,
     /// How keys are placed: by hash slot, or by the static pool's ring.
     placer: RefCell<placer::Placer>,
+    /// A static pool's servers out of the ring (cache mode), and failures counted towards it.
+    ejections: eject::Ejections,
     /// Backend connections by node.
     pool: Pool,
     /// Dedicated backend connections (WATCH, blocking commands) idle between leases.
@@ -203,6 +207,14 @@ impl Shard {
     /// the reason when percore has never reached the cluster (a wrong seed, refused
     /// credentials), so the operator reads why instead of guessing.
     fn unserved(&self) -> Bytes {
+        if let Some(servers) = &self.config.servers {
+            // A static pool's request has no server only when every server is ejected, or
+            // when it was placed (queued in a transaction) before its server was.
+            return error_reply(&format!(
+                "ERR percore: pool '{}' has no live server for this request (ejected)",
+                servers.pool
+            ));
+        }
         match &*self.unreachable.borrow() {
             Some(error) if self.slot_map.borrow().epoch() == 0 => error_reply(&format!(
                 "CLUSTERDOWN percore has no cluster topology yet: {error}"

@@ -27,7 +27,7 @@ use super::client;
 use super::monitor::Monitors;
 use super::pool::Pool;
 use super::slot_map::SlotMap;
-use super::{cluster_view, control, lease, placer, pubsub, session, Shard};
+use super::{cluster_view, control, eject, lease, placer, pubsub, session, Shard};
 
 /// Longest a core waits for its first topology before it listens anyway. Until it listens, the
 /// kernel gives new connections to the cores that do, so a client connecting while the proxy
@@ -99,6 +99,7 @@ async fn run_pool(
         config,
         slot_map: RefCell::new(SlotMap::default()),
         placer: RefCell::new(placer::Placer::Cluster),
+        ejections: eject::Ejections::new(config.servers.as_ref()),
         pool: Pool::default(),
         leases: lease::Leases::default(),
         metrics: Metrics::default(),

@@ -490,7 +490,29 @@ impl RedisServer {
         require("redis-server");
         let port = free_port();
         let dir = TempDir::new().unwrap();
-        let child = die_with_the_test(Command::new("redis-server"))
+        let child = RedisServer::spawn(port, &dir, extra);
+        let server = RedisServer { port, dir, child };
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a (killed) server again on the same port and directory, empty, and waits
+    /// until it answers PING: a crashed server that comes back.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = RedisServer::spawn(self.port, &self.dir, &[]);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let port = self.port;
+        wait_until(&format!("redis-server on {port}"), READY_TIMEOUT, || {
+            try_cmd(port, "PING") == Some(Value::Simple("PONG".into()))
+        });
+    }
+
+    fn spawn(port: u16, dir: &TempDir, extra: &[&str]) -> Child {
+        die_with_the_test(Command::new("redis-server"))
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--appendonly", "no", "--save", "", "--protected-mode", "no"])
             .arg("--dir")
@@ -501,12 +523,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server");
-        let server = RedisServer { port, dir, child };
-        wait_until(&format!("redis-server on {port}"), READY_TIMEOUT, || {
-            try_cmd(port, "PING") == Some(Value::Simple("PONG".into()))
-        });
-        server
+            .expect("start redis-server")
     }
 
     /// A new connection to the server.
