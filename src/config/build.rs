@@ -173,8 +173,7 @@ pub fn pool_config(
 }
 
 /// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (ejection, Sentinel, another database than 0) is refused here, by name, rather than
-/// ignored.
+/// (ejection, Sentinel) is refused here, by name, rather than ignored.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
     let refuse = |what: &str| {
         Err(Error::Config(format!(
@@ -186,9 +185,6 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     }
     if !upstream.sentinels.is_empty() {
         return refuse("sentinels:");
-    }
-    if upstream.redis_db != 0 {
-        return refuse("redis_db other than 0");
     }
     let mut specs = Vec::with_capacity(upstream.servers.len());
     let mut addrs = Vec::with_capacity(upstream.servers.len());
@@ -215,6 +211,7 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
         specs,
         addrs,
         scheme,
+        db: upstream.redis_db,
     })
 }
 

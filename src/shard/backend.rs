@@ -9,7 +9,8 @@
 //!
 //! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
 //! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
-//! nothing else is sent until the node has accepted that handshake.
+//! a static pool's connections then select the pool's `redis_db` (as nutcracker does on every
+//! server connection). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
 //! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
@@ -140,6 +141,9 @@ pub struct Backend {
     pub addr: Rc<str>,
     /// What the connection sends before any request (HELLO 3, AUTH), if anything.
     handshake: Option<Bytes>,
+    /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
+    /// database than 0 exists in a cluster).
+    select: Option<Bytes>,
     state: Cell<State>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
@@ -164,6 +168,7 @@ impl Backend {
         Backend {
             addr,
             handshake,
+            select: None,
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
@@ -173,9 +178,26 @@ impl Backend {
         }
     }
 
+    /// This backend, selecting database `db` after its handshake (none for 0, every
+    /// connection's database until told otherwise).
+    pub fn selecting(mut self, db: u32) -> Self {
+        self.select = (db != 0).then(|| {
+            let mut out = BytesMut::new();
+            encode::command(&mut out, [&b"SELECT"[..], db.to_string().as_bytes()]);
+            out.freeze()
+        });
+        self
+    }
+
     /// What the connection sends before any request (to send again after a RESET).
     pub fn handshake(&self) -> Option<Bytes> {
         self.handshake.clone()
+    }
+
+    /// The connection's `SELECT`, if it has one (to send again after a RESET, which
+    /// selects database 0).
+    pub fn select(&self) -> Option<Bytes> {
+        self.select.clone()
     }
 
     /// Whether requests sent now are queued (not failed at once).
@@ -305,13 +327,24 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake, if it has one, and waits for the node to accept it.
-/// Nothing else is written before: a request sent behind a refused AUTH could still run on a
-/// node that has no password, while its client is told it failed.
+/// Sends the connection's handshake and then its SELECT, those it has, each waiting for the
+/// node to accept it. Nothing else is written before: a request sent behind a refused AUTH
+/// could still run on a node that has no password, while its client is told it failed, and
+/// one sent behind a refused SELECT would run in another database.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let Some(handshake) = &backend.handshake else {
-        return Ok(());
-    };
+    for request in [&backend.handshake, &backend.select].into_iter().flatten() {
+        exchange(backend, stream, request, timeout).await?;
+    }
+    Ok(())
+}
+
+/// Sends one request of the greeting and checks that the node accepted it.
+async fn exchange(
+    backend: &Backend,
+    stream: &Stream,
+    handshake: &Bytes,
+    timeout: Duration,
+) -> Result<(), BackendError> {
     let node = || backend.addr.to_string();
     let lost = |reason: String| BackendError::Lost {
         node: node(),
