@@ -14,8 +14,8 @@
 //! This is pure: the cluster's [`Route`] in, the static pool's out, so every rule is tested
 //! here.
 
-use crate::command::route::{Command, Local, Rejection, Route};
 use crate::command::pubsub::Kind;
+use crate::command::route::{Command, Local, Rejection, Route};
 
 /// Why CLUSTER and ASKING are refused by a static pool.
 pub(crate) const NOT_A_CLUSTER: &str = "this pool's servers are standalone, not a Redis \
@@ -105,16 +105,28 @@ mod tests {
             ("WATCH a b", Route::Reject(CrossServer)),
             ("MGET a b", Route::Split(SplitKind::Mget)),
             ("CLUSTER INFO", Route::Reject(Unsupported(NOT_A_CLUSTER))),
-            ("CLUSTER KEYSLOT a", Route::Reject(Unsupported(NOT_A_CLUSTER))),
-            ("CLUSTER COUNTKEYSINSLOT 1", Route::Reject(Unsupported(NOT_A_CLUSTER))),
-            ("CLUSTER COUNTKEYSINSLOT 99999", Route::Reject(Unsupported(NOT_A_CLUSTER))),
+            (
+                "CLUSTER KEYSLOT a",
+                Route::Reject(Unsupported(NOT_A_CLUSTER)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 1",
+                Route::Reject(Unsupported(NOT_A_CLUSTER)),
+            ),
+            (
+                "CLUSTER COUNTKEYSINSLOT 99999",
+                Route::Reject(Unsupported(NOT_A_CLUSTER)),
+            ),
             ("CLUSTER LINKS", Route::Reject(Unsupported(NOT_A_CLUSTER))),
             ("ASKING", Route::Reject(Unsupported(NOT_A_CLUSTER))),
             ("SSUBSCRIBE a", Route::Reject(Unsupported(SHARDED_PUBSUB))),
             ("SSUBSCRIBE a b", Route::Reject(Unsupported(SHARDED_PUBSUB))),
             ("SUNSUBSCRIBE", Route::Reject(Unsupported(SHARDED_PUBSUB))),
             ("SPUBLISH a m", Route::Reject(Unsupported(SHARDED_PUBSUB))),
-            ("SUBSCRIBE a b", Route::Local(Local::Subscribe(Kind::Channel))),
+            (
+                "SUBSCRIBE a b",
+                Route::Local(Local::Subscribe(Kind::Channel)),
+            ),
             ("SELECT 3", Route::Local(Local::Select)),
         ];
         for (line, expected) in cases {
@@ -139,7 +151,10 @@ mod tests {
     #[test]
     fn no_text_speaks_of_a_cluster_s_slots() {
         for text in [CROSS_SERVER, CROSS_SERVER_EXEC, SHARDED_PUBSUB] {
-            assert!(!text.contains("slot") && !text.contains("CROSSSLOT"), "{text}");
+            assert!(
+                !text.contains("slot") && !text.contains("CROSSSLOT"),
+                "{text}"
+            );
         }
     }
 }

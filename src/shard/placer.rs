@@ -41,7 +41,9 @@ impl Placer {
     pub fn route_queued<A: Args + ?Sized>(&self, command: Command, args: &A) -> Route {
         match self {
             Placer::Cluster => route_queued(command, args, &HashSlots),
-            Placer::Servers(ring) => static_pool::route(route_queued(command, args, ring), Some(command)),
+            Placer::Servers(ring) => {
+                static_pool::route(route_queued(command, args, ring), Some(command))
+            }
         }
     }
 
