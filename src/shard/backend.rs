@@ -42,6 +42,7 @@ use crate::resp::Protocol;
 use crate::sync::Signal;
 
 use super::dispatch;
+use super::greeting;
 use super::reply_to::ReplyTo;
 use super::Shard;
 
@@ -64,9 +65,6 @@ const HOLD_BATCH: usize = 64;
 
 /// Read buffer a connection starts with; it grows for large replies.
 const READ_BUFFER: usize = 16 * 1024;
-
-/// First read of a handshake reply: HELLO 3's map is a few hundred bytes.
-const HANDSHAKE_READ: usize = 1024;
 
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
@@ -327,55 +325,10 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake and then its SELECT, those it has, each waiting for the
-/// node to accept it. Nothing else is written before: a request sent behind a refused AUTH
-/// could still run on a node that has no password, while its client is told it failed, and
-/// one sent behind a refused SELECT would run in another database.
+/// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    for request in [&backend.handshake, &backend.select].into_iter().flatten() {
-        exchange(backend, stream, request, timeout).await?;
-    }
-    Ok(())
-}
-
-/// Sends one request of the greeting and checks that the node accepted it.
-async fn exchange(
-    backend: &Backend,
-    stream: &Stream,
-    handshake: &Bytes,
-    timeout: Duration,
-) -> Result<(), BackendError> {
-    let node = || backend.addr.to_string();
-    let lost = |reason: String| BackendError::Lost {
-        node: node(),
-        reason,
-    };
-    let exchange = async {
-        stream
-            .write_all(handshake)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        let mut reader = FrameReader::new(HANDSHAKE_READ, HANDSHAKE_READ);
-        let mut scanner = ReplyScanner::new();
-        let reply = reader
-            .next(stream, |buf| scanner.scan(buf))
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        if !reader.is_drained() {
-            return Err(lost("more than one reply to the handshake".into()));
-        }
-        if reply.first() == Some(&b'-') {
-            let reason = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
-            return Err(BackendError::Rejected {
-                node: node(),
-                reason,
-            });
-        }
-        Ok(())
-    };
-    glommio::timer::timeout(timeout, async { Ok(exchange.await) })
-        .await
-        .unwrap_or_else(|_| Err(BackendError::Timeout { node: node() }))
+    let requests = [&backend.handshake, &backend.select].into_iter().flatten();
+    greeting::greet(&backend.addr, requests, stream, timeout).await
 }
 
 /// Runs one connection until it fails; returns why.

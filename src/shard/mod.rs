@@ -37,6 +37,7 @@ mod connection;
 mod control;
 mod dispatch;
 mod gate;
+mod greeting;
 mod identity;
 mod info;
 mod kill;
