@@ -154,3 +154,43 @@ fn commands_over_two_servers_and_cluster_commands_get_pool_worded_errors() {
         n.expect_closed();
     }
 }
+
+#[test]
+fn a_server_down_fails_each_request_with_its_connect_error_and_one_back_serves_at_once() {
+    let mut servers: Vec<RedisServer> = (0..2).map(|_| RedisServer::start()).collect();
+    let taken: HashSet<u16> = servers.iter().map(|s| s.port).collect();
+    let port = free_ports(1, &taken)[0];
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("errors.yml");
+    std::fs::write(&file, pool_yaml(port, &servers)).unwrap();
+    let proxy = Proxy::start_with_args(port, &["-c", file.to_str().unwrap(), "--threads", "1"]);
+    let (a, b) = keys_on_two_servers(port, &servers);
+    let mut c = proxy.conn();
+    // The server drops percore's connection: the next request reconnects and is served, as
+    // through nutcracker, instead of failing while a reconnect backoff runs.
+    let on_a = servers
+        .iter()
+        .position(|s| s.conn().cmd_str(&format!("EXISTS {a}")) == Value::Int(1))
+        .unwrap();
+    for _ in 0..3 {
+        let killed = servers[on_a]
+            .conn()
+            .cmd_str("CLIENT KILL TYPE normal SKIPME yes");
+        assert!(killed.as_int().is_some_and(|n| n >= 1), "{killed:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(c.cmd_str(&format!("GET {a}")), Value::bulk("1"));
+    }
+    // Down: each request tries the server again and fails with why, naming it.
+    let down_port = servers[on_a].port;
+    servers[on_a].kill();
+    for _ in 0..2 {
+        let Value::Error(error) = c.cmd_str(&format!("GET {a}")) else {
+            panic!("GET on a server that is down")
+        };
+        assert!(
+            error.contains(&format!("127.0.0.1:{down_port}")) && error.contains("refused"),
+            "{error}"
+        );
+    }
+    assert_eq!(c.cmd_str(&format!("GET {b}")), Value::bulk("1"));
+}

@@ -16,7 +16,10 @@
 //! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
 //! the connection. Every waiting request gets an error naming the node (never a hang),
 //! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once.
+//! backoff; while it is down, new requests fail at once. A static pool's connection (no
+//! ejection, no topology to wait for) instead tries again at once for a request that comes
+//! while it is down, as nutcracker does, and the request waits for that attempt: a server
+//! that is back serves the next request, and one still down fails it with the connect error.
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -153,6 +156,11 @@ pub struct Backend {
     /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
     /// Shared connections never look at it.
     stop: Signal,
+    /// Whether a request sent while the connection is down queues and cuts the reconnect
+    /// backoff short ([`Backend::retrying_on_request`]) instead of failing at once.
+    retry_on_request: bool,
+    /// Wakes the reconnect loop out of its backoff: a request is waiting.
+    retry: Signal,
 }
 
 impl Backend {
@@ -173,7 +181,16 @@ impl Backend {
             inflight: RefCell::new(VecDeque::new()),
             wake_writer: Signal::default(),
             stop: Signal::default(),
+            retry_on_request: false,
+            retry: Signal::default(),
         }
+    }
+
+    /// This backend, reconnecting at once for a request sent while it is down (a static
+    /// pool's, when `on`), the request waiting for that attempt.
+    pub fn retrying_on_request(mut self, on: bool) -> Self {
+        self.retry_on_request = on;
+        self
     }
 
     /// This backend, selecting database `db` after its handshake (none for 0, every
@@ -212,6 +229,10 @@ impl Backend {
 
     /// Queues a request, or fails it at once if the node is down.
     pub fn send(&self, out: Outbound) {
+        if self.state.get() == State::Down && self.retry_on_request {
+            self.queue.borrow_mut().push_back(out);
+            return self.retry.notify();
+        }
         if self.state.get() == State::Down {
             let error = BackendError::Down {
                 node: self.addr.to_string(),
@@ -278,7 +299,11 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
         shard.request_refresh();
-        glommio::timer::sleep(backoff).await;
+        let pause = glommio::timer::sleep(backoff);
+        match backend.retry_on_request {
+            true => futures_lite::future::or(pause, backend.retry.wait()).await,
+            false => pause.await,
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         if !shard.serves(&node) && backend.pending() == 0 {
             info!(core, node, "node left the topology, closing its backend");
