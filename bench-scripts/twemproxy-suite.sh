@@ -122,7 +122,7 @@ cleanup() {
     [[ -f $pidfile ]] || continue
     pid=$(cat "$pidfile" 2>/dev/null || true)
     [[ $pid =~ ^[0-9]+$ ]] || continue
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '^(bin/)?(redis-server|nutcracker) '; then
+    if { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qE '^(bin/)?(redis-server|nutcracker) '; then
       kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
@@ -248,10 +248,42 @@ status = re.compile(r"^(ok|FAIL|ERROR|SKIP.*)$")
 # covers a whole module. Every other test failing through percore but passing through
 # nutcracker is marked PERCORE BUG?.
 WAITS = {
+    # Waits for work not done yet.
     "test_redis.test_basic.test_nc_stats": "reads nutcracker's JSON stats port, which percore "
-    "does not serve yet (issue 13 item 5, stats)",
-    "test_system.test_reload.": "config reload (a later issue); nutcracker 0.5.0 skips these "
-    "too (its version is below the suite's VERSION_SUPPORTING_RELOAD)",
+    "does not serve yet (issue 13 item 5)",
+    "test_redis.test_protocol.test_pingpong": "reads client_err from the JSON stats port (not "
+    "served yet, issue 13 item 5); the PING itself is answered",
+    "test_redis.test_protocol.test_quit_without_recv": "reads client_err from the JSON stats "
+    "port (not served yet, issue 13 item 5)",
+    "test_system.test_reload.": "config reload (a later issue). Not comparable: the suite skips "
+    "these for nutcracker 0.5.0 (below its VERSION_SUPPORTING_RELOAD, 99.99.99) and runs them "
+    "for any other --version text, where they crash in the suite itself (they send str, not "
+    "bytes, to a socket under Python 3)",
+    "test_redis.test_basic.test_signal": "nutcracker's signals: HUP reopens its log file, "
+    "TTIN/TTOU change the log level, SEGV logs and dies; percore's SIGHUP is kept for config "
+    "reload (DESIGN.md) and it logs no signal names; out of scope here",
+    # Where percore answers as Redis does and nutcracker does not: kept on purpose.
+    "test_redis.test_basic.test_msetnx": "nutcracker closes the connection for MSETNX; percore "
+    "runs it when its keys are on one server and otherwise answers an error naming why "
+    "(README, Static pools)",
+    "test_redis.test_basic.test_ping_quit": "QUIT: percore answers +OK then closes, as Redis "
+    "does; nutcracker closes without a reply",
+    "test_redis.test_protocol.test_quit": "QUIT: percore answers +OK then closes, as Redis does "
+    "(the test's own comment: +OK would also be valid)",
+    "test_redis.test_protocol.test_wrong_argc": "GET without a key: percore answers Redis's "
+    "-ERR wrong number of arguments and keeps the connection; nutcracker closes it",
+    "test_redis.test_protocol.test_badreq": "an empty line and MSET with an odd count: percore "
+    "does what Redis does (ignores the empty line; -ERR wrong number of arguments, connection "
+    "kept); nutcracker closes the connection",
+    "test_redis.test_auth.test_nopass_on_proxy": "AUTH with no password set: percore answers "
+    "Redis 7's text (ERR AUTH <password> called without any password configured ...); "
+    "nutcracker answers old Redis's 'Client sent AUTH, but no password is set'",
+    "test_redis.test_auth.test_badpass_on_proxy": "redis_auth wrong for the servers: percore "
+    "does not use a connection whose AUTH was refused and says so (backend ... refused the "
+    "handshake: WRONGPASS ...); nutcracker uses it and passes on the server's NOAUTH",
+    "test_redis.test_mget_mset.test_multi_delete_on_readonly": "a split DEL whose part hits a "
+    "read-only replica: percore answers that server's own error (READONLY / You can't write "
+    "against a read only replica); nutcracker answers 'Invalid argument'",
 }
 
 def why(test):
