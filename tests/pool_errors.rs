@@ -133,6 +133,10 @@ fn commands_over_two_servers_and_cluster_commands_get_pool_worded_errors() {
     // HELLO does not call the pool a cluster either.
     let hello = raw(&mut c, "HELLO 2");
     assert!(!hello.contains("cluster"), "{hello}");
+    // Nor does INFO, which some clients read to choose cluster mode.
+    let info = c.cmd_str("INFO server cluster").text();
+    assert!(info.contains("\r\nredis_mode:standalone\r\n"), "{info}");
+    assert!(info.contains("\r\ncluster_enabled:0\r\n"), "{info}");
     assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
 
     // nutcracker closes the connection, without a reply, for each command it does not serve.
