@@ -446,6 +446,19 @@ mod tests {
     }
 
     #[test]
+    fn a_static_pool_serves_its_redis_db_and_may_listen_everywhere() {
+        let pool = file(
+            "s:\n  listen: 0.0.0.0:1\n  redis: true\n  redis_db: 3\n  servers:\n   - 127.0.0.1:2:1\n",
+        );
+        let config = runtime_config(Some(&pool), pool.process(), &PoolFlags::default(), 1);
+        let config = config.unwrap();
+        assert_eq!((config.database(), config.listen.port()), (3, 1));
+        let cluster = file("c:\n  listen: 127.0.0.1:1\n  cluster: h:2\n");
+        let config = runtime_config(Some(&cluster), cluster.process(), &PoolFlags::default(), 1);
+        assert_eq!(config.unwrap().database(), 0);
+    }
+
+    #[test]
     fn a_backend_user_needs_a_password_from_somewhere() {
         let flags = PoolFlags {
             backend_user: Some("u".into()),
