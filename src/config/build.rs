@@ -174,7 +174,7 @@ pub fn pool_config(
 }
 
 /// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (Sentinel, another database than 0) is refused here, by name, rather than ignored.
+/// (Sentinel) is refused here, by name, rather than ignored.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
     let refuse = |what: &str| {
         Err(Error::Config(format!(
@@ -183,9 +183,6 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     };
     if !upstream.sentinels.is_empty() {
         return refuse("sentinels:");
-    }
-    if upstream.redis_db != 0 {
-        return refuse("redis_db other than 0");
     }
     let mut specs = Vec::with_capacity(upstream.servers.len());
     let mut addrs = Vec::with_capacity(upstream.servers.len());
@@ -218,6 +215,7 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
         scheme,
         pool: pool.to_string(),
         eject,
+        db: upstream.redis_db,
     })
 }
 
@@ -470,6 +468,19 @@ mod tests {
             1,
         ));
         assert!(refused.contains("Unix socket"), "{refused}");
+    }
+
+    #[test]
+    fn a_static_pool_serves_its_redis_db_and_may_listen_everywhere() {
+        let pool = file(
+            "s:\n  listen: 0.0.0.0:1\n  redis: true\n  redis_db: 3\n  servers:\n   - 127.0.0.1:2:1\n",
+        );
+        let config = runtime_config(Some(&pool), pool.process(), &PoolFlags::default(), 1);
+        let config = config.unwrap();
+        assert_eq!((config.database(), config.listen.port()), (3, 1));
+        let cluster = file("c:\n  listen: 127.0.0.1:1\n  cluster: h:2\n");
+        let config = runtime_config(Some(&cluster), cluster.process(), &PoolFlags::default(), 1);
+        assert_eq!(config.unwrap().database(), 0);
     }
 
     #[test]

@@ -179,6 +179,10 @@ fn every_nutcracker_key() {
     );
     let auth = pool.backend_auth().unwrap();
     assert_eq!((auth.user.as_deref(), auth.password.as_str()), (None, "pw"));
+    // As in nutcracker, clients must AUTH with redis_auth too.
+    assert_eq!(pool.client_auth().requirepass.as_deref(), Some("pw"));
+    assert!(pool.users().authenticate(None, b"pw").is_ok());
+    assert!(pool.users().initial().is_none());
     assert_eq!(s.servers[0].address(), "/tmp/r.sock");
     assert_eq!(s.servers[1].ring_name(), "10.0.0.1");
 }

@@ -139,6 +139,9 @@ pub struct StaticServers {
     /// Cache mode (`auto_eject_hosts: true`): when a failing server leaves the ring and for
     /// how long. `None`: a dead server's keys get errors until it is back.
     pub eject: Option<EjectPolicy>,
+    /// The database every server connection selects (`redis_db`; 0, the servers' default,
+    /// selects nothing).
+    pub db: u32,
 }
 
 /// nutcracker's cache mode: a server that fails `failure_limit` times in a row leaves the
@@ -241,6 +244,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The database every backend connection selects: a static pool's `redis_db`, else 0
+    /// (a cluster has no other).
+    pub fn database(&self) -> u32 {
+        self.servers.as_ref().map_or(0, |servers| servers.db)
+    }
+
     /// The client connections one core accepts.
     pub fn max_clients_per_core(&self) -> usize {
         self.max_clients.div_ceil(self.threads).max(1)
@@ -264,8 +273,11 @@ impl Config {
     }
 
     /// Checks `--announce` and `--proxy-peers`: every address one a client can connect to.
+    /// A static pool presents no cluster, so it may listen on every local address without
+    /// one (nutcracker's configurations often do: `listen: 0.0.0.0:22121`).
     fn validate_presence(&self) -> Result<(), Error> {
-        if self.announce.is_none() && self.listen.ip().is_unspecified() {
+        let presents_a_cluster = self.servers.is_none();
+        if presents_a_cluster && self.announce.is_none() && self.listen.ip().is_unspecified() {
             return Err(Error::Config(format!(
                 "--listen {} is every local address, not one cluster-mode clients can be told \
                  to connect to: give --announce host:port (the address clients reach this \

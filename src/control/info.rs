@@ -46,7 +46,7 @@ pub enum Section {
     Commandstats,
     /// The masters' error statistics, summed.
     Errorstats,
-    /// Cluster mode (always on).
+    /// Cluster mode (on; off for a static pool).
     Cluster,
     /// The masters' keys, summed.
     Keyspace,
@@ -108,22 +108,11 @@ impl Section {
         }
     }
 
-    /// The section's header, as Redis writes it.
-    fn title(self) -> &'static str {
-        match self {
-            Section::Server => "Server",
-            Section::Clients => "Clients",
-            Section::Memory => "Memory",
-            Section::Persistence => "Persistence",
-            Section::Stats => "Stats",
-            Section::Replication => "Replication",
-            Section::Cpu => "CPU",
-            Section::Modules => "Modules",
-            Section::Commandstats => "Commandstats",
-            Section::Errorstats => "Errorstats",
-            Section::Cluster => "Cluster",
-            Section::Keyspace => "Keyspace",
-            Section::Proxy => "Proxy",
+    /// The section's header, as Redis writes it: the name capitalized (CPU in capitals).
+    fn title(self) -> String {
+        match self.name() {
+            "cpu" => "CPU".into(),
+            name => name[..1].to_uppercase() + &name[1..],
         }
     }
 
@@ -246,6 +235,9 @@ pub struct Facts {
     pub cpu: CpuTimes,
     /// Every core's stats (empty when no section needs them).
     pub cores: Vec<CoreStats>,
+    /// `cluster`, or a static pool's `standalone` (then `cluster_enabled:0`), as its servers
+    /// would say, so clients that read INFO to choose cluster mode do not.
+    pub redis_mode: &'static str,
 }
 
 /// The text of an INFO reply: the asked-for sections, in Redis's order.
@@ -257,7 +249,10 @@ pub fn info_text(sections: Sections, facts: &Facts, masters: &Merged) -> String 
             Section::Server => server(&mut text, facts),
             Section::Clients => clients(&mut text, facts),
             Section::Cpu => cpu(&mut text, &facts.cpu),
-            Section::Cluster => text.push_str("cluster_enabled:1\r\n"),
+            Section::Cluster if facts.redis_mode == "cluster" => {
+                text.push_str("cluster_enabled:1\r\n")
+            }
+            Section::Cluster => text.push_str("cluster_enabled:0\r\n"),
             Section::Proxy => proxy(&mut text, facts),
             _ => {
                 for (key, value) in masters.section(section.name()) {
@@ -281,10 +276,11 @@ fn server(text: &mut String, facts: &Facts) {
     let uptime = facts.view.uptime.as_secs();
     let _ = write!(
         text,
-        "redis_version:{GENERATED_FROM}\r\nredis_mode:cluster\r\nos:{}\r\narch_bits:{}\r\n\
+        "redis_version:{GENERATED_FROM}\r\nredis_mode:{}\r\nos:{}\r\narch_bits:{}\r\n\
          multiplexing_api:io_uring\r\nprocess_id:{}\r\nprocess_supervised:no\r\ntcp_port:{}\r\n\
          server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\
          executable:{}\r\nconfig_file:\r\nproxy:percore\r\npercore_version:{}\r\n",
+        facts.redis_mode,
         facts.os,
         usize::BITS,
         facts.pid,
@@ -374,6 +370,7 @@ mod tests {
             os: "Linux 6.1.0 x86_64".into(),
             now: Duration::from_micros(1_700_000_000_123_456),
             max_clients: 10_000,
+            redis_mode: "cluster",
             cpu: CpuTimes {
                 sys: Duration::from_micros(1_500_000),
                 user: Duration::from_micros(250_000),
@@ -442,6 +439,11 @@ mod tests {
         ] {
             assert!(server.contains(line), "{line:?} in {server}");
         }
+        let mut standalone = facts();
+        standalone.redis_mode = "standalone";
+        let text = info_text(sections("server cluster"), &standalone, &Merged::default());
+        assert!(text.contains("\r\nredis_mode:standalone\r\n"), "{text}");
+        assert!(text.ends_with("cluster_enabled:0\r\n"), "{text}");
         let proxy = info_text(sections("proxy"), &facts(), &Merged::default());
         assert!(proxy.starts_with("# Proxy\r\ncore:1\r\nthreads:2\r\npinned:yes\r\n"));
         assert!(proxy.contains("\r\nmasters:2\r\n") && proxy.contains("\r\nrequests:20\r\n"));

@@ -9,15 +9,19 @@
 //!
 //! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
 //! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
-//! nothing else is sent until the node has accepted that handshake.
+//! a static pool's connections then select the pool's `redis_db` (as nutcracker does on every
+//! server connection). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
 //! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
 //! the connection. Every waiting request gets an error naming the node (never a hang),
 //! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once. A static pool in cache mode counts
-//! each such end as a failure of the server, and the first reply on a connection as a sign of
-//! life (`shard::eject`).
+//! backoff; while it is down, new requests fail at once. A static pool's connection (no
+//! topology to wait for) instead tries again at once for a request that comes while it is
+//! down, as nutcracker does, and the request waits for that attempt: a server that is back
+//! serves the next request, and one still down fails it with the connect error. A static
+//! pool in cache mode counts each such end as a failure of the server, and the first reply on
+//! a connection as a sign of life (`shard::eject`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -44,7 +48,7 @@ use crate::sync::Signal;
 
 use super::reply_to::ReplyTo;
 use super::Shard;
-use super::{dispatch, eject};
+use super::{dispatch, eject, greeting};
 
 /// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
 const QUEUE_KEEP: usize = 1024;
@@ -65,9 +69,6 @@ const HOLD_BATCH: usize = 64;
 
 /// Read buffer a connection starts with; it grows for large replies.
 const READ_BUFFER: usize = 16 * 1024;
-
-/// First read of a handshake reply: HELLO 3's map is a few hundred bytes.
-const HANDSHAKE_READ: usize = 1024;
 
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
@@ -142,6 +143,9 @@ pub struct Backend {
     pub addr: Rc<str>,
     /// What the connection sends before any request (HELLO 3, AUTH), if anything.
     handshake: Option<Bytes>,
+    /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
+    /// database than 0 exists in a cluster).
+    select: Option<Bytes>,
     state: Cell<State>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
@@ -153,6 +157,11 @@ pub struct Backend {
     /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
     /// Shared connections never look at it.
     stop: Signal,
+    /// Whether a request sent while the connection is down queues and cuts the reconnect
+    /// backoff short ([`Backend::retrying_on_request`]) instead of failing at once.
+    retry_on_request: bool,
+    /// Wakes the reconnect loop out of its backoff: a request is waiting.
+    retry: Signal,
 }
 
 impl Backend {
@@ -166,18 +175,45 @@ impl Backend {
         Backend {
             addr,
             handshake,
+            select: None,
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
             inflight: RefCell::new(VecDeque::new()),
             wake_writer: Signal::default(),
             stop: Signal::default(),
+            retry_on_request: false,
+            retry: Signal::default(),
         }
+    }
+
+    /// This backend, reconnecting at once for a request sent while it is down (a static
+    /// pool's, when `on`), the request waiting for that attempt.
+    pub fn retrying_on_request(mut self, on: bool) -> Self {
+        self.retry_on_request = on;
+        self
+    }
+
+    /// This backend, selecting database `db` after its handshake (none for 0, every
+    /// connection's database until told otherwise).
+    pub fn selecting(mut self, db: u32) -> Self {
+        self.select = (db != 0).then(|| {
+            let mut out = BytesMut::new();
+            encode::command(&mut out, [&b"SELECT"[..], db.to_string().as_bytes()]);
+            out.freeze()
+        });
+        self
     }
 
     /// What the connection sends before any request (to send again after a RESET).
     pub fn handshake(&self) -> Option<Bytes> {
         self.handshake.clone()
+    }
+
+    /// The connection's `SELECT`, if it has one (to send again after a RESET, which
+    /// selects database 0).
+    pub fn select(&self) -> Option<Bytes> {
+        self.select.clone()
     }
 
     /// Whether requests sent now are queued (not failed at once).
@@ -194,6 +230,10 @@ impl Backend {
 
     /// Queues a request, or fails it at once if the node is down.
     pub fn send(&self, out: Outbound) {
+        if self.state.get() == State::Down && self.retry_on_request {
+            self.queue.borrow_mut().push_back(out);
+            return self.retry.notify();
+        }
         if self.state.get() == State::Down {
             let error = BackendError::Down {
                 node: self.addr.to_string(),
@@ -268,7 +308,11 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         // A static pool in cache mode counts it, and may eject the server.
         eject::backend_failed(&shard, &node);
         shard.request_refresh();
-        glommio::timer::sleep(backoff).await;
+        let pause = glommio::timer::sleep(backoff);
+        match backend.retry_on_request {
+            true => futures_lite::future::or(pause, backend.retry.wait()).await,
+            false => pause.await,
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         if !shard.serves(&node) && backend.pending() == 0 {
             info!(
@@ -320,44 +364,10 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake, if it has one, and waits for the node to accept it.
-/// Nothing else is written before: a request sent behind a refused AUTH could still run on a
-/// node that has no password, while its client is told it failed.
+/// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let Some(handshake) = &backend.handshake else {
-        return Ok(());
-    };
-    let node = || backend.addr.to_string();
-    let lost = |reason: String| BackendError::Lost {
-        node: node(),
-        reason,
-    };
-    let exchange = async {
-        stream
-            .write_all(handshake)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        let mut reader = FrameReader::new(HANDSHAKE_READ, HANDSHAKE_READ);
-        let mut scanner = ReplyScanner::new();
-        let reply = reader
-            .next(stream, |buf| scanner.scan(buf))
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        if !reader.is_drained() {
-            return Err(lost("more than one reply to the handshake".into()));
-        }
-        if reply.first() == Some(&b'-') {
-            let reason = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
-            return Err(BackendError::Rejected {
-                node: node(),
-                reason,
-            });
-        }
-        Ok(())
-    };
-    glommio::timer::timeout(timeout, async { Ok(exchange.await) })
-        .await
-        .unwrap_or_else(|_| Err(BackendError::Timeout { node: node() }))
+    let requests = [&backend.handshake, &backend.select].into_iter().flatten();
+    greeting::greet(&backend.addr, requests, stream, timeout).await
 }
 
 /// Runs one connection until it fails; returns why.

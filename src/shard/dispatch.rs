@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::keys::Args;
 use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
+use crate::command::static_pool;
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
@@ -301,6 +302,7 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
+        Rejection::CrossServer => static_pool::CROSS_SERVER.to_string(),
         Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();

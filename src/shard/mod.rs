@@ -39,6 +39,7 @@ mod control;
 mod dispatch;
 mod eject;
 mod gate;
+mod greeting;
 mod identity;
 mod info;
 mod kill;

@@ -65,7 +65,10 @@ fn open(shard: &Rc<Shard>, addr: &Rc<str>, protocol: Protocol) -> Vec<Rc<Backend
     let auth = config.backend_auth.as_ref();
     (0..config.backend_conns.max(1))
         .map(|_| {
-            let conn = Rc::new(Backend::new(addr.clone(), protocol, auth));
+            let conn = Backend::new(addr.clone(), protocol, auth)
+                .selecting(config.database())
+                .retrying_on_request(config.servers.is_some());
+            let conn = Rc::new(conn);
             glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
             conn
         })
