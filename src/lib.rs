@@ -97,5 +97,6 @@ mod slowlog;
 mod sync;
 
 pub use config::Config;
+pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
 pub use runtime::{run, run_pools};

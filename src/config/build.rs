@@ -145,6 +145,7 @@ pub fn pool_config(
     };
     let limits = pool.limits();
     let config = Config {
+        name: pool.name().to_string(),
         listen: resolve(pool.name(), pool.listen())?,
         seeds,
         servers,
@@ -224,6 +225,9 @@ fn with_process(config: Config, process: &ProcessConfig, cores: usize) -> Config
         threads: process.threads().unwrap_or(cores),
         pin: process.pin(),
         shutdown_timeout: process.shutdown_timeout(),
+        stats_listen: process.stats_listen().to_string(),
+        stats_interval: process.stats_interval(),
+        metrics_listen: process.metrics_listen().map(String::from),
         ..config
     }
 }

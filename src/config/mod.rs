@@ -34,6 +34,8 @@ pub use file::ConfigFile;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{ProcessConfig, ProcessFlags};
 
+/// The name of the one pool served without a configuration file, as the stats show it.
+pub const DEFAULT_POOL_NAME: &str = "default";
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6380";
@@ -136,6 +138,8 @@ pub struct StaticServers {
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The pool's name: its key in the file (`default` without a file), as the stats show it.
+    pub name: String,
     /// Address every core's listener binds (with SO_REUSEPORT).
     pub listen: SocketAddr,
     /// Cluster nodes to ask for the first topology.
@@ -186,12 +190,19 @@ pub struct Config {
     pub slowlog_slower_than: Option<Duration>,
     /// Slow log entries each core keeps.
     pub slowlog_max_len: usize,
+    /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`).
+    pub stats_listen: String,
+    /// How often those stats are gathered anew (nutcracker's `-i`).
+    pub stats_interval: Duration,
+    /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
     /// The documented defaults: one thread, a cluster seed on 127.0.0.1:7000.
     fn default() -> Self {
         Config {
+            name: DEFAULT_POOL_NAME.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
             seeds: vec!["127.0.0.1:7000".into()],
             servers: None,
@@ -214,6 +225,13 @@ impl Default for Config {
             peers: Vec::new(),
             slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
+            stats_listen: format!(
+                "{}:{}",
+                process::DEFAULT_STATS_ADDR,
+                process::DEFAULT_STATS_PORT
+            ),
+            stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
+            metrics_listen: None,
         }
     }
 }

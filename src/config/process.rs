@@ -30,6 +30,7 @@ const KEYS: &[&str] = &[
     "pid_file",
     "stats_listen",
     "stats_interval",
+    "metrics_listen",
 ];
 
 /// Settings of the whole process, with their defaults applied. Immutable.
@@ -43,6 +44,7 @@ pub struct ProcessConfig {
     pid_file: Option<String>,
     stats_listen: String,
     stats_interval: Duration,
+    metrics_listen: Option<String>,
 }
 
 impl Default for ProcessConfig {
@@ -57,6 +59,7 @@ impl Default for ProcessConfig {
             pid_file: None,
             stats_listen: format!("{DEFAULT_STATS_ADDR}:{DEFAULT_STATS_PORT}"),
             stats_interval: Duration::from_millis(DEFAULT_STATS_INTERVAL_MS),
+            metrics_listen: None,
         }
     }
 }
@@ -93,6 +96,11 @@ impl ProcessConfig {
     /// The stats aggregation interval (`stats_interval`, `-i`).
     pub fn stats_interval(&self) -> Duration {
         self.stats_interval
+    }
+    /// Where `/metrics` and `/health` are served (`metrics_listen`, `--metrics-listen`);
+    /// `None`: nowhere.
+    pub fn metrics_listen(&self) -> Option<&str> {
+        self.metrics_listen.as_deref()
     }
 }
 
@@ -138,6 +146,14 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
             match check_address(text) {
                 Ok(()) => process.stats_listen = text.into(),
                 Err(problem) => reader.error(entry.line, Some("stats_listen"), problem),
+            }
+        }
+    }
+    if let Some(entry) = fields.get("metrics_listen") {
+        if let Some(text) = reader.text(entry) {
+            match check_address(text) {
+                Ok(()) => process.metrics_listen = Some(text.into()),
+                Err(problem) => reader.error(entry.line, Some("metrics_listen"), problem),
             }
         }
     }
@@ -203,6 +219,9 @@ impl ProcessConfig {
         if let Some(interval) = flags.stats_interval {
             self.stats_interval = interval;
         }
+        if let Some(listen) = &flags.metrics_listen {
+            self.metrics_listen = Some(listen.clone());
+        }
         self
     }
 }
@@ -228,6 +247,8 @@ pub struct ProcessFlags {
     pub stats_port: Option<u16>,
     /// `-i`.
     pub stats_interval: Option<Duration>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<String>,
 }
 
 #[cfg(test)]

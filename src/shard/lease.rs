@@ -212,7 +212,8 @@ fn ask(conn: &Backend, request: Bytes, protocol: Protocol) -> Rc<ReplyWaiter> {
 /// Opens a new dedicated connection and starts learning its node-side id.
 fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol) -> Rc<Dedicated> {
     let auth = shard.config().backend_auth.as_ref();
-    let conn = Rc::new(Backend::new(Rc::from(addr), protocol, auth));
+    let counters = shard.pool.counters(addr);
+    let conn = Rc::new(Backend::new(Rc::from(addr), protocol, auth, counters));
     let dedicated = Rc::new(Dedicated {
         conn: conn.clone(),
         protocol,

@@ -43,6 +43,7 @@ mod kill;
 mod lease;
 mod local;
 mod monitor;
+mod observe;
 mod pause;
 mod placer;
 mod pool;
@@ -136,6 +137,9 @@ pub struct Shard {
     slowlog: SlowLog,
     /// Who monitors, here and on the other cores.
     monitors: Monitors,
+    /// The core accepts the pool's clients now: from the listener's bind until draining
+    /// starts (what `/health` reports).
+    serving: Cell<bool>,
 }
 
 impl Shard {
