@@ -50,7 +50,8 @@ struct Cli {
     test_conf: bool,
 
     /// Port for nutcracker's JSON stats (nutcracker's -s): each connection gets the stats
-    /// as one JSON object, then is closed.
+    /// as one JSON object, then is closed. Served by default with a configuration file;
+    /// without one, only if -s or -a is given.
     #[arg(short = 's', long, default_value_t = DEFAULT_STATS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     stats_port: u16,
 

@@ -1,7 +1,8 @@
 //! `--metrics-listen`: `/metrics` scraped after known traffic and parsed by a real Prometheus
 //! text parser (the Python `prometheus_client` package's, installed under the target
 //! directory on first use) has every core's counters equal to `PROXY INFO`'s, histograms
-//! Prometheus accepts, and `/health` says 200 while serving; bad requests get 4xx.
+//! Prometheus accepts, and `/health` says 200 while serving and 503 while draining; bad
+//! requests get 4xx.
 
 mod common;
 

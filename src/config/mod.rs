@@ -190,8 +190,10 @@ pub struct Config {
     pub slowlog_slower_than: Option<Duration>,
     /// Slow log entries each core keeps.
     pub slowlog_max_len: usize,
-    /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`).
-    pub stats_listen: String,
+    /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`):
+    /// nutcracker's default with a configuration file (a nutcracker drop-in serves them as
+    /// nutcracker does), `None` (not served) without one unless `-s`/`-a` ask for them.
+    pub stats_listen: Option<String>,
     /// How often those stats are gathered anew (nutcracker's `-i`).
     pub stats_interval: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
@@ -225,11 +227,7 @@ impl Default for Config {
             peers: Vec::new(),
             slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
-            stats_listen: format!(
-                "{}:{}",
-                process::DEFAULT_STATS_ADDR,
-                process::DEFAULT_STATS_PORT
-            ),
+            stats_listen: None,
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
         }

@@ -43,6 +43,8 @@ pub struct ProcessConfig {
     log_file: Option<String>,
     pid_file: Option<String>,
     stats_listen: String,
+    /// `stats_listen`, `-s` or `-a` was given.
+    stats_given: bool,
     stats_interval: Duration,
     metrics_listen: Option<String>,
 }
@@ -58,6 +60,7 @@ impl Default for ProcessConfig {
             log_file: None,
             pid_file: None,
             stats_listen: format!("{DEFAULT_STATS_ADDR}:{DEFAULT_STATS_PORT}"),
+            stats_given: false,
             stats_interval: Duration::from_millis(DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
         }
@@ -92,6 +95,10 @@ impl ProcessConfig {
     /// Where nutcracker-style JSON stats are to be served (`stats_listen`, `-a`:`-s`).
     pub fn stats_listen(&self) -> &str {
         &self.stats_listen
+    }
+    /// Whether the stats address was given (`stats_listen`, `-s` or `-a`), not defaulted.
+    pub fn stats_given(&self) -> bool {
+        self.stats_given
     }
     /// The stats aggregation interval (`stats_interval`, `-i`).
     pub fn stats_interval(&self) -> Duration {
@@ -144,7 +151,10 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
     if let Some(entry) = fields.get("stats_listen") {
         if let Some(text) = reader.text(entry) {
             match check_address(text) {
-                Ok(()) => process.stats_listen = text.into(),
+                Ok(()) => {
+                    process.stats_listen = text.into();
+                    process.stats_given = true;
+                }
                 Err(problem) => reader.error(entry.line, Some("stats_listen"), problem),
             }
         }
@@ -215,6 +225,7 @@ impl ProcessConfig {
             let addr = flags.stats_addr.as_deref().unwrap_or(addr);
             let port = flags.stats_port.map_or(port.to_string(), |p| p.to_string());
             self.stats_listen = format!("{addr}:{port}");
+            self.stats_given = true;
         }
         if let Some(interval) = flags.stats_interval {
             self.stats_interval = interval;

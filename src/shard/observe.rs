@@ -47,8 +47,9 @@ struct Observer {
 }
 
 /// Binds the admin ports of `pools` (the process settings are the first pool's) and serves
-/// them on this core. The stats port, on by default as nutcracker's is, is skipped with a
-/// warning if it cannot be bound; `--metrics-listen`, asked for, must bind.
+/// them on this core. The stats port, on by default with a configuration file as nutcracker's
+/// is, is skipped with a warning if it cannot be bound; `--metrics-listen`, asked for, must
+/// bind.
 pub(super) fn spawn(
     pools: &'static [Config],
     seats: Seats,
@@ -66,12 +67,14 @@ pub(super) fn spawn(
         json: RefCell::new(None),
         open: Cell::new(0),
     });
-    match bind(&first.stats_listen, uring) {
-        Ok(listener) => {
-            info!(stats = ?listener.local_addr(), "serving nutcracker stats");
-            glommio::spawn_local(accept(observer.clone(), listener, serve_stats)).detach();
+    if let Some(addr) = &first.stats_listen {
+        match bind(addr, uring) {
+            Ok(listener) => {
+                info!(stats = ?listener.local_addr(), "serving nutcracker stats");
+                glommio::spawn_local(accept(observer.clone(), listener, serve_stats)).detach();
+            }
+            Err(reason) => warn!(stats = %addr, %reason, "stats port not served"),
         }
-        Err(reason) => warn!(stats = %first.stats_listen, %reason, "stats port not served"),
     }
     if let Some(addr) = &first.metrics_listen {
         let listener = bind(addr, uring)

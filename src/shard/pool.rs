@@ -120,8 +120,13 @@ impl Pool {
 
     /// The counters of the server at `addr`, made if new.
     pub fn counters(&self, addr: &str) -> Rc<ServerCounters> {
+        if let Some(counters) = self.servers.borrow().get(addr) {
+            return counters.clone();
+        }
+        let counters = Rc::new(ServerCounters::default());
         let mut servers = self.servers.borrow_mut();
-        servers.entry(addr.to_string()).or_default().clone()
+        servers.insert(addr.to_string(), counters.clone());
+        counters
     }
 
     /// Every server's figures on this core, with what waits on its shared connections.
