@@ -221,7 +221,10 @@ impl Backend {
     fn fail_all(&self, error: &BackendError) {
         let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
         let queued = std::mem::take(&mut *self.queue.borrow_mut());
-        self.counters.failed(inflight.len() + queued.len());
+        // ASKING's placeholders (no request of their own) are not requests that failed.
+        let failed = inflight.iter().chain(&queued);
+        self.counters
+            .failed(failed.filter(|out| !out.request.is_empty()).count());
         for out in inflight.into_iter().chain(queued) {
             out.reply_to.fail(error);
         }

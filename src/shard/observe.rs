@@ -12,7 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::{info, warn};
 
@@ -29,6 +29,10 @@ use super::Shard;
 /// Most admin connections (stats and HTTP together) served at once; more are closed at once.
 /// Scrapers, probes and dashboards make a few; this bounds what a flood of them can hold.
 const MAX_CONNECTIONS: usize = 64;
+
+/// Pause after a failed accept (out of file descriptors, say), so the loop does not spin
+/// while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Each pool's shard on this core, in the configuration's order, filled in as they start.
 pub(super) type Seats = Rc<RefCell<Vec<Option<Rc<Shard>>>>>;
@@ -100,7 +104,7 @@ where
 {
     loop {
         let Ok(stream) = listener.accept().await else {
-            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
             continue;
         };
         if observer.open.get() >= MAX_CONNECTIONS {
