@@ -93,7 +93,7 @@ struct Cli {
 
     /// Serve GET /metrics (Prometheus text format) and GET /health over HTTP on this
     /// host:port [default: not served].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     metrics_listen: Option<String>,
 
     /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
@@ -358,6 +358,13 @@ fn init_logging(process: &ProcessConfig) -> Result<(), String> {
             .init(),
     }
     Ok(())
+}
+
+/// A `host:port` flag's value, checked as the file's addresses are.
+fn host_port(value: &str) -> Result<String, String> {
+    percore::config::values::check_address(value)
+        .map(|()| value.to_string())
+        .map_err(|problem| problem.to_string())
 }
 
 /// Whether the flag `id` was given, on the command line or by its environment variable.
