@@ -253,6 +253,17 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
     let mut long = String::from("GET /metrics HTTP/1.1\r\nX: ");
     long.push_str(&"a".repeat(8 * 1024 - long.len()));
     assert_eq!(http(metrics_port, &long).0, 400);
+    // A request never finished: 408 once the request timeout (5 s) has passed.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        http(metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\n").0,
+        408
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     drop(admin);
 
     // Draining: a request in flight holds the drain open, and /health says 503 meanwhile.
