@@ -55,10 +55,12 @@
 //!   YAML file (twemproxy's format with percore's keys) it can be built from.
 //! - [`daemon`]: nutcracker's process options: background (`-d`), pid file, log file.
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
-//! - `metrics`: per-core counters and latency histograms.
+//! - `metrics`: per-core counters and latency histograms, per-server counters (nutcracker's),
+//!   and the snapshot of every pool that the stats port and `/metrics` render.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
 //! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
-//!   (`--proxy-peers`), admin report text.
+//!   (`--proxy-peers`), admin report text, nutcracker's stats JSON, Prometheus text and the
+//!   admin endpoints' HTTP.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
 //! - `runtime`: starting one executor per core and ending with the first failure.
@@ -99,5 +101,6 @@ mod slowlog;
 mod sync;
 
 pub use config::Config;
+pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
 pub use runtime::{run, run_pools};

@@ -79,7 +79,12 @@ pub fn runtime_configs(
     cores: usize,
 ) -> Result<Vec<Config>, Error> {
     let Some(file) = file else {
-        let base = with_process(Config::default(), process, cores);
+        let mut base = with_process(Config::default(), process, cores);
+        // Flags alone are percore's own way to run, whose ports default to loopback: no stats
+        // port on every address unless asked for.
+        if !process.stats_given() {
+            base.stats_listen = None;
+        }
         return Ok(vec![apply(base, None, flags)?.validate()?]);
     };
     match file.pools() {
@@ -225,6 +230,9 @@ fn with_process(config: Config, process: &ProcessConfig, cores: usize) -> Config
         threads: process.threads().unwrap_or(cores),
         pin: process.pin(),
         shutdown_timeout: process.shutdown_timeout(),
+        stats_listen: Some(process.stats_listen().to_string()),
+        stats_interval: process.stats_interval(),
+        metrics_listen: process.metrics_listen().map(String::from),
         ..config
     }
 }

@@ -34,9 +34,9 @@ pub use file::ConfigFile;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 
-/// The name of the pool the flags describe (no file): log lines name a pool, and this one has
-/// no key to be named by.
-pub const FLAGS_POOL_NAME: &str = "default";
+/// The name of the one pool served without a configuration file (the flags' pool): log
+/// lines and the stats name a pool, and this one has no key to be named by.
+pub const DEFAULT_POOL_NAME: &str = "default";
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6380";
@@ -157,8 +157,8 @@ pub struct EjectPolicy {
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The pool's name: its key in the file, or [`FLAGS_POOL_NAME`] for the pool the flags
-    /// describe. Log lines and figures name the pool with it.
+    /// The pool's name: its key in the file, or [`DEFAULT_POOL_NAME`] for the pool the flags
+    /// describe. Log lines and the stats name the pool with it.
     pub name: String,
     /// Address every core's listener binds (with SO_REUSEPORT).
     pub listen: SocketAddr,
@@ -210,13 +210,21 @@ pub struct Config {
     pub slowlog_slower_than: Option<Duration>,
     /// Slow log entries each core keeps.
     pub slowlog_max_len: usize,
+    /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`):
+    /// nutcracker's default with a configuration file (a nutcracker drop-in serves them as
+    /// nutcracker does), `None` (not served) without one unless `-s`/`-a` ask for them.
+    pub stats_listen: Option<String>,
+    /// How often those stats are gathered anew (nutcracker's `-i`).
+    pub stats_interval: Duration,
+    /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
     /// The documented defaults: one thread, a cluster seed on 127.0.0.1:7000.
     fn default() -> Self {
         Config {
-            name: FLAGS_POOL_NAME.into(),
+            name: DEFAULT_POOL_NAME.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
             seeds: vec!["127.0.0.1:7000".into()],
             servers: None,
@@ -239,6 +247,9 @@ impl Default for Config {
             peers: Vec::new(),
             slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
+            stats_listen: None,
+            stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
+            metrics_listen: None,
         }
     }
 }

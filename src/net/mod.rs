@@ -16,7 +16,7 @@ mod socket;
 pub use batch::{WriteBatch, MAX_FRAMES};
 pub use connect::{connect, ConnectError};
 pub use driver::spawn_driver;
-pub use frames::FrameReader;
+pub use frames::{FrameReader, CLOSED_BY_PEER};
 #[cfg(test)]
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};

@@ -55,6 +55,22 @@ impl Listener {
         Ok(Listener { socket, uring })
     }
 
+    /// Binds `addr` for one core alone (SO_REUSEADDR, no SO_REUSEPORT) and starts listening:
+    /// for the admin ports (stats, metrics), served by one core, where a second process
+    /// binding the same port must fail rather than take half the connections.
+    pub fn bind_one(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(Listener { socket, uring })
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()?.as_socket()
+    }
+
     /// The next connection.
     pub async fn accept(&self) -> io::Result<Stream> {
         let entry = opcode::Accept::new(

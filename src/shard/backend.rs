@@ -39,7 +39,7 @@ use crate::cluster::redirect::parse_redirect;
 use crate::cluster::slot::Slot;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
-use crate::metrics::Counters;
+use crate::metrics::{Counters, ServerCounters};
 use crate::net::{connect, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
@@ -49,6 +49,12 @@ use crate::sync::Signal;
 use super::reply_to::ReplyTo;
 use super::Shard;
 use super::{dispatch, eject, greeting};
+
+mod stats;
+mod watch;
+
+use stats::{connection_end, Disconnects};
+use watch::{watch_dedicated, watch_timeouts};
 
 /// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
 const QUEUE_KEEP: usize = 1024;
@@ -72,12 +78,6 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
-
-/// Longest a dedicated connection's watchdog sleeps while it is idle or its oldest request may
-/// wait longer (a BLPOP with a long timeout, or none): a thousand blocked clients, or idle
-/// pooled connections, then cost a thousand timer wake-ups a second, not four thousand. A
-/// request arriving meanwhile is found overdue at most this late.
-const LONG_WATCH: Duration = Duration::from_secs(1);
 
 /// A request on its way to a backend.
 pub struct Outbound {
@@ -162,12 +162,19 @@ pub struct Backend {
     retry_on_request: bool,
     /// Wakes the reconnect loop out of its backoff: a request is waiting.
     retry: Signal,
+    /// The server's counters on this core, shared by all its connections.
+    counters: Rc<ServerCounters>,
 }
 
 impl Backend {
-    /// A backend for `addr` speaking `protocol`, authenticating with `auth`; [`run`] must be
-    /// spawned for it to connect.
-    pub fn new(addr: Rc<str>, protocol: Protocol, auth: Option<&BackendAuth>) -> Self {
+    /// A backend for `addr` speaking `protocol`, authenticating with `auth`, counting into
+    /// the server's `counters`; [`run`] must be spawned for it to connect.
+    pub fn new(
+        addr: Rc<str>,
+        protocol: Protocol,
+        auth: Option<&BackendAuth>,
+        counters: Rc<ServerCounters>,
+    ) -> Self {
         let mut handshake = BytesMut::new();
         let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
         let handshake =
@@ -184,6 +191,7 @@ impl Backend {
             stop: Signal::default(),
             retry_on_request: false,
             retry: Signal::default(),
+            counters,
         }
     }
 
@@ -239,8 +247,10 @@ impl Backend {
                 node: self.addr.to_string(),
                 reason: self.last_failure.borrow().clone(),
             };
+            self.counters.failed(1);
             return out.reply_to.fail(&error);
         }
+        self.counters.request(out.request.len());
         self.queue.borrow_mut().push_back(out);
         self.wake_writer.notify();
     }
@@ -253,6 +263,10 @@ impl Backend {
     fn fail_all(&self, error: &BackendError) {
         let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
         let queued = std::mem::take(&mut *self.queue.borrow_mut());
+        // ASKING's placeholders (no request of their own) are not requests that failed.
+        let failed = inflight.iter().chain(&queued);
+        self.counters
+            .failed(failed.filter(|out| !out.request.is_empty()).count());
         for out in inflight.into_iter().chain(queued) {
             out.reply_to.fail(error);
         }
@@ -280,14 +294,17 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     );
                 }
                 debug!(core, node, "backend connected");
-                match greet(&backend, &stream, timeout).await {
+                backend.counters.connected(failures > 0);
+                let error = match greet(&backend, &stream, timeout).await {
                     Ok(()) => {
                         backoff = MIN_BACKOFF;
                         failures = 0;
                         serve(&shard, &backend, &stream, timeout).await
                     }
                     Err(error) => error,
-                }
+                };
+                backend.counters.disconnected();
+                error
             }
             Err(err) => BackendError::Connect {
                 node: node.clone(),
@@ -302,6 +319,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             debug!(core, node, %error, failures, "backend connection failed");
         }
         Counters::bump(&shard.counters().backend_failures);
+        backend.counters.ended(connection_end(&error));
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
@@ -339,6 +357,8 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
                 node: node.clone(),
                 reason: err.to_string(),
             })?;
+        backend.counters.connected(false);
+        let _open = Disconnects(&backend.counters);
         greet(&backend, &stream, timeout).await?;
         let reader = read_replies(&shard, &backend, &stream);
         let writer = write_requests(&backend, &stream, shard.uring());
@@ -357,6 +377,7 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
         if backend.state.get() == State::Open {
             debug!(core = shard.id(), node, %error, "dedicated backend connection failed");
             Counters::bump(&shard.counters().backend_failures);
+            backend.counters.ended(connection_end(&error));
         }
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
@@ -458,6 +479,10 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             answered = true;
             eject::backend_answered(shard, &backend.addr);
         }
+        // ASKING's reply is percore's own business, as its request was (not counted either).
+        if !out.request.is_empty() {
+            backend.counters.response(reply.len());
+        }
         if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
             if let Some(redirect) = parse_redirect(&reply) {
                 dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
@@ -474,48 +499,5 @@ fn shrink_if_idle(queue: &RefCell<VecDeque<Outbound>>) {
     let mut queue = queue.borrow_mut();
     if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
         queue.shrink_to(QUEUE_KEEP);
-    }
-}
-
-/// How often a watchdog looks at its connection's oldest request.
-fn watch_period(timeout: Duration) -> Duration {
-    (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
-}
-
-/// Fails the connection when its oldest request has waited longer than `timeout`.
-async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = watch_period(timeout);
-    loop {
-        glommio::timer::sleep(period).await;
-        let oldest = backend.inflight.borrow().front().map(|out| out.sent);
-        if oldest.is_some_and(|sent| sent.elapsed() > timeout) {
-            return BackendError::Timeout {
-                node: backend.addr.to_string(),
-            };
-        }
-    }
-}
-
-/// [`watch_timeouts`] for a dedicated connection, whose oldest request may be a blocking
-/// command waiting long or forever: while it may, the watchdog sleeps up to [`LONG_WATCH`]
-/// instead of a quarter of `timeout`.
-async fn watch_dedicated(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = watch_period(timeout);
-    loop {
-        let now = Instant::now();
-        let left = backend.inflight.borrow().front().map(|out| {
-            let patience = out.patience.unwrap_or(timeout);
-            patience.checked_sub(now.saturating_duration_since(out.sent))
-        });
-        let sleep = match left {
-            None => LONG_WATCH.max(period),
-            Some(None) => {
-                return BackendError::Timeout {
-                    node: backend.addr.to_string(),
-                }
-            }
-            Some(Some(left)) => left.clamp(period, LONG_WATCH.max(period)),
-        };
-        glommio::timer::sleep(sleep).await;
     }
 }

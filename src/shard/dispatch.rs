@@ -168,6 +168,9 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
 /// whose reply is the merge of the parts'.
 fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) {
     let plan = shard.placer.borrow().split(kind, args);
+    if plan.parts.len() > 1 {
+        Counters::add(&shard.counters().fragments, plan.parts.len() as u64);
+    }
     let merged = SplitReply::new(
         whole.reply_to,
         MergeKind::Split(kind, plan.order),

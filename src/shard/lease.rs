@@ -215,7 +215,8 @@ fn ask(conn: &Backend, request: Bytes, protocol: Protocol) -> Rc<ReplyWaiter> {
 fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol) -> Rc<Dedicated> {
     let config = shard.config();
     let auth = config.backend_auth.as_ref();
-    let conn = Backend::new(Rc::from(addr), protocol, auth).selecting(config.database());
+    let counters = shard.pool.counters(addr);
+    let conn = Backend::new(Rc::from(addr), protocol, auth, counters).selecting(config.database());
     let conn = Rc::new(conn);
     let dedicated = Rc::new(Dedicated {
         conn: conn.clone(),

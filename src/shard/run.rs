@@ -27,7 +27,7 @@ use super::client;
 use super::monitor::Monitors;
 use super::pool::Pool;
 use super::slot_map::SlotMap;
-use super::{cluster_view, control, eject, lease, placer, pubsub, session, Shard};
+use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, Shard};
 
 /// Longest a core waits for its first topology before it listens anyway. Until it listens, the
 /// kernel gives new connections to the cores that do, so a client connecting while the proxy
@@ -61,11 +61,17 @@ pub async fn run_core(
     let uring = Rc::new(Uring::new().map_err(ring_error(0))?);
     let driver = spawn_driver(uring.clone()).map_err(ring_error(0))?;
     let mut served = Vec::with_capacity(pools.len());
+    // Each pool's shard on this core, for the admin ports (served by core 0).
+    let seats: observe::Seats = Rc::new(RefCell::new(vec![None; pools.len()]));
     for (index, (config, mesh)) in pools.iter().zip(meshes).enumerate() {
-        let first = index == 0;
         let uring = uring.clone();
+        let seat = Seat {
+            pools,
+            seats: seats.clone(),
+            index,
+        };
         served.push(glommio::spawn_local(async move {
-            let result = run_pool(config, mesh, uring, first).await;
+            let result = run_pool(config, mesh, uring, seat).await;
             if result.is_err() {
                 // A pool that cannot serve stops the process, as a core that fails does.
                 shutdown::request();
@@ -83,13 +89,23 @@ pub async fn run_core(
     futures_lite::future::or(serving, async { Err(ring_error(0)(driver.await)) }).await
 }
 
+/// Where a pool's shard sits among the core's pools.
+struct Seat {
+    /// Every pool of the process.
+    pools: &'static [Config],
+    /// The core's shards, by pool.
+    seats: observe::Seats,
+    /// This pool's index in `pools`.
+    index: usize,
+}
+
 /// One pool on this core: serves until the process stops, then drains. Returns an error only
-/// when the pool cannot serve at all (no mesh, no listener).
+/// when the pool cannot serve at all (no mesh, no listener, no metrics port).
 async fn run_pool(
     config: &'static Config,
     mesh: MeshBuilder<Message, Full>,
     uring: Rc<Uring>,
-    first_pool: bool,
+    seat: Seat,
 ) -> Result<(), Error> {
     let (senders, receivers) = mesh.join().await.map_err(|e| Error::Mesh(e.to_string()))?;
     let mesh = Mesh::new(senders);
@@ -123,8 +139,10 @@ async fn run_pool(
             config.threads,
         ),
         monitors: Monitors::default(),
+        serving: Cell::new(false),
     });
     control::spawn_receivers(&shard, receivers);
+    seat.seats.borrow_mut()[seat.index] = Some(shard.clone());
     match &config.servers {
         // A static pool's layout is the configuration's: no refresher, no fleet.
         Some(servers) => {
@@ -140,8 +158,9 @@ async fn run_pool(
         None => {}
     }
     // Once per process: by the first pool, on core 0.
-    if core == REFRESHER_CORE && first_pool {
+    if core == REFRESHER_CORE && seat.index == 0 {
         glommio::spawn_local(trim_memory()).detach();
+        observe::spawn(seat.pools, seat.seats, &uring, shard.started)?;
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
@@ -151,8 +170,10 @@ async fn run_pool(
             source,
         })?;
         info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
+        shard.serving.set(true);
         service::listener_ready();
         futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+        shard.serving.set(false);
         drop(listener);
         drain(&shard).await;
         Ok(())

@@ -38,6 +38,8 @@ pub fn nutcracker_binary() -> PathBuf {
 pub struct Nutcracker {
     child: Child,
     dir: TempDir,
+    /// The port its JSON stats are served on.
+    pub stats_port: u16,
 }
 
 impl Nutcracker {
@@ -45,6 +47,11 @@ impl Nutcracker {
     /// waits until every port in `ports` accepts connections; why not, if it exits first
     /// (another process took one of the ports since they were found free) or times out.
     pub fn start(yaml: &str, ports: &[u16]) -> Result<Nutcracker, String> {
+        Nutcracker::start_with(yaml, ports, &[])
+    }
+
+    /// [`Nutcracker::start`] with more options (`-i 100`, say).
+    pub fn start_with(yaml: &str, ports: &[u16], extra: &[&str]) -> Result<Nutcracker, String> {
         let binary = nutcracker_binary();
         let dir = TempDir::new().unwrap();
         let conf = dir.path().join("nutcracker.yml");
@@ -55,11 +62,16 @@ impl Nutcracker {
             .arg(&conf)
             .args(["-s", &stats.to_string(), "-a", "127.0.0.1", "-o"])
             .arg(dir.path().join("nutcracker.log"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nutcracker");
-        let mut nutcracker = Nutcracker { child, dir };
+        let mut nutcracker = Nutcracker {
+            child,
+            dir,
+            stats_port: stats,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         for &port in ports {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
