@@ -11,10 +11,14 @@
 //! back of the queue, so connections go round the cores, and a busy core, slower to re-arm,
 //! takes fewer. A connection never leaves the core that accepted it: the request path has no
 //! cross-core hop, as for TCP. Measured with `--threads 2` (tests/pool_unix.rs prints it):
-//! 200 connections made one after another split 100/100; 200 opened at once by 8 threads
-//! split within 45–55%. Rejected: one core accepting and handing descriptors to the others
-//! over the mesh (a cross-core message and an extra wake-up per connection, and the accepting
-//! core becomes a bottleneck), and a socket per core at `path.N` (clients would have to pick).
+//! 200 connections made one after another split 100/100 every time (the cores' accepts are
+//! woken in turn); 200 opened at once from 8 threads split anywhere from 50/50 to 11/89 on a
+//! 2-core machine shared with other builds, since queued connections go to whichever core
+//! accepts next and a core the OS has not scheduled takes none meanwhile (SO_REUSEPORT's hash
+//! would queue them on the stalled core instead). Rejected: one core accepting and handing
+//! descriptors to the others over the mesh (a cross-core message and an extra wake-up per
+//! connection, and the accepting core a bottleneck), and a socket per core at `path.N`
+//! (clients would have to pick one).
 //!
 //! The file: nutcracker unlinks whatever is at the path before binding, which would silently
 //! take the path from a live server (another nutcracker, or a percore still running). Here an
@@ -26,11 +30,23 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use tracing::{info, warn};
 
 use super::socket::LISTEN_BACKLOG;
+
+/// How long a socket that takes connections may take to stop before it counts as another
+/// process's. A process killed with accepts in flight on its io_uring (a percore killed with
+/// SIGKILL, say) leaves its socket listening until the kernel has torn the ring down, after
+/// the process is gone: a restart right after the crash would otherwise be refused. That
+/// took under 20 ms here; a live listener keeps listening, so waiting only delays the error.
+const LISTENER_LINGER: Duration = Duration::from_millis(500);
+
+/// Pause between looks at a socket that takes connections (each look is a connection, which
+/// a live listener accepts and sees closed at once).
+const LINGER_POLL: Duration = Duration::from_millis(20);
 
 /// One core's descriptor of a shared listening socket, to accept from with its own ring.
 pub struct SharedListener(pub(super) Socket);
@@ -116,10 +132,15 @@ fn clear_stale(path: &Path) -> Result<(), String> {
     if !meta.file_type().is_socket() {
         return Err("the path exists and is not a socket; not removing it".into());
     }
-    if is_listened_on(path)? {
-        return Err(
-            "another process is listening on this socket (stop it, or give another path)".into(),
-        );
+    let deadline = Instant::now() + LISTENER_LINGER;
+    while is_listened_on(path)? {
+        if Instant::now() >= deadline {
+            return Err(
+                "another process is listening on this socket (stop it, or give another path)"
+                    .into(),
+            );
+        }
+        std::thread::sleep(LINGER_POLL);
     }
     fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket file: {e}"))?;
     info!(path = %path.display(), "removed a stale socket file (nothing listened on it)");
