@@ -213,6 +213,14 @@ fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
     assert_eq!(redis_cli(&path, &["SET", "cli", "1"]), "OK");
     assert_eq!(redis_cli(&path, &["GET", "cli"]), "1");
     assert_eq!(redis_cli(&path, &["PING"]), "PONG");
+    let mut c = proxy.conn();
+    let server = c.cmd_str("INFO server").text();
+    assert!(server.contains("\r\ntcp_port:0\r\n"), "{server}");
+    let proxy_info = c.cmd_str("PROXY INFO").text();
+    assert!(
+        proxy_info.contains(&format!("\r\nlisten:{listen}\r\n")),
+        "{proxy_info}"
+    );
 
     let client = redis::Client::open(format!("unix://{}", path.display())).unwrap();
     let mut con = client.get_connection().expect("redis-rs over the socket");
