@@ -202,7 +202,7 @@ fn redis_cli(path: &Path, args: &[&str]) -> String {
 #[test]
 fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (servers, lines) = socket_servers(dir.path(), 2);
+    let (mut servers, lines) = socket_servers(dir.path(), 2);
     let path = dir.path().join("p.sock");
     let file = dir.path().join("pool.yml");
     let listen = format!("{} 0600", path.display());
@@ -264,6 +264,19 @@ fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
         });
     });
     assert_shared("at once", &burst, MIN_SHARE_AT_ONCE);
+
+    // A server gone from its socket: its keys get an error naming it by its path.
+    let gone = dir.path().join("r0.sock");
+    let key = placement(&servers)
+        .into_iter()
+        .find_map(|(key, server)| (server == 0).then_some(key))
+        .expect("a key on the first server");
+    servers[0].kill();
+    let reply = proxy.conn().cmd_str(&format!("GET {key}"));
+    assert!(
+        reply.is_error() && reply.text().contains(&gone.display().to_string()),
+        "{reply:?}"
+    );
 }
 
 #[test]
