@@ -206,7 +206,7 @@ fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
     let path = dir.path().join("p.sock");
     let file = dir.path().join("pool.yml");
     let listen = format!("{} 0600", path.display());
-    std::fs::write(&file, pool_yaml(&listen, "fnv1a_64", "ketama", &lines)).unwrap();
+    std::fs::write(&file, pool_yaml(&listen, "md5", "ketama", &lines)).unwrap();
     let proxy = UnixProxy::start(&file, &path, &["--threads", "2"]);
     assert_eq!(mode(&path), 0o600, "permissions as configured");
 
@@ -327,4 +327,55 @@ fn a_stale_socket_is_replaced_a_live_one_refused_and_a_clean_stop_removes_the_fi
         third.log()
     );
     assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
+}
+
+/// `name=value` of a CLIENT INFO line.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}=");
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// What MONITOR shows for a SET from another connection on the socket at `path`.
+fn monitored_set(path: &Path) -> String {
+    let mut monitor = UnixConn::connect(path);
+    assert_eq!(monitor.cmd_str("MONITOR"), Value::ok());
+    assert_eq!(UnixConn::connect(path).cmd_str("SET m 1"), Value::ok());
+    monitor.read_value().text()
+}
+
+#[test]
+fn unix_socket_clients_show_as_redis_shows_them() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (_servers, lines) = socket_servers(dir.path(), 1);
+    let path = dir.path().join("p.sock");
+    let file = dir.path().join("pool.yml");
+    std::fs::write(
+        &file,
+        pool_yaml(&path.display().to_string(), "md5", "ketama", &lines),
+    )
+    .unwrap();
+    let proxy = UnixProxy::start(&file, &path, &[]);
+    let server_path = dir.path().join("r0.sock");
+    for (socket, who) in [(&server_path, "redis-server"), (&path, "percore")] {
+        let info = UnixConn::connect(socket).cmd_str("CLIENT INFO").text();
+        let shown = format!("{}:0", socket.display());
+        assert_eq!(field(&info, "addr"), shown, "{who}: {info}");
+        assert_eq!(field(&info, "laddr"), shown, "{who}: {info}");
+        assert_eq!(field(&info, "flags"), "U", "{who}: {info}");
+        let line = monitored_set(socket);
+        let origin = format!("[0 unix:{}] \"SET\" \"m\" \"1\"", socket.display());
+        assert!(
+            line.to_lowercase().ends_with(&origin.to_lowercase()),
+            "{who}: {line}"
+        );
+    }
+    // CLIENT KILL ADDR takes the address as shown (the monitors above may still be there).
+    let mut victim = proxy.conn();
+    assert_eq!(victim.cmd_str("PING"), Value::Simple("PONG".into()));
+    let kill = format!("CLIENT KILL ADDR {}:0 SKIPME yes", path.display());
+    let killed = proxy.conn().cmd_str(&kill);
+    assert!(killed.as_int().is_some_and(|n| n >= 1), "{killed:?}");
+    victim.expect_closed();
 }

@@ -22,5 +22,5 @@ pub use frames::FrameReader;
 #[cfg(test)]
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};
-pub use socket::{Listener, Stream, READ_CHUNK};
+pub use socket::{Endpoint, Listener, Stream, READ_CHUNK};
 pub use unix::{SharedListener, UnixSocketFile};

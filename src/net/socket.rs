@@ -9,6 +9,7 @@
 //! (`IORING_RECVSEND_POLL_FIRST`): at `-P 1` the next request is never there yet when the
 //! receive is queued, so trying first would only cost a failed attempt each time.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -104,6 +105,26 @@ impl Drop for AcceptOp<'_> {
     }
 }
 
+/// One end of a client connection, as Redis shows it: an IP address and port, or the Unix
+/// socket's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A TCP end.
+    Ip(SocketAddr),
+    /// A Unix socket, named by the listening socket's path (a client's own end is unnamed).
+    Unix(Rc<str>),
+}
+
+impl fmt::Display for Endpoint {
+    /// `ip:port`, or `path:0` as Redis shows a Unix socket client's `addr` and `laddr`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Ip(addr) => write!(f, "{addr}"),
+            Endpoint::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
 /// One connection (TCP or Unix), used by one task's reader and writer.
 pub struct Stream {
     socket: Socket,
@@ -152,9 +173,20 @@ impl Stream {
         self.socket.as_raw_fd()
     }
 
-    /// The address of this end.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()?.as_socket()
+    /// The other end and this one, as CLIENT LIST shows them: for a Unix socket both are the
+    /// listening socket's path, as Redis shows them.
+    pub fn endpoints(&self) -> (Option<Endpoint>, Option<Endpoint>) {
+        let local = self.socket.local_addr().ok();
+        if let Some(path) = local.as_ref().and_then(SockAddr::as_pathname) {
+            let path: Rc<str> = path.to_string_lossy().into();
+            return (
+                Some(Endpoint::Unix(path.clone())),
+                Some(Endpoint::Unix(path)),
+            );
+        }
+        let ip = |addr: SockAddr| addr.as_socket().map(Endpoint::Ip);
+        let peer = self.socket.peer_addr().ok().and_then(ip);
+        (peer, local.and_then(ip))
     }
 
     /// Reads what is available into `buf`'s spare room. When that room is under `need` bytes

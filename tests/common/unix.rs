@@ -68,6 +68,19 @@ impl UnixConn {
         commands.iter().map(|_| self.read_value()).collect()
     }
 
+    /// Asserts the server closes the connection (after any bytes still to come).
+    pub fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("expected the connection to close, got {e}"),
+            }
+        }
+    }
+
     /// The next reply.
     pub fn read_value(&mut self) -> Value {
         let mut chunk = [0u8; 64 * 1024];
@@ -119,7 +132,7 @@ impl UnixProxy {
         let child = die_with_the_test(Command::new(env!("CARGO_BIN_EXE_percore")))
             .arg("-c")
             .arg(file)
-            .args(["--log-level", "info"])
+            .args(["--log-level", "debug"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
