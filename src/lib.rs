@@ -8,7 +8,8 @@
 //! # Thread model
 //! One glommio executor per core, pinned to it (`Placement::Fixed`). Each core binds its own
 //! SO_REUSEPORT listener on the same address, so the kernel spreads connections across cores,
-//! and a connection never leaves the core that accepted it. Each core owns its slot map
+//! and a connection never leaves the core that accepted it. (A pool on a Unix socket, where
+//! SO_REUSEPORT does not exist, is bound once and every core accepts from it: `net::unix`.) Each core owns its slot map
 //! replica, its backend connections (per master, shared by all its clients) and its metrics.
 //! Nothing on the request path is shared or locked; cores exchange only topology updates,
 //! refresh requests and admin gathers, over glommio's cross-core channel mesh

@@ -14,7 +14,7 @@ use super::file::ConfigFile;
 use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::values::Listen;
-use super::{BackendAuth, Config, EjectPolicy, OutputLimit, StaticServers};
+use super::{BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, StaticServers};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
@@ -103,14 +103,6 @@ pub fn runtime_configs(
             }
             let mut configs = Vec::with_capacity(pools.len());
             for pool in pools {
-                if let Listen::Unix { .. } = pool.listen() {
-                    return Err(Error::Config(format!(
-                        "pool '{}': listen {} is a Unix socket, which this percore does not \
-                         serve yet (it is valid for percore -t)",
-                        pool.name(),
-                        pool.listen()
-                    )));
-                }
                 configs.push(pool_config(pool, process, cores)?.validate()?);
             }
             Ok(configs)
@@ -192,10 +184,9 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     let mut specs = Vec::with_capacity(upstream.servers.len());
     let mut addrs = Vec::with_capacity(upstream.servers.len());
     for server in &upstream.servers {
-        let Some(port) = server.port else {
-            return refuse("a Unix socket server");
-        };
-        let addr = format!("{}:{port}", server.host);
+        // A Unix socket server is reached by its path (`net::connect` tells it by the leading
+        // `/`), which is also the address ketama names it by.
+        let addr = server.address();
         specs.push(ServerSpec::new(
             addr.clone(),
             server.weight,
@@ -237,18 +228,19 @@ fn with_process(config: Config, process: &ProcessConfig, cores: usize) -> Config
     }
 }
 
-/// The socket address of a TCP `listen:` (a name resolves to its first address).
-fn resolve(pool: &str, listen: &Listen) -> Result<SocketAddr, Error> {
-    let Listen::Tcp { .. } = listen else {
-        return Err(Error::Config(format!(
-            "pool '{pool}': listen {listen} is a Unix socket, which this percore does not serve \
-             yet (it is valid for percore -t)"
-        )));
-    };
+/// Where a pool listens: a TCP `listen:`'s socket address (a name resolves to its first
+/// address), or the Unix socket's path and permissions as written.
+fn resolve(pool: &str, listen: &Listen) -> Result<ListenAddr, Error> {
+    if let Listen::Unix { path, permissions } = listen {
+        return Ok(ListenAddr::Unix {
+            path: path.into(),
+            permissions: *permissions,
+        });
+    }
     let text = listen.to_string();
     let resolved = text.to_socket_addrs().map(|mut addrs| addrs.next());
     match resolved {
-        Ok(Some(addr)) => Ok(addr),
+        Ok(Some(addr)) => Ok(ListenAddr::Tcp(addr)),
         Ok(None) => Err(Error::Config(format!(
             "pool '{pool}': listen {text} has no address"
         ))),
@@ -294,7 +286,7 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
     };
     Ok(Config {
         name: config.name,
-        listen: flags.listen.unwrap_or(config.listen),
+        listen: flags.listen.map_or(config.listen, ListenAddr::Tcp),
         seeds: flags.seeds.clone().unwrap_or(config.seeds),
         backend_conns: flags.backend_conns.unwrap_or(config.backend_conns),
         refresh_interval: flags.refresh_interval.unwrap_or(config.refresh_interval),
@@ -468,14 +460,17 @@ mod tests {
             refused.contains("sentinels: is valid, but not served"),
             "{refused}"
         );
-        let unix = file("u:\n  listen: /tmp/u.sock\n  cluster: h:2\n");
-        let refused = error(runtime_config(
-            Some(&unix),
-            unix.process(),
-            &PoolFlags::default(),
-            1,
-        ));
-        assert!(refused.contains("Unix socket"), "{refused}");
+        let unix = file(
+            "u:\n  listen: /tmp/u.sock 0600\n  redis: true\n  servers:\n   - /tmp/r.sock:1 r\n   - 127.0.0.1:2:1\n",
+        );
+        let config = runtime_config(Some(&unix), unix.process(), &PoolFlags::default(), 1).unwrap();
+        let expected = ListenAddr::Unix {
+            path: "/tmp/u.sock".into(),
+            permissions: Some(0o600),
+        };
+        assert_eq!(config.listen, expected);
+        let servers = config.servers.expect("a static pool");
+        assert_eq!(servers.addrs, ["/tmp/r.sock", "127.0.0.1:2"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod build;
 mod credentials;
 pub mod error;
 pub mod file;
+mod listen;
 pub mod pool;
 pub mod process;
 mod read;
@@ -31,6 +32,7 @@ pub use build::{pool_config, runtime_configs, PoolFlags};
 pub use credentials::ClientAuth;
 pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
+pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 
@@ -160,8 +162,9 @@ pub struct Config {
     /// The pool's name: its key in the file, or [`DEFAULT_POOL_NAME`] for the pool the flags
     /// describe. Log lines and the stats name the pool with it.
     pub name: String,
-    /// Address every core's listener binds (with SO_REUSEPORT).
-    pub listen: SocketAddr,
+    /// Where clients connect: a TCP address every core's listener binds (with SO_REUSEPORT),
+    /// or a Unix socket bound once and accepted from by every core.
+    pub listen: ListenAddr,
     /// Cluster nodes to ask for the first topology.
     pub seeds: Vec<String>,
     /// A static pool's servers, when the pool is one (`servers:`): then `seeds` is unused.
@@ -225,7 +228,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             name: DEFAULT_POOL_NAME.into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 6380))),
             seeds: vec!["127.0.0.1:7000".into()],
             servers: None,
             threads: 1,
@@ -270,7 +273,11 @@ impl Config {
     pub fn announce_addr(&self) -> String {
         match &self.announce {
             Some(announce) => announce.clone(),
-            None => self.listen.to_string(),
+            // A Unix socket has no host:port; its path is the only name it has.
+            None => match &self.listen {
+                ListenAddr::Tcp(addr) => addr.to_string(),
+                ListenAddr::Unix { path, .. } => path.display().to_string(),
+            },
         }
     }
 
@@ -288,7 +295,8 @@ impl Config {
     /// one (nutcracker's configurations often do: `listen: 0.0.0.0:22121`).
     fn validate_presence(&self) -> Result<(), Error> {
         let presents_a_cluster = self.servers.is_none();
-        if presents_a_cluster && self.announce.is_none() && self.listen.ip().is_unspecified() {
+        let every_address = self.listen.tcp().is_some_and(|a| a.ip().is_unspecified());
+        if presents_a_cluster && self.announce.is_none() && every_address {
             return Err(Error::Config(format!(
                 "--listen {} is every local address, not one cluster-mode clients can be told \
                  to connect to: give --announce host:port (the address clients reach this \
@@ -422,7 +430,7 @@ mod tests {
     fn announce_and_peers() {
         let any: SocketAddr = "0.0.0.0:6380".parse().unwrap();
         let error = Config {
-            listen: any,
+            listen: any.into(),
             ..config()
         }
         .validate()
@@ -432,13 +440,13 @@ mod tests {
         assert!(error.contains("--announce host:port"), "{error}");
         let v6: SocketAddr = "[::]:6380".parse().unwrap();
         assert!(Config {
-            listen: v6,
+            listen: v6.into(),
             ..config()
         }
         .validate()
         .is_err());
         let announced = Config {
-            listen: any,
+            listen: any.into(),
             announce: Some("10.1.2.3:6380".into()),
             peers: vec!["10.1.2.4:6380".into(), "10.1.2.3:6380".into()],
             ..config()

@@ -248,7 +248,7 @@ impl Shard {
             threads: self.config.threads,
             pinned: self.config.pin,
             uptime: self.started.elapsed(),
-            listen: self.config.listen,
+            listen: self.config.listen.clone(),
             epoch: map.epoch(),
             masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
             pool: super::eject::pool_view(self),

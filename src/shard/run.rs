@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +14,11 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use tracing::{info, warn};
 
 use crate::cluster::topology::Topology;
-use crate::config::Config;
+use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::net::{spawn_driver, Listener, Uring};
+use crate::net::{spawn_driver, Listener, SharedListener, Uring};
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
 use crate::upstream::Ring;
@@ -51,9 +52,13 @@ const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 /// The body of one core's executor: serves every pool until the process stops, then drains.
 /// Returns an error only when this core cannot serve (no ring, or a pool with no mesh or no
 /// listener).
+///
+/// `shared` holds, per pool, this core's share of the pool's Unix socket (`None` for TCP,
+/// which each core binds itself).
 pub async fn run_core(
     pools: &'static [Config],
     meshes: Vec<MeshBuilder<Message, Full>>,
+    shared: Vec<Option<SharedListener>>,
 ) -> Result<(), Error> {
     // The core's one socket ring, shared by its pools: one driver, one io_uring_enter per
     // round for every socket of the core.
@@ -63,7 +68,8 @@ pub async fn run_core(
     let mut served = Vec::with_capacity(pools.len());
     // Each pool's shard on this core, for the admin ports (served by core 0).
     let seats: observe::Seats = Rc::new(RefCell::new(vec![None; pools.len()]));
-    for (index, (config, mesh)) in pools.iter().zip(meshes).enumerate() {
+    let pools_here = pools.iter().zip(meshes).zip(shared);
+    for (index, ((config, mesh), share)) in pools_here.enumerate() {
         let uring = uring.clone();
         let seat = Seat {
             pools,
@@ -71,7 +77,7 @@ pub async fn run_core(
             index,
         };
         served.push(glommio::spawn_local(async move {
-            let result = run_pool(config, mesh, uring, seat).await;
+            let result = run_pool(config, mesh, share, uring, seat).await;
             if result.is_err() {
                 // A pool that cannot serve stops the process, as a core that fails does.
                 shutdown::request();
@@ -104,6 +110,7 @@ struct Seat {
 async fn run_pool(
     config: &'static Config,
     mesh: MeshBuilder<Message, Full>,
+    share: Option<SharedListener>,
     uring: Rc<Uring>,
     seat: Seat,
 ) -> Result<(), Error> {
@@ -164,11 +171,7 @@ async fn run_pool(
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
-        let listener = Listener::bind(config.listen, uring).map_err(|source| Error::Listen {
-            core,
-            addr: config.listen,
-            source,
-        })?;
+        let listener = listen(core, config, share, uring)?;
         info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
         shard.serving.set(true);
         service::listener_ready();
@@ -179,6 +182,29 @@ async fn run_pool(
         Ok(())
     };
     serving.await
+}
+
+/// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
+/// Unix socket the process bound at start (SO_REUSEPORT does not apply to Unix sockets; see
+/// `net::UnixSocketFile` for why every core accepts from the one socket).
+fn listen(
+    core: usize,
+    config: &Config,
+    share: Option<SharedListener>,
+    uring: Rc<Uring>,
+) -> Result<Listener, Error> {
+    let error = |source| Error::Listen {
+        core,
+        addr: config.listen.to_string(),
+        source,
+    };
+    match (&config.listen, share) {
+        (ListenAddr::Tcp(addr), _) => Listener::bind(*addr, uring).map_err(error),
+        (ListenAddr::Unix { .. }, Some(share)) => Ok(Listener::shared(share, uring)),
+        (ListenAddr::Unix { .. }, None) => Err(error(io::Error::other(
+            "the process did not bind this Unix socket",
+        ))),
+    }
 }
 
 /// Waits until this core has a topology, or [`FIRST_TOPOLOGY_WAIT`].
