@@ -50,14 +50,14 @@ use super::reply_to::ReplyTo;
 use super::Shard;
 use super::{dispatch, eject, greeting};
 
+mod queue;
 mod stats;
 mod watch;
 
+use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
 
-/// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
-const QUEUE_KEEP: usize = 1024;
 /// First reconnect delay after a failure; doubled on each further failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest reconnect delay: a node that comes back is used again within this time.
@@ -490,14 +490,5 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             }
         }
         out.reply_to.deliver_from(reply, Some(&backend.addr));
-    }
-}
-
-/// Gives back the memory of a request queue that a burst grew, once it is empty again, so
-/// a past burst does not pin memory for the life of the connection.
-fn shrink_if_idle(queue: &RefCell<VecDeque<Outbound>>) {
-    let mut queue = queue.borrow_mut();
-    if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
-        queue.shrink_to(QUEUE_KEEP);
     }
 }
