@@ -6,29 +6,15 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::Read;
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::nutcracker::{free_ports, nutcracker_binary, Nutcracker};
+use common::nutcracker::{free_ports, nutcracker_binary, stats_json, Nutcracker};
 use common::{wait_until, Conn, Proxy, RedisServer, Value};
 use serde_json::{Map, Value as Json};
 
 /// How long the stats may take to show the traffic (both gather every 100 ms here).
 const STATS_WAIT: Duration = Duration::from_secs(10);
-
-/// The JSON object the stats port at `port` writes, if it parses.
-fn stats(port: u16) -> Option<Map<String, Json>> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    match serde_json::from_str(&text) {
-        Ok(Json::Object(map)) => Some(map),
-        _ => panic!("not a JSON object: {text}"),
-    }
-}
 
 fn keys(map: &Map<String, Json>) -> BTreeSet<String> {
     map.keys().cloned().collect()
@@ -141,7 +127,7 @@ fn stats_port_has_nutcracker_s_keys_and_counts_the_same_requests_per_server() {
     // Both gather every 100 ms: wait until each shows every request.
     let mut ours = None;
     wait_until("percore's stats to count the traffic", STATS_WAIT, || {
-        ours = stats(stats_port).filter(|s| settled(s, "alpha", &names, sent));
+        ours = stats_json(stats_port).filter(|s| settled(s, "alpha", &names, sent));
         ours.is_some()
     });
     let mut theirs = None;
@@ -149,7 +135,8 @@ fn stats_port_has_nutcracker_s_keys_and_counts_the_same_requests_per_server() {
         "nutcracker's stats to count the traffic",
         STATS_WAIT,
         || {
-            theirs = stats(nutcracker.stats_port).filter(|s| settled(s, "alpha", &names, sent));
+            theirs =
+                stats_json(nutcracker.stats_port).filter(|s| settled(s, "alpha", &names, sent));
             theirs.is_some()
         },
     );

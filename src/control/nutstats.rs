@@ -3,8 +3,9 @@
 //! it unchanged), and the descriptions its `-D` prints.
 //!
 //! Every value is a true one. Where percore has no such thing, the value says so with the
-//! closest truth: `server_ejects` and `server_ejected_at` are 0 (percore does not eject a
-//! server yet, and refuses `auto_eject_hosts: true`), `service` and `version` are percore's.
+//! closest truth: `service` and `version` are percore's. `server_ejects` and
+//! `server_ejected_at` come from the pool's ejections (cache mode, `shard::eject`), as one core
+//! applied them: every core applies the same ones, so they are not summed.
 
 use std::fmt::Write;
 
@@ -82,7 +83,12 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
         write_figures(&mut json, POOL_FIELDS, &figures);
         for (name, server) in pool.servers() {
             let _ = write!(json, ", {}: {{", quoted(&name));
-            write_figures(&mut json, SERVER_FIELDS, &server_figures(&server));
+            let ejected_at = pool.ejected_at.get(&server.addr).copied().unwrap_or(0);
+            write_figures(
+                &mut json,
+                SERVER_FIELDS,
+                &server_figures(&server, ejected_at),
+            );
             json.push('}');
         }
         json.push('}');
@@ -98,22 +104,20 @@ fn pool_figures(pool: &PoolSnapshot) -> [u64; 6] {
         pool.sum(|core| core.client_eof),
         pool.sum(|core| core.client_err),
         pool.sum(|core| core.clients),
-        // percore does not eject servers (yet).
-        0,
+        pool.ejects,
         forward_errors,
         pool.sum(|core| core.fragments),
     ]
 }
 
 /// A server's figures in [`SERVER_FIELDS`] order.
-fn server_figures(server: &ServerStats) -> [u64; 13] {
+fn server_figures(server: &ServerStats, ejected_at: u64) -> [u64; 13] {
     [
         server.eof,
         server.errors,
         server.timed_out,
         server.connections,
-        // Never ejected: percore does not eject servers (yet).
-        0,
+        ejected_at,
         server.requests,
         server.request_bytes,
         server.responses,
@@ -180,6 +184,8 @@ mod tests {
                     ("127.0.0.1:1".into(), "127.0.0.1:1".into()),
                 ]),
                 cores: vec![core],
+                ejects: 0,
+                ejected_at: Default::default(),
             }],
             draining: false,
         };

@@ -364,6 +364,8 @@ mod tests {
                 threads: 1,
                 servers: None,
                 cores: vec![core],
+                ejects: 0,
+                ejected_at: Default::default(),
             }],
             draining: false,
         };

@@ -34,6 +34,12 @@ pub struct PoolSnapshot {
     pub servers: Option<Vec<(String, String)>>,
     /// The stats of each core that answered, in core order.
     pub cores: Vec<CoreStats>,
+    /// A static pool in cache mode: servers taken out of the ring so far (every core takes
+    /// the same ones out, so this is one core's count, not a sum).
+    pub ejects: u64,
+    /// The servers out of the ring now, by `host:port`: when they were taken out, in
+    /// microseconds since the Unix epoch (nutcracker's `server_ejected_at`).
+    pub ejected_at: BTreeMap<String, u64>,
 }
 
 impl PoolSnapshot {
@@ -137,6 +143,8 @@ mod tests {
                 core(0, true, vec![server("h:1", 2)]),
                 core(1, true, vec![server("h:1", 3), server("h:2", 1)]),
             ],
+            ejects: 0,
+            ejected_at: BTreeMap::new(),
         };
         let servers = pool.servers();
         let shown: Vec<(&str, u64)> = servers

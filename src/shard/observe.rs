@@ -10,6 +10,7 @@
 //! [`CoreStats`]: crate::metrics::CoreStats
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,7 +25,7 @@ use crate::metrics::{PoolSnapshot, Snapshot};
 use crate::net::{Listener, Stream, Uring};
 use crate::shutdown;
 
-use super::Shard;
+use super::{eject, Shard};
 
 /// Most admin connections (stats and HTTP together) served at once; more are closed at once.
 /// Scrapers, probes and dashboards make a few; this bounds what a flood of them can hold.
@@ -180,11 +181,15 @@ impl Observer {
                 let names = servers.specs.iter().map(|spec| spec.nutcracker_name());
                 names.zip(servers.addrs.iter().cloned()).collect()
             });
+            let shard = seats.get(index).cloned().flatten();
+            let (ejects, ejected_at) = shard.as_deref().map_or_else(Default::default, ejections);
             pools.push(PoolSnapshot {
                 name: config.name.clone(),
                 threads: config.threads,
                 servers,
                 cores,
+                ejects,
+                ejected_at,
             });
         }
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH);
@@ -195,6 +200,31 @@ impl Observer {
             draining: shutdown::requested(),
         }
     }
+}
+
+/// A static pool's ejections as this core applied them (every core applies the same): how many
+/// so far, and when each server out of the ring now went out, in microseconds since the Unix
+/// epoch.
+fn ejections(shard: &Shard) -> (u64, BTreeMap<String, u64>) {
+    let Some(view) = eject::pool_view(shard) else {
+        return Default::default();
+    };
+    let retry = shard
+        .config()
+        .servers
+        .as_ref()
+        .and_then(|s| s.eject)
+        .map_or(Duration::ZERO, |policy| policy.retry_timeout);
+    let now = SystemTime::now();
+    let at = view.ejected.into_iter().map(|server| {
+        // Out until `now + retry_in`, so out since `now + retry_in - retry`.
+        let since = now - retry.saturating_sub(server.retry_in);
+        let micros = since
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        (server.addr, micros as u64)
+    });
+    (view.ejects, at.collect())
 }
 
 /// This host's name (nutcracker's `source`), or `unknown` if it has none.

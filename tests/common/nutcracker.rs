@@ -4,6 +4,7 @@
 //! nutcracker fails the test with the command that installs it.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -116,4 +117,16 @@ pub fn free_ports(count: usize, taken: &HashSet<u16>) -> Vec<u16> {
         }
     }
     ports
+}
+
+/// The JSON object the stats port at `port` writes, if it parses.
+pub fn stats_json(port: u16) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => panic!("not a JSON object: {text}"),
+    }
 }
