@@ -14,7 +14,7 @@ use super::file::ConfigFile;
 use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::values::Listen;
-use super::{BackendAuth, Config, OutputLimit, StaticServers};
+use super::{BackendAuth, Config, OutputLimit, SentinelConfig, StaticServers};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
@@ -173,8 +173,10 @@ pub fn pool_config(
 }
 
 /// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (ejection, Sentinel, another database than 0) is refused here, by name, rather than
-/// ignored.
+/// (ejection, another database than 0) is refused here, by name, rather than ignored. With
+/// `sentinels:`, each server's name is its Sentinel master name (the file reader makes sure
+/// every server has one) and its `host:port` is not connected to: Sentinel says where the
+/// master is.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
     let refuse = |what: &str| {
         Err(Error::Config(format!(
@@ -183,9 +185,6 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     };
     if upstream.auto_eject_hosts {
         return refuse("auto_eject_hosts: true");
-    }
-    if !upstream.sentinels.is_empty() {
-        return refuse("sentinels:");
     }
     if upstream.redis_db != 0 {
         return refuse("redis_db other than 0");
@@ -211,10 +210,18 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     };
     // The ring checks what nutcracker checks (weights, duplicate names) once more.
     Ring::build(&specs, scheme).map_err(|e| Error::Config(format!("pool '{pool}': {e}")))?;
+    let sentinel = (!upstream.sentinels.is_empty()).then(|| SentinelConfig {
+        pool: pool.to_string(),
+        sentinels: upstream.sentinels.clone(),
+        // The file reader refused a server without a name in a Sentinel pool.
+        masters: upstream.servers.iter().map(|s| s.ring_name()).collect(),
+        auth: upstream.sentinel_auth.clone(),
+    });
     Ok(StaticServers {
         specs,
         addrs,
         scheme,
+        sentinel,
     })
 }
 
@@ -438,6 +445,23 @@ mod tests {
             refused.contains("auto_eject_hosts: true is valid, but not served"),
             "{refused}"
         );
+        let sentinel = file(
+            "s:\n  listen: 127.0.0.1:1\n  redis: true\n  sentinels: 127.0.0.1:5,127.0.0.1:6\n  sentinel_password: sp\n  servers:\n   - 127.0.0.1:2:1 m-a\n   - 127.0.0.1:4:1 m-b\n",
+        );
+        let config = runtime_config(
+            Some(&sentinel),
+            sentinel.process(),
+            &PoolFlags::default(),
+            1,
+        );
+        let servers = config.unwrap().servers.expect("a static pool");
+        let found = servers.sentinel.expect("found through Sentinel");
+        assert_eq!(
+            (found.pool.as_str(), found.masters),
+            ("s", vec!["m-a".into(), "m-b".into()])
+        );
+        assert_eq!(found.sentinels, ["127.0.0.1:5", "127.0.0.1:6"]);
+        assert_eq!(found.auth.map(|a| a.password), Some("sp".into()));
         let unix = file("u:\n  listen: /tmp/u.sock\n  cluster: h:2\n");
         let refused = error(runtime_config(
             Some(&unix),

@@ -131,6 +131,23 @@ pub struct StaticServers {
     pub addrs: Vec<String>,
     /// How keys are placed (hash, distribution, hash tag).
     pub scheme: Scheme,
+    /// Where the servers' masters are found, when Sentinel names them (`sentinels:`): then
+    /// `addrs` are only what the file says, and the masters are served where Sentinel says.
+    pub sentinel: Option<SentinelConfig>,
+}
+
+/// A static pool whose servers are Sentinel masters, found by name (`sentinels:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The pool's name, for the logs of a failover.
+    pub pool: String,
+    /// The Sentinels, `host:port`, asked in this order.
+    pub sentinels: Vec<String>,
+    /// Each server's master name at Sentinel, in the servers' order: server `i` (a key's
+    /// token) is master `masters[i]`.
+    pub masters: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`), if they ask for one.
+    pub auth: Option<BackendAuth>,
 }
 
 /// Everything the proxy needs to know to run.

@@ -157,6 +157,8 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         server_failure_limit: failure_limit,
         redis_db,
         sentinels,
+        // Read with the pool's other secrets (`read_sentinel_auth`).
+        sentinel_auth: None,
     }))
 }
 

@@ -367,6 +367,7 @@ mod tests {
                 listen: "127.0.0.1:6380".parse().expect("address"),
                 epoch: 3,
                 masters: vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into()],
+                servers: Vec::new(),
             },
             pid: 42,
             executable: "/usr/bin/percore".into(),

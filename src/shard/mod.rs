@@ -276,6 +276,22 @@ impl Shard {
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
     }
 
+    /// Applies a Sentinel pool's new layout, then closes this core's connections to the
+    /// masters that left it: what waits there fails at once (it may have run, so it is not
+    /// sent again), and nothing queued behind it reaches a demoted master.
+    fn follow_servers(self: &Rc<Self>, topology: &Arc<Topology>) {
+        let before = self.masters();
+        self.apply_topology(topology);
+        for node in before.iter().filter(|node| !self.serves(&node.addr)) {
+            info!(
+                core = self.id,
+                node = &*node.addr,
+                "closing the connections to a former master"
+            );
+            node.retire();
+        }
+    }
+
     /// True if `name` (`command` or `container|sub`, any case) is a command the cluster's
     /// server has and the command table lacks.
     fn is_newer_command(&self, name: &str) -> bool {

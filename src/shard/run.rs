@@ -130,7 +130,14 @@ async fn run_pool(
             let ring = Ring::build(&servers.specs, servers.scheme)
                 .map_err(|e| Error::Config(e.to_string()))?;
             *shard.placer.borrow_mut() = placer::Placer::Servers(ring);
-            shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs)));
+            match &servers.sentinel {
+                // Where each server is, Sentinel says: one watcher tells every core.
+                Some(sentinel) if core == REFRESHER_CORE => {
+                    control::spawn_sentinel_watcher(&shard, sentinel);
+                }
+                Some(_) => {}
+                None => shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs))),
+            }
         }
         None if core == REFRESHER_CORE => {
             control::spawn_refresher(&shard);
