@@ -102,7 +102,7 @@ impl Watcher {
             }
             last_round = Instant::now();
             let answers = self.ask_all().await;
-            if self.merge(&mut known, &answers) {
+            if merge(self.config, &mut known, &answers) {
                 epoch += 1;
                 let addrs: Vec<Option<String>> = known.iter().map(|k| k.addr.clone()).collect();
                 let topology = Topology::of_found_servers(&addrs, epoch);
@@ -159,70 +159,6 @@ impl Watcher {
             answers.push((sentinel.as_str(), task.await));
         }
         answers
-    }
-
-    /// Takes in one round's answers; true if some server's address changed. Per server, the
-    /// answer with the highest epoch wins (the first Sentinel's on a tie), unless it is older
-    /// than what is followed already.
-    fn merge(&self, known: &mut [Known], answers: &[(&'static str, Answers)]) -> bool {
-        let pool = &self.config.pool;
-        let mut changed = false;
-        for (index, (known, name)) in known.iter_mut().zip(&self.config.masters).enumerate() {
-            let mut best: Option<(&str, &MasterAt)> = None;
-            for (sentinel, answer) in answers {
-                match answer.as_ref().map(|masters| masters.get(index)) {
-                    Ok(Some(Ok(at))) if best.is_none_or(|(_, b)| at.epoch > b.epoch) => {
-                        best = Some((sentinel, at));
-                    }
-                    Ok(Some(Err(error))) => debug!(pool, sentinel, master = name, error),
-                    Err(error) => debug!(pool, sentinel, %error, "Sentinel did not answer"),
-                    _ => {}
-                }
-            }
-            let Some((sentinel, at)) = best else {
-                if known.addr.is_none() {
-                    debug!(pool, master = name, "no Sentinel knows this master yet");
-                }
-                continue;
-            };
-            if known.addr.is_some() && at.epoch < known.epoch {
-                let (answered, followed) = (at.epoch, known.epoch);
-                debug!(
-                    pool,
-                    master = name,
-                    sentinel,
-                    answered,
-                    followed,
-                    "stale answer"
-                );
-                continue;
-            }
-            known.epoch = at.epoch;
-            if known.addr.as_deref() == Some(at.addr.as_str()) {
-                continue;
-            }
-            changed = true;
-            let new = at.addr.as_str();
-            match known.addr.replace(at.addr.clone()) {
-                None => info!(
-                    pool,
-                    server = name,
-                    new,
-                    sentinel,
-                    "Sentinel names the master"
-                ),
-                Some(old) => info!(
-                    pool,
-                    server = name,
-                    old,
-                    new,
-                    config_epoch = at.epoch,
-                    sentinel,
-                    "failover: the server's master moved"
-                ),
-            }
-        }
-        changed
     }
 
     /// Holds a `+switch-master` subscription, on one Sentinel after another, forever.
@@ -306,6 +242,70 @@ impl Watcher {
     }
 }
 
+/// Takes in one round's answers; true if some server's address changed. Per server, the
+/// answer with the highest epoch wins (the first Sentinel's on a tie), unless it is older
+/// than what is followed already.
+fn merge(config: &SentinelConfig, known: &mut [Known], answers: &[(&str, Answers)]) -> bool {
+    let pool = &config.pool;
+    let mut changed = false;
+    for (index, (known, name)) in known.iter_mut().zip(&config.masters).enumerate() {
+        let mut best: Option<(&str, &MasterAt)> = None;
+        for (sentinel, answer) in answers {
+            match answer.as_ref().map(|masters| masters.get(index)) {
+                Ok(Some(Ok(at))) if best.is_none_or(|(_, b)| at.epoch > b.epoch) => {
+                    best = Some((sentinel, at));
+                }
+                Ok(Some(Err(error))) => debug!(pool, sentinel, master = name, error),
+                Err(error) => debug!(pool, sentinel, %error, "Sentinel did not answer"),
+                _ => {}
+            }
+        }
+        let Some((sentinel, at)) = best else {
+            if known.addr.is_none() {
+                debug!(pool, master = name, "no Sentinel knows this master yet");
+            }
+            continue;
+        };
+        if known.addr.is_some() && at.epoch < known.epoch {
+            let (answered, followed) = (at.epoch, known.epoch);
+            debug!(
+                pool,
+                master = name,
+                sentinel,
+                answered,
+                followed,
+                "stale answer"
+            );
+            continue;
+        }
+        known.epoch = at.epoch;
+        if known.addr.as_deref() == Some(at.addr.as_str()) {
+            continue;
+        }
+        changed = true;
+        let new = at.addr.as_str();
+        match known.addr.replace(at.addr.clone()) {
+            None => info!(
+                pool,
+                server = name,
+                new,
+                sentinel,
+                "Sentinel names the master"
+            ),
+            Some(old) => info!(
+                pool,
+                server = name,
+                old,
+                new,
+                config_epoch = at.epoch,
+                sentinel,
+                "failover: the server's master moved"
+            ),
+        }
+    }
+    changed
+}
+
 /// Asks `sentinel` for every master in `names`, on one connection, pipelined.
 async fn ask_one(
     uring: &Rc<Uring>,
@@ -340,4 +340,56 @@ fn failure_text(answers: &[(&str, Answers)]) -> String {
         })
         .collect();
     failures.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(addr: &str, epoch: u64) -> Result<MasterAt, String> {
+        Ok(MasterAt {
+            addr: addr.into(),
+            epoch,
+        })
+    }
+
+    #[test]
+    fn the_newest_answer_wins_and_an_older_one_never_does() {
+        let config = SentinelConfig {
+            pool: "p".into(),
+            sentinels: vec!["s1".into(), "s2".into()],
+            masters: vec!["a".into(), "b".into()],
+            auth: None,
+        };
+        let mut known = vec![Known::default(); 2];
+        let unknown = Err("ERR No such master with that name".to_string());
+        // At start: what the Sentinels know; one that does not answer changes nothing.
+        let answers = [
+            ("s1", Ok(vec![at("h:1", 0), unknown.clone()])),
+            ("s2", Err(SentinelError::Closed)),
+        ];
+        assert!(merge(&config, &mut known, &answers));
+        assert_eq!(known[0].addr.as_deref(), Some("h:1"));
+        assert_eq!(known[1].addr, None);
+        assert!(!merge(&config, &mut known, &answers));
+        // A failover: the Sentinel that saw it has the higher epoch, whatever its place.
+        let answers = [
+            ("s1", Ok(vec![at("h:1", 0), at("h:2", 0)])),
+            ("s2", Ok(vec![at("h:3", 1), at("h:2", 0)])),
+        ];
+        assert!(merge(&config, &mut known, &answers));
+        assert_eq!(known[0].addr.as_deref(), Some("h:3"));
+        assert_eq!(known[1].addr.as_deref(), Some("h:2"));
+        // Only the Sentinel that has not heard of it answers: the server stays where it is.
+        let answers = [("s1", Ok(vec![at("h:1", 0), at("h:2", 0)]))];
+        assert!(!merge(&config, &mut known, &answers));
+        assert_eq!((known[0].addr.as_deref(), known[0].epoch), (Some("h:3"), 1));
+        // Nobody answers: nothing is forgotten.
+        assert!(!merge(
+            &config,
+            &mut known,
+            &[("s1", Err(SentinelError::TimedOut))]
+        ));
+        assert_eq!(known[1].addr.as_deref(), Some("h:2"));
+    }
 }
