@@ -22,6 +22,8 @@ const KEYS: usize = 200;
 /// Sentinel needs a second or two (a killed master is down after a second, then a vote), the
 /// rest is margin for a loaded test machine.
 const FAILOVER_WAIT: Duration = Duration::from_secs(30);
+/// Ports tried for percore before the test gives up.
+const START_ATTEMPTS: usize = 3;
 /// Pause between two writes while waiting for a failover.
 const STEP: Duration = Duration::from_millis(50);
 
@@ -87,28 +89,34 @@ impl DataStore {
 
     /// percore (2 threads) over the store; the servers' addresses in its file are ports
     /// nothing listens on, so only Sentinel can tell it where the masters are.
+    /// A port found free may be taken before percore binds it (by another test's outgoing
+    /// connection, say): then percore exits, and another port is tried.
     fn percore(&self, password: Option<&str>) -> (Proxy, TempDir) {
-        let port = free_ports(1, &HashSet::new())[0];
-        let dir = TempDir::new().unwrap();
-        let file = dir.path().join("pool.yml");
-        let nowhere = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
-        let yaml = format!(
-            "percore:\n  threads: 2\n\n{}",
-            self.yaml(port, nowhere, password)
-        );
-        std::fs::write(&file, yaml).unwrap();
-        let args = ["-c", file.to_str().unwrap(), "--log-level", "debug"];
-        (Proxy::start_with_args(port, &args), dir)
+        for _ in 0..START_ATTEMPTS {
+            let port = free_ports(1, &HashSet::new())[0];
+            let dir = TempDir::new().unwrap();
+            let file = dir.path().join("pool.yml");
+            let nowhere = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
+            let yaml = format!(
+                "percore:\n  threads: 2\n\n{}",
+                self.yaml(port, nowhere, password)
+            );
+            std::fs::write(&file, yaml).unwrap();
+            let args = ["-c", file.to_str().unwrap(), "--log-level", "debug"];
+            if let Some(proxy) = Proxy::try_start_with_args(port, &args) {
+                return (proxy, dir);
+            }
+        }
+        panic!("percore did not start in {START_ATTEMPTS} attempts");
     }
 
     /// Which of `servers` holds each key of `keys` (index), read from the servers.
     fn placement(servers: &[&RedisServer], keys: &[String]) -> Vec<usize> {
+        let mut conns: Vec<Conn> = servers.iter().map(|s| s.conn()).collect();
         keys.iter()
             .map(|key| {
                 let holders: Vec<usize> = (0..servers.len())
-                    .filter(|&i| {
-                        servers[i].conn().cmd_str(&format!("EXISTS {key}")) == Value::Int(1)
-                    })
+                    .filter(|&i| conns[i].cmd(&[b"EXISTS", key.as_bytes()]) == Value::Int(1))
                     .collect();
                 assert_eq!(holders.len(), 1, "{key} on servers {holders:?}");
                 holders[0]
