@@ -7,6 +7,8 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::nutcracker::{free_ports, Nutcracker};
@@ -22,6 +24,8 @@ const KEYS: usize = 200;
 /// Sentinel needs a second or two (a killed master is down after a second, then a vote), the
 /// rest is margin for a loaded test machine.
 const FAILOVER_WAIT: Duration = Duration::from_secs(30);
+/// Pause between two writes of the load written across a failover.
+const LOAD_STEP: Duration = Duration::from_millis(2);
 /// Ports tried for percore before the test gives up.
 const START_ATTEMPTS: usize = 3;
 /// Pause between two writes while waiting for a failover.
@@ -216,6 +220,25 @@ fn until_promoted_serves(
     unreachable!()
 }
 
+/// Writes `load:<n>` through percore one after the other until `stop`: the keys whose write
+/// was acknowledged, and how many were refused (errors during the failover).
+fn write_load(port: u16, stop: &AtomicBool) -> (Vec<String>, usize) {
+    let mut c = Conn::connect(port);
+    let (mut acked, mut failed) = (Vec::new(), 0);
+    for n in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let key = format!("load:{n}");
+        match c.cmd(&[b"SET", key.as_bytes(), b"x"]) {
+            reply if reply == Value::ok() => acked.push(key),
+            _ => failed += 1,
+        }
+        std::thread::sleep(LOAD_STEP);
+    }
+    (acked, failed)
+}
+
 /// After a failover of server `moved`: every key written before it (but the `probes` written
 /// since) reads back through
 /// percore, new writes succeed (none reach a demoted master, which would refuse them), and
@@ -310,6 +333,11 @@ fn keys_follow_a_sentinel_failover_to_the_promoted_replica_and_the_other_server_
     let promoted = &store.replicas[0];
     wait_synced(masters[0], promoted);
 
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (port, stop) = (proxy.port, stop.clone());
+        std::thread::spawn(move || write_load(port, &stop))
+    };
     let asked = store.sentinels[0].cmd("SENTINEL FAILOVER m-a");
     assert_eq!(asked, Value::ok(), "{}", store.sentinels[0].log());
     let took = until_promoted_serves(&proxy, &a_keys[0], promoted, &b_keys[0]);
@@ -323,6 +351,18 @@ fn keys_follow_a_sentinel_failover_to_the_promoted_replica_and_the_other_server_
             .text()
             .contains("role:slave")
     });
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = load.join().expect("the load thread");
+    let mut c = proxy.conn();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|key| c.cmd(&[b"GET", key.as_bytes()]) != Value::bulk("x"))
+        .collect();
+    eprintln!(
+        "under load: {} writes acknowledged, {failed} refused, {} acknowledged and lost: {lost:?}",
+        acked.len(),
+        lost.len()
+    );
     set_all(proxy.port, &a_keys[1..], "v2");
     assert_eq!(
         promoted.conn().cmd(&[b"GET", a_keys[1].as_bytes()]),
