@@ -363,6 +363,16 @@ fn keys_follow_a_sentinel_failover_to_the_promoted_replica_and_the_other_server_
         acked.len(),
         lost.len()
     );
+    // percore held m-a from the moment Sentinel said it would promote the replica: what the
+    // old master acknowledged had reached the replica, and nothing after went there.
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    assert!(
+        proxy
+            .log()
+            .contains("Sentinel promotes a replica: holding the server"),
+        "{}",
+        proxy.log()
+    );
     set_all(proxy.port, &a_keys[1..], "v2");
     assert_eq!(
         promoted.conn().cmd(&[b"GET", a_keys[1].as_bytes()]),

@@ -136,13 +136,13 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
 /// Starts the Sentinel watcher of this core's pool (a static pool with `sentinels:`). Its
 /// layouts go to every core as [`Notice::Servers`], so it knows when each has switched.
 pub(super) fn spawn_sentinel_watcher(shard: &Rc<Shard>, config: &'static SentinelConfig) {
-    let watcher = Watcher {
-        uring: shard.uring.clone(),
+    let watcher = Watcher::new(
+        shard.uring.clone(),
         config,
-        timeout: shard.config.backend_timeout,
-        interval: shard.config.refresh_interval,
-        wanted: shard.refresh_wanted.clone(),
-    };
+        shard.config.backend_timeout,
+        shard.config.refresh_interval,
+        shard.refresh_wanted.clone(),
+    );
     let shard = shard.clone();
     glommio::spawn_local(async move {
         watcher

@@ -88,6 +88,10 @@ const REFRESH_REQUEST_GAP: Duration = Duration::from_millis(100);
 
 /// Redis Cluster's reply for a slot no master serves.
 const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+/// The reply for a key of a Sentinel pool's server that has no master now: TRYAGAIN, as
+/// Redis Cluster answers while a slot moves, since it is over in a second or two.
+const NO_MASTER: &[u8] = b"-TRYAGAIN percore: this key's server has no master now (a Sentinel \
+    failover is promoting its replica, or Sentinel has not named its master yet)\r\n";
 
 /// The state of one core.
 pub struct Shard {
@@ -196,12 +200,14 @@ impl Shard {
 
     /// The reply to a request whose slot no master serves: Redis Cluster's CLUSTERDOWN, with
     /// the reason when percore has never reached the cluster (a wrong seed, refused
-    /// credentials), so the operator reads why instead of guessing.
+    /// credentials), so the operator reads why instead of guessing. A static pool's server
+    /// is served by nobody only while Sentinel has no master for it.
     fn unserved(&self) -> Bytes {
         match &*self.unreachable.borrow() {
             Some(error) if self.slot_map.borrow().epoch() == 0 => error_reply(&format!(
                 "CLUSTERDOWN percore has no cluster topology yet: {error}"
             )),
+            _ if self.config.servers.is_some() => Bytes::from_static(NO_MASTER),
             _ => Bytes::from_static(CLUSTERDOWN),
         }
     }

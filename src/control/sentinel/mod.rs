@@ -5,21 +5,27 @@
 //! Each server of the pool is a Sentinel master, named by the server's name. The watcher asks
 //! every Sentinel `SENTINEL MASTER <name>` for every server, at start (every
 //! [`STARTUP_RETRY`] until each is found), every refresh interval, whenever a core asks (after
-//! a backend failure) and whenever its subscription says so; of the answers it takes, per
-//! server, the one with the highest configuration epoch, and never one older than what it
-//! already follows, so a Sentinel that has not heard of a failover yet cannot send a server
-//! back to its demoted master. It also holds a subscription to `+switch-master` on one
-//! Sentinel at a time (the next one when that fails), and each announcement of a failover of
-//! one of its masters, and each new subscription (it may have missed some), makes it ask
-//! again at once: a failover is followed a few milliseconds after Sentinel announces it.
+//! a backend failure) and whenever a subscription says so ([`listen`]); of the answers it
+//! takes, per server, the one with the highest configuration epoch, and never one older than
+//! what it already follows, so a Sentinel that has not heard of a failover yet cannot send a
+//! server back to its demoted master.
+//!
+//! A failover's steps are followed as they are announced. When the leading Sentinel is about
+//! to promote a replica, the server is *held*: served by nobody (its requests fail at once),
+//! so no write goes to the old master while the replica stops taking its stream (such a write
+//! would be acknowledged, then discarded when Sentinel makes the old master a replica). The
+//! hold ends when a Sentinel names the new master (a higher epoch), when the failover is given
+//! up, or after [`FAILOVER_HOLD`].
 //!
 //! Placement never changes: server `i` keeps token `i` whatever its address, so no key moves
-//! and no server is ever ejected. A changed address gives the next layout epoch
-//! ([`Topology::of_found_servers`]), handed to `publish`, which sends it to every core; the
-//! watcher itself knows nothing of shards.
+//! and no server is ever ejected. A changed layout gets the next epoch
+//! ([`Topology::of_found_servers`]) and is handed to `publish`, which sends it to every core;
+//! the watcher itself knows nothing of shards.
 
+mod listen;
 mod wire;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -47,19 +53,36 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// While the rounds fail, one in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 20;
+/// Longest a server is held while a replica is promoted. A promotion takes Sentinel about a
+/// second (it sees the replica's new role in its INFO, polled every second meanwhile); one
+/// that takes longer is stuck (Sentinel gives it up only after its failover timeout, 3 minutes
+/// by default), and the old master is served again rather than nobody for that long.
+const FAILOVER_HOLD: Duration = Duration::from_secs(5);
 
-/// What the watcher needs: the pool's Sentinels and masters, and when to ask again.
+/// The watcher: the pool's Sentinels and masters, when to ask again, and what its
+/// subscriptions heard.
 pub struct Watcher {
     /// The core's socket ring.
-    pub uring: Rc<Uring>,
+    uring: Rc<Uring>,
     /// The pool's Sentinels, master names and password.
-    pub config: &'static SentinelConfig,
+    config: &'static SentinelConfig,
     /// Bound on one Sentinel's answer (connect included).
-    pub timeout: Duration,
+    timeout: Duration,
     /// Period of the background round of questions.
-    pub interval: Duration,
-    /// Notified by the cores that want the masters asked for now.
-    pub wanted: Rc<Signal>,
+    interval: Duration,
+    /// Notified by the cores that want the masters asked for now, and by the subscriptions.
+    wanted: Rc<Signal>,
+    /// Failover steps the subscriptions heard since the last round, oldest first.
+    heard: RefCell<Vec<Heard>>,
+}
+
+/// A failover step of server `.0`, as a subscription heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// A replica's promotion starts (when it was heard).
+    Promoting(usize, Instant),
+    /// The failover was given up.
+    Aborted(usize),
 }
 
 /// What the watcher follows for one server.
@@ -69,28 +92,54 @@ struct Known {
     addr: Option<String>,
     /// The configuration epoch that address is from.
     epoch: u64,
+    /// Held since then, for a promotion from that epoch on.
+    held: Option<(Instant, u64)>,
 }
 
 /// One Sentinel's answers: per master, where it is or why that Sentinel does not say.
 type Answers = Result<Vec<Result<MasterAt, String>>, SentinelError>;
 
 impl Watcher {
+    /// A watcher of `config`'s masters; `wanted` is notified by the cores that want the
+    /// masters asked for now.
+    pub fn new(
+        uring: Rc<Uring>,
+        config: &'static SentinelConfig,
+        timeout: Duration,
+        interval: Duration,
+        wanted: Rc<Signal>,
+    ) -> Watcher {
+        Watcher {
+            uring,
+            config,
+            timeout,
+            interval,
+            wanted,
+            heard: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Runs forever, handing every changed layout to `publish`.
     pub async fn run<F, Fut>(self, publish: F)
     where
         F: FnMut(Update) -> Fut,
         Fut: Future<Output = ()>,
     {
-        futures_lite::future::or(self.ask_rounds(publish), self.listen()).await
+        let watcher = Rc::new(self);
+        for sentinel in &watcher.config.sentinels {
+            glommio::spawn_local(listen::listen(watcher.clone(), sentinel)).detach();
+        }
+        watcher.rounds(publish).await
     }
 
-    /// The rounds of questions, forever.
-    async fn ask_rounds<F, Fut>(&self, mut publish: F)
+    /// The rounds of questions, forever; between two, what the subscriptions heard.
+    async fn rounds<F, Fut>(&self, mut publish: F)
     where
         F: FnMut(Update) -> Fut,
         Fut: Future<Output = ()>,
     {
         let mut known = vec![Known::default(); self.config.masters.len()];
+        let mut published: Vec<Option<String>> = vec![None; known.len()];
         let mut epoch = 0;
         let mut failures = 0u32;
         let mut last_error: Option<String> = None;
@@ -102,22 +151,16 @@ impl Watcher {
             }
             last_round = Instant::now();
             let answers = self.ask_all().await;
-            if merge(self.config, &mut known, &answers) {
-                epoch += 1;
-                let addrs: Vec<Option<String>> = known.iter().map(|k| k.addr.clone()).collect();
-                let topology = Topology::of_found_servers(&addrs, epoch);
-                publish(Update::Topology(Arc::new(topology))).await;
-            }
+            merge(self.config, &mut known, &answers);
+            release_holds(self.config, &mut known);
+            self.publish_if_changed(&known, &mut published, &mut epoch, &mut publish)
+                .await;
             if answers.iter().all(|(_, a)| a.is_err()) {
                 failures += 1;
                 let text = failure_text(&answers);
                 if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
-                    warn!(
-                        pool = self.config.pool,
-                        failures,
-                        error = text,
-                        "no Sentinel answered"
-                    );
+                    let pool = &self.config.pool;
+                    warn!(pool, failures, error = text, "no Sentinel answered");
                 }
                 // Told to the cores while they have no layout, so clients read why.
                 if epoch == 0 && last_error.as_deref() != Some(text.as_str()) {
@@ -127,17 +170,72 @@ impl Watcher {
             } else {
                 failures = 0;
             }
-            let wait = if known.iter().any(|k| k.addr.is_none()) {
-                STARTUP_RETRY
-            } else {
-                self.interval
-            };
-            let _ = glommio::timer::timeout(wait, async {
+            let _ = glommio::timer::timeout(self.next_wait(&known), async {
                 self.wanted.wait().await;
                 Ok(())
             })
             .await;
+            // A promotion is held at once, without waiting for the round's gap.
+            self.take_heard(&mut known);
+            self.publish_if_changed(&known, &mut published, &mut epoch, &mut publish)
+                .await;
         }
+    }
+
+    /// Until the next round: a quarter second while a master is not found, the interval
+    /// otherwise, and no later than the end of a hold.
+    fn next_wait(&self, known: &[Known]) -> Duration {
+        let base = if known.iter().any(|k| k.addr.is_none()) {
+            STARTUP_RETRY
+        } else {
+            self.interval
+        };
+        let holds = known.iter().filter_map(|k| k.held);
+        let hold_ends = holds.map(|(since, _)| FAILOVER_HOLD.saturating_sub(since.elapsed()));
+        hold_ends.fold(base, Duration::min)
+    }
+
+    /// Applies what the subscriptions heard: a promotion holds its server, a failover given up
+    /// releases it.
+    fn take_heard(&self, known: &mut [Known]) {
+        for heard in self.heard.take() {
+            match heard {
+                Heard::Promoting(index, since) => {
+                    if let Some(known) = known.get_mut(index) {
+                        known.held.get_or_insert((since, known.epoch));
+                    }
+                }
+                Heard::Aborted(index) => {
+                    if let Some(known) = known.get_mut(index) {
+                        known.held = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the layout to `publish` if it differs from the last one published.
+    async fn publish_if_changed<F, Fut>(
+        &self,
+        known: &[Known],
+        published: &mut Vec<Option<String>>,
+        epoch: &mut u64,
+        publish: &mut F,
+    ) where
+        F: FnMut(Update) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let layout: Vec<Option<String>> = known
+            .iter()
+            .map(|k| k.addr.clone().filter(|_| k.held.is_none()))
+            .collect();
+        if layout == *published || layout.iter().all(Option::is_none) && *epoch == 0 {
+            return;
+        }
+        *epoch += 1;
+        let topology = Topology::of_found_servers(&layout, *epoch);
+        *published = layout;
+        publish(Update::Topology(Arc::new(topology))).await;
     }
 
     /// Every Sentinel's answers for every master, asked of all at once, in Sentinel order.
@@ -160,84 +258,25 @@ impl Watcher {
         }
         answers
     }
+}
 
-    /// Holds a `+switch-master` subscription, on one Sentinel after another, forever.
-    async fn listen(&self) {
-        let sentinels = &self.config.sentinels;
-        let mut backoff = MIN_BACKOFF;
-        for sentinel in sentinels.iter().cycle() {
-            let (subscribed, error) = self.subscribe(sentinel).await;
-            if subscribed {
-                backoff = MIN_BACKOFF;
-            }
-            debug!(pool = self.config.pool, sentinel, %error, "Sentinel subscription ended");
-            glommio::timer::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-        // No Sentinel at all (the configuration refuses that): nothing to listen to.
-        std::future::pending::<()>().await;
-    }
-
-    /// Subscribes at `sentinel` and follows its announcements until the connection fails;
-    /// whether it got as far as subscribing, and why it ended.
-    async fn subscribe(&self, sentinel: &str) -> (bool, SentinelError) {
-        let auth = self.config.auth.as_ref();
-        let mut conn = match SentinelConn::open(&self.uring, sentinel, auth, self.timeout).await {
-            Ok(conn) => conn,
-            Err(error) => return (false, error),
+/// Ends the holds whose failover is over: a Sentinel named a master of a newer epoch (the
+/// promoted replica), or the hold lasted [`FAILOVER_HOLD`].
+fn release_holds(config: &SentinelConfig, known: &mut [Known]) {
+    for (known, name) in known.iter_mut().zip(&config.masters) {
+        let Some((since, epoch)) = known.held else {
+            continue;
         };
-        let mut wire = BytesMut::new();
-        wire::subscribe(&mut wire);
-        if let Err(error) = conn.send(&wire).await {
-            return (false, error);
-        }
-        if let Err(error) = wire::within(self.timeout, conn.reply()).await {
-            return (false, error);
-        }
-        debug!(
-            pool = self.config.pool,
-            sentinel, "subscribed to +switch-master"
-        );
-        // Whatever was announced while no subscription was held is asked for now.
-        self.wanted.notify();
-        (true, self.follow(sentinel, &mut conn).await)
-    }
-
-    /// Reads a subscription's messages until it fails. Quiet for an interval, it is asked for
-    /// a PING, which must be answered in time: a Sentinel gone without closing the connection
-    /// is left for the next one.
-    async fn follow(&self, sentinel: &str, conn: &mut SentinelConn) -> SentinelError {
-        let mut pinged = false;
-        loop {
-            let wait = if pinged { self.timeout } else { self.interval };
-            let message = match wire::within(wait, conn.reply()).await {
-                Ok(message) => message,
-                Err(SentinelError::TimedOut) if !pinged => {
-                    let mut wire = BytesMut::new();
-                    crate::resp::encode::command(&mut wire, [&b"PING"[..]]);
-                    if let Err(error) = conn.send(&wire).await {
-                        return error;
-                    }
-                    pinged = true;
-                    continue;
-                }
-                Err(error) => return error,
-            };
-            pinged = false;
-            let Some(switch) = wire::read_switch(&message) else {
-                continue;
-            };
-            if self.config.masters.contains(&switch.name) {
-                info!(
-                    pool = self.config.pool,
-                    server = switch.name,
-                    old = switch.from,
-                    new = switch.to,
-                    sentinel,
-                    "Sentinel announced a failover"
-                );
-                self.wanted.notify();
-            }
+        if known.epoch > epoch {
+            known.held = None;
+        } else if since.elapsed() >= FAILOVER_HOLD {
+            let pool = &config.pool;
+            warn!(
+                pool,
+                server = name,
+                "promotion not over in time: serving the old master again"
+            );
+            known.held = None;
         }
     }
 }
@@ -353,14 +392,41 @@ mod tests {
         })
     }
 
-    #[test]
-    fn the_newest_answer_wins_and_an_older_one_never_does() {
-        let config = SentinelConfig {
+    fn config() -> SentinelConfig {
+        SentinelConfig {
             pool: "p".into(),
             sentinels: vec!["s1".into(), "s2".into()],
             masters: vec!["a".into(), "b".into()],
             auth: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_hold_ends_with_a_newer_master_or_in_time() {
+        let config = config();
+        let mut known = vec![Known::default(); 2];
+        let answers = [("s1", Ok(vec![at("h:1", 0), at("h:2", 0)]))];
+        merge(&config, &mut known, &answers);
+        let now = Instant::now();
+        known[0].held = Some((now, 0));
+        known[1].held = Some((now - FAILOVER_HOLD, 0));
+        // The promotion is not over: a is still held; b's hold has lasted long enough.
+        merge(&config, &mut known, &answers);
+        release_holds(&config, &mut known);
+        assert_eq!((known[0].held, known[1].held), (Some((now, 0)), None));
+        // A Sentinel names a's promoted replica: its hold ends.
+        let answers = [("s1", Ok(vec![at("h:3", 1), at("h:2", 0)]))];
+        merge(&config, &mut known, &answers);
+        release_holds(&config, &mut known);
+        assert_eq!(
+            (known[0].addr.as_deref(), known[0].held),
+            (Some("h:3"), None)
+        );
+    }
+
+    #[test]
+    fn the_newest_answer_wins_and_an_older_one_never_does() {
+        let config = config();
         let mut known = vec![Known::default(); 2];
         let unknown = Err("ERR No such master with that name".to_string());
         // At start: what the Sentinels know; one that does not answer changes nothing.

@@ -1,6 +1,6 @@
 //! What percore says to a Sentinel and how it reads the answers: a connection that has
 //! authenticated (`sentinel_password`), `SENTINEL MASTER <name>` read as an address with its
-//! configuration epoch, and the `+switch-master` messages of a subscription.
+//! configuration epoch, and the failover events of a subscription ([`Event`]).
 //!
 //! The readers are pure (a [`Value`] in, a fact out), so they are tested here without a
 //! Sentinel; the connection is a plain request/reply exchange on the core's ring.
@@ -23,6 +23,14 @@ const MAX_REPLY: usize = 1024 * 1024;
 const READ_SIZE: usize = 4 * 1024;
 /// The channel Sentinel announces a finished failover on.
 pub const SWITCH_MASTER: &str = "+switch-master";
+/// The channel the leading Sentinel announces, just before it sends `REPLICAOF NO ONE` to the
+/// replica it chose, that a master's promotion starts.
+pub const PROMOTING: &str = "+failover-state-send-slaveof-noone";
+/// The channel a failover that started a promotion is given up on (the replica was not
+/// promoted in the failover timeout): the old master stays.
+pub const ABORTED: &str = "-failover-abort-slave-timeout";
+/// Every channel the watcher subscribes to.
+const CHANNELS: [&str; 3] = [SWITCH_MASTER, PROMOTING, ABORTED];
 
 /// Why a Sentinel could not answer.
 #[derive(Debug, Error)]
@@ -126,9 +134,16 @@ pub fn ask_master(out: &mut BytesMut, name: &str) {
     encode::command(out, [&b"SENTINEL"[..], b"MASTER", name.as_bytes()]);
 }
 
-/// Appends `SUBSCRIBE +switch-master`.
-pub fn subscribe(out: &mut BytesMut) {
-    encode::command(out, [&b"SUBSCRIBE"[..], SWITCH_MASTER.as_bytes()]);
+/// Appends `SUBSCRIBE` to the failover events; each channel's confirmation is a reply.
+pub fn subscribe(out: &mut BytesMut) -> usize {
+    let channels = CHANNELS.iter().map(|c| c.as_bytes());
+    encode::command(
+        out,
+        std::iter::once(&b"SUBSCRIBE"[..])
+            .chain(channels)
+            .collect::<Vec<_>>(),
+    );
+    CHANNELS.len()
 }
 
 /// Where one Sentinel says a master is, and in which configuration epoch: the epoch grows
@@ -179,18 +194,38 @@ pub struct Switch {
     pub to: String,
 }
 
-/// Reads a message of the `+switch-master` subscription (`message`, channel,
-/// `<name> <old-ip> <old-port> <new-ip> <new-port>`); `None` for anything else (the
-/// subscription's confirmation, say).
-pub fn read_switch(message: &Value) -> Option<Switch> {
+/// What a Sentinel announced about a master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A failover ended: the master moved (`+switch-master`).
+    Switch(Switch),
+    /// The promotion of a replica of master `name` starts (`+failover-state-send-slaveof-noone`).
+    Promoting(String),
+    /// The failover of master `name` was given up (`-failover-abort-slave-timeout`).
+    Aborted(String),
+}
+
+/// Reads a message of the subscription (`message`, channel, text); `None` for anything else
+/// (a confirmation, a PING's answer).
+pub fn read_event(message: &Value) -> Option<Event> {
     let [kind, channel, text] = message.as_array()? else {
         return None;
     };
-    if kind.as_bytes()? != b"message" || channel.as_bytes()? != SWITCH_MASTER.as_bytes() {
+    if kind.as_bytes()? != b"message" {
         return None;
     }
     let text = std::str::from_utf8(text.as_bytes()?).ok()?;
     let words: Vec<&str> = text.split(' ').collect();
+    match std::str::from_utf8(channel.as_bytes()?).ok()? {
+        SWITCH_MASTER => read_switch(&words).map(Event::Switch),
+        PROMOTING => master_of(&words).map(Event::Promoting),
+        ABORTED => master_of(&words).map(Event::Aborted),
+        _ => None,
+    }
+}
+
+/// `<name> <old-ip> <old-port> <new-ip> <new-port>`.
+fn read_switch(words: &[&str]) -> Option<Switch> {
     let [name, old_ip, old_port, new_ip, new_port] = words[..] else {
         return None;
     };
@@ -200,6 +235,16 @@ pub fn read_switch(message: &Value) -> Option<Switch> {
         from: join(old_ip, old_port),
         to: join(new_ip, new_port),
     })
+}
+
+/// The master an event is about, from Sentinel's instance details: `master <name> <ip>
+/// <port>`, or `<type> <name> <ip> <port> @ <master> <ip> <port>` for a replica.
+fn master_of(words: &[&str]) -> Option<String> {
+    match words {
+        ["master", name, ..] => Some(name.to_string()),
+        [_, _, _, _, "@", master, ..] => Some(master.to_string()),
+        _ => None,
+    }
 }
 
 /// `ip:port`, with an IPv6 address in brackets so it splits again at the last colon.
@@ -238,13 +283,11 @@ mod tests {
             "3",
         ]);
         let at = read_master(&reply).unwrap();
-        assert_eq!(
-            at,
-            MasterAt {
-                addr: "127.0.0.1:6380".into(),
-                epoch: 3
-            }
-        );
+        let expected = MasterAt {
+            addr: "127.0.0.1:6380".into(),
+            epoch: 3,
+        };
+        assert_eq!(at, expected);
         let v6 = array(&["ip", "::1", "port", "7", "config-epoch", "0"]);
         assert_eq!(read_master(&v6).unwrap().addr, "[::1]:7");
         let unknown = Value::Error(b"ERR No such master with that name".to_vec());
@@ -252,50 +295,53 @@ mod tests {
             read_master(&unknown).unwrap_err(),
             "ERR No such master with that name"
         );
-        assert!(read_master(&array(&["ip", "h", "port", "x", "config-epoch", "1"])).is_err());
+        let bad_port = array(&["ip", "h", "port", "x", "config-epoch", "1"]);
+        assert!(read_master(&bad_port).is_err());
         assert!(read_master(&array(&["ip", "h", "port", "1"])).is_err());
     }
 
     #[test]
-    fn reads_switch_master_messages_only() {
-        let message = array(&[
-            "message",
-            "+switch-master",
-            "m 127.0.0.1 6379 127.0.0.1 6380",
-        ]);
-        let switch = read_switch(&message).unwrap();
-        assert_eq!(
-            switch,
-            Switch {
-                name: "m".into(),
-                from: "127.0.0.1:6379".into(),
-                to: "127.0.0.1:6380".into()
-            }
-        );
+    fn reads_failover_events_only() {
+        let message = array(&["message", SWITCH_MASTER, "m 127.0.0.1 6379 127.0.0.1 6380"]);
+        let switch = Switch {
+            name: "m".into(),
+            from: "127.0.0.1:6379".into(),
+            to: "127.0.0.1:6380".into(),
+        };
+        assert_eq!(read_event(&message), Some(Event::Switch(switch)));
+        let promoting = "slave 127.0.0.1:6380 127.0.0.1 6380 @ m 127.0.0.1 6379";
+        let message = array(&["message", PROMOTING, promoting]);
+        assert_eq!(read_event(&message), Some(Event::Promoting("m".into())));
+        let message = array(&["message", ABORTED, "master m 127.0.0.1 6379"]);
+        assert_eq!(read_event(&message), Some(Event::Aborted("m".into())));
         let confirmation = Value::Array(Some(vec![
             bulk("subscribe"),
-            bulk("+switch-master"),
+            bulk(SWITCH_MASTER),
             Value::Integer(1),
         ]));
-        assert_eq!(read_switch(&confirmation), None);
+        assert_eq!(read_event(&confirmation), None);
         assert_eq!(
-            read_switch(&array(&["message", "+switch-master", "m 1 2"])),
+            read_event(&array(&["message", SWITCH_MASTER, "m 1 2"])),
             None
         );
         assert_eq!(
-            read_switch(&array(&["message", "+sdown", "m a 1 b 2"])),
+            read_event(&array(&["message", "+sdown", "master m a 1"])),
             None
         );
+        assert_eq!(read_event(&array(&["message", PROMOTING, "slave x"])), None);
     }
 
     #[test]
     fn requests_are_resp() {
         let mut out = BytesMut::new();
         ask_master(&mut out, "m");
-        subscribe(&mut out);
         assert_eq!(
             &out[..],
-            b"*3\r\n$8\r\nSENTINEL\r\n$6\r\nMASTER\r\n$1\r\nm\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n"
+            b"*3\r\n$8\r\nSENTINEL\r\n$6\r\nMASTER\r\n$1\r\nm\r\n"
         );
+        out.clear();
+        assert_eq!(subscribe(&mut out), 3);
+        let start = b"*4\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$34\r\n";
+        assert!(out.starts_with(start), "{out:?}");
     }
 }
