@@ -56,8 +56,8 @@
 //! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
 //! - `metrics`: per-core counters and latency histograms.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
-//! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
-//!   (`--proxy-peers`), admin report text.
+//! - `control`: the control plane: cross-core mesh, topology refresher, a Sentinel pool's
+//!   watcher, fleet health check (`--proxy-peers`), admin report text.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
 //! - `runtime`: starting one executor per core and ending with the first failure.

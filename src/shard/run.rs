@@ -1,6 +1,7 @@
 //! How a core serves: [`run_core`] is the body of each core's executor. It sets up the core's
 //! socket ring and runs every pool on it, each a [`Shard`] of its own: join the pool's mesh,
-//! set up its upstream (a cluster's refresher on core 0, or a static pool's fixed layout),
+//! set up its upstream (a cluster's refresher on core 0, a static pool's fixed layout, or a
+//! Sentinel pool's watcher on core 0),
 //! listen once the layout is known, accept until the process stops, then drain.
 
 use std::cell::{Cell, RefCell};
@@ -125,7 +126,7 @@ async fn run_pool(
     });
     control::spawn_receivers(&shard, receivers);
     match &config.servers {
-        // A static pool's layout is the configuration's: no refresher, no fleet.
+        // A static pool's layout is the configuration's, or Sentinel's: no refresher, no fleet.
         Some(servers) => {
             let ring = Ring::build(&servers.specs, servers.scheme)
                 .map_err(|e| Error::Config(e.to_string()))?;
