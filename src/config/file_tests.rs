@@ -262,6 +262,14 @@ fn sentinel_pools_name_their_servers() {
     );
     let auth = servers(&only_pool(&from_env)).sentinel_auth.clone();
     assert_eq!(auth.map(|a| a.password), Some("s3cret".into()));
+    let ejecting = text.replace(
+        "  redis: true\n",
+        "  redis: true\n  auto_eject_hosts: true\n",
+    );
+    assert_eq!(
+        parse(&ejecting).unwrap_err(),
+        ["p.yml:4: pool 'p' key 'auto_eject_hosts': a pool with sentinels: is in data-store mode, which never ejects a server (its keys must not move): take auto_eject_hosts: true out, or the sentinels"]
+    );
     // Only a pool with Sentinels has a use for their password.
     assert_eq!(
         parse(
