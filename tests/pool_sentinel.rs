@@ -369,7 +369,7 @@ fn keys_follow_a_sentinel_failover_to_the_promoted_replica_and_the_other_server_
     assert!(
         proxy
             .log()
-            .contains("Sentinel promotes a replica: holding the server"),
+            .contains("holding the server while its replica is promoted"),
         "{}",
         proxy.log()
     );

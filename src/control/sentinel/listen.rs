@@ -109,19 +109,22 @@ fn heard(watcher: &Watcher, sentinel: &str, event: Event) {
             );
             None
         }
-        Event::Promoting(name) => {
-            let Some(index) = server(name) else {
+        Event::Promoting(master) => {
+            let Some(index) = server(&master.name) else {
                 return;
             };
+            let (name, old) = (&master.name, &master.addr);
             info!(
                 pool,
                 server = name,
+                old,
                 sentinel,
-                "Sentinel promotes a replica: holding the server"
+                "Sentinel promotes a replica"
             );
-            Some(Heard::Promoting(index, Instant::now()))
+            Some(Heard::Promoting(index, master.addr.clone(), Instant::now()))
         }
-        Event::Aborted(name) => {
+        Event::Aborted(master) => {
+            let name = &master.name;
             let Some(index) = server(name) else {
                 return;
             };

@@ -77,10 +77,10 @@ pub struct Watcher {
 }
 
 /// A failover step of server `.0`, as a subscription heard it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Heard {
-    /// A replica's promotion starts (when it was heard).
-    Promoting(usize, Instant),
+    /// The promotion of a replica of the master at `.1` starts (heard at `.2`).
+    Promoting(usize, String, Instant),
     /// The failover was given up.
     Aborted(usize),
 }
@@ -195,14 +195,24 @@ impl Watcher {
         hold_ends.fold(base, Duration::min)
     }
 
-    /// Applies what the subscriptions heard: a promotion holds its server, a failover given up
-    /// releases it.
+    /// Applies what the subscriptions heard: a promotion holds its server (if it is of the
+    /// master the server is at: not one heard of late, after the server moved on), a failover
+    /// given up releases it.
     fn take_heard(&self, known: &mut [Known]) {
+        let pool = &self.config.pool;
         for heard in self.heard.take() {
             match heard {
-                Heard::Promoting(index, since) => {
-                    if let Some(known) = known.get_mut(index) {
-                        known.held.get_or_insert((since, known.epoch));
+                Heard::Promoting(index, old, since) => {
+                    let Some(known) = known.get_mut(index) else {
+                        continue;
+                    };
+                    if known.addr.as_deref() == Some(old.as_str()) && known.held.is_none() {
+                        let server = &self.config.masters[index];
+                        info!(
+                            pool,
+                            server, old, "holding the server while its replica is promoted"
+                        );
+                        known.held = Some((since, known.epoch));
                     }
                 }
                 Heard::Aborted(index) => {

@@ -199,10 +199,19 @@ pub struct Switch {
 pub enum Event {
     /// A failover ended: the master moved (`+switch-master`).
     Switch(Switch),
-    /// The promotion of a replica of master `name` starts (`+failover-state-send-slaveof-noone`).
-    Promoting(String),
-    /// The failover of master `name` was given up (`-failover-abort-slave-timeout`).
-    Aborted(String),
+    /// The promotion of a replica of a master starts (`+failover-state-send-slaveof-noone`).
+    Promoting(Master),
+    /// A master's failover was given up (`-failover-abort-slave-timeout`).
+    Aborted(Master),
+}
+
+/// The master an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Master {
+    /// Its name.
+    pub name: String,
+    /// Where it is (the master being failed over, not the replica promoted).
+    pub addr: String,
 }
 
 /// Reads a message of the subscription (`message`, channel, text); `None` for anything else
@@ -239,12 +248,16 @@ fn read_switch(words: &[&str]) -> Option<Switch> {
 
 /// The master an event is about, from Sentinel's instance details: `master <name> <ip>
 /// <port>`, or `<type> <name> <ip> <port> @ <master> <ip> <port>` for a replica.
-fn master_of(words: &[&str]) -> Option<String> {
-    match words {
-        ["master", name, ..] => Some(name.to_string()),
-        [_, _, _, _, "@", master, ..] => Some(master.to_string()),
-        _ => None,
-    }
+fn master_of(words: &[&str]) -> Option<Master> {
+    let (name, ip, port) = match words {
+        ["master", name, ip, port, ..] => (name, ip, port),
+        [_, _, _, _, "@", name, ip, port, ..] => (name, ip, port),
+        _ => return None,
+    };
+    Some(Master {
+        name: name.to_string(),
+        addr: join(ip, port.parse().ok()?),
+    })
 }
 
 /// `ip:port`, with an IPv6 address in brackets so it splits again at the last colon.
@@ -311,9 +324,13 @@ mod tests {
         assert_eq!(read_event(&message), Some(Event::Switch(switch)));
         let promoting = "slave 127.0.0.1:6380 127.0.0.1 6380 @ m 127.0.0.1 6379";
         let message = array(&["message", PROMOTING, promoting]);
-        assert_eq!(read_event(&message), Some(Event::Promoting("m".into())));
+        let master = Master {
+            name: "m".into(),
+            addr: "127.0.0.1:6379".into(),
+        };
+        assert_eq!(read_event(&message), Some(Event::Promoting(master.clone())));
         let message = array(&["message", ABORTED, "master m 127.0.0.1 6379"]);
-        assert_eq!(read_event(&message), Some(Event::Aborted("m".into())));
+        assert_eq!(read_event(&message), Some(Event::Aborted(master)));
         let confirmation = Value::Array(Some(vec![
             bulk("subscribe"),
             bulk(SWITCH_MASTER),
