@@ -144,6 +144,9 @@ pub struct StaticServers {
     /// The database every server connection selects (`redis_db`; 0, the servers' default,
     /// selects nothing).
     pub db: u32,
+    /// Where the servers' masters are found, when Sentinel names them (`sentinels:`): then
+    /// `addrs` are only what the file says, and the masters are served where Sentinel says.
+    pub sentinel: Option<SentinelConfig>,
 }
 
 /// nutcracker's cache mode: a server that fails `failure_limit` times in a row leaves the
@@ -154,6 +157,20 @@ pub struct EjectPolicy {
     pub failure_limit: u32,
     /// `server_retry_timeout`: how long an ejected server stays out of the ring.
     pub retry_timeout: Duration,
+}
+
+/// A static pool whose servers are Sentinel masters, found by name (`sentinels:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The pool's name, for the logs of a failover.
+    pub pool: String,
+    /// The Sentinels, `host:port`, asked in this order.
+    pub sentinels: Vec<String>,
+    /// Each server's master name at Sentinel, in the servers' order: server `i` (a key's
+    /// token) is master `masters[i]`.
+    pub masters: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`), if they ask for one.
+    pub auth: Option<BackendAuth>,
 }
 
 /// Everything the proxy needs to know to run.

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::credentials::{read_backend_auth, read_client_auth, ClientAuth};
+use super::credentials::{read_backend_auth, read_client_auth, read_sentinel_auth, ClientAuth};
 use super::error::Problem;
 use super::read::{Fields, Reader};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
@@ -52,6 +52,8 @@ const PERCORE_KEYS: &[&str] = &[
     "cluster",
     "refresh_interval",
     "sentinels",
+    "sentinel_password",
+    "sentinel_password_env",
     "requirepass",
     "requirepass_env",
     "users",
@@ -82,6 +84,8 @@ const SERVERS_ONLY: &[&str] = &[
     "server_retry_timeout",
     "server_failure_limit",
     "sentinels",
+    "sentinel_password",
+    "sentinel_password_env",
 ];
 /// Keys that only a Redis Cluster pool has a use for.
 const CLUSTER_ONLY: &[&str] = &["refresh_interval", "announce", "proxy_peers"];
@@ -129,6 +133,8 @@ pub struct ServersUpstream {
     pub redis_db: u32,
     /// Sentinels to ask for each server's master, by the server's name; empty: none.
     pub sentinels: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`, `sentinel_password_env`).
+    pub sentinel_auth: Option<BackendAuth>,
 }
 
 /// Client-side limits and the slow log, as the flags of the same names set them.
@@ -258,7 +264,11 @@ pub(super) fn read_pool(
             None
         }
     };
-    let upstream = read_upstream(reader, &fields);
+    let mut upstream = read_upstream(reader, &fields);
+    if let Some(Upstream::Servers(servers)) = &mut upstream {
+        servers.sentinel_auth =
+            read_sentinel_auth(reader, &fields, !servers.sentinels.is_empty(), env);
+    }
     if let (Some(listen), Some(upstream)) = (&listen, &upstream) {
         super::upstream::check_announce(reader, &fields, listen, upstream);
     }

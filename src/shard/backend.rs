@@ -154,8 +154,8 @@ pub struct Backend {
     /// Requests written and waiting for their reply, oldest first.
     inflight: RefCell<VecDeque<Outbound>>,
     wake_writer: Signal,
-    /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
-    /// Shared connections never look at it.
+    /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection, or
+    /// a shared one's to end its current connection ([`Backend::close`]).
     stop: Signal,
     /// Whether a request sent while the connection is down queues and cuts the reconnect
     /// backoff short ([`Backend::retrying_on_request`]) instead of failing at once.
@@ -230,7 +230,8 @@ impl Backend {
     }
 
     /// Closes a dedicated connection ([`run_dedicated`]): its waiting requests fail, and the
-    /// node sees the connection go at once (a client blocked there is unblocked).
+    /// node sees the connection go at once (a client blocked there is unblocked). A shared
+    /// one's node left the layout (its server moved): [`run`] remakes it only if it is back.
     pub fn close(&self) {
         self.state.set(State::Down);
         self.stop.notify();
@@ -401,7 +402,15 @@ async fn serve(
     let reader = read_replies(shard, backend, stream);
     let writer = write_requests(backend, stream, shard.uring());
     let watchdog = watch_timeouts(backend, timeout);
-    futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog)).await
+    let retired = async {
+        backend.stop.wait().await;
+        BackendError::Lost {
+            node: backend.addr.to_string(),
+            reason: "the server's master moved (Sentinel failover)".into(),
+        }
+    };
+    let serving = futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog));
+    futures_lite::future::or(retired, serving).await
 }
 
 /// Writes queued requests, all that are queued in one gathered write, each from the client's
