@@ -13,15 +13,13 @@
 //! server connection). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
-//! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
-//! the connection. Every waiting request gets an error naming the node (never a hang),
-//! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once. A static pool's connection (no
-//! topology to wait for) instead tries again at once for a request that comes while it is
-//! down, as nutcracker does, and the request waits for that attempt: a server that is back
-//! serves the next request, and one still down fails it with the connect error. A static
-//! pool in cache mode counts each such end as a failure of the server, and the first reply on
-//! a connection as a sign of life (`shard::eject`).
+//! request older than `--backend-timeout` (a dedicated connection: its own patience) ends the
+//! connection. Every waiting request gets an error naming the node (never a hang), the core
+//! asks for a topology refresh, and the connection is remade with exponential backoff; while
+//! it is down, new requests fail at once. A static pool's connection instead tries again at
+//! once for a request that comes while it is down (as nutcracker does), which waits for that
+//! attempt. In cache mode each end counts as a failure of the server, and a connection's
+//! first reply as a sign of life (`shard::eject`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
