@@ -34,7 +34,6 @@ use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
 use crate::cluster::redirect::parse_redirect;
-use crate::cluster::slot::Slot;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::{Counters, ServerCounters};
@@ -48,10 +47,12 @@ use super::reply_to::ReplyTo;
 use super::Shard;
 use super::{dispatch, eject, greeting};
 
+mod outbound;
 mod queue;
 mod stats;
 mod watch;
 
+pub use outbound::Outbound;
 use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
@@ -76,55 +77,6 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
-
-/// A request on its way to a backend.
-pub struct Outbound {
-    /// The request frame, as the client sent it (or as the proxy built it for a split part).
-    pub request: Bytes,
-    /// Where the reply goes.
-    pub reply_to: ReplyTo,
-    /// The request's slot, to route it again after TRYAGAIN; `None` for keyless requests.
-    pub slot: Option<Slot>,
-    /// Send ASKING first (the request follows an ASK redirect).
-    pub asking: bool,
-    /// Redirects followed so far.
-    pub redirects: u8,
-    /// The protocol of the client the reply goes to: a redirected request is sent again on a
-    /// connection of the same protocol.
-    pub protocol: Protocol,
-    /// When it was last written to a backend, for the timeout watchdog (until then, when the
-    /// client's request was parsed).
-    pub sent: Instant,
-    /// How long its reply may take once written, when not `--backend-timeout`: a blocking
-    /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
-    /// dedicated connections carry such requests, and only their watchdog reads it.
-    pub patience: Option<Duration>,
-}
-
-impl Outbound {
-    /// A request not sent anywhere yet.
-    pub fn new(
-        request: Bytes,
-        reply_to: ReplyTo,
-        slot: Option<Slot>,
-        protocol: Protocol,
-        started: Instant,
-    ) -> Self {
-        Outbound {
-            request,
-            reply_to,
-            slot,
-            asking: false,
-            redirects: 0,
-            protocol,
-            sent: started,
-            patience: None,
-        }
-    }
-
-    /// Patience of a request that may wait for its reply without end (BLPOP ... 0).
-    pub const FOREVER: Duration = Duration::MAX;
-}
 
 /// Connection state, as seen by requests arriving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
