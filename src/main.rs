@@ -326,10 +326,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-t`: the file is valid (it was read); say so, and which pools this percore serves, or
-/// why not yet.
+/// `-t`: the file is valid (it was read); say so, and for each pool that it is served, or why
+/// it cannot be here (a listen address that does not resolve, say): then the exit code is 1,
+/// as percore would not start with it.
 fn test_conf(file: &ConfigFile) -> ExitCode {
     eprintln!("percore: configuration file '{}' is valid", file.name());
+    let mut servable = true;
     for pool in file.pools() {
         let kind = match pool.upstream() {
             Upstream::Cluster(_) => "cluster",
@@ -337,7 +339,10 @@ fn test_conf(file: &ConfigFile) -> ExitCode {
         };
         let note = match pool_config(pool, file.process(), 1) {
             Ok(_) => "served".to_string(),
-            Err(e) => format!("valid, not served yet: {e}"),
+            Err(e) => {
+                servable = false;
+                format!("valid, but cannot be served here: {e}")
+            }
         };
         eprintln!(
             "percore:   pool '{}' ({kind}, listen {}): {note}",
@@ -345,7 +350,10 @@ fn test_conf(file: &ConfigFile) -> ExitCode {
             pool.listen()
         );
     }
-    ExitCode::SUCCESS
+    match servable {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    }
 }
 
 /// Logs to standard error or the log file, filtered by the level the flags or the file set.
