@@ -14,7 +14,7 @@ use percore::config::process::{
 };
 use percore::config::{
     pool_config, runtime_configs, ConfigFile, LogFormat, PoolFlags, Problem, ProcessConfig,
-    ProcessFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
+    ProcessFlags, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER,
     DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS,
     DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN,
@@ -217,6 +217,9 @@ struct Cli {
     /// Slow log entries kept per core (the oldest go first), like Redis's slowlog-max-len.
     #[arg(long, default_value_t = DEFAULT_SLOWLOG_MAX_LEN)]
     slowlog_max_len: usize,
+
+    #[command(flatten)]
+    tls: TlsFlags,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
@@ -425,5 +428,6 @@ fn pool_flags(cli: &Cli, m: &ArgMatches) -> PoolFlags {
         proxy_peers: some("proxy_peers").then(|| cli.proxy_peers.clone()),
         slowlog_slower_than: some("slowlog_slower_than").then_some(cli.slowlog_slower_than),
         slowlog_max_len: some("slowlog_max_len").then_some(cli.slowlog_max_len),
+        tls: cli.tls.clone(),
     }
 }

@@ -23,6 +23,7 @@ pub mod file;
 pub mod pool;
 pub mod process;
 mod read;
+pub mod tls;
 mod upstream;
 pub mod values;
 mod yaml;
@@ -33,6 +34,7 @@ pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
+pub use tls::{BackendTls, ClientTls, TlsFlags, TlsSettings};
 
 /// The name of the pool the flags describe (no file): log lines name a pool, and this one has
 /// no key to be named by.
@@ -207,6 +209,10 @@ pub struct Config {
     pub slowlog_slower_than: Option<Duration>,
     /// Slow log entries each core keeps.
     pub slowlog_max_len: usize,
+    /// TLS on the listener (`tls:`, `--tls-cert`); `None`: plain TCP.
+    pub tls: Option<ClientTls>,
+    /// TLS to the backends (`backend_tls:`, `--backend-tls-ca`); `None`: plain TCP.
+    pub backend_tls: Option<BackendTls>,
 }
 
 impl Default for Config {
@@ -236,6 +242,8 @@ impl Default for Config {
             peers: Vec::new(),
             slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
+            tls: None,
+            backend_tls: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::credentials::{read_backend_auth, read_client_auth, ClientAuth};
 use super::error::Problem;
 use super::read::{Fields, Reader};
+use super::tls::{read_settings, TlsSettings};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
 use super::yaml::{Entry, Node};
 use super::{BackendAuth, Config, OutputLimit};
@@ -72,6 +73,8 @@ const PERCORE_KEYS: &[&str] = &[
     "slowlog_max_len",
     "announce",
     "proxy_peers",
+    "tls",
+    "backend_tls",
 ];
 /// Keys that only a pool of standalone servers has a use for.
 const SERVERS_ONLY: &[&str] = &[
@@ -170,6 +173,8 @@ pub struct PoolConfig {
     client_auth: ClientAuth,
     users: Users,
     limits: Limits,
+    tls: Option<TlsSettings>,
+    backend_tls: Option<TlsSettings>,
 }
 
 impl PoolConfig {
@@ -230,6 +235,14 @@ impl PoolConfig {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+    /// TLS for clients (`tls:`); `None`: plain TCP.
+    pub fn tls(&self) -> Option<&TlsSettings> {
+        self.tls.as_ref()
+    }
+    /// TLS to the servers (`backend_tls:`); `None`: plain TCP.
+    pub fn backend_tls(&self) -> Option<&TlsSettings> {
+        self.backend_tls.as_ref()
+    }
 }
 
 /// Reads the pool `name`, whose key is at `line`; `None` if it has errors (all recorded in
@@ -283,6 +296,12 @@ pub(super) fn read_pool(
     let backend_auth = read_backend_auth(reader, &fields, env);
     let (client_auth, users) = read_client_auth(reader, &fields, env);
     let limits = read_limits(reader, &fields, &defaults);
+    let tls = fields
+        .get("tls")
+        .and_then(|e| read_settings(reader, e, false));
+    let backend_tls = fields
+        .get("backend_tls")
+        .and_then(|e| read_settings(reader, e, true));
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }
@@ -304,6 +323,8 @@ pub(super) fn read_pool(
         client_auth,
         users,
         limits,
+        tls,
+        backend_tls,
     })
 }
 

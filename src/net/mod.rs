@@ -1,5 +1,5 @@
-//! The network layer of a core: its own io_uring, the operations on it, TCP sockets, gathered
-//! writes, reading frames, and connecting to a node by name.
+//! The network layer of a core: its own io_uring, the operations on it, TCP sockets, TLS over
+//! them, gathered writes, reading frames, and connecting to a node by name.
 //!
 //! Nothing here knows about shards, clients or Redis: it moves bytes for whoever holds a
 //! [`Stream`]. Each core makes one [`Uring`] and starts its driver; every socket of the core
@@ -12,6 +12,7 @@ mod frames;
 mod op;
 mod ring;
 mod socket;
+mod tls;
 
 pub use batch::{WriteBatch, MAX_FRAMES};
 pub use connect::{connect, ConnectError};
@@ -21,3 +22,4 @@ pub use frames::FrameReader;
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};
 pub use socket::{Listener, Stream, READ_CHUNK};
+pub use tls::{accept as tls_accept, connect_node};

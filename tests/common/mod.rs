@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod nutcracker;
+pub mod tls;
 
 /// How long a reply may take before a test fails instead of hanging.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
