@@ -8,12 +8,14 @@
 //! a handshake. Pools without TLS never come here: the accept loop checks `tls` once per
 //! connection.
 
+use std::io;
 use std::rc::Rc;
 
 use tracing::warn;
 
 use crate::config::tls::TLS_HANDSHAKE_TIMEOUT;
 use crate::net::{tls_accept, Stream};
+use crate::shutdown;
 
 use super::{client, Shard};
 
@@ -24,7 +26,19 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream, refusal: Option<&'static [u
         return client::serve(shard, stream).await;
     };
     let peer = stream.peer_addr();
-    match tls_accept(stream, &tls.config, TLS_HANDSHAKE_TIMEOUT).await {
+    // A client in its handshake holds a socket and the session's buffers: it counts towards
+    // max_clients as a served one does (client::serve counts it again once it is served).
+    let clients = &shard.counters().clients;
+    clients.set(clients.get() + 1);
+    // A handshake still running when the process stops is dropped, not waited for by drain.
+    let stopping = async {
+        shutdown::wait().await;
+        Err(io::Error::other("percore is stopping"))
+    };
+    let accepting = tls_accept(stream, &tls.config, TLS_HANDSHAKE_TIMEOUT);
+    let handshake = futures_lite::future::or(accepting, stopping).await;
+    clients.set(clients.get() - 1);
+    match handshake {
         Ok(stream) => match refusal {
             Some(reply) => client::refuse(stream, reply).await,
             None => client::serve(shard, stream).await,
