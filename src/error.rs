@@ -13,7 +13,6 @@
 //! connection failure and shared by the requests it fails.
 
 use std::io;
-use std::net::SocketAddr;
 
 use thiserror::Error;
 
@@ -169,9 +168,18 @@ pub enum Error {
         /// The core index.
         core: usize,
         /// The listen address.
-        addr: SocketAddr,
+        addr: String,
         /// The OS error.
         source: io::Error,
+    },
+    /// A pool's Unix socket could not be set up: another process listens on the path, the
+    /// path is not a socket, or bind, chmod or listen failed.
+    #[error("cannot listen on {path}: {reason}")]
+    UnixListen {
+        /// The socket's path.
+        path: String,
+        /// Why, in words.
+        reason: String,
     },
     /// A second stop signal cut the drain short.
     #[error("stopped by a second signal before in-flight requests finished")]

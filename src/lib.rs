@@ -8,7 +8,8 @@
 //! # Thread model
 //! One glommio executor per core, pinned to it (`Placement::Fixed`). Each core binds its own
 //! SO_REUSEPORT listener on the same address, so the kernel spreads connections across cores,
-//! and a connection never leaves the core that accepted it. Each core owns its slot map
+//! and a connection never leaves the core that accepted it. (A pool on a Unix socket, where
+//! SO_REUSEPORT does not exist, is bound once and every core accepts from it: `net::unix`.) Each core owns its slot map
 //! replica, its backend connections (per master, shared by all its clients) and its metrics.
 //! Nothing on the request path is shared or locked; cores exchange only topology updates,
 //! refresh requests and admin gathers, over glommio's cross-core channel mesh
@@ -56,10 +57,12 @@
 //! - [`daemon`]: nutcracker's process options: background (`-d`), pid file, log file.
 //! - `net`: each core's io_uring, its driver, sockets and TLS over them, gathered writes,
 //!   connecting to a node.
-//! - `metrics`: per-core counters and latency histograms.
+//! - `metrics`: per-core counters and latency histograms, per-server counters (nutcracker's),
+//!   and the snapshot of every pool that the stats port and `/metrics` render.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
 //! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
-//!   (`--proxy-peers`), admin report text.
+//!   (`--proxy-peers`), admin report text, nutcracker's stats JSON, Prometheus text and the
+//!   admin endpoints' HTTP.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
 //! - `runtime`: starting one executor per core and ending with the first failure.
@@ -100,5 +103,6 @@ mod slowlog;
 mod sync;
 
 pub use config::Config;
+pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
 pub use runtime::{run, run_pools};

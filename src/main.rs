@@ -25,14 +25,12 @@ use percore::resp::parse::ParseLimits;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// What `-D` prints: where percore's figures are, as nutcracker's `-D` lists its stats.
-const STATS_DESCRIPTION: &str = "\
-percore answers its figures on each pool's own port, to any Redis client:
-  PROXY INFO      counters per core and merged: clients, requests, errors, backends
-  PROXY LATENCY   latency percentiles per core and merged (PROXY LATENCY RESET)
-  INFO            Redis's sections, with percore's own
-  SLOWLOG GET     the slowest requests, in Redis's format
-nutcracker's JSON stats on --stats-addr:--stats-port are not served yet.";
+/// What `-D` prints after nutcracker's stat descriptions: where percore's other figures are.
+const MORE_STATS: &str = "\
+percore's own figures:
+  --metrics-listen  GET /metrics (Prometheus text) and GET /health
+  PROXY INFO        on each pool's port: counters per core (PROXY LATENCY: percentiles)
+  INFO, SLOWLOG     Redis's sections with percore's own; the slowest requests";
 
 /// A thread-per-core Redis Cluster proxy: point any Redis client at it and get the whole
 /// cluster behind one address.
@@ -53,15 +51,18 @@ struct Cli {
     #[arg(short = 't', long = "test-conf", visible_alias = "check-config")]
     test_conf: bool,
 
-    /// Port for nutcracker's JSON stats (nutcracker's -s). Taken, not served yet.
+    /// Port for nutcracker's JSON stats (nutcracker's -s): each connection gets the stats
+    /// as one JSON object, then is closed. Served by default with a configuration file;
+    /// without one, only if -s or -a is given.
     #[arg(short = 's', long, default_value_t = DEFAULT_STATS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     stats_port: u16,
 
-    /// Address for nutcracker's JSON stats (nutcracker's -a). Taken, not served yet.
+    /// Address for nutcracker's JSON stats (nutcracker's -a).
     #[arg(short = 'a', long, default_value = DEFAULT_STATS_ADDR)]
     stats_addr: String,
 
-    /// Stats aggregation interval in milliseconds (nutcracker's -i). Taken, not served yet.
+    /// Stats aggregation interval in milliseconds (nutcracker's -i): the JSON stats are
+    /// gathered from the cores at most this often.
     #[arg(short = 'i', long, default_value_t = DEFAULT_STATS_INTERVAL_MS, value_parser = clap::value_parser!(u64).range(1..))]
     stats_interval: u64,
 
@@ -91,6 +92,11 @@ struct Cli {
     /// Say what percore's stats are and where to read them, and exit (nutcracker's -D).
     #[arg(short = 'D', long)]
     describe_stats: bool,
+
+    /// Serve GET /metrics (Prometheus text format) and GET /health over HTTP on this
+    /// host:port [default: not served].
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
+    metrics_listen: Option<String>,
 
     /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
     #[arg(long, default_value = DEFAULT_LISTEN)]
@@ -240,7 +246,7 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.describe_stats {
-        println!("{STATS_DESCRIPTION}");
+        println!("{}\n{MORE_STATS}", percore::describe_stats());
         return ExitCode::SUCCESS;
     }
     let file = match &cli.config {
@@ -373,6 +379,13 @@ fn init_logging(process: &ProcessConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// A `host:port` flag's value, checked as the file's addresses are.
+fn host_port(value: &str) -> Result<String, String> {
+    percore::config::values::check_address(value)
+        .map(|()| value.to_string())
+        .map_err(|problem| problem.to_string())
+}
+
 /// Whether the flag `id` was given, on the command line or by its environment variable.
 fn given(matches: &ArgMatches, id: &str) -> bool {
     matches!(
@@ -396,6 +409,7 @@ fn process_flags(cli: &Cli, m: &ArgMatches) -> ProcessFlags {
         stats_port: given(m, "stats_port").then_some(cli.stats_port),
         stats_interval: given(m, "stats_interval")
             .then(|| Duration::from_millis(cli.stats_interval)),
+        metrics_listen: cli.metrics_listen.clone(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! Each core counts only its own work in plain `Cell`s and records request latency in its own
 //! hdrhistogram, so recording costs a few instructions and nothing is shared. `PROXY INFO` and
 //! `PROXY LATENCY` gather a [`CoreStats`] snapshot from every core over the cross-core channels
-//! and merge them there.
+//! and merge them there; the stats port and `/metrics` gather the same snapshot, with each
+//! pool's per-server figures ([`server`]), into a [`Snapshot`] ([`snapshot`]).
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -11,6 +12,12 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::net::RingStats;
+
+mod server;
+mod snapshot;
+
+pub use server::{ConnectionEnd, Queues, ServerCounters, ServerStats};
+pub use snapshot::{PoolSnapshot, Snapshot};
 
 /// Highest latency the histogram tracks, in microseconds (one hour); longer values are
 /// clamped, so a stuck request cannot make recording fail.
@@ -65,12 +72,29 @@ pub struct Counters {
     /// MONITOR lines not delivered because a monitor (or the way to its core) could not keep
     /// up; counted per monitor that missed them.
     pub monitor_dropped: Cell<u64>,
+    /// Bytes read from clients.
+    pub bytes_in: Cell<u64>,
+    /// Bytes written to clients.
+    pub bytes_out: Cell<u64>,
+    /// Client connections the client closed (nutcracker's `client_eof`).
+    pub client_eof: Cell<u64>,
+    /// Client connections ended by an error: a failed read, a protocol error, a limit
+    /// (nutcracker's `client_err`).
+    pub client_err: Cell<u64>,
+    /// Parts made by splitting multi-key requests across servers (`fragments`).
+    pub fragments: Cell<u64>,
 }
 
 impl Counters {
     /// Adds one to a counter.
     pub fn bump(cell: &Cell<u64>) {
         cell.set(cell.get() + 1);
+    }
+
+    /// Adds `n` to a counter.
+    #[inline]
+    pub fn add(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get().wrapping_add(n));
     }
 }
 
@@ -117,6 +141,20 @@ pub struct CoreStats {
     pub latency: Histogram<u64>,
     /// The core's socket ring.
     pub ring: RingStats,
+    /// Bytes read from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Client connections the client closed.
+    pub client_eof: u64,
+    /// Client connections ended by an error.
+    pub client_err: u64,
+    /// Parts made by splits.
+    pub fragments: u64,
+    /// Every server the core has counted for (filled in by the shard).
+    pub servers: Vec<ServerStats>,
+    /// The core accepts clients of the pool now (filled in by the shard).
+    pub serving: bool,
 }
 
 /// One core's pub/sub figures for `PROXY INFO`.
@@ -201,6 +239,11 @@ impl Metrics {
             &c.pubsub_gap_ms,
             &c.lease_refusals,
             &c.monitor_dropped,
+            &c.bytes_in,
+            &c.bytes_out,
+            &c.client_eof,
+            &c.client_err,
+            &c.fragments,
         ] {
             counter.set(0);
         }
@@ -239,6 +282,13 @@ impl Metrics {
             epoch,
             latency: self.latency.borrow().clone(),
             ring,
+            bytes_in: c.bytes_in.get(),
+            bytes_out: c.bytes_out.get(),
+            client_eof: c.client_eof.get(),
+            client_err: c.client_err.get(),
+            fragments: c.fragments.get(),
+            servers: Vec::new(),
+            serving: false,
         }
     }
 }

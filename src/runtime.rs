@@ -1,5 +1,6 @@
-//! Process start-up: raise resource limits, check that io_uring can be set up, then start one
-//! pinned executor per core and wait on them.
+//! Process start-up: raise resource limits, check that io_uring can be set up, bind the pools'
+//! Unix sockets (once for the process: every core accepts from the same one), then start one
+//! pinned executor per core and wait on them; remove the Unix socket files at the end.
 //!
 //! Failing early and clearly matters here: the most common start-up failure is a memlock
 //! limit too small for io_uring, and the operator should read that, not a panic backtrace.
@@ -10,10 +11,10 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{self, Message};
 use crate::error::Error;
-use crate::net::Uring;
+use crate::net::{SharedListener, UnixSocketFile, Uring};
 use crate::{service, shard, shutdown};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
@@ -50,6 +51,9 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     let cores = pick_cores(threads)?;
     probe_io_uring()?;
     service::expect_listeners(cores.len() * pools.len());
+    // Bound before the executors start, so a path in use stops the process here, with the
+    // reason; dropped (the files removed) when this returns, however it returns.
+    let mut unix_sockets = bind_unix_sockets(pools)?;
     shutdown::install();
     for pool in pools {
         info!(pool = %pool.name, threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
@@ -63,6 +67,7 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     let mut handles = Vec::with_capacity(cores.len());
     for (index, core) in cores.into_iter().enumerate() {
         let meshes = meshes.clone();
+        let shared = share_unix_sockets(&unix_sockets)?;
         let placement = if pin {
             Placement::Fixed(core)
         } else {
@@ -73,13 +78,18 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)
             .preempt_timer(PREEMPT_EVERY)
-            .spawn(move || shard::run_core(pools, meshes))
+            .spawn(move || shard::run_core(pools, meshes, shared))
             .map_err(|e| Error::Executor {
                 core,
                 reason: e.to_string(),
             })?;
         handles.push((core, handle));
     }
+    // The cores hold the Unix sockets now: each closes when its last core stops accepting.
+    unix_sockets
+        .iter_mut()
+        .flatten()
+        .for_each(UnixSocketFile::close);
     // A core that fails stops the others (they would wait for it in the mesh), which drain
     // and end; the first failure is what the process ends with.
     let watchers: Vec<_> = handles
@@ -119,6 +129,33 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
         None if shutdown::immediate() => Err(Error::Interrupted),
         None => Ok(()),
     }
+}
+
+/// Each pool's Unix socket, bound and listening (`None` for a TCP pool).
+fn bind_unix_sockets(pools: &[Config]) -> Result<Vec<Option<UnixSocketFile>>, Error> {
+    let bind = |pool: &Config| match &pool.listen {
+        ListenAddr::Tcp(_) => Ok(None),
+        ListenAddr::Unix { path, permissions } => UnixSocketFile::bind(path, *permissions)
+            .map(Some)
+            .map_err(|reason| Error::UnixListen {
+                path: path.display().to_string(),
+                reason,
+            }),
+    };
+    pools.iter().map(bind).collect()
+}
+
+/// One core's descriptors of the pools' Unix sockets, in pool order.
+fn share_unix_sockets(
+    sockets: &[Option<UnixSocketFile>],
+) -> Result<Vec<Option<SharedListener>>, Error> {
+    let share =
+        |socket: &Option<UnixSocketFile>| socket.as_ref().map(UnixSocketFile::share).transpose();
+    sockets
+        .iter()
+        .map(share)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Config(format!("cannot share a Unix socket with a core: {e}")))
 }
 
 /// The first `threads` cores this process may run on.

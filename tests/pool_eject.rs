@@ -8,9 +8,9 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::nutcracker::{free_ports, Nutcracker};
+use common::nutcracker::{free_ports, stats_json, Nutcracker};
 use common::{Conn, Proxy, RedisServer, Value};
 
 /// `server_retry_timeout` of the cache-mode pool: long enough that percore's and then
@@ -53,16 +53,29 @@ struct Proxies {
     percore: Proxy,
     nutcracker: Nutcracker,
     nut_port: u16,
+    /// percore's nutcracker-style stats port.
+    stats_port: u16,
     _dir: tempfile::TempDir,
 }
 
 fn start(servers: &[RedisServer], eject: bool) -> Proxies {
     let taken: HashSet<u16> = servers.iter().map(|s| s.port).collect();
-    let [port, nut_port]: [u16; 2] = free_ports(2, &taken).try_into().expect("two ports");
+    let [port, nut_port, stats_port]: [u16; 3] =
+        free_ports(3, &taken).try_into().expect("three ports");
     let dir = tempfile::TempDir::new().unwrap();
     let file = dir.path().join("pool.yml");
     std::fs::write(&file, pool_yaml(port, servers, eject)).unwrap();
-    let args = ["-c", file.to_str().unwrap(), "--threads", "2"];
+    let stats = stats_port.to_string();
+    let args = [
+        "-c",
+        file.to_str().unwrap(),
+        "--threads",
+        "2",
+        "-s",
+        &stats,
+        "-i",
+        "100",
+    ];
     let percore = Proxy::start_with_args(port, &args);
     let nutcracker =
         Nutcracker::start(&pool_yaml(nut_port, servers, eject), &[nut_port]).expect("nutcracker");
@@ -70,6 +83,7 @@ fn start(servers: &[RedisServer], eject: bool) -> Proxies {
         percore,
         nutcracker,
         nut_port,
+        stats_port,
         _dir: dir,
     }
 }
@@ -175,6 +189,21 @@ fn a_dead_server_is_ejected_on_every_core_to_where_nutcracker_puts_its_keys_and_
         log.contains("ejecting server from the pool's ring") && log.contains("beta"),
         "{log}"
     );
+    // nutcracker's stats say so too: one ejection, beta out since after the kill.
+    let stats = stats_json(proxies.stats_port).expect("stats");
+    assert_eq!(stats["cache"]["server_ejects"], 1, "{stats:?}");
+    let ejected_at = stats["cache"]["beta"]["server_ejected_at"]
+        .as_u64()
+        .unwrap_or(0);
+    let killed_at = (SystemTime::now() - killed.elapsed())
+        .duration_since(UNIX_EPOCH)
+        .unwrap();
+    let since_kill = ejected_at.saturating_sub(killed_at.as_micros() as u64);
+    assert!(
+        since_kill > 0 && since_kill < SETTLE.as_micros() as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats["cache"]["alpha"]["server_ejected_at"], 0, "{stats:?}");
     // nutcracker ejects after its own requests to beta fail.
     until_all_ok(proxies.nut_port, &keys(), "nutcracker after the kill");
     let through_nutcracker = placed_by(proxies.nut_port, &servers, &up);

@@ -134,7 +134,7 @@ fn cross_slot_and_unsupported_commands_are_refused_without_effect() {
     for (line, name) in [
         ("WAIT 0 0", "wait"),
         ("SHUTDOWN", "shutdown"),
-        ("DEBUG SLEEP 0", "debug"),
+        ("DEBUG SEGFAULT", "debug"),
         ("CLUSTER LINKS", "cluster"),
     ] {
         let reply = c.cmd_str(line);

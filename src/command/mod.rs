@@ -15,4 +15,5 @@ pub mod keys;
 pub mod pubsub;
 pub mod redact;
 pub mod route;
+pub mod static_pool;
 pub mod table;

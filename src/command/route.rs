@@ -148,6 +148,8 @@ pub enum Rejection {
     WrongArity(&'static str, Option<&'static str>),
     /// Keys in different slots and the command cannot be split.
     CrossSlot,
+    /// A static pool's: keys on different servers and the command cannot be split.
+    CrossServer,
     /// percore does not serve this command; the reason says why.
     Unsupported(&'static str),
     /// An argument Redis would refuse; the error text as Redis words it.

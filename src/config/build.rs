@@ -15,7 +15,7 @@ use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::tls::{with_tls, TlsFlags};
 use super::values::Listen;
-use super::{BackendAuth, Config, EjectPolicy, OutputLimit, StaticServers};
+use super::{BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, StaticServers};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
@@ -82,7 +82,12 @@ pub fn runtime_configs(
     cores: usize,
 ) -> Result<Vec<Config>, Error> {
     let Some(file) = file else {
-        let base = with_process(Config::default(), process, cores);
+        let mut base = with_process(Config::default(), process, cores);
+        // Flags alone are percore's own way to run, whose ports default to loopback: no stats
+        // port on every address unless asked for.
+        if !process.stats_given() {
+            base.stats_listen = None;
+        }
         let config = with_tls(apply(base, None, flags)?, None, &flags.tls)?;
         return Ok(vec![config.validate()?]);
     };
@@ -103,14 +108,6 @@ pub fn runtime_configs(
             }
             let mut configs = Vec::with_capacity(pools.len());
             for pool in pools {
-                if let Listen::Unix { .. } = pool.listen() {
-                    return Err(Error::Config(format!(
-                        "pool '{}': listen {} is a Unix socket, which this percore does not \
-                         serve yet (it is valid for percore -t)",
-                        pool.name(),
-                        pool.listen()
-                    )));
-                }
                 let config = pool_config(pool, process, cores)?;
                 let config = with_tls(config, Some(pool), &TlsFlags::default())?;
                 configs.push(config.validate()?);
@@ -181,7 +178,7 @@ pub fn pool_config(
 }
 
 /// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (Sentinel, another database than 0) is refused here, by name, rather than ignored.
+/// (Sentinel) is refused here, by name, rather than ignored.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
     let refuse = |what: &str| {
         Err(Error::Config(format!(
@@ -191,16 +188,12 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
     if !upstream.sentinels.is_empty() {
         return refuse("sentinels:");
     }
-    if upstream.redis_db != 0 {
-        return refuse("redis_db other than 0");
-    }
     let mut specs = Vec::with_capacity(upstream.servers.len());
     let mut addrs = Vec::with_capacity(upstream.servers.len());
     for server in &upstream.servers {
-        let Some(port) = server.port else {
-            return refuse("a Unix socket server");
-        };
-        let addr = format!("{}:{port}", server.host);
+        // A Unix socket server is reached by its path (`net::connect` tells it by the leading
+        // `/`), which is also the address ketama names it by.
+        let addr = server.address();
         specs.push(ServerSpec::new(
             addr.clone(),
             server.weight,
@@ -225,6 +218,7 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
         scheme,
         pool: pool.to_string(),
         eject,
+        db: upstream.redis_db,
     })
 }
 
@@ -234,22 +228,26 @@ fn with_process(config: Config, process: &ProcessConfig, cores: usize) -> Config
         threads: process.threads().unwrap_or(cores),
         pin: process.pin(),
         shutdown_timeout: process.shutdown_timeout(),
+        stats_listen: Some(process.stats_listen().to_string()),
+        stats_interval: process.stats_interval(),
+        metrics_listen: process.metrics_listen().map(String::from),
         ..config
     }
 }
 
-/// The socket address of a TCP `listen:` (a name resolves to its first address).
-fn resolve(pool: &str, listen: &Listen) -> Result<SocketAddr, Error> {
-    let Listen::Tcp { .. } = listen else {
-        return Err(Error::Config(format!(
-            "pool '{pool}': listen {listen} is a Unix socket, which this percore does not serve \
-             yet (it is valid for percore -t)"
-        )));
-    };
+/// Where a pool listens: a TCP `listen:`'s socket address (a name resolves to its first
+/// address), or the Unix socket's path and permissions as written.
+fn resolve(pool: &str, listen: &Listen) -> Result<ListenAddr, Error> {
+    if let Listen::Unix { path, permissions } = listen {
+        return Ok(ListenAddr::Unix {
+            path: path.into(),
+            permissions: *permissions,
+        });
+    }
     let text = listen.to_string();
     let resolved = text.to_socket_addrs().map(|mut addrs| addrs.next());
     match resolved {
-        Ok(Some(addr)) => Ok(addr),
+        Ok(Some(addr)) => Ok(ListenAddr::Tcp(addr)),
         Ok(None) => Err(Error::Config(format!(
             "pool '{pool}': listen {text} has no address"
         ))),
@@ -295,7 +293,7 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
     };
     Ok(Config {
         name: config.name,
-        listen: flags.listen.unwrap_or(config.listen),
+        listen: flags.listen.map_or(config.listen, ListenAddr::Tcp),
         seeds: flags.seeds.clone().unwrap_or(config.seeds),
         backend_conns: flags.backend_conns.unwrap_or(config.backend_conns),
         refresh_interval: flags.refresh_interval.unwrap_or(config.refresh_interval),
@@ -337,158 +335,5 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The one pool's config.
-    fn runtime_config(
-        file: Option<&ConfigFile>,
-        process: &ProcessConfig,
-        flags: &PoolFlags,
-        cores: usize,
-    ) -> Result<Config, Error> {
-        runtime_configs(file, process, flags, cores).map(|mut configs| configs.remove(0))
-    }
-
-    fn file(text: &str) -> ConfigFile {
-        ConfigFile::parse("p.yml", text, &|_| None).unwrap()
-    }
-
-    fn error(result: Result<Config, Error>) -> String {
-        result.err().map(|e| e.to_string()).unwrap_or_default()
-    }
-
-    const CLUSTER: &str = "p:\n  listen: 127.0.0.1:7100\n  cluster: 127.0.0.1:7000,127.0.0.1:7001\n  backend_timeout: 3s\n  users:\n   - app on >pw +@all allkeys\n  backend_user: proxy\n  backend_password: bpw\n  max_clients: 50\n";
-
-    #[test]
-    fn without_a_file_the_flags_defaults_are_today_s() {
-        let process = ProcessConfig::default();
-        let config = runtime_config(None, &process, &PoolFlags::default(), 4).unwrap();
-        let today = Config {
-            threads: 4,
-            ..Config::default()
-        };
-        assert_eq!(format!("{config:?}"), format!("{today:?}"));
-    }
-
-    #[test]
-    fn a_cluster_pool_is_the_runtime_config() {
-        let file = file(CLUSTER);
-        let config = runtime_config(Some(&file), file.process(), &PoolFlags::default(), 2).unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:7100");
-        assert_eq!(config.seeds, ["127.0.0.1:7000", "127.0.0.1:7001"]);
-        assert_eq!((config.threads, config.max_clients), (2, 50));
-        assert_eq!(config.backend_timeout, Duration::from_secs(3));
-        assert!(config.users.exists("app"));
-        let auth = config.backend_auth.unwrap();
-        assert_eq!(
-            (auth.user.as_deref(), auth.password.as_str()),
-            (Some("proxy"), "bpw")
-        );
-    }
-
-    #[test]
-    fn flags_go_over_the_file() {
-        let file = file(CLUSTER);
-        let flags = PoolFlags {
-            listen: Some("127.0.0.1:7200".parse().unwrap()),
-            backend_timeout: Some(Duration::from_secs(9)),
-            backend_password: Some("other".into()),
-            requirepass: Some("rp".into()),
-            idle_timeout: Some(Duration::ZERO),
-            ..PoolFlags::default()
-        };
-        let config = runtime_config(Some(&file), file.process(), &flags, 2).unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:7200");
-        assert_eq!(config.backend_timeout, Duration::from_secs(9));
-        assert_eq!(config.seeds.len(), 2);
-        let auth = config.backend_auth.unwrap();
-        assert_eq!(
-            (auth.user.as_deref(), auth.password.as_str()),
-            (Some("proxy"), "other")
-        );
-        // --requirepass keeps the file's users and gives the default user its password.
-        assert!(config.users.exists("app") && config.users.initial().is_none());
-        let replaced = PoolFlags {
-            users: vec!["ops on >x +@all".into()],
-            ..PoolFlags::default()
-        };
-        let config = runtime_config(Some(&file), file.process(), &replaced, 2).unwrap();
-        assert!(config.users.exists("ops") && !config.users.exists("app"));
-    }
-
-    #[test]
-    fn every_pool_is_served_and_what_is_not_yet_is_named() {
-        let two = file(
-            "a:\n  listen: 127.0.0.1:1\n  cluster: h:2\nb:\n  listen: 127.0.0.1:3\n  redis: true\n  servers:\n   - 127.0.0.1:2:1\n   - 127.0.0.1:4:2 b\n",
-        );
-        let configs = runtime_configs(Some(&two), two.process(), &PoolFlags::default(), 1).unwrap();
-        assert_eq!(configs.len(), 2);
-        assert!(configs[0].servers.is_none() && configs[0].seeds == ["h:2"]);
-        let servers = configs[1].servers.as_ref().expect("a static pool");
-        assert_eq!(servers.addrs, ["127.0.0.1:2", "127.0.0.1:4"]);
-        let flags = PoolFlags {
-            max_clients: Some(5),
-            ..PoolFlags::default()
-        };
-        let refused = error(runtime_config(Some(&two), two.process(), &flags, 1));
-        assert!(
-            refused.contains("2 pools; pool settings given as flags"),
-            "{refused}"
-        );
-        let ejecting = file(
-            "s:\n  listen: 127.0.0.1:1\n  redis: true\n  auto_eject_hosts: true\n  servers:\n   - 127.0.0.1:2:1\n",
-        );
-        let served = runtime_config(
-            Some(&ejecting),
-            ejecting.process(),
-            &PoolFlags::default(),
-            1,
-        )
-        .unwrap();
-        let servers = served.servers.expect("a static pool");
-        // nutcracker's defaults: 2 failures, 30 s out.
-        assert_eq!(
-            servers.eject,
-            Some(EjectPolicy {
-                failure_limit: 2,
-                retry_timeout: Duration::from_secs(30)
-            })
-        );
-        assert_eq!(servers.pool, "s");
-        let sentinel = file(
-            "s:\n  listen: 127.0.0.1:1\n  redis: true\n  sentinels:\n   - 127.0.0.1:9\n  servers:\n   - 127.0.0.1:2:1 m\n",
-        );
-        let refused = error(runtime_config(
-            Some(&sentinel),
-            sentinel.process(),
-            &PoolFlags::default(),
-            1,
-        ));
-        assert!(
-            refused.contains("sentinels: is valid, but not served"),
-            "{refused}"
-        );
-        let unix = file("u:\n  listen: /tmp/u.sock\n  cluster: h:2\n");
-        let refused = error(runtime_config(
-            Some(&unix),
-            unix.process(),
-            &PoolFlags::default(),
-            1,
-        ));
-        assert!(refused.contains("Unix socket"), "{refused}");
-    }
-
-    #[test]
-    fn a_backend_user_needs_a_password_from_somewhere() {
-        let flags = PoolFlags {
-            backend_user: Some("u".into()),
-            ..PoolFlags::default()
-        };
-        let refused = error(runtime_config(None, &ProcessConfig::default(), &flags, 1));
-        assert!(
-            refused.contains("--backend-user needs --backend-password"),
-            "{refused}"
-        );
-    }
-}
+#[path = "build_tests.rs"]
+mod tests;

@@ -82,12 +82,19 @@ pub(super) fn read_backend_auth(
 }
 
 /// `requirepass` / `requirepass_env` and `users:`, checked as `--user` definitions.
+/// `redis_auth` is the password clients must give when neither is set, as in nutcracker,
+/// which refuses its clients' requests until they AUTH with it.
 pub(super) fn read_client_auth(
     reader: &mut Reader,
     fields: &Fields,
     env: &dyn Fn(&str) -> Option<String>,
+    redis_auth: Option<&str>,
 ) -> (ClientAuth, Users) {
     let requirepass = secret(reader, fields, &["requirepass", "requirepass_env"], env);
+    let requirepass = match (requirepass, fields.has("users")) {
+        (None, false) => redis_auth.map(String::from),
+        (requirepass, _) => requirepass,
+    };
     let mut definitions = Vec::new();
     if let Some(entry) = fields.get("users") {
         for (definition, line) in reader.list(entry).unwrap_or_default() {

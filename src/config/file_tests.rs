@@ -179,6 +179,10 @@ fn every_nutcracker_key() {
     );
     let auth = pool.backend_auth().unwrap();
     assert_eq!((auth.user.as_deref(), auth.password.as_str()), (None, "pw"));
+    // As in nutcracker, clients must AUTH with redis_auth too.
+    assert_eq!(pool.client_auth().requirepass.as_deref(), Some("pw"));
+    assert!(pool.users().authenticate(None, b"pw").is_ok());
+    assert!(pool.users().initial().is_none());
     assert_eq!(s.servers[0].address(), "/tmp/r.sock");
     assert_eq!(s.servers[1].ring_name(), "10.0.0.1");
 }
@@ -385,4 +389,46 @@ fn every_error_of_a_file_at_once() {
         .map(|e| e.split(": ").next().unwrap())
         .collect();
     assert_eq!(lines, ["p.yml:4", "p.yml:6", "p.yml:8"], "{errors:#?}");
+}
+
+#[test]
+fn the_stats_port_is_served_with_a_file_or_when_asked_and_metrics_only_when_asked() {
+    use crate::config::{runtime_configs, PoolFlags, ProcessConfig, ProcessFlags};
+    let stats = |file: Option<&ConfigFile>, flags: &ProcessFlags| {
+        let process = file
+            .map_or_else(ProcessConfig::default, |f| f.process().clone())
+            .with_flags(flags);
+        let configs = runtime_configs(file, &process, &PoolFlags::default(), 1).unwrap();
+        (
+            configs[0].stats_listen.clone(),
+            configs[0].metrics_listen.clone(),
+        )
+    };
+    let none = ProcessFlags::default();
+    assert_eq!(stats(None, &none), (None, None));
+    let port = ProcessFlags {
+        stats_port: Some(2000),
+        metrics_listen: Some("127.0.0.1:9100".into()),
+        ..ProcessFlags::default()
+    };
+    assert_eq!(
+        stats(None, &port),
+        (Some("0.0.0.0:2000".into()), Some("127.0.0.1:9100".into()))
+    );
+    let file = parse("p:\n  listen: 127.0.0.1:1\n  cluster: h:2\n").unwrap();
+    assert_eq!(
+        stats(Some(&file), &none),
+        (Some("0.0.0.0:22222".into()), None)
+    );
+    let file = parse(
+        "percore:\n  metrics_listen: 127.0.0.1:9100\np:\n  listen: 127.0.0.1:1\n  cluster: h:2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        stats(Some(&file), &none).1.as_deref(),
+        Some("127.0.0.1:9100")
+    );
+    assert!(
+        parse("percore:\n  metrics_listen: 9100\np:\n  listen: h:1\n  cluster: h:2\n").is_err()
+    );
 }

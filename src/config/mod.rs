@@ -20,6 +20,7 @@ pub mod build;
 mod credentials;
 pub mod error;
 pub mod file;
+mod listen;
 pub mod pool;
 pub mod process;
 mod read;
@@ -32,13 +33,14 @@ pub use build::{pool_config, runtime_configs, PoolFlags};
 pub use credentials::ClientAuth;
 pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
+pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 pub use tls::{BackendTls, ClientTls, TlsFlags, TlsSettings};
 
-/// The name of the pool the flags describe (no file): log lines name a pool, and this one has
-/// no key to be named by.
-pub const FLAGS_POOL_NAME: &str = "default";
+/// The name of the one pool served without a configuration file (the flags' pool): log
+/// lines and the stats name a pool, and this one has no key to be named by.
+pub const DEFAULT_POOL_NAME: &str = "default";
 /// Default listen address: next to Redis's own 6379, on loopback so a fresh start exposes
 /// nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6380";
@@ -141,6 +143,9 @@ pub struct StaticServers {
     /// Cache mode (`auto_eject_hosts: true`): when a failing server leaves the ring and for
     /// how long. `None`: a dead server's keys get errors until it is back.
     pub eject: Option<EjectPolicy>,
+    /// The database every server connection selects (`redis_db`; 0, the servers' default,
+    /// selects nothing).
+    pub db: u32,
 }
 
 /// nutcracker's cache mode: a server that fails `failure_limit` times in a row leaves the
@@ -156,11 +161,12 @@ pub struct EjectPolicy {
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The pool's name: its key in the file, or [`FLAGS_POOL_NAME`] for the pool the flags
-    /// describe. Log lines and figures name the pool with it.
+    /// The pool's name: its key in the file, or [`DEFAULT_POOL_NAME`] for the pool the flags
+    /// describe. Log lines and the stats name the pool with it.
     pub name: String,
-    /// Address every core's listener binds (with SO_REUSEPORT).
-    pub listen: SocketAddr,
+    /// Where clients connect: a TCP address every core's listener binds (with SO_REUSEPORT),
+    /// or a Unix socket bound once and accepted from by every core.
+    pub listen: ListenAddr,
     /// Cluster nodes to ask for the first topology.
     pub seeds: Vec<String>,
     /// A static pool's servers, when the pool is one (`servers:`): then `seeds` is unused.
@@ -213,14 +219,22 @@ pub struct Config {
     pub tls: Option<ClientTls>,
     /// TLS to the backends (`backend_tls:`, `--backend-tls-ca`); `None`: plain TCP.
     pub backend_tls: Option<BackendTls>,
+    /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`):
+    /// nutcracker's default with a configuration file (a nutcracker drop-in serves them as
+    /// nutcracker does), `None` (not served) without one unless `-s`/`-a` ask for them.
+    pub stats_listen: Option<String>,
+    /// How often those stats are gathered anew (nutcracker's `-i`).
+    pub stats_interval: Duration,
+    /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
     /// The documented defaults: one thread, a cluster seed on 127.0.0.1:7000.
     fn default() -> Self {
         Config {
-            name: FLAGS_POOL_NAME.into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 6380)),
+            name: DEFAULT_POOL_NAME.into(),
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 6380))),
             seeds: vec!["127.0.0.1:7000".into()],
             servers: None,
             threads: 1,
@@ -244,11 +258,20 @@ impl Default for Config {
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
             tls: None,
             backend_tls: None,
+            stats_listen: None,
+            stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
+            metrics_listen: None,
         }
     }
 }
 
 impl Config {
+    /// The database every backend connection selects: a static pool's `redis_db`, else 0
+    /// (a cluster has no other).
+    pub fn database(&self) -> u32 {
+        self.servers.as_ref().map_or(0, |servers| servers.db)
+    }
+
     /// The client connections one core accepts.
     pub fn max_clients_per_core(&self) -> usize {
         self.max_clients.div_ceil(self.threads).max(1)
@@ -258,7 +281,11 @@ impl Config {
     pub fn announce_addr(&self) -> String {
         match &self.announce {
             Some(announce) => announce.clone(),
-            None => self.listen.to_string(),
+            // A Unix socket has no host:port; its path is the only name it has.
+            None => match &self.listen {
+                ListenAddr::Tcp(addr) => addr.to_string(),
+                ListenAddr::Unix { path, .. } => path.display().to_string(),
+            },
         }
     }
 
@@ -272,8 +299,12 @@ impl Config {
     }
 
     /// Checks `--announce` and `--proxy-peers`: every address one a client can connect to.
+    /// A static pool presents no cluster, so it may listen on every local address without
+    /// one (nutcracker's configurations often do: `listen: 0.0.0.0:22121`).
     fn validate_presence(&self) -> Result<(), Error> {
-        if self.announce.is_none() && self.listen.ip().is_unspecified() {
+        let presents_a_cluster = self.servers.is_none();
+        let every_address = self.listen.tcp().is_some_and(|a| a.ip().is_unspecified());
+        if presents_a_cluster && self.announce.is_none() && every_address {
             return Err(Error::Config(format!(
                 "--listen {} is every local address, not one cluster-mode clients can be told \
                  to connect to: give --announce host:port (the address clients reach this \
@@ -407,7 +438,7 @@ mod tests {
     fn announce_and_peers() {
         let any: SocketAddr = "0.0.0.0:6380".parse().unwrap();
         let error = Config {
-            listen: any,
+            listen: any.into(),
             ..config()
         }
         .validate()
@@ -417,13 +448,13 @@ mod tests {
         assert!(error.contains("--announce host:port"), "{error}");
         let v6: SocketAddr = "[::]:6380".parse().unwrap();
         assert!(Config {
-            listen: v6,
+            listen: v6.into(),
             ..config()
         }
         .validate()
         .is_err());
         let announced = Config {
-            listen: any,
+            listen: any.into(),
             announce: Some("10.1.2.3:6380".into()),
             peers: vec!["10.1.2.4:6380".into(), "10.1.2.3:6380".into()],
             ..config()

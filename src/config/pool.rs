@@ -294,7 +294,14 @@ pub(super) fn read_pool(
         read_timeout(reader, &fields, cluster.then_some(defaults.backend_timeout));
     let max_clients = read_max_clients(reader, &fields, cluster.then_some(defaults.max_clients));
     let backend_auth = read_backend_auth(reader, &fields, env);
-    let (client_auth, users) = read_client_auth(reader, &fields, env);
+    // In a static pool, nutcracker's `redis_auth` is its clients' password too (it answers
+    // their AUTH itself); percore's `backend_password`, and any cluster pool's, is the
+    // backends' alone.
+    let nutcracker_password = backend_auth
+        .as_ref()
+        .filter(|_| !cluster && fields.has("redis_auth"))
+        .map(|auth| auth.password.as_str());
+    let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
     let tls = fields
         .get("tls")

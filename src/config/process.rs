@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "pid_file",
     "stats_listen",
     "stats_interval",
+    "metrics_listen",
 ];
 
 /// Settings of the whole process, with their defaults applied. Immutable.
@@ -44,7 +45,10 @@ pub struct ProcessConfig {
     log_file: Option<String>,
     pid_file: Option<String>,
     stats_listen: String,
+    /// `stats_listen`, `-s` or `-a` was given.
+    stats_given: bool,
     stats_interval: Duration,
+    metrics_listen: Option<String>,
 }
 
 impl Default for ProcessConfig {
@@ -59,7 +63,9 @@ impl Default for ProcessConfig {
             log_file: None,
             pid_file: None,
             stats_listen: format!("{DEFAULT_STATS_ADDR}:{DEFAULT_STATS_PORT}"),
+            stats_given: false,
             stats_interval: Duration::from_millis(DEFAULT_STATS_INTERVAL_MS),
+            metrics_listen: None,
         }
     }
 }
@@ -97,9 +103,18 @@ impl ProcessConfig {
     pub fn stats_listen(&self) -> &str {
         &self.stats_listen
     }
+    /// Whether the stats address was given (`stats_listen`, `-s` or `-a`), not defaulted.
+    pub fn stats_given(&self) -> bool {
+        self.stats_given
+    }
     /// The stats aggregation interval (`stats_interval`, `-i`).
     pub fn stats_interval(&self) -> Duration {
         self.stats_interval
+    }
+    /// Where `/metrics` and `/health` are served (`metrics_listen`, `--metrics-listen`);
+    /// `None`: nowhere.
+    pub fn metrics_listen(&self) -> Option<&str> {
+        self.metrics_listen.as_deref()
     }
 }
 
@@ -151,8 +166,19 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
     if let Some(entry) = fields.get("stats_listen") {
         if let Some(text) = reader.text(entry) {
             match check_address(text) {
-                Ok(()) => process.stats_listen = text.into(),
+                Ok(()) => {
+                    process.stats_listen = text.into();
+                    process.stats_given = true;
+                }
                 Err(problem) => reader.error(entry.line, Some("stats_listen"), problem),
+            }
+        }
+    }
+    if let Some(entry) = fields.get("metrics_listen") {
+        if let Some(text) = reader.text(entry) {
+            match check_address(text) {
+                Ok(()) => process.metrics_listen = Some(text.into()),
+                Err(problem) => reader.error(entry.line, Some("metrics_listen"), problem),
             }
         }
     }
@@ -241,9 +267,13 @@ impl ProcessConfig {
             let addr = flags.stats_addr.as_deref().unwrap_or(addr);
             let port = flags.stats_port.map_or(port.to_string(), |p| p.to_string());
             self.stats_listen = format!("{addr}:{port}");
+            self.stats_given = true;
         }
         if let Some(interval) = flags.stats_interval {
             self.stats_interval = interval;
+        }
+        if let Some(listen) = &flags.metrics_listen {
+            self.metrics_listen = Some(listen.clone());
         }
         self
     }
@@ -272,6 +302,8 @@ pub struct ProcessFlags {
     pub stats_port: Option<u16>,
     /// `-i`.
     pub stats_interval: Option<Duration>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<String>,
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 //! The output is INFO-style `key:value` lines, easy for people and for scripts (`grep`, `cut`).
 
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::config::ListenAddr;
 use crate::metrics::{new_histogram, CoreStats};
 use crate::resp::{encode, Protocol};
 
@@ -26,7 +26,7 @@ pub struct ProxyView {
     /// Time since the process started serving.
     pub uptime: Duration,
     /// The listen address.
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     /// Topology epoch the serving core routes with.
     pub epoch: u64,
     /// Masters of that topology, in slot order.

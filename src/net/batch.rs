@@ -52,6 +52,11 @@ impl WriteBatch {
         self.frames.len() >= MAX_FRAMES || self.bytes >= MAX_BYTES
     }
 
+    /// Bytes in the batch.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()

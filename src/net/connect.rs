@@ -1,5 +1,6 @@
-//! Connecting to a Redis node by its `host:port` name: resolve, connect on the core's ring,
-//! give up after a timeout. One helper for every outgoing connection (backends, the topology
+//! Connecting to a Redis node by its `host:port` name (or a Unix socket's path, which starts
+//! with `/` as in nutcracker's `servers:`): resolve, connect on the core's ring, give up after
+//! a timeout. One helper for every outgoing connection (backends, the topology
 //! refresher), so all of them fail the same way and say why in the same words.
 
 use std::io;
@@ -7,6 +8,7 @@ use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::Duration;
 
+use socket2::SockAddr;
 use thiserror::Error;
 
 use super::ring::Uring;
@@ -30,7 +32,7 @@ pub enum ConnectError {
     Tls(io::Error),
 }
 
-/// Connects to `node` (`host:port`), giving up after `timeout`.
+/// Connects to `node` (`host:port`, or `/path/to/socket`), giving up after `timeout`.
 ///
 /// Names are resolved with the system resolver, which blocks the core while it runs; the
 /// nodes of a cluster are named by IP address in `CLUSTER SLOTS`, so that only happens for
@@ -40,12 +42,16 @@ pub async fn connect(
     node: &str,
     timeout: Duration,
 ) -> Result<Stream, ConnectError> {
-    let addr = node
-        .to_socket_addrs()
-        .map_err(ConnectError::Resolve)?
-        .next()
-        .ok_or(ConnectError::NoAddress)?;
-    Stream::connect(uring, addr, timeout)
+    let target = if node.starts_with('/') {
+        SockAddr::unix(node).map_err(ConnectError::Resolve)?
+    } else {
+        node.to_socket_addrs()
+            .map_err(ConnectError::Resolve)?
+            .next()
+            .ok_or(ConnectError::NoAddress)?
+            .into()
+    };
+    Stream::connect(uring, target, timeout)
         .await
         .map_err(ConnectError::Connect)
 }

@@ -13,6 +13,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::socket::Stream;
 
+/// How [`ReadError::Closed`] reads: the text a connection's failure carries when the other
+/// side closed it, which its counters tell apart from other failures.
+pub const CLOSED_BY_PEER: &str = "closed by the node";
+
 /// Why no next frame could be read.
 #[derive(Debug)]
 pub enum ReadError<E> {
@@ -27,7 +31,7 @@ pub enum ReadError<E> {
 impl<E: fmt::Display> fmt::Display for ReadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadError::Closed => f.write_str("closed by the node"),
+            ReadError::Closed => f.write_str(CLOSED_BY_PEER),
             ReadError::Io(err) => err.fmt(f),
             ReadError::Frame(err) => write!(f, "bad reply: {err}"),
         }

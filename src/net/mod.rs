@@ -1,5 +1,6 @@
-//! The network layer of a core: its own io_uring, the operations on it, TCP sockets, TLS over
-//! them, gathered writes, reading frames, and connecting to a node by name.
+//! The network layer of a core: its own io_uring, the operations on it, TCP and Unix sockets
+//! (a pool's Unix socket is shared by the cores, see `unix`), TLS over them, gathered writes,
+//! reading frames, and connecting to a node by name or path.
 //!
 //! Nothing here knows about shards, clients or Redis: it moves bytes for whoever holds a
 //! [`Stream`]. Each core makes one [`Uring`] and starts its driver; every socket of the core
@@ -13,13 +14,15 @@ mod op;
 mod ring;
 mod socket;
 mod tls;
+mod unix;
 
 pub use batch::{WriteBatch, MAX_FRAMES};
 pub use connect::{connect, ConnectError};
 pub use driver::spawn_driver;
-pub use frames::FrameReader;
+pub use frames::{FrameReader, CLOSED_BY_PEER};
 #[cfg(test)]
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};
-pub use socket::{Listener, Stream, READ_CHUNK};
+pub use socket::{Endpoint, Listener, Stream, READ_CHUNK};
 pub use tls::{accept as tls_accept, connect_node};
+pub use unix::{SharedListener, UnixSocketFile};

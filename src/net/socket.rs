@@ -1,5 +1,7 @@
-//! TCP sockets on the core's own io_uring ([`super::ring`]): the listener, client and backend
-//! connections, and their reads and writes.
+//! Sockets on the core's own io_uring ([`super::ring`]): the listener, client and backend
+//! connections, and their reads and writes. TCP, or Unix sockets (a pool's shared
+//! [`super::unix`] listener, servers named by a path): the same operations on either, the
+//! kind told apart once, when the connection is made.
 //!
 //! A connection's reader and writer are two futures of one task that share a `&Stream`; each
 //! read or write is one io_uring operation, submitted with every other operation the core
@@ -7,6 +9,7 @@
 //! (`IORING_RECVSEND_POLL_FIRST`): at `-P 1` the next request is never there yet when the
 //! receive is queued, so trying first would only cost a failed attempt each time.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -20,6 +23,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::op::Op;
 use super::ring::Uring;
 use super::tls::Tls;
+use super::unix::SharedListener;
 
 /// Most bytes read in one call: bounds how much of a buffer one receive may claim.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -33,16 +37,19 @@ const MIN_READ_ROOM: usize = 1024;
 
 /// Pending connections the kernel queues per core before accepting (Redis's `tcp-backlog`
 /// default is 511; a core of a busy proxy takes bursts of reconnecting clients).
-const LISTEN_BACKLOG: i32 = 1024;
+pub(super) const LISTEN_BACKLOG: i32 = 1024;
 
 /// `IORING_RECVSEND_POLL_FIRST`: wait for readiness before the first receive attempt.
 const RECVSEND_POLL_FIRST: u16 = 1;
 
-/// A listening socket of one core, bound with SO_REUSEPORT so every core binds the same address
-/// and the kernel spreads connections across them.
+/// A listening socket of one core: a TCP one bound with SO_REUSEPORT, so every core binds the
+/// same address and the kernel spreads connections across them, or its share of a pool's Unix
+/// socket, accepted from by every core.
 pub struct Listener {
     socket: Socket,
     uring: Rc<Uring>,
+    /// TCP: accepted connections get Nagle turned off (a Unix socket has no Nagle).
+    tcp: bool,
 }
 
 impl Listener {
@@ -53,7 +60,40 @@ impl Listener {
         socket.set_reuse_port(true)?;
         socket.bind(&addr.into())?;
         socket.listen(LISTEN_BACKLOG)?;
-        Ok(Listener { socket, uring })
+        Ok(Listener {
+            socket,
+            uring,
+            tcp: true,
+        })
+    }
+
+    /// This core's share of a pool's Unix socket, already listening.
+    pub fn shared(share: SharedListener, uring: Rc<Uring>) -> Self {
+        Listener {
+            socket: share.0,
+            uring,
+            tcp: false,
+        }
+    }
+
+    /// Binds `addr` for one core alone (SO_REUSEADDR, no SO_REUSEPORT) and starts listening:
+    /// for the admin ports (stats, metrics), served by one core, where a second process
+    /// binding the same port must fail rather than take half the connections.
+    pub fn bind_one(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(Listener {
+            socket,
+            uring,
+            tcp: true,
+        })
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()?.as_socket()
     }
 
     /// The next connection.
@@ -70,7 +110,7 @@ impl Listener {
         let fd = (&mut op.0).await?;
         // SAFETY: a successful accept returns a new descriptor that nothing else owns.
         let socket = unsafe { Socket::from_raw_fd(fd as i32) };
-        Ok(Stream::new(socket, self.uring.clone()))
+        Ok(Stream::new(socket, self.uring.clone(), self.tcp))
     }
 }
 
@@ -86,7 +126,27 @@ impl Drop for AcceptOp<'_> {
     }
 }
 
-/// One TCP connection, used by one task's reader and writer.
+/// One end of a client connection, as Redis shows it: an IP address and port, or the Unix
+/// socket's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A TCP end.
+    Ip(SocketAddr),
+    /// A Unix socket, named by the listening socket's path (a client's own end is unnamed).
+    Unix(Rc<str>),
+}
+
+impl fmt::Display for Endpoint {
+    /// `ip:port`, or `path:0` as Redis shows a Unix socket client's `addr` and `laddr`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Ip(addr) => write!(f, "{addr}"),
+            Endpoint::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
+/// One connection (TCP or Unix), used by one task's reader and writer.
 pub struct Stream {
     socket: Socket,
     uring: Rc<Uring>,
@@ -96,11 +156,13 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Wraps a connected socket, with Nagle off: requests and replies are batched by the
-    /// proxy itself and must not wait for the kernel.
-    fn new(socket: Socket, uring: Rc<Uring>) -> Self {
-        // Failure only means a slower socket; not worth dropping the connection.
-        let _ = socket.set_nodelay(true);
+    /// Wraps a connected socket, with Nagle off when TCP: requests and replies are batched by
+    /// the proxy itself and must not wait for the kernel.
+    fn new(socket: Socket, uring: Rc<Uring>, tcp: bool) -> Self {
+        if tcp {
+            // Failure only means a slower socket; not worth dropping the connection.
+            let _ = socket.set_nodelay(true);
+        }
         Stream {
             socket,
             uring,
@@ -118,20 +180,22 @@ impl Stream {
         self.tls.as_deref()
     }
 
-    /// Connects to `addr`, giving up after `timeout`.
+    /// Connects to `target` (an IP address and port, or a Unix socket's path), giving up after
+    /// `timeout`.
     pub async fn connect(
         uring: &Rc<Uring>,
-        addr: SocketAddr,
+        target: SockAddr,
         timeout: Duration,
     ) -> io::Result<Self> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        let target = SockAddr::from(addr);
+        let tcp = target.is_ipv4() || target.is_ipv6();
+        let protocol = tcp.then_some(Protocol::TCP);
+        let socket = Socket::new(target.domain(), Type::STREAM, protocol)?;
         let entry =
             opcode::Connect::new(Fd(socket.as_raw_fd()), target.as_ptr(), target.len()).build();
         // SAFETY: `target` outlives the operation, which is awaited (or dropped) in this scope.
         let connect = unsafe { Op::new(uring, entry) };
         match glommio::timer::timeout(timeout, async { Ok(connect.await) }).await {
-            Ok(Ok(_)) => Ok(Stream::new(socket, uring.clone())),
+            Ok(Ok(_)) => Ok(Stream::new(socket, uring.clone(), tcp)),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
         }
@@ -147,9 +211,20 @@ impl Stream {
         self.socket.as_raw_fd()
     }
 
-    /// The address of this end.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()?.as_socket()
+    /// The other end and this one, as CLIENT LIST shows them: for a Unix socket both are the
+    /// listening socket's path, as Redis shows them.
+    pub fn endpoints(&self) -> (Option<Endpoint>, Option<Endpoint>) {
+        let local = self.socket.local_addr().ok();
+        if let Some(path) = local.as_ref().and_then(SockAddr::as_pathname) {
+            let path: Rc<str> = path.to_string_lossy().into();
+            return (
+                Some(Endpoint::Unix(path.clone())),
+                Some(Endpoint::Unix(path)),
+            );
+        }
+        let ip = |addr: SockAddr| addr.as_socket().map(Endpoint::Ip);
+        let peer = self.socket.peer_addr().ok().and_then(ip);
+        (peer, local.and_then(ip))
     }
 
     /// Reads what is available into `buf`'s spare room. When that room is under `need` bytes

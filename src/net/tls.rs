@@ -323,8 +323,9 @@ pub async fn connect(
     handshake(stream, timeout).await
 }
 
-/// Connects to `node` (`host:port`) as [`super::connect`] does and, when the pool's backends
-/// speak TLS, runs the handshake, checking the node's certificate; `timeout` bounds each.
+/// Connects to `node` (`host:port`, or a Unix socket's path) as [`super::connect`] does and,
+/// when the pool's backends speak TLS, runs the handshake, checking the node's certificate;
+/// `timeout` bounds each.
 pub async fn connect_node(
     uring: &Rc<Uring>,
     node: &str,
@@ -332,7 +333,9 @@ pub async fn connect_node(
     tls: Option<&BackendTls>,
 ) -> Result<Stream, ConnectError> {
     let stream = connect_tcp(uring, node, timeout).await?;
-    let Some(tls) = tls else {
+    // A Unix socket server (`/path`) is local and plaintext: Redis has no TLS on its
+    // `unixsocket`, so a pool's `backend_tls` is for its TCP servers.
+    let Some(tls) = tls.filter(|_| !node.starts_with('/')) else {
         return Ok(stream);
     };
     let name = tls

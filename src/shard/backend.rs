@@ -9,15 +9,19 @@
 //!
 //! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
 //! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
-//! nothing else is sent until the node has accepted that handshake.
+//! a static pool's connections then select the pool's `redis_db` (as nutcracker does on every
+//! server connection). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
 //! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
 //! the connection. Every waiting request gets an error naming the node (never a hang),
 //! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once. A static pool in cache mode counts
-//! each such end as a failure of the server, and the first reply on a connection as a sign of
-//! life (`shard::eject`).
+//! backoff; while it is down, new requests fail at once. A static pool's connection (no
+//! topology to wait for) instead tries again at once for a request that comes while it is
+//! down, as nutcracker does, and the request waits for that attempt: a server that is back
+//! serves the next request, and one still down fails it with the connect error. A static
+//! pool in cache mode counts each such end as a failure of the server, and the first reply on
+//! a connection as a sign of life (`shard::eject`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -35,7 +39,7 @@ use crate::cluster::redirect::parse_redirect;
 use crate::cluster::slot::Slot;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
-use crate::metrics::Counters;
+use crate::metrics::{Counters, ServerCounters};
 use crate::net::{connect_node, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
@@ -44,10 +48,16 @@ use crate::sync::Signal;
 
 use super::reply_to::ReplyTo;
 use super::Shard;
-use super::{dispatch, eject};
+use super::{dispatch, eject, greeting};
 
-/// Request queue capacity kept when idle; more is released (see [`shrink_if_idle`]).
-const QUEUE_KEEP: usize = 1024;
+mod queue;
+mod stats;
+mod watch;
+
+use queue::shrink_if_idle;
+use stats::{connection_end, Disconnects};
+use watch::{watch_dedicated, watch_timeouts};
+
 /// First reconnect delay after a failure; doubled on each further failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest reconnect delay: a node that comes back is used again within this time.
@@ -66,17 +76,8 @@ const HOLD_BATCH: usize = 64;
 /// Read buffer a connection starts with; it grows for large replies.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// First read of a handshake reply: HELLO 3's map is a few hundred bytes.
-const HANDSHAKE_READ: usize = 1024;
-
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
-
-/// Longest a dedicated connection's watchdog sleeps while it is idle or its oldest request may
-/// wait longer (a BLPOP with a long timeout, or none): a thousand blocked clients, or idle
-/// pooled connections, then cost a thousand timer wake-ups a second, not four thousand. A
-/// request arriving meanwhile is found overdue at most this late.
-const LONG_WATCH: Duration = Duration::from_secs(1);
 
 /// A request on its way to a backend.
 pub struct Outbound {
@@ -142,6 +143,9 @@ pub struct Backend {
     pub addr: Rc<str>,
     /// What the connection sends before any request (HELLO 3, AUTH), if anything.
     handshake: Option<Bytes>,
+    /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
+    /// database than 0 exists in a cluster).
+    select: Option<Bytes>,
     state: Cell<State>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
@@ -153,12 +157,24 @@ pub struct Backend {
     /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
     /// Shared connections never look at it.
     stop: Signal,
+    /// Whether a request sent while the connection is down queues and cuts the reconnect
+    /// backoff short ([`Backend::retrying_on_request`]) instead of failing at once.
+    retry_on_request: bool,
+    /// Wakes the reconnect loop out of its backoff: a request is waiting.
+    retry: Signal,
+    /// The server's counters on this core, shared by all its connections.
+    counters: Rc<ServerCounters>,
 }
 
 impl Backend {
-    /// A backend for `addr` speaking `protocol`, authenticating with `auth`; [`run`] must be
-    /// spawned for it to connect.
-    pub fn new(addr: Rc<str>, protocol: Protocol, auth: Option<&BackendAuth>) -> Self {
+    /// A backend for `addr` speaking `protocol`, authenticating with `auth`, counting into
+    /// the server's `counters`; [`run`] must be spawned for it to connect.
+    pub fn new(
+        addr: Rc<str>,
+        protocol: Protocol,
+        auth: Option<&BackendAuth>,
+        counters: Rc<ServerCounters>,
+    ) -> Self {
         let mut handshake = BytesMut::new();
         let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
         let handshake =
@@ -166,18 +182,46 @@ impl Backend {
         Backend {
             addr,
             handshake,
+            select: None,
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
             inflight: RefCell::new(VecDeque::new()),
             wake_writer: Signal::default(),
             stop: Signal::default(),
+            retry_on_request: false,
+            retry: Signal::default(),
+            counters,
         }
+    }
+
+    /// This backend, reconnecting at once for a request sent while it is down (a static
+    /// pool's, when `on`), the request waiting for that attempt.
+    pub fn retrying_on_request(mut self, on: bool) -> Self {
+        self.retry_on_request = on;
+        self
+    }
+
+    /// This backend, selecting database `db` after its handshake (none for 0, every
+    /// connection's database until told otherwise).
+    pub fn selecting(mut self, db: u32) -> Self {
+        self.select = (db != 0).then(|| {
+            let mut out = BytesMut::new();
+            encode::command(&mut out, [&b"SELECT"[..], db.to_string().as_bytes()]);
+            out.freeze()
+        });
+        self
     }
 
     /// What the connection sends before any request (to send again after a RESET).
     pub fn handshake(&self) -> Option<Bytes> {
         self.handshake.clone()
+    }
+
+    /// The connection's `SELECT`, if it has one (to send again after a RESET, which
+    /// selects database 0).
+    pub fn select(&self) -> Option<Bytes> {
+        self.select.clone()
     }
 
     /// Whether requests sent now are queued (not failed at once).
@@ -194,13 +238,19 @@ impl Backend {
 
     /// Queues a request, or fails it at once if the node is down.
     pub fn send(&self, out: Outbound) {
+        if self.state.get() == State::Down && self.retry_on_request {
+            self.queue.borrow_mut().push_back(out);
+            return self.retry.notify();
+        }
         if self.state.get() == State::Down {
             let error = BackendError::Down {
                 node: self.addr.to_string(),
                 reason: self.last_failure.borrow().clone(),
             };
+            self.counters.failed(1);
             return out.reply_to.fail(&error);
         }
+        self.counters.request(out.request.len());
         self.queue.borrow_mut().push_back(out);
         self.wake_writer.notify();
     }
@@ -213,6 +263,10 @@ impl Backend {
     fn fail_all(&self, error: &BackendError) {
         let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
         let queued = std::mem::take(&mut *self.queue.borrow_mut());
+        // ASKING's placeholders (no request of their own) are not requests that failed.
+        let failed = inflight.iter().chain(&queued);
+        self.counters
+            .failed(failed.filter(|out| !out.request.is_empty()).count());
         for out in inflight.into_iter().chain(queued) {
             out.reply_to.fail(error);
         }
@@ -240,14 +294,17 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     );
                 }
                 debug!(core, node, "backend connected");
-                match greet(&backend, &stream, timeout).await {
+                backend.counters.connected(failures > 0);
+                let error = match greet(&backend, &stream, timeout).await {
                     Ok(()) => {
                         backoff = MIN_BACKOFF;
                         failures = 0;
                         serve(&shard, &backend, &stream, timeout).await
                     }
                     Err(error) => error,
-                }
+                };
+                backend.counters.disconnected();
+                error
             }
             Err(err) => BackendError::Connect {
                 node: node.clone(),
@@ -262,13 +319,18 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             debug!(core, node, %error, failures, "backend connection failed");
         }
         Counters::bump(&shard.counters().backend_failures);
+        backend.counters.ended(connection_end(&error));
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
         // A static pool in cache mode counts it, and may eject the server.
         eject::backend_failed(&shard, &node);
         shard.request_refresh();
-        glommio::timer::sleep(backoff).await;
+        let pause = glommio::timer::sleep(backoff);
+        match backend.retry_on_request {
+            true => futures_lite::future::or(pause, backend.retry.wait()).await,
+            false => pause.await,
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         if !shard.serves(&node) && backend.pending() == 0 {
             info!(
@@ -295,6 +357,8 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
                 node: node.clone(),
                 reason: err.to_string(),
             })?;
+        backend.counters.connected(false);
+        let _open = Disconnects(&backend.counters);
         greet(&backend, &stream, timeout).await?;
         let reader = read_replies(&shard, &backend, &stream);
         let writer = write_requests(&backend, &stream, shard.uring());
@@ -313,6 +377,7 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
         if backend.state.get() == State::Open {
             debug!(core = shard.id(), node, %error, "dedicated backend connection failed");
             Counters::bump(&shard.counters().backend_failures);
+            backend.counters.ended(connection_end(&error));
         }
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
@@ -320,44 +385,10 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake, if it has one, and waits for the node to accept it.
-/// Nothing else is written before: a request sent behind a refused AUTH could still run on a
-/// node that has no password, while its client is told it failed.
+/// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let Some(handshake) = &backend.handshake else {
-        return Ok(());
-    };
-    let node = || backend.addr.to_string();
-    let lost = |reason: String| BackendError::Lost {
-        node: node(),
-        reason,
-    };
-    let exchange = async {
-        stream
-            .write_all(handshake)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        let mut reader = FrameReader::new(HANDSHAKE_READ, HANDSHAKE_READ);
-        let mut scanner = ReplyScanner::new();
-        let reply = reader
-            .next(stream, |buf| scanner.scan(buf))
-            .await
-            .map_err(|e| lost(e.to_string()))?;
-        if !reader.is_drained() {
-            return Err(lost("more than one reply to the handshake".into()));
-        }
-        if reply.first() == Some(&b'-') {
-            let reason = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
-            return Err(BackendError::Rejected {
-                node: node(),
-                reason,
-            });
-        }
-        Ok(())
-    };
-    glommio::timer::timeout(timeout, async { Ok(exchange.await) })
-        .await
-        .unwrap_or_else(|_| Err(BackendError::Timeout { node: node() }))
+    let requests = [&backend.handshake, &backend.select].into_iter().flatten();
+    greeting::greet(&backend.addr, requests, stream, timeout).await
 }
 
 /// Runs one connection until it fails; returns why.
@@ -448,6 +479,10 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             answered = true;
             eject::backend_answered(shard, &backend.addr);
         }
+        // ASKING's reply is percore's own business, as its request was (not counted either).
+        if !out.request.is_empty() {
+            backend.counters.response(reply.len());
+        }
         if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
             if let Some(redirect) = parse_redirect(&reply) {
                 dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
@@ -455,57 +490,5 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             }
         }
         out.reply_to.deliver_from(reply, Some(&backend.addr));
-    }
-}
-
-/// Gives back the memory of a request queue that a burst grew, once it is empty again, so
-/// a past burst does not pin memory for the life of the connection.
-fn shrink_if_idle(queue: &RefCell<VecDeque<Outbound>>) {
-    let mut queue = queue.borrow_mut();
-    if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
-        queue.shrink_to(QUEUE_KEEP);
-    }
-}
-
-/// How often a watchdog looks at its connection's oldest request.
-fn watch_period(timeout: Duration) -> Duration {
-    (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
-}
-
-/// Fails the connection when its oldest request has waited longer than `timeout`.
-async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = watch_period(timeout);
-    loop {
-        glommio::timer::sleep(period).await;
-        let oldest = backend.inflight.borrow().front().map(|out| out.sent);
-        if oldest.is_some_and(|sent| sent.elapsed() > timeout) {
-            return BackendError::Timeout {
-                node: backend.addr.to_string(),
-            };
-        }
-    }
-}
-
-/// [`watch_timeouts`] for a dedicated connection, whose oldest request may be a blocking
-/// command waiting long or forever: while it may, the watchdog sleeps up to [`LONG_WATCH`]
-/// instead of a quarter of `timeout`.
-async fn watch_dedicated(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = watch_period(timeout);
-    loop {
-        let now = Instant::now();
-        let left = backend.inflight.borrow().front().map(|out| {
-            let patience = out.patience.unwrap_or(timeout);
-            patience.checked_sub(now.saturating_duration_since(out.sent))
-        });
-        let sleep = match left {
-            None => LONG_WATCH.max(period),
-            Some(None) => {
-                return BackendError::Timeout {
-                    node: backend.addr.to_string(),
-                }
-            }
-            Some(Some(left)) => left.clamp(period, LONG_WATCH.max(period)),
-        };
-        glommio::timer::sleep(sleep).await;
     }
 }

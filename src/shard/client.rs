@@ -389,14 +389,22 @@ async fn read_loop(
         if let Some(read) = read {
             match read {
                 Ok(0) | Err(_) => {
+                    let end = match read {
+                        Ok(_) => &shard.counters().client_eof,
+                        Err(_) => &shard.counters().client_err,
+                    };
+                    Counters::bump(end);
                     state.close_after_replies();
                     session::peer_closed(shard, state);
                     continue;
                 }
                 // A read as large as the read size: the client sends in bulk, read more at a
                 // time.
-                Ok(n) if n >= read_size => read_size = (read_size * 2).min(READ_CHUNK),
-                Ok(_) => {}
+                Ok(n) if n >= read_size => {
+                    Counters::add(&shard.counters().bytes_in, n as u64);
+                    read_size = (read_size * 2).min(READ_CHUNK)
+                }
+                Ok(n) => Counters::add(&shard.counters().bytes_in, n as u64),
             }
             if buf.len() < parser.bytes_needed() || state.held.get() {
                 continue;
@@ -415,6 +423,7 @@ async fn read_loop(
         drop(held);
         if let Err(err) = parsed {
             debug!(?peer, %err, "client protocol error");
+            Counters::bump(&shard.counters().client_err);
             let mut reply = BytesMut::new();
             encode::error(&mut reply, &format!("ERR {err}"));
             let seq = state.reserve(Instant::now(), Bytes::new());
@@ -428,6 +437,7 @@ async fn read_loop(
                 len = buf.len(),
                 "client query buffer limit reached, closing"
             );
+            Counters::bump(&shard.counters().client_err);
             return;
         }
     }

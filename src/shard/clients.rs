@@ -10,6 +10,7 @@ use std::fmt::Write;
 use std::time::Instant;
 
 use crate::control::mesh::{KillFilter, ListFilter};
+use crate::net::Endpoint;
 
 use super::client::ClientState;
 use super::Shard;
@@ -18,7 +19,7 @@ use super::Shard;
 pub fn describe(shard: &Shard, client: &ClientState) -> String {
     let identity = &client.identity;
     let now = Instant::now();
-    let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let addr = |a: &Option<Endpoint>| a.as_ref().map(Endpoint::to_string).unwrap_or_default();
     let text = |b: Option<bytes::Bytes>| {
         b.map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
@@ -37,20 +38,25 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
          multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         identity.id,
-        addr(identity.peer),
-        addr(identity.local),
+        addr(&identity.peer),
+        addr(&identity.local),
         identity.fd,
         text(identity.name()),
         now.saturating_duration_since(identity.created).as_secs(),
         now.saturating_duration_since(identity.last_active())
             .as_secs(),
-        // O: a monitor, P: a subscriber, as Redis marks them.
-        if shard.is_monitor(identity.id) {
-            "O"
-        } else if client.pubsub.is_active() {
-            "P"
-        } else {
-            "N"
+        // O: a monitor, P: a subscriber, U: over a Unix socket, in Redis's order.
+        match (
+            shard.is_monitor(identity.id),
+            client.pubsub.is_active(),
+            matches!(identity.local, Some(Endpoint::Unix(_))),
+        ) {
+            (true, _, false) => "O",
+            (true, _, true) => "OU",
+            (false, true, false) => "P",
+            (false, true, true) => "PU",
+            (false, false, true) => "U",
+            (false, false, false) => "N",
         },
         subs[0],
         subs[1],
@@ -71,7 +77,7 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
 /// Whether `client` is one the filter names.
 fn matches(filter: &KillFilter, shard: &Shard, client: &ClientState) -> bool {
     let identity = &client.identity;
-    let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string());
+    let addr = |a: &Option<Endpoint>| a.as_ref().map(Endpoint::to_string);
     let users = &shard.config().users;
     let user = identity.user().map(|u| users.get(u).name.as_str());
     !filter.none
@@ -83,11 +89,11 @@ fn matches(filter: &KillFilter, shard: &Shard, client: &ClientState) -> bool {
         && filter
             .addr
             .as_ref()
-            .is_none_or(|a| addr(identity.peer).as_ref() == Some(a))
+            .is_none_or(|a| addr(&identity.peer).as_ref() == Some(a))
         && filter
             .laddr
             .as_ref()
-            .is_none_or(|a| addr(identity.local).as_ref() == Some(a))
+            .is_none_or(|a| addr(&identity.local).as_ref() == Some(a))
         && filter.user.as_deref().is_none_or(|u| user == Some(u))
         && filter.max_age.is_none_or(|age| {
             Instant::now()

@@ -66,11 +66,16 @@ pub fn hello(shard: &Shard, client: &ClientState, args: &FrameArgs) -> Bytes {
         }
     }
     identity.set_protocol(protocol);
-    hello_reply(identity.id, protocol)
+    // A static pool's servers are standalone, and so is what it presents.
+    let mode = match shard.config().servers {
+        Some(_) => "standalone",
+        None => "cluster",
+    };
+    hello_reply(identity.id, protocol, mode)
 }
 
-/// The map HELLO answers with, as Redis 7 sends it.
-fn hello_reply(id: u64, protocol: Protocol) -> Bytes {
+/// The map HELLO answers with, as Redis 7 sends it (`mode` is "cluster" or "standalone").
+fn hello_reply(id: u64, protocol: Protocol, mode: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(160);
     encode::map_header(&mut out, protocol, 7);
     for (key, value) in [("server", "redis"), ("version", "7.0.15")] {
@@ -81,7 +86,7 @@ fn hello_reply(id: u64, protocol: Protocol) -> Bytes {
     encode::integer(&mut out, protocol.version());
     encode::bulk(&mut out, b"id");
     encode::integer(&mut out, id as i64);
-    for (key, value) in [("mode", "cluster"), ("role", "master")] {
+    for (key, value) in [("mode", mode), ("role", "master")] {
         encode::bulk(&mut out, key.as_bytes());
         encode::bulk(&mut out, value.as_bytes());
     }

@@ -91,7 +91,10 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
 /// Acts on a notice.
 fn heed(shard: &Rc<Shard>, notice: Notice) {
     match notice {
-        Notice::ResetStats => shard.metrics.reset(),
+        Notice::ResetStats => {
+            shard.metrics.reset();
+            shard.pool.reset_stats();
+        }
         Notice::Pause { until, all } => {
             let pause = Pause { until, all };
             let merged = shard.pause.get().map_or(pause, |old| old.merge(pause));
@@ -203,6 +206,8 @@ impl Shard {
         let epoch = self.slot_map.borrow().epoch();
         let mut stats = self.metrics.snapshot(self.id, epoch, self.uring.stats());
         stats.monitors = self.monitors.fed();
+        stats.servers = self.pool.server_stats();
+        stats.serving = self.serving.get();
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();
@@ -244,7 +249,7 @@ impl Shard {
             threads: self.config.threads,
             pinned: self.config.pin,
             uptime: self.started.elapsed(),
-            listen: self.config.listen,
+            listen: self.config.listen.clone(),
             epoch: map.epoch(),
             masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
             pool: super::eject::pool_view(self),

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::keys::Args;
 use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
+use crate::command::static_pool;
 use crate::command::table::GENERATED_FROM;
 use crate::error::BackendError;
 use crate::metrics::Counters;
@@ -167,6 +168,9 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
 /// whose reply is the merge of the parts'.
 fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) {
     let plan = shard.placer.borrow().split(kind, args);
+    if plan.parts.len() > 1 {
+        Counters::add(&shard.counters().fragments, plan.parts.len() as u64);
+    }
     let merged = SplitReply::new(
         whole.reply_to,
         MergeKind::Split(kind, plan.order),
@@ -301,6 +305,7 @@ pub fn rejection_reply(shard: &Shard, rejection: Rejection, args: &FrameArgs) ->
             format!("ERR wrong number of arguments for '{command}|{sub}' command")
         }
         Rejection::CrossSlot => return Bytes::from_static(encode::CROSSSLOT),
+        Rejection::CrossServer => static_pool::CROSS_SERVER.to_string(),
         Rejection::BadArgument(text) => text.to_string(),
         Rejection::Unsupported(reason) => {
             let name = name.to_lowercase();

@@ -6,24 +6,23 @@
 //! path's; the request path only stamps the last command and its time here, two stores.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::auth::{UserId, Users};
 use crate::command::route::Command;
-use crate::net::Stream;
+use crate::net::{Endpoint, Stream};
 use crate::resp::Protocol;
 
 /// A client connection's identity and settings.
 pub struct Identity {
     /// Unique among the proxy's clients, on every core (`CLIENT ID`).
     pub id: u64,
-    /// The client's address.
-    pub peer: Option<SocketAddr>,
+    /// The client's address (a Unix socket client: the socket's path).
+    pub peer: Option<Endpoint>,
     /// The proxy's address the client connected to.
-    pub local: Option<SocketAddr>,
+    pub local: Option<Endpoint>,
     /// The socket's file descriptor, as CLIENT LIST shows it.
     pub fd: i32,
     /// When the connection was accepted.
@@ -48,10 +47,11 @@ impl Identity {
     /// A new connection, logged in as the default user if that needs no password.
     pub fn new(id: u64, stream: &Stream, users: &Users) -> Self {
         let now = Instant::now();
+        let (peer, local) = stream.endpoints();
         let identity = Identity {
             id,
-            peer: stream.peer_addr(),
-            local: stream.local_addr(),
+            peer,
+            local,
             fd: stream.fd(),
             created: now,
             last_active: Cell::new(now),

@@ -65,6 +65,10 @@ pub fn info(shard: &Rc<Shard>, sections: Sections, protocol: Protocol, reply_to:
             max_clients: shard.config().max_clients,
             cpu: cpu_times(),
             cores,
+            redis_mode: match shard.config().servers {
+                Some(_) => "standalone",
+                None => "cluster",
+            },
         };
         reply_to.deliver(info_reply(&info_text(sections, &facts, &masters), protocol));
     })

@@ -161,12 +161,14 @@ pub async fn reset(shard: &Rc<Shard>, dedicated: &Rc<Dedicated>) {
     end_lease(shard, dedicated);
     let conn = &dedicated.conn;
     let reset = ask(conn, Bytes::from_static(RESET), dedicated.protocol);
-    let handshake = conn
-        .handshake()
-        .map(|handshake| ask(conn, handshake, dedicated.protocol));
+    let greeting: Vec<_> = [conn.handshake(), conn.select()]
+        .into_iter()
+        .flatten()
+        .map(|request| ask(conn, request, dedicated.protocol))
+        .collect();
     let mut clean = reset.reply().await == RESET_REPLY;
-    if let Some(handshake) = handshake {
-        clean &= !handshake.reply().await.starts_with(b"-");
+    for reply in greeting {
+        clean &= !reply.reply().await.starts_with(b"-");
     }
     match clean {
         true => give_back(shard, dedicated),
@@ -211,8 +213,11 @@ fn ask(conn: &Backend, request: Bytes, protocol: Protocol) -> Rc<ReplyWaiter> {
 
 /// Opens a new dedicated connection and starts learning its node-side id.
 fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol) -> Rc<Dedicated> {
-    let auth = shard.config().backend_auth.as_ref();
-    let conn = Rc::new(Backend::new(Rc::from(addr), protocol, auth));
+    let config = shard.config();
+    let auth = config.backend_auth.as_ref();
+    let counters = shard.pool.counters(addr);
+    let conn = Backend::new(Rc::from(addr), protocol, auth, counters).selecting(config.database());
+    let conn = Rc::new(conn);
     let dedicated = Rc::new(Dedicated {
         conn: conn.clone(),
         protocol,

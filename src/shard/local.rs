@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
+use crate::command::static_pool;
 use crate::control::admin;
 use crate::control::info::Sections;
 use crate::resp::encode;
@@ -55,9 +56,13 @@ pub fn answer(
             reply_to.deliver(Bytes::from_static(encode::OK));
             return Control::Close;
         }
-        Local::Select => match args.get(1) {
-            b"0" => Bytes::from_static(encode::OK),
-            _ => error_reply("ERR SELECT is not allowed in cluster mode"),
+        Local::Select => match &shard.config().servers {
+            Some(pool) => match static_pool::select(args.get(1), pool.db) {
+                Ok(()) => Bytes::from_static(encode::OK),
+                Err(refusal) => error_reply(&refusal),
+            },
+            None if args.get(1) == b"0" => Bytes::from_static(encode::OK),
+            None => error_reply("ERR SELECT is not allowed in cluster mode"),
         },
         Local::Hello => connection::hello(shard, client, args),
         Local::Auth => connection::auth(shard, client, args),

@@ -15,7 +15,9 @@
 //! - [`lease`]: dedicated upstream connections, leased one client at a time; [`session`]
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
-//! - [`slot_map`]: the core's replica of the slot-to-master map.
+//! - [`slot_map`]: the core's replica of the slot-to-master map;
+//! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
+//!   gather every core's stats over the mesh.
 //!
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.
@@ -39,12 +41,14 @@ mod control;
 mod dispatch;
 mod eject;
 mod gate;
+mod greeting;
 mod identity;
 mod info;
 mod kill;
 mod lease;
 mod local;
 mod monitor;
+mod observe;
 mod pause;
 mod placer;
 mod pool;
@@ -141,6 +145,9 @@ pub struct Shard {
     slowlog: SlowLog,
     /// Who monitors, here and on the other cores.
     monitors: Monitors,
+    /// The core accepts the pool's clients now: from the listener's bind until draining
+    /// starts (what `/health` reports).
+    serving: Cell<bool>,
 }
 
 impl Shard {

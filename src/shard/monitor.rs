@@ -29,6 +29,7 @@ use crate::command::redact::{redaction, REDACTED};
 use crate::command::route::{Command, Route};
 use crate::command::table::CommandFlags;
 use crate::control::mesh::{Message, MonitorCount, Notice, Question};
+use crate::net::Endpoint;
 use crate::resp::encode;
 use crate::sync::Signal;
 
@@ -184,7 +185,7 @@ pub fn observe(
     if pending.is_empty() {
         monitors.wake_flusher.notify();
     }
-    let peer = client.identity.peer;
+    let peer = client.identity.peer.as_ref();
     format_line(&mut pending, SystemTime::now(), peer, args);
     monitors.pending_lines.set(monitors.pending_lines.get() + 1);
     None
@@ -255,15 +256,22 @@ fn is_admin(command: Command) -> bool {
 fn format_line<A: Args + ?Sized>(
     out: &mut BytesMut,
     at: SystemTime,
-    peer: Option<std::net::SocketAddr>,
+    peer: Option<&Endpoint>,
     args: &A,
 ) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.put_u8(b'+');
     encode::decimal(out, since.as_secs() as i64);
     let _ = write!(out, ".{:06} [0 ", since.subsec_micros());
-    if let Some(peer) = peer {
-        let _ = write!(out, "{peer}");
+    match peer {
+        Some(Endpoint::Ip(addr)) => {
+            let _ = write!(out, "{addr}");
+        }
+        // As Redis shows a Unix socket client.
+        Some(Endpoint::Unix(path)) => {
+            let _ = write!(out, "unix:{path}");
+        }
+        None => {}
     }
     out.put_u8(b']');
     let hidden = redaction(args);
@@ -310,7 +318,8 @@ mod tests {
     fn line(args: &[&[u8]]) -> String {
         let mut out = BytesMut::new();
         let at = UNIX_EPOCH + Duration::from_micros(1_796_123_104_045_078);
-        format_line(&mut out, at, "127.0.0.1:40328".parse().ok(), args);
+        let peer = Endpoint::Ip("127.0.0.1:40328".parse().unwrap());
+        format_line(&mut out, at, Some(&peer), args);
         String::from_utf8(out.to_vec()).unwrap()
     }
 

@@ -3,6 +3,9 @@
 //! way a key gets a token of the same kind, and the rest of the request path (routing,
 //! splitting, one-slot transactions, the slot map) works by token without knowing which.
 //!
+//! A static pool's routes are the cluster's made standalone ([`static_pool::route`]): no
+//! CROSSSLOT, no CLUSTER, no sharded channels.
+//!
 //! The ring is the core's own copy: when a server is ejected (or comes back) the core
 //! rebuilds it, between requests.
 
@@ -10,6 +13,7 @@ use crate::cluster::slot::{HashSlots, Placement, Slot};
 use crate::command::fanout::{plan_split, SplitPlan};
 use crate::command::keys::Args;
 use crate::command::route::{route_command_in, route_queued, Command, Route, SplitKind};
+use crate::command::static_pool;
 use crate::upstream::Ring;
 
 /// How this core's pool places keys.
@@ -26,7 +30,10 @@ impl Placer {
     pub fn route<A: Args + ?Sized>(&self, args: &A) -> (Route, Option<Command>) {
         match self {
             Placer::Cluster => route_command_in(args, &HashSlots),
-            Placer::Servers(ring) => route_command_in(args, ring),
+            Placer::Servers(ring) => {
+                let (route, command) = route_command_in(args, ring);
+                (static_pool::route(route, command), command)
+            }
         }
     }
 
@@ -34,7 +41,9 @@ impl Placer {
     pub fn route_queued<A: Args + ?Sized>(&self, command: Command, args: &A) -> Route {
         match self {
             Placer::Cluster => route_queued(command, args, &HashSlots),
-            Placer::Servers(ring) => route_queued(command, args, ring),
+            Placer::Servers(ring) => {
+                static_pool::route(route_queued(command, args, ring), Some(command))
+            }
         }
     }
 

@@ -3,12 +3,15 @@
 //!
 //! Nodes outlive topology changes: when a new topology arrives, masters that stay keep their
 //! connections. A node is made on first use (from a topology or a MOVED/ASK naming a node not
-//! seen before) and its connection tasks start at once.
+//! seen before) and its connection tasks start at once. Each server's counters
+//! ([`ServerCounters`]) are kept for as long as the process runs, so a node that leaves and
+//! comes back keeps counting where it was, as nutcracker's per-server stats do.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::metrics::{Queues, ServerCounters, ServerStats};
 use crate::resp::Protocol;
 
 use super::backend::{self, Backend, Outbound};
@@ -24,6 +27,8 @@ pub struct Node {
     conns: [RefCell<Vec<Rc<Backend>>>; 2],
     /// Round-robin position.
     next: Cell<usize>,
+    /// The server's counters on this core.
+    counters: Rc<ServerCounters>,
 }
 
 impl Node {
@@ -36,7 +41,7 @@ impl Node {
     fn pick(&self, shard: &Rc<Shard>, protocol: Protocol) -> Rc<Backend> {
         let conns = &self.conns[protocol.index()];
         if conns.borrow().is_empty() {
-            *conns.borrow_mut() = open(shard, &self.addr, protocol);
+            *conns.borrow_mut() = open(shard, &self.addr, protocol, &self.counters);
         }
         let conns = conns.borrow();
         let index = self.next.get() % conns.len();
@@ -60,12 +65,20 @@ impl Node {
 }
 
 /// Opens `--backend-conns` connections to `addr` speaking `protocol`.
-fn open(shard: &Rc<Shard>, addr: &Rc<str>, protocol: Protocol) -> Vec<Rc<Backend>> {
+fn open(
+    shard: &Rc<Shard>,
+    addr: &Rc<str>,
+    protocol: Protocol,
+    counters: &Rc<ServerCounters>,
+) -> Vec<Rc<Backend>> {
     let config = shard.config();
     let auth = config.backend_auth.as_ref();
     (0..config.backend_conns.max(1))
         .map(|_| {
-            let conn = Rc::new(Backend::new(addr.clone(), protocol, auth));
+            let conn = Backend::new(addr.clone(), protocol, auth, counters.clone())
+                .selecting(config.database())
+                .retrying_on_request(config.servers.is_some());
+            let conn = Rc::new(conn);
             glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
             conn
         })
@@ -76,6 +89,8 @@ fn open(shard: &Rc<Shard>, addr: &Rc<str>, protocol: Protocol) -> Vec<Rc<Backend
 #[derive(Default)]
 pub struct Pool {
     nodes: RefCell<HashMap<String, Rc<Node>>>,
+    /// Every server this core has had connections to, by address.
+    servers: RefCell<HashMap<String, Rc<ServerCounters>>>,
 }
 
 impl Pool {
@@ -84,14 +99,16 @@ impl Pool {
         if let Some(node) = self.nodes.borrow().get(addr) {
             return node.clone();
         }
+        let counters = self.counters(addr);
         let addr: Rc<str> = Rc::from(addr);
         let node = Rc::new(Node {
             conns: [
-                RefCell::new(open(shard, &addr, Protocol::Resp2)),
+                RefCell::new(open(shard, &addr, Protocol::Resp2, &counters)),
                 RefCell::new(Vec::new()),
             ],
             addr: addr.clone(),
             next: Cell::new(0),
+            counters,
         });
         self.nodes
             .borrow_mut()
@@ -102,5 +119,45 @@ impl Pool {
     /// Drops the node for `addr` (its connection tasks have ended).
     pub fn forget(&self, addr: &str) {
         self.nodes.borrow_mut().remove(addr);
+    }
+
+    /// The counters of the server at `addr`, made if new.
+    pub fn counters(&self, addr: &str) -> Rc<ServerCounters> {
+        if let Some(counters) = self.servers.borrow().get(addr) {
+            return counters.clone();
+        }
+        let counters = Rc::new(ServerCounters::default());
+        let mut servers = self.servers.borrow_mut();
+        servers.insert(addr.to_string(), counters.clone());
+        counters
+    }
+
+    /// Every server's figures on this core, with what waits on its shared connections.
+    pub fn server_stats(&self) -> Vec<ServerStats> {
+        let nodes = self.nodes.borrow();
+        let servers = self.servers.borrow();
+        let mut stats: Vec<ServerStats> = servers
+            .iter()
+            .map(|(addr, counters)| {
+                let mut queues = Queues::default();
+                if let Some(node) = nodes.get(addr) {
+                    for conns in &node.conns {
+                        for backend in conns.borrow().iter() {
+                            queues.add(backend.queues());
+                        }
+                    }
+                }
+                counters.snapshot(addr, queues)
+            })
+            .collect();
+        stats.sort_by(|a, b| a.addr.cmp(&b.addr));
+        stats
+    }
+
+    /// Clears every server's event counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        for counters in self.servers.borrow().values() {
+            counters.reset();
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +14,11 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder};
 use tracing::{info, warn};
 
 use crate::cluster::topology::Topology;
-use crate::config::Config;
+use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::net::{spawn_driver, Listener, Uring};
+use crate::net::{spawn_driver, Listener, SharedListener, Uring};
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
 use crate::upstream::Ring;
@@ -27,7 +28,7 @@ use super::client;
 use super::monitor::Monitors;
 use super::pool::Pool;
 use super::slot_map::SlotMap;
-use super::{cluster_view, control, eject, lease, placer, pubsub, session, tls, Shard};
+use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, tls, Shard};
 
 /// Longest a core waits for its first topology before it listens anyway. Until it listens, the
 /// kernel gives new connections to the cores that do, so a client connecting while the proxy
@@ -51,9 +52,13 @@ const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 /// The body of one core's executor: serves every pool until the process stops, then drains.
 /// Returns an error only when this core cannot serve (no ring, or a pool with no mesh or no
 /// listener).
+///
+/// `shared` holds, per pool, this core's share of the pool's Unix socket (`None` for TCP,
+/// which each core binds itself).
 pub async fn run_core(
     pools: &'static [Config],
     meshes: Vec<MeshBuilder<Message, Full>>,
+    shared: Vec<Option<SharedListener>>,
 ) -> Result<(), Error> {
     // The core's one socket ring, shared by its pools: one driver, one io_uring_enter per
     // round for every socket of the core.
@@ -61,11 +66,18 @@ pub async fn run_core(
     let uring = Rc::new(Uring::new().map_err(ring_error(0))?);
     let driver = spawn_driver(uring.clone()).map_err(ring_error(0))?;
     let mut served = Vec::with_capacity(pools.len());
-    for (index, (config, mesh)) in pools.iter().zip(meshes).enumerate() {
-        let first = index == 0;
+    // Each pool's shard on this core, for the admin ports (served by core 0).
+    let seats: observe::Seats = Rc::new(RefCell::new(vec![None; pools.len()]));
+    let pools_here = pools.iter().zip(meshes).zip(shared);
+    for (index, ((config, mesh), share)) in pools_here.enumerate() {
         let uring = uring.clone();
+        let seat = Seat {
+            pools,
+            seats: seats.clone(),
+            index,
+        };
         served.push(glommio::spawn_local(async move {
-            let result = run_pool(config, mesh, uring, first).await;
+            let result = run_pool(config, mesh, share, uring, seat).await;
             if result.is_err() {
                 // A pool that cannot serve stops the process, as a core that fails does.
                 shutdown::request();
@@ -83,13 +95,24 @@ pub async fn run_core(
     futures_lite::future::or(serving, async { Err(ring_error(0)(driver.await)) }).await
 }
 
+/// Where a pool's shard sits among the core's pools.
+struct Seat {
+    /// Every pool of the process.
+    pools: &'static [Config],
+    /// The core's shards, by pool.
+    seats: observe::Seats,
+    /// This pool's index in `pools`.
+    index: usize,
+}
+
 /// One pool on this core: serves until the process stops, then drains. Returns an error only
-/// when the pool cannot serve at all (no mesh, no listener).
+/// when the pool cannot serve at all (no mesh, no listener, no metrics port).
 async fn run_pool(
     config: &'static Config,
     mesh: MeshBuilder<Message, Full>,
+    share: Option<SharedListener>,
     uring: Rc<Uring>,
-    first_pool: bool,
+    seat: Seat,
 ) -> Result<(), Error> {
     let (senders, receivers) = mesh.join().await.map_err(|e| Error::Mesh(e.to_string()))?;
     let mesh = Mesh::new(senders);
@@ -123,8 +146,10 @@ async fn run_pool(
             config.threads,
         ),
         monitors: Monitors::default(),
+        serving: Cell::new(false),
     });
     control::spawn_receivers(&shard, receivers);
+    seat.seats.borrow_mut()[seat.index] = Some(shard.clone());
     match &config.servers {
         // A static pool's layout is the configuration's: no refresher, no fleet.
         Some(servers) => {
@@ -140,24 +165,46 @@ async fn run_pool(
         None => {}
     }
     // Once per process: by the first pool, on core 0.
-    if core == REFRESHER_CORE && first_pool {
+    if core == REFRESHER_CORE && seat.index == 0 {
         glommio::spawn_local(trim_memory()).detach();
+        observe::spawn(seat.pools, seat.seats, &uring, shard.started)?;
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
-        let listener = Listener::bind(config.listen, uring).map_err(|source| Error::Listen {
-            core,
-            addr: config.listen,
-            source,
-        })?;
+        let listener = listen(core, config, share, uring)?;
         info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
+        shard.serving.set(true);
         service::listener_ready();
         futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+        shard.serving.set(false);
         drop(listener);
         drain(&shard).await;
         Ok(())
     };
     serving.await
+}
+
+/// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
+/// Unix socket the process bound at start (SO_REUSEPORT does not apply to Unix sockets; see
+/// `net::UnixSocketFile` for why every core accepts from the one socket).
+fn listen(
+    core: usize,
+    config: &Config,
+    share: Option<SharedListener>,
+    uring: Rc<Uring>,
+) -> Result<Listener, Error> {
+    let error = |source| Error::Listen {
+        core,
+        addr: config.listen.to_string(),
+        source,
+    };
+    match (&config.listen, share) {
+        (ListenAddr::Tcp(addr), _) => Listener::bind(*addr, uring).map_err(error),
+        (ListenAddr::Unix { .. }, Some(share)) => Ok(Listener::shared(share, uring)),
+        (ListenAddr::Unix { .. }, None) => Err(error(io::Error::other(
+            "the process did not bind this Unix socket",
+        ))),
+    }
 }
 
 /// Waits until this core has a topology, or [`FIRST_TOPOLOGY_WAIT`].

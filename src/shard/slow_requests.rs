@@ -49,7 +49,11 @@ pub fn record(
 ) {
     let identity = &client.identity;
     let origin = Origin {
-        client: identity.peer.map(|a| a.to_string()).unwrap_or_default(),
+        client: identity
+            .peer
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         name: identity.name(),
         node: node.as_deref(),
     };

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
 use crate::command::route::{Command, Dedicated, Local, Rejection, Route};
+use crate::command::static_pool;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::{encode, Protocol};
@@ -179,6 +180,8 @@ fn exec(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     };
     let answer = if tx.doomed {
         Some(Bytes::from_static(EXECABORT))
+    } else if tx.cross_slot && shard.config().servers.is_some() {
+        Some(error_reply(static_pool::CROSS_SERVER_EXEC))
     } else if tx.cross_slot {
         Some(Bytes::from_static(encode::CROSSSLOT))
     } else {

@@ -66,6 +66,12 @@ impl ServerSpec {
         self.name.as_deref()
     }
 
+    /// The name nutcracker gives the server: its ketama name (below), which its stats show
+    /// the server under too.
+    pub fn nutcracker_name(&self) -> String {
+        self.ketama_name()
+    }
+
     /// The name ketama derives the server's points from, as nutcracker's `conf_add_server`
     /// sets it: the given name; else for a Unix socket the path and the `:` that follows it in
     /// the line (nutcracker counts one byte past the address, and a socket has no port); else

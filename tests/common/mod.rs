@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 pub mod nutcracker;
 pub mod tls;
+pub mod unix;
 
 /// How long a reply may take before a test fails instead of hanging.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -201,6 +202,13 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// The first complete reply in `buf`, parsed, and its length; `None` while incomplete (for
+/// clients over other transports than [`Conn`]'s, such as `unix::UnixConn`).
+pub fn decode_reply(buf: &[u8]) -> Option<(Value, usize)> {
+    let len = frame_len(buf, 0)?;
+    Some((parse(&buf[..len], &mut 0), len))
 }
 
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {

@@ -4,6 +4,7 @@
 //! nutcracker fails the test with the command that installs it.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +39,8 @@ pub fn nutcracker_binary() -> PathBuf {
 pub struct Nutcracker {
     child: Child,
     dir: TempDir,
+    /// The port its JSON stats are served on.
+    pub stats_port: u16,
 }
 
 impl Nutcracker {
@@ -45,6 +48,11 @@ impl Nutcracker {
     /// waits until every port in `ports` accepts connections; why not, if it exits first
     /// (another process took one of the ports since they were found free) or times out.
     pub fn start(yaml: &str, ports: &[u16]) -> Result<Nutcracker, String> {
+        Nutcracker::start_with(yaml, ports, &[])
+    }
+
+    /// [`Nutcracker::start`] with more options (`-i 100`, say).
+    pub fn start_with(yaml: &str, ports: &[u16], extra: &[&str]) -> Result<Nutcracker, String> {
         let binary = nutcracker_binary();
         let dir = TempDir::new().unwrap();
         let conf = dir.path().join("nutcracker.yml");
@@ -55,11 +63,16 @@ impl Nutcracker {
             .arg(&conf)
             .args(["-s", &stats.to_string(), "-a", "127.0.0.1", "-o"])
             .arg(dir.path().join("nutcracker.log"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nutcracker");
-        let mut nutcracker = Nutcracker { child, dir };
+        let mut nutcracker = Nutcracker {
+            child,
+            dir,
+            stats_port: stats,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         for &port in ports {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -104,4 +117,16 @@ pub fn free_ports(count: usize, taken: &HashSet<u16>) -> Vec<u16> {
         }
     }
     ports
+}
+
+/// The JSON object the stats port at `port` writes, if it parses.
+pub fn stats_json(port: u16) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        _ => panic!("not a JSON object: {text}"),
+    }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::config::OutputLimit;
+use crate::metrics::Counters;
 use crate::net::{Stream, WriteBatch};
 
 use super::super::pubsub::subscriber::Refused;
@@ -102,9 +103,11 @@ pub(super) async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, strea
             }
         }
         if !batch.is_empty() {
+            let bytes = batch.bytes() as u64;
             if batch.write(stream).await.is_err() {
                 return;
             }
+            Counters::add(&shard.counters().bytes_out, bytes);
             state.wake_reader.notify();
             continue;
         }
