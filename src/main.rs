@@ -332,6 +332,18 @@ fn main() -> ExitCode {
 /// `-t`: the file is valid (it was read); say so, and which pools this percore serves, or
 /// why not yet.
 fn test_conf(file: &ConfigFile) -> ExitCode {
+    // The certificates are files of their own: unreadable ones make the file unusable.
+    let mut unusable = false;
+    for pool in file.pools() {
+        let tls = (pool.tls(), pool.backend_tls());
+        if let Err(e) = percore::config::tls::settle(pool.name(), tls, &TlsFlags::default()) {
+            eprintln!("percore: {}: {e}", file.name());
+            unusable = true;
+        }
+    }
+    if unusable {
+        return ExitCode::FAILURE;
+    }
     eprintln!("percore: configuration file '{}' is valid", file.name());
     for pool in file.pools() {
         let kind = match pool.upstream() {

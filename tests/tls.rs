@@ -252,3 +252,39 @@ fn a_static_pool_reaches_tls_only_servers() {
         .expect("openssl s_client");
     assert!(!old.status.success(), "{}", text(&old));
 }
+
+#[test]
+fn check_config_reads_the_certificates_and_names_what_is_wrong() {
+    let pki = Pki::new();
+    let dir = tempfile::TempDir::new().unwrap();
+    let check = |tls: &str| {
+        let file = dir.path().join("pool.yml");
+        let yaml = format!("p:\n  listen: 127.0.0.1:1\n  cluster: 127.0.0.1:2\n{tls}");
+        std::fs::write(&file, yaml).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_percore"))
+            .args(["-t", "-c", file.to_str().unwrap()])
+            .output()
+            .expect("percore -t");
+        (output.status.success(), text(&output))
+    };
+    let (cert, key) = (pki.arg("server.pem"), pki.arg("server.key"));
+    let good = format!("  tls:\n    cert: {cert}\n    key: {key}\n");
+    let (ok, out) = check(&good);
+    assert!(ok && out.contains("is valid"), "{out}");
+    let missing = format!("  tls:\n    cert: /nonexistent/cert.pem\n    key: {key}\n");
+    let (ok, out) = check(&missing);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("pool 'p': tls: /nonexistent/cert.pem"),
+        "{out}"
+    );
+    // A key that is not the certificate's.
+    let client_key = pki.arg("client.key");
+    let (ok, out) = check(&format!(
+        "  tls:\n    cert: {cert}\n    key: {client_key}\n"
+    ));
+    assert!(!ok && out.contains("pool 'p': tls:"), "{out}");
+    let backend = format!("  backend_tls:\n    ca: {key}\n");
+    let (ok, out) = check(&backend);
+    assert!(!ok && out.contains("pool 'p': backend_tls:"), "{out}");
+}
