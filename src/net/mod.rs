@@ -14,6 +14,8 @@ mod op;
 mod ring;
 mod socket;
 mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod unix;
 
 pub use batch::{WriteBatch, MAX_FRAMES};
