@@ -288,3 +288,47 @@ fn check_config_reads_the_certificates_and_names_what_is_wrong() {
     let (ok, out) = check(&backend);
     assert!(!ok && out.contains("pool 'p': backend_tls:"), "{out}");
 }
+
+#[test]
+fn sighup_reloads_the_certificate_and_keeps_every_connection() {
+    let pki = Pki::new();
+    let cluster = RedisCluster::start(3, 0);
+    let dir = tempfile::TempDir::new().unwrap();
+    let (cert, key) = (dir.path().join("live.pem"), dir.path().join("live.key"));
+    std::fs::copy(pki.path("server.pem"), &cert).unwrap();
+    std::fs::copy(pki.path("server.key"), &key).unwrap();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let proxy = Proxy::start_with_seeds(
+        &cluster.seeds(),
+        &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+    );
+    let port = proxy.port;
+    wait_until("percore to serve over TLS", READY, || {
+        redis_cli(&pki, port, false, &["SET", "a", "1"]).trim() == "OK"
+    });
+    let mut before = TlsConn::connect(&pki, port, None);
+    assert_eq!(before.cmd("GET a"), bulk("1"));
+    // The other CA's certificate goes in place of the first, then SIGHUP.
+    std::fs::copy(pki.path("server2.pem"), &cert).unwrap();
+    std::fs::copy(pki.path("server2.key"), &key).unwrap();
+    proxy.signal("-HUP");
+    wait_until("the new certificate served", READY, || {
+        TlsConn::connect_trusting(&pki, port, "other-ca.pem", None)
+            .try_cmd("GET a")
+            .is_ok_and(|v| v == bulk("1"))
+    });
+    let old_ca = TlsConn::connect(&pki, port, None).try_cmd("GET a");
+    assert!(old_ca.is_err(), "{old_ca:?}");
+    // The connection made before the reload goes on, on the session it set up.
+    assert_eq!(before.cmd("GET a"), bulk("1"));
+    assert!(proxy.log().contains("TLS certificate reloaded"));
+    // A half-written file changes nothing: the certificate served stays.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\ngarbage").unwrap();
+    proxy.signal("-HUP");
+    wait_until("the failed reload logged", READY, || {
+        proxy.log().contains("TLS certificate not reloaded")
+    });
+    let mut after = TlsConn::connect_trusting(&pki, port, "other-ca.pem", None);
+    assert_eq!(after.cmd("GET a"), bulk("1"));
+    assert_eq!(before.cmd("GET a"), bulk("1"));
+}

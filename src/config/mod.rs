@@ -25,6 +25,7 @@ pub mod pool;
 pub mod process;
 mod read;
 pub mod tls;
+mod tls_reload;
 mod upstream;
 pub mod values;
 mod yaml;
@@ -37,6 +38,7 @@ pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 pub use tls::{BackendTls, ClientTls, TlsFlags, TlsSettings};
+pub use tls_reload::{reload_certificates, watch_hangup};
 
 /// The name of the one pool served without a configuration file (the flags' pool): log
 /// lines and the stats name a pool, and this one has no key to be named by.

@@ -6,7 +6,8 @@
 //! The settings are kept as written ([`TlsSettings`]: paths and names), so a pool's
 //! configuration compares and prints as text; the certificates are read and the rustls
 //! configurations built when the runtime's `Config` is ([`settle`]), and each core's
-//! connections share those through an `Arc`. The crypto provider is rustls's `ring` one: it
+//! connections share those through an `Arc` (the listener's certificate through a resolver
+//! that SIGHUP reloads, `tls_reload`). The crypto provider is rustls's `ring` one: it
 //! builds with a C compiler alone (aws-lc-rs needs cmake and more), and its cipher suites are
 //! the ones Redis's OpenSSL builds offer by default.
 
@@ -22,6 +23,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion
 
 use super::error::Problem;
 use super::read::Reader;
+use super::tls_reload::ReloadingCert;
 use super::yaml::Entry;
 use super::{Config, PoolConfig};
 use crate::error::Error;
@@ -251,7 +253,7 @@ pub fn settle(
                 settings.ciphers = flags.tls_ciphers.clone();
             }
             settings.check(false).map_err(|e| fail("tls", e))?;
-            Some(client_tls(settings).map_err(|e| fail("tls", e))?)
+            Some(client_tls(pool, settings).map_err(|e| fail("tls", e))?)
         }
     };
     let backend_given = flags.backend_tls_ca.is_some()
@@ -339,7 +341,7 @@ fn provider(ciphers: &[String]) -> Result<Arc<CryptoProvider>, String> {
     Ok(Arc::new(provider))
 }
 
-fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(super) fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -349,7 +351,7 @@ fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, String> {
+pub(super) fn read_key(path: &PathBuf) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -373,24 +375,26 @@ fn cert_and_key(
     }
 }
 
-fn client_tls(settings: TlsSettings) -> Result<ClientTls, String> {
+fn client_tls(pool: &str, settings: TlsSettings) -> Result<ClientTls, String> {
     let provider = provider(&settings.ciphers)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(&settings.protocols)?)
         .map_err(|e| e.to_string())?;
     let builder = match &settings.ca {
         Some(ca) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(read_roots(ca)?, provider)
+            let roots = read_roots(ca)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| e.to_string())?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
-    let (certs, key) = cert_and_key(&settings)?.ok_or("needs cert and key")?;
-    let config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| e.to_string())?;
+    let (Some(cert), Some(key)) = (&settings.cert, &settings.key) else {
+        return Err("needs cert and key".into());
+    };
+    let cert = ReloadingCert::load(pool, cert.clone(), key.clone(), provider)?;
+    let config = builder.with_cert_resolver(cert);
     Ok(ClientTls {
         config: Arc::new(config),
         settings,

@@ -31,7 +31,8 @@ pub struct Pki {
 
 impl Pki {
     /// Makes `ca.pem`, `server.pem`/`server.key` (127.0.0.1, localhost), `client.pem`/
-    /// `client.key` (signed by the CA) and `stranger.pem`/`stranger.key` (another CA's).
+    /// `client.key` (signed by the CA), and another CA, `other-ca.pem`, with its
+    /// `stranger.pem`/`stranger.key` (a client) and `server2.pem`/`server2.key` (127.0.0.1).
     pub fn new() -> Pki {
         let dir = TempDir::new().unwrap();
         let (ca_params, ca_key) = ca("percore test CA");
@@ -45,8 +46,12 @@ impl Pki {
         write_leaf(dir.path(), "server", names, &issuer);
         write_leaf(dir.path(), "client", vec!["client".into()], &issuer);
         let (other_params, other_key) = ca("nobody's CA");
+        let other_cert = other_params.self_signed(&other_key).unwrap();
+        std::fs::write(dir.path().join("other-ca.pem"), other_cert.pem()).unwrap();
         let other = Issuer::new(other_params, other_key);
         write_leaf(dir.path(), "stranger", vec!["client".into()], &other);
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        write_leaf(dir.path(), "server2", names, &other);
         Pki { dir }
     }
 
@@ -260,8 +265,13 @@ impl TlsConn {
     /// Connects to 127.0.0.1:`port`, presenting `cert` (a name in the [`Pki`], e.g. "client")
     /// if given. The handshake itself runs on the first write or read.
     pub fn connect(pki: &Pki, port: u16, cert: Option<&str>) -> TlsConn {
+        TlsConn::connect_trusting(pki, port, "ca.pem", cert)
+    }
+
+    /// [`TlsConn::connect`], trusting the CA in the [`Pki`]'s file `ca` instead.
+    pub fn connect_trusting(pki: &Pki, port: u16, ca: &str, cert: Option<&str>) -> TlsConn {
         let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
+        for cert in CertificateDer::pem_file_iter(pki.path(ca)).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
