@@ -60,9 +60,9 @@
 //! - `metrics`: per-core counters and latency histograms, per-server counters (nutcracker's),
 //!   and the snapshot of every pool that the stats port and `/metrics` render.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
-//! - `control`: the control plane: cross-core mesh, topology refresher, fleet health check
-//!   (`--proxy-peers`), admin report text, nutcracker's stats JSON, Prometheus text and the
-//!   admin endpoints' HTTP.
+//! - `control`: the control plane: cross-core mesh, topology refresher, a Sentinel pool's
+//!   watcher, fleet health check (`--proxy-peers`), admin report text, nutcracker's stats
+//!   JSON, Prometheus text and the admin endpoints' HTTP.
 //! - `shard`: per-core state and the request path: listener, client and backend connections,
 //!   dispatch, local answers, the slot map replica.
 //! - `runtime`: starting one executor per core and ending with the first failure.

@@ -329,30 +329,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-t`: the file is valid (it was read); say so, and which pools this percore serves, or
-/// why not yet.
+/// `-t`: the file is valid (it was read); say so, and for each pool that it is served, or why
+/// it cannot be here (a listen address that does not resolve, say): then the exit code is 1,
+/// as percore would not start with it.
 fn test_conf(file: &ConfigFile) -> ExitCode {
-    // The certificates are files of their own: unreadable ones make the file unusable.
-    let mut unusable = false;
-    for pool in file.pools() {
-        let tls = (pool.tls(), pool.backend_tls());
-        if let Err(e) = percore::config::tls::settle(pool.name(), tls, &TlsFlags::default()) {
-            eprintln!("percore: {}: {e}", file.name());
-            unusable = true;
-        }
-    }
-    if unusable {
-        return ExitCode::FAILURE;
-    }
     eprintln!("percore: configuration file '{}' is valid", file.name());
+    let mut servable = true;
     for pool in file.pools() {
         let kind = match pool.upstream() {
             Upstream::Cluster(_) => "cluster",
             Upstream::Servers(_) => "servers",
         };
-        let note = match pool_config(pool, file.process(), 1) {
+        // The certificates are files of their own, read as the start reads them.
+        let tls = (pool.tls().clients.as_ref(), pool.tls().backends.as_ref());
+        let served = pool_config(pool, file.process(), 1)
+            .and_then(|_| percore::config::tls::settle(pool.name(), tls, &TlsFlags::default()));
+        let note = match served {
             Ok(_) => "served".to_string(),
-            Err(e) => format!("valid, not served yet: {e}"),
+            Err(e) => {
+                servable = false;
+                format!("valid, but cannot be served here: {e}")
+            }
         };
         eprintln!(
             "percore:   pool '{}' ({kind}, listen {}): {note}",
@@ -360,7 +357,10 @@ fn test_conf(file: &ConfigFile) -> ExitCode {
             pool.listen()
         );
     }
-    ExitCode::SUCCESS
+    match servable {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    }
 }
 
 /// Logs to standard error or the log file, filtered by the level the flags or the file set.

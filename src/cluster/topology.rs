@@ -117,6 +117,25 @@ impl Topology {
         }
     }
 
+    /// The layout of a static pool whose servers' addresses come from Sentinel, at `epoch`:
+    /// server `i` serves token `i` at `addrs[i]`, and a server whose master is not found yet
+    /// (`None`) serves nothing until it is.
+    pub fn of_found_servers(addrs: &[Option<String>], epoch: u64) -> Topology {
+        let mut slots = vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice();
+        let mut masters = Vec::with_capacity(addrs.len());
+        for (slot, addr) in slots.iter_mut().zip(addrs) {
+            if let Some(addr) = addr {
+                *slot = masters.len() as u16;
+                masters.push(addr.clone());
+            }
+        }
+        Topology {
+            epoch,
+            masters,
+            slots,
+        }
+    }
+
     /// How many slots have a master.
     pub fn covered_slots(&self) -> usize {
         self.slots.iter().filter(|&&s| s != UNASSIGNED).count()
@@ -168,6 +187,15 @@ mod tests {
         let owner = topology.slots[Slot::new(5461).unwrap().index()];
         assert_eq!(topology.masters[usize::from(owner)], "127.0.0.1:7001");
         assert!(topology.same_layout(&topology.clone()));
+    }
+
+    #[test]
+    fn servers_found_by_sentinel_keep_their_tokens() {
+        let addrs = [None, Some("h:2".to_string()), Some("h:3".to_string())];
+        let topology = Topology::of_found_servers(&addrs, 7);
+        assert_eq!((topology.epoch, topology.covered_slots()), (7, 2));
+        assert_eq!(topology.slots[..4], [UNASSIGNED, 0, 1, UNASSIGNED]);
+        assert_eq!(topology.masters, ["h:2", "h:3"]);
     }
 
     #[test]

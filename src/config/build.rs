@@ -2,10 +2,8 @@
 //! flag given on the command line goes over the file's value, and without a file the flags
 //! and their defaults are the whole configuration, as before the file existed.
 //!
-//! The runtime serves one Redis Cluster pool per process so far. [`pool_config`] turns
-//! one `cluster:` pool of a file into the runtime's per-pool [`Config`], so serving several
-//! pools is one of these per pool; [`runtime_configs`] builds one per pool and refuses,
-//! naming the pool, what is valid but not served yet.
+//! [`pool_config`] turns one pool of a file (`cluster:` or `servers:`) into the runtime's
+//! per-pool [`Config`]; [`runtime_configs`] builds one per pool.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -15,7 +13,9 @@ use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
 use super::tls::{with_tls, TlsFlags};
 use super::values::Listen;
-use super::{BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, StaticServers};
+use super::{
+    BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, SentinelConfig, StaticServers,
+};
 use crate::auth::Users;
 use crate::error::Error;
 use crate::resp::parse::ParseLimits;
@@ -177,17 +177,10 @@ pub fn pool_config(
     Ok(with_process(config, process, cores))
 }
 
-/// A `servers:` pool as the runtime serves it. What percore does not do yet for such a pool
-/// (Sentinel) is refused here, by name, rather than ignored.
+/// A `servers:` pool as the runtime serves it. With `sentinels:`, each server's name is its
+/// Sentinel master name (the file reader makes sure every server has one) and its `host:port`
+/// is not connected to: Sentinel says where the master is.
 fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServers, Error> {
-    let refuse = |what: &str| {
-        Err(Error::Config(format!(
-            "pool '{pool}': {what} is valid, but not served by this percore yet"
-        )))
-    };
-    if !upstream.sentinels.is_empty() {
-        return refuse("sentinels:");
-    }
     let mut specs = Vec::with_capacity(upstream.servers.len());
     let mut addrs = Vec::with_capacity(upstream.servers.len());
     for server in &upstream.servers {
@@ -212,6 +205,13 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
         failure_limit: upstream.server_failure_limit,
         retry_timeout: upstream.server_retry_timeout,
     });
+    let sentinel = (!upstream.sentinels.is_empty()).then(|| SentinelConfig {
+        pool: pool.to_string(),
+        sentinels: upstream.sentinels.clone(),
+        // The file reader refused a server without a name in a Sentinel pool.
+        masters: upstream.servers.iter().map(|s| s.ring_name()).collect(),
+        auth: upstream.sentinel_auth.clone(),
+    });
     Ok(StaticServers {
         specs,
         addrs,
@@ -219,6 +219,7 @@ fn static_servers(pool: &str, upstream: &ServersUpstream) -> Result<StaticServer
         pool: pool.to_string(),
         eject,
         db: upstream.redis_db,
+        sentinel,
     })
 }
 

@@ -120,18 +120,22 @@ fn every_pool_is_served_and_what_is_not_yet_is_named() {
     );
     assert_eq!(servers.pool, "s");
     let sentinel = file(
-        "s:\n  listen: 127.0.0.1:1\n  redis: true\n  sentinels:\n   - 127.0.0.1:9\n  servers:\n   - 127.0.0.1:2:1 m\n",
+        "s:\n  listen: 127.0.0.1:1\n  redis: true\n  sentinels: 127.0.0.1:5,127.0.0.1:6\n  sentinel_password: sp\n  servers:\n   - 127.0.0.1:2:1 m-a\n   - 127.0.0.1:4:1 m-b\n",
     );
-    let refused = error(runtime_config(
+    let config = runtime_config(
         Some(&sentinel),
         sentinel.process(),
         &PoolFlags::default(),
         1,
-    ));
-    assert!(
-        refused.contains("sentinels: is valid, but not served"),
-        "{refused}"
     );
+    let servers = config.unwrap().servers.expect("a static pool");
+    let found = servers.sentinel.expect("found through Sentinel");
+    assert_eq!(
+        (found.pool.as_str(), found.masters),
+        ("s", vec!["m-a".into(), "m-b".into()])
+    );
+    assert_eq!(found.sentinels, ["127.0.0.1:5", "127.0.0.1:6"]);
+    assert_eq!(found.auth.map(|a| a.password), Some("sp".into()));
     let unix = file(
         "u:\n  listen: /tmp/u.sock 0600\n  redis: true\n  servers:\n   - /tmp/r.sock:1 r\n   - 127.0.0.1:2:1\n",
     );

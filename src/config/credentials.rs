@@ -57,6 +57,29 @@ fn secret(
     value
 }
 
+/// `sentinel_password` / `sentinel_password_env`: what percore gives the Sentinels (AUTH
+/// with that password, as a Sentinel's `requirepass` asks). Only a pool with `sentinels:` has a
+/// use for it (`with_sentinels`).
+pub(super) fn read_sentinel_auth(
+    reader: &mut Reader,
+    fields: &Fields,
+    with_sentinels: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<BackendAuth> {
+    let keys = ["sentinel_password", "sentinel_password_env"];
+    if !with_sentinels {
+        for entry in keys.iter().filter_map(|key| fields.get(key)) {
+            reader.error(entry.line, Some(&entry.key), Problem::OnlyFor("sentinels:"));
+        }
+        return None;
+    }
+    let password = secret(reader, fields, &keys, env)?;
+    Some(BackendAuth {
+        user: None,
+        password,
+    })
+}
+
 /// `redis_auth` / `backend_password` / `backend_password_env`, and `backend_user`.
 pub(super) fn read_backend_auth(
     reader: &mut Reader,

@@ -209,6 +209,12 @@ pub enum Problem {
         "'{0}' has no name: a pool with sentinels: names each server by its Sentinel master name"
     )]
     SentinelName(String),
+    /// `auto_eject_hosts: true` with `sentinels:`: cache mode and data-store mode at once.
+    #[error(
+        "a pool with sentinels: is in data-store mode, which never ejects a server (its keys \
+         must not move): take auto_eject_hosts: true out, or the sentinels"
+    )]
+    SentinelEject,
     /// `backend_user` without a password.
     #[error("needs backend_password, backend_password_env or redis_auth too")]
     UserWithoutPassword,

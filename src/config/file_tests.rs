@@ -250,6 +250,38 @@ fn sentinel_pools_name_their_servers() {
         parse(&unnamed).unwrap_err(),
         ["p.yml:9: pool 'p' key 'servers': '127.0.0.1:6380' has no name: a pool with sentinels: names each server by its Sentinel master name"]
     );
+    assert_eq!(servers(&pool).sentinel_auth, None);
+    let with_password = text.replace(
+        "  redis: true\n",
+        "  redis: true\n  sentinel_password: sp\n",
+    );
+    let auth = servers(&only_pool(&with_password)).sentinel_auth.clone();
+    assert_eq!(
+        auth.map(|a| (a.user, a.password)),
+        Some((None, "sp".into()))
+    );
+    let from_env = text.replace(
+        "  redis: true\n",
+        "  redis: true\n  sentinel_password_env: SECRET\n",
+    );
+    let auth = servers(&only_pool(&from_env)).sentinel_auth.clone();
+    assert_eq!(auth.map(|a| a.password), Some("s3cret".into()));
+    let ejecting = text.replace(
+        "  redis: true\n",
+        "  redis: true\n  auto_eject_hosts: true\n",
+    );
+    assert_eq!(
+        parse(&ejecting).unwrap_err(),
+        ["p.yml:4: pool 'p' key 'auto_eject_hosts': a pool with sentinels: is in data-store mode, which never ejects a server (its keys must not move): take auto_eject_hosts: true out, or the sentinels"]
+    );
+    // Only a pool with Sentinels has a use for their password.
+    assert_eq!(
+        parse(
+            "p:\n  listen: h:1\n  redis: true\n  servers:\n   - h:2:1\n  sentinel_password: sp\n"
+        )
+        .unwrap_err(),
+        ["p.yml:6: pool 'p' key 'sentinel_password': applies only to a pool with sentinels:"]
+    );
 }
 
 #[test]
@@ -315,7 +347,7 @@ fn errors_name_line_and_key() {
         ("  servers:\n   - a:1:1 x\n   - b:1:1 x\n", "p.yml:6: pool 'p' key 'servers': two servers are named 'x'"),
         ("  servers: []\n", "p.yml:4: pool 'p' key 'servers': needs at least one entry"),
         ("  servers:\n   - h:1:1\n  hash: md5\n  hash: crc16\n", "p.yml:7: pool 'p' key 'hash': is given twice"),
-        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers, tls, backend_tls)"),
+        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, sentinel_password, sentinel_password_env, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers, tls, backend_tls)"),
         ("  servers:\n   - h:1:1\n  cluster: h:2\n", "p.yml:6: pool 'p' key 'cluster': pool has both servers: and cluster:; a pool has one upstream"),
         ("  timeout: 5\n", "p.yml:1: pool 'p': pool has neither servers: (standalone servers) nor cluster: (Redis Cluster seeds)"),
         ("  servers:\n   - h:1:1\n  announce: h:3\n", "p.yml:6: pool 'p' key 'announce': applies only to a pool with cluster:"),

@@ -25,6 +25,7 @@ pub mod pool;
 pub mod process;
 mod read;
 pub mod tls;
+mod tls_flags;
 mod tls_reload;
 mod upstream;
 pub mod values;
@@ -37,7 +38,7 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
-pub use tls::{BackendTls, ClientTls, TlsFlags, TlsSettings};
+pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{reload_certificates, watch_hangup};
 
 /// The name of the one pool served without a configuration file (the flags' pool): log
@@ -148,6 +149,9 @@ pub struct StaticServers {
     /// The database every server connection selects (`redis_db`; 0, the servers' default,
     /// selects nothing).
     pub db: u32,
+    /// Where the servers' masters are found, when Sentinel names them (`sentinels:`): then
+    /// `addrs` are only what the file says, and the masters are served where Sentinel says.
+    pub sentinel: Option<SentinelConfig>,
 }
 
 /// nutcracker's cache mode: a server that fails `failure_limit` times in a row leaves the
@@ -158,6 +162,20 @@ pub struct EjectPolicy {
     pub failure_limit: u32,
     /// `server_retry_timeout`: how long an ejected server stays out of the ring.
     pub retry_timeout: Duration,
+}
+
+/// A static pool whose servers are Sentinel masters, found by name (`sentinels:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The pool's name, for the logs of a failover.
+    pub pool: String,
+    /// The Sentinels, `host:port`, asked in this order.
+    pub sentinels: Vec<String>,
+    /// Each server's master name at Sentinel, in the servers' order: server `i` (a key's
+    /// token) is master `masters[i]`.
+    pub masters: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`), if they ask for one.
+    pub auth: Option<BackendAuth>,
 }
 
 /// Everything the proxy needs to know to run.

@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use super::credentials::{read_backend_auth, read_client_auth, ClientAuth};
+use super::credentials::{read_backend_auth, read_client_auth, read_sentinel_auth, ClientAuth};
 use super::error::Problem;
 use super::read::{Fields, Reader};
-use super::tls::{read_settings, TlsSettings};
+use super::tls::{read_pool_tls, PoolTls};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
 use super::yaml::{Entry, Node};
 use super::{BackendAuth, Config, OutputLimit};
@@ -53,6 +53,8 @@ const PERCORE_KEYS: &[&str] = &[
     "cluster",
     "refresh_interval",
     "sentinels",
+    "sentinel_password",
+    "sentinel_password_env",
     "requirepass",
     "requirepass_env",
     "users",
@@ -85,6 +87,8 @@ const SERVERS_ONLY: &[&str] = &[
     "server_retry_timeout",
     "server_failure_limit",
     "sentinels",
+    "sentinel_password",
+    "sentinel_password_env",
 ];
 /// Keys that only a Redis Cluster pool has a use for.
 const CLUSTER_ONLY: &[&str] = &["refresh_interval", "announce", "proxy_peers"];
@@ -132,6 +136,8 @@ pub struct ServersUpstream {
     pub redis_db: u32,
     /// Sentinels to ask for each server's master, by the server's name; empty: none.
     pub sentinels: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`, `sentinel_password_env`).
+    pub sentinel_auth: Option<BackendAuth>,
 }
 
 /// Client-side limits and the slow log, as the flags of the same names set them.
@@ -173,8 +179,7 @@ pub struct PoolConfig {
     client_auth: ClientAuth,
     users: Users,
     limits: Limits,
-    tls: Option<TlsSettings>,
-    backend_tls: Option<TlsSettings>,
+    tls: PoolTls,
 }
 
 impl PoolConfig {
@@ -235,13 +240,9 @@ impl PoolConfig {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
-    /// TLS for clients (`tls:`); `None`: plain TCP.
-    pub fn tls(&self) -> Option<&TlsSettings> {
-        self.tls.as_ref()
-    }
-    /// TLS to the servers (`backend_tls:`); `None`: plain TCP.
-    pub fn backend_tls(&self) -> Option<&TlsSettings> {
-        self.backend_tls.as_ref()
+    /// TLS to clients (`tls:`) and to the servers (`backend_tls:`).
+    pub fn tls(&self) -> &PoolTls {
+        &self.tls
     }
 }
 
@@ -271,7 +272,11 @@ pub(super) fn read_pool(
             None
         }
     };
-    let upstream = read_upstream(reader, &fields);
+    let mut upstream = read_upstream(reader, &fields);
+    if let Some(Upstream::Servers(servers)) = &mut upstream {
+        servers.sentinel_auth =
+            read_sentinel_auth(reader, &fields, !servers.sentinels.is_empty(), env);
+    }
     if let (Some(listen), Some(upstream)) = (&listen, &upstream) {
         super::upstream::check_announce(reader, &fields, listen, upstream);
     }
@@ -303,12 +308,7 @@ pub(super) fn read_pool(
         .map(|auth| auth.password.as_str());
     let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
-    let tls = fields
-        .get("tls")
-        .and_then(|e| read_settings(reader, e, false));
-    let backend_tls = fields
-        .get("backend_tls")
-        .and_then(|e| read_settings(reader, e, true));
+    let tls = read_pool_tls(reader, &fields);
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }
@@ -331,7 +331,6 @@ pub(super) fn read_pool(
         users,
         limits,
         tls,
-        backend_tls,
     })
 }
 

@@ -22,7 +22,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 use super::error::Problem;
-use super::read::Reader;
+use super::read::{Fields, Reader};
+pub use super::tls_flags::TlsFlags;
 use super::tls_reload::ReloadingCert;
 use super::yaml::Entry;
 use super::{Config, PoolConfig};
@@ -109,48 +110,27 @@ impl BackendTls {
     }
 }
 
-/// The TLS flags, for the pool the flags describe (or the file's one pool, over its values).
-#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
-pub struct TlsFlags {
-    /// Serve clients with TLS: the certificate chain (PEM) percore presents. Needs --tls-key.
-    #[arg(long, value_name = "PATH")]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PATH")]
-    pub tls_key: Option<PathBuf>,
-    /// Require client certificates signed by one of these CA certificates (PEM) [default:
-    /// clients need none].
-    #[arg(long, value_name = "PATH")]
-    pub tls_ca: Option<PathBuf>,
-    /// TLS versions clients may use [default: tls1.2,tls1.3].
-    #[arg(long, value_delimiter = ',', value_name = "tls1.2,tls1.3")]
-    pub tls_protocols: Vec<String>,
-    /// Cipher suites clients may use, by IANA name (TLS13_AES_128_GCM_SHA256,
-    /// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...) [default: rustls's, all AEAD].
-    #[arg(long, value_delimiter = ',', value_name = "SUITE,...")]
-    pub tls_ciphers: Vec<String>,
-    /// Connect to the backends with TLS (their tls-port), checking their certificates against
-    /// these CA certificates (PEM).
-    #[arg(long, value_name = "PATH")]
-    pub backend_tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) percore presents to the backends (for tls-auth-clients yes).
-    #[arg(long, value_name = "PATH")]
-    pub backend_tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --backend-tls-cert.
-    #[arg(long, value_name = "PATH")]
-    pub backend_tls_key: Option<PathBuf>,
-    /// The name the backends' certificates must carry [default: the host of each node's
-    /// address].
-    #[arg(long, value_name = "NAME")]
-    pub backend_tls_server_name: Option<String>,
+/// A pool's TLS settings, both sides, as its file gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolTls {
+    /// `tls:`: TLS to clients; `None`: plain TCP.
+    pub clients: Option<TlsSettings>,
+    /// `backend_tls:`: TLS to the servers; `None`: plain TCP.
+    pub backends: Option<TlsSettings>,
+}
+
+/// Reads a pool's `tls:` and `backend_tls:` (errors recorded in `reader`).
+pub(super) fn read_pool_tls(reader: &mut Reader, fields: &Fields) -> PoolTls {
+    PoolTls {
+        clients: fields
+            .get("tls")
+            .and_then(|e| read_settings(reader, e, false)),
+        backends: (fields.get("backend_tls")).and_then(|e| read_settings(reader, e, true)),
+    }
 }
 
 /// Reads `tls:` (`backend: false`) or `backend_tls:`; `None` if it has errors (recorded).
-pub(super) fn read_settings(
-    reader: &mut Reader,
-    entry: &Entry,
-    backend: bool,
-) -> Option<TlsSettings> {
+fn read_settings(reader: &mut Reader, entry: &Entry, backend: bool) -> Option<TlsSettings> {
     let known = if backend { BACKEND_KEYS } else { CLIENT_KEYS };
     let fields = reader.fields(entry.line, &entry.value, known)?;
     let before = reader.errors.len();
@@ -285,9 +265,10 @@ pub(super) fn with_tls(
     pool: Option<&PoolConfig>,
     flags: &TlsFlags,
 ) -> Result<Config, Error> {
+    let tls = pool.map(PoolConfig::tls);
     let file = (
-        pool.and_then(PoolConfig::tls),
-        pool.and_then(PoolConfig::backend_tls),
+        tls.and_then(|t| t.clients.as_ref()),
+        tls.and_then(|t| t.backends.as_ref()),
     );
     let (tls, backend_tls) = settle(&config.name, file, flags)?;
     Ok(Config {

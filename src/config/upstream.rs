@@ -139,6 +139,12 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
     };
     let (servers, sentinels) = (servers?, sentinels?);
     if !sentinels.is_empty() {
+        if let Some(entry) = fields
+            .get("auto_eject_hosts")
+            .filter(|_| auto_eject_hosts == Some(true))
+        {
+            reader.error(entry.line, Some("auto_eject_hosts"), Problem::SentinelEject);
+        }
         for server in servers.iter().filter(|s| s.name.is_none()) {
             reader.error(
                 server.line,
@@ -157,6 +163,8 @@ pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         server_failure_limit: failure_limit,
         redis_db,
         sentinels,
+        // Read with the pool's other secrets (`read_sentinel_auth`).
+        sentinel_auth: None,
     }))
 }
 

@@ -33,6 +33,10 @@ pub struct ProxyView {
     pub masters: Vec<Rc<str>>,
     /// A static pool's servers and what is ejected; `None` for a cluster pool.
     pub pool: Option<PoolView>,
+    /// A static pool's servers, in order: each one's name (its address as written when it has
+    /// none) and where it is served now (`None`: nowhere yet, its Sentinel master not found).
+    /// Empty for a cluster.
+    pub servers: Vec<(String, Option<Rc<str>>)>,
 }
 
 /// A static pool as the serving core sees it (every core sees the same servers ejected).
@@ -98,6 +102,10 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     );
     for (index, addr) in view.masters.iter().enumerate() {
         let _ = write!(text, "master{index}:{addr}\r\n");
+    }
+    for (index, (name, addr)) in view.servers.iter().enumerate() {
+        let addr = addr.as_deref().unwrap_or("none");
+        let _ = write!(text, "server{index}:name={name},addr={addr}\r\n");
     }
     if let Some(pool) = &view.pool {
         pool_section(&mut text, pool);
@@ -231,6 +239,29 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::net::RingStats;
+
+    #[test]
+    fn proxy_info_shows_where_each_server_is() {
+        let view = ProxyView {
+            core: 0,
+            threads: 1,
+            pinned: true,
+            uptime: Duration::from_secs(1),
+            listen: "127.0.0.1:6380".parse().expect("address"),
+            epoch: 2,
+            masters: vec!["127.0.0.1:7001".into()],
+            pool: None,
+            servers: vec![
+                ("m-a".into(), None),
+                ("m-b".into(), Some("127.0.0.1:7001".into())),
+            ],
+        };
+        let text = proxy_info(&view, &[]);
+        assert!(
+            text.contains("master0:127.0.0.1:7001\r\nserver0:name=m-a,addr=none\r\nserver1:name=m-b,addr=127.0.0.1:7001\r\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn latency_report_has_cores_and_total() {

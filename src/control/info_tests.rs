@@ -27,6 +27,7 @@ fn facts() -> Facts {
             epoch: 3,
             masters: vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into()],
             pool: None,
+            servers: Vec::new(),
         },
         pid: 42,
         executable: "/usr/bin/percore".into(),

@@ -3,7 +3,8 @@
 //! Cores are joined in a glommio channel mesh (one bounded single-producer channel per ordered
 //! pair of cores). Four kinds of things travel on it, none of them per request:
 //! - topology: the refresher on core 0 sends each new layout to every core;
-//! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh;
+//! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh (or,
+//!   in a Sentinel pool, to ask the Sentinels);
 //! - gathers: the core serving an admin command (`PROXY INFO`, `CLIENT LIST`, ...) asks every
 //!   core a [`Question`] and merges their [`Answer`]s;
 //! - notices: something every core acts on ([`Notice`]), sent as a gather
@@ -208,6 +209,10 @@ pub enum Notice {
         /// When every core puts it back in the ring.
         until: Instant,
     },
+    /// A Sentinel pool's servers moved (from `control::sentinel`): its layout with their new
+    /// addresses. Connections to a master that left it are closed, so what waits there fails
+    /// at once and nothing more goes to a demoted master.
+    Servers(Arc<Topology>),
     /// CONFIG SET of the slow log's settings, which every core's log follows.
     Slowlog {
         /// `slowlog-log-slower-than`, if set (`Some(None)`: negative, off).

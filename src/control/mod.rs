@@ -3,6 +3,7 @@
 //!
 //! - [`mesh`]: the cross-core channels and stats gathers;
 //! - [`refresh`]: the topology refresher (on core 0);
+//! - [`sentinel`]: the Sentinel watcher of a data-store pool (on core 0);
 //! - [`peers`]: the health check of the other percore instances of a fleet (on core 0);
 //! - [`admin`]: the text of `PROXY INFO` and `PROXY LATENCY`;
 //! - [`info`], [`info_merge`], `info_rules`: the text of `INFO`, and the masters' INFO merged
@@ -23,3 +24,4 @@ pub mod nutstats;
 pub mod peers;
 pub mod prometheus;
 pub mod refresh;
+pub mod sentinel;

@@ -13,15 +13,13 @@
 //! server connection). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
-//! request older than `--backend-timeout` (on a dedicated connection, its own patience) ends
-//! the connection. Every waiting request gets an error naming the node (never a hang),
-//! the core asks for a topology refresh, and the connection is remade with exponential
-//! backoff; while it is down, new requests fail at once. A static pool's connection (no
-//! topology to wait for) instead tries again at once for a request that comes while it is
-//! down, as nutcracker does, and the request waits for that attempt: a server that is back
-//! serves the next request, and one still down fails it with the connect error. A static
-//! pool in cache mode counts each such end as a failure of the server, and the first reply on
-//! a connection as a sign of life (`shard::eject`).
+//! request older than `--backend-timeout` (a dedicated connection: its own patience) ends the
+//! connection. Every waiting request gets an error naming the node (never a hang), the core
+//! asks for a topology refresh, and the connection is remade with exponential backoff; while
+//! it is down, new requests fail at once. A static pool's connection instead tries again at
+//! once for a request that comes while it is down (as nutcracker does), which waits for that
+//! attempt. In cache mode each end counts as a failure of the server, and a connection's
+//! first reply as a sign of life (`shard::eject`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -36,7 +34,6 @@ use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
 use crate::cluster::redirect::parse_redirect;
-use crate::cluster::slot::Slot;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::{Counters, ServerCounters};
@@ -50,10 +47,12 @@ use super::reply_to::ReplyTo;
 use super::Shard;
 use super::{dispatch, eject, greeting};
 
+mod outbound;
 mod queue;
 mod stats;
 mod watch;
 
+pub use outbound::Outbound;
 use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
@@ -78,55 +77,6 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// During an outage, one reconnect failure in this many is logged at warn level.
 const FAILURE_LOG_EVERY: u32 = 30;
-
-/// A request on its way to a backend.
-pub struct Outbound {
-    /// The request frame, as the client sent it (or as the proxy built it for a split part).
-    pub request: Bytes,
-    /// Where the reply goes.
-    pub reply_to: ReplyTo,
-    /// The request's slot, to route it again after TRYAGAIN; `None` for keyless requests.
-    pub slot: Option<Slot>,
-    /// Send ASKING first (the request follows an ASK redirect).
-    pub asking: bool,
-    /// Redirects followed so far.
-    pub redirects: u8,
-    /// The protocol of the client the reply goes to: a redirected request is sent again on a
-    /// connection of the same protocol.
-    pub protocol: Protocol,
-    /// When it was last written to a backend, for the timeout watchdog (until then, when the
-    /// client's request was parsed).
-    pub sent: Instant,
-    /// How long its reply may take once written, when not `--backend-timeout`: a blocking
-    /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
-    /// dedicated connections carry such requests, and only their watchdog reads it.
-    pub patience: Option<Duration>,
-}
-
-impl Outbound {
-    /// A request not sent anywhere yet.
-    pub fn new(
-        request: Bytes,
-        reply_to: ReplyTo,
-        slot: Option<Slot>,
-        protocol: Protocol,
-        started: Instant,
-    ) -> Self {
-        Outbound {
-            request,
-            reply_to,
-            slot,
-            asking: false,
-            redirects: 0,
-            protocol,
-            sent: started,
-            patience: None,
-        }
-    }
-
-    /// Patience of a request that may wait for its reply without end (BLPOP ... 0).
-    pub const FOREVER: Duration = Duration::MAX;
-}
 
 /// Connection state, as seen by requests arriving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +104,8 @@ pub struct Backend {
     /// Requests written and waiting for their reply, oldest first.
     inflight: RefCell<VecDeque<Outbound>>,
     wake_writer: Signal,
-    /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection.
-    /// Shared connections never look at it.
+    /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection, or
+    /// a shared one's to end its current connection ([`Backend::close`]).
     stop: Signal,
     /// Whether a request sent while the connection is down queues and cuts the reconnect
     /// backoff short ([`Backend::retrying_on_request`]) instead of failing at once.
@@ -230,7 +180,8 @@ impl Backend {
     }
 
     /// Closes a dedicated connection ([`run_dedicated`]): its waiting requests fail, and the
-    /// node sees the connection go at once (a client blocked there is unblocked).
+    /// node sees the connection go at once (a client blocked there is unblocked). A shared
+    /// one's node left the layout (its server moved): [`run`] remakes it only if it is back.
     pub fn close(&self) {
         self.state.set(State::Down);
         self.stop.notify();
@@ -401,7 +352,15 @@ async fn serve(
     let reader = read_replies(shard, backend, stream);
     let writer = write_requests(backend, stream, shard.uring());
     let watchdog = watch_timeouts(backend, timeout);
-    futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog)).await
+    let retired = async {
+        backend.stop.wait().await;
+        BackendError::Lost {
+            node: backend.addr.to_string(),
+            reason: "the server's master moved (Sentinel failover)".into(),
+        }
+    };
+    let serving = futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog));
+    futures_lite::future::or(retired, serving).await
 }
 
 /// Writes queued requests, all that are queued in one gathered write, each from the client's

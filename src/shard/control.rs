@@ -12,11 +12,14 @@ use tracing::{debug, warn};
 
 use crate::control::mesh::{Answer, Message, Notice, Question};
 use crate::control::refresh::{Refresher, Update};
+use crate::control::sentinel::Watcher;
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::cluster::slot::Slot;
+use crate::config::SentinelConfig;
 use crate::control::admin::ProxyView;
 use crate::metrics::CoreStats;
 use crate::resp::Protocol;
@@ -103,6 +106,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
         Notice::Unpause => shard.pause.set(None),
         Notice::Peers(live) => super::cluster_view::adopt(shard, &live),
         Notice::Monitors(update) => monitor::apply(shard, update),
+        Notice::Servers(topology) => shard.follow_servers(&topology),
         Notice::Slowlog {
             slower_than,
             max_len,
@@ -129,6 +133,37 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
             .run(|update| {
                 let shard = shard.clone();
                 async move { publish(&shard, update).await }
+            })
+            .await
+    })
+    .detach();
+}
+
+/// Starts the Sentinel watcher of this core's pool (a static pool with `sentinels:`). Its
+/// layouts go to every core as [`Notice::Servers`], so it knows when each has switched.
+pub(super) fn spawn_sentinel_watcher(shard: &Rc<Shard>, config: &'static SentinelConfig) {
+    let watcher = Watcher::new(
+        shard.uring.clone(),
+        config,
+        shard.config.backend_timeout,
+        shard.config.refresh_interval,
+        shard.refresh_wanted.clone(),
+    );
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        watcher
+            .run(|update| {
+                let shard = shard.clone();
+                async move {
+                    match update {
+                        Update::Topology(topology) => {
+                            let epoch = topology.epoch;
+                            shard.tell_every_core(Notice::Servers(topology)).await;
+                            debug!(epoch, "every core follows the Sentinel pool's new layout");
+                        }
+                        other => publish(&shard, other).await,
+                    }
+                }
             })
             .await
     })
@@ -253,6 +288,19 @@ impl Shard {
             epoch: map.epoch(),
             masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
             pool: super::eject::pool_view(self),
+            servers: self
+                .config
+                .servers
+                .iter()
+                .flat_map(|servers| {
+                    servers.specs.iter().enumerate().map(|(index, spec)| {
+                        let slot = u16::try_from(index).ok().and_then(Slot::new);
+                        let node = slot.and_then(|slot| map.node_for(slot));
+                        let name = spec.name().unwrap_or(spec.addr()).to_string();
+                        (name, node.map(|node| node.addr.clone()))
+                    })
+                })
+                .collect(),
         }
     }
 }

@@ -95,6 +95,10 @@ const REFRESH_REQUEST_GAP: Duration = Duration::from_millis(100);
 
 /// Redis Cluster's reply for a slot no master serves.
 const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
+/// The reply for a key of a Sentinel pool's server that has no master now: TRYAGAIN, as
+/// Redis Cluster answers while a slot moves, since it is over in a second or two.
+const NO_MASTER: &[u8] = b"-TRYAGAIN percore: this key's server has no master now (a Sentinel \
+    failover is promoting its replica, or Sentinel has not named its master yet)\r\n";
 
 /// The state of one core.
 pub struct Shard {
@@ -218,21 +222,31 @@ impl Shard {
 
     /// The reply to a request whose slot no master serves: Redis Cluster's CLUSTERDOWN, with
     /// the reason when percore has never reached the cluster (a wrong seed, refused
-    /// credentials), so the operator reads why instead of guessing.
+    /// credentials), so the operator reads why instead of guessing. A static pool's server
+    /// is served by nobody only while Sentinel has no master for it.
     fn unserved(&self) -> Bytes {
-        if let Some(servers) = &self.config.servers {
-            // A static pool's request has no server only when every server is ejected, or
-            // when it was placed (queued in a transaction) before its server was.
-            return error_reply(&format!(
+        let unreachable = self.unreachable.borrow();
+        let not_found = unreachable
+            .as_ref()
+            .filter(|_| self.slot_map.borrow().epoch() == 0);
+        match (&self.config.servers, not_found) {
+            // Cache mode: a request has no server only when every server is ejected, or when
+            // it was placed (queued in a transaction) before its server was.
+            (Some(servers), _) if servers.eject.is_some() => error_reply(&format!(
                 "ERR percore: pool '{}' has no live server for this request (ejected)",
                 servers.pool
-            ));
-        }
-        match &*self.unreachable.borrow() {
-            Some(error) if self.slot_map.borrow().epoch() == 0 => error_reply(&format!(
+            )),
+            // A Sentinel pool before any Sentinel answered: clients read why.
+            (Some(servers), Some(error)) => error_reply(&format!(
+                "TRYAGAIN percore: pool '{}' has found no master through Sentinel yet: {error}",
+                servers.pool
+            )),
+            // A Sentinel pool's server not found yet, or held during a failover.
+            (Some(_), None) => Bytes::from_static(NO_MASTER),
+            (None, Some(error)) => error_reply(&format!(
                 "CLUSTERDOWN percore has no cluster topology yet: {error}"
             )),
-            _ => Bytes::from_static(CLUSTERDOWN),
+            (None, None) => Bytes::from_static(CLUSTERDOWN),
         }
     }
 
@@ -304,6 +318,22 @@ impl Shard {
         self.topology_applied.notify();
         self.pubsub.topology_changed(self);
         debug!(core = self.id, epoch = topology.epoch, "topology applied");
+    }
+
+    /// Applies a Sentinel pool's new layout, then closes this core's connections to the
+    /// masters that left it: what waits there fails at once (it may have run, so it is not
+    /// sent again), and nothing queued behind it reaches a demoted master.
+    fn follow_servers(self: &Rc<Self>, topology: &Arc<Topology>) {
+        let before = self.masters();
+        self.apply_topology(topology);
+        for node in before.iter().filter(|node| !self.serves(&node.addr)) {
+            info!(
+                core = self.id,
+                node = &*node.addr,
+                "closing the connections to a former master"
+            );
+            node.retire();
+        }
     }
 
     /// True if `name` (`command` or `container|sub`, any case) is a command the cluster's

@@ -51,6 +51,16 @@ impl Node {
 }
 
 impl Node {
+    /// Ends the node's connections (it left the layout: a Sentinel failover): what waits on
+    /// them fails, and they are not remade while the node stays out of the layout.
+    pub fn retire(&self) {
+        for conns in &self.conns {
+            for conn in conns.borrow().iter() {
+                conn.close();
+            }
+        }
+    }
+
     /// Queues `outs` on one connection of their protocol, in order and with nothing of
     /// another client between them (a transaction's MULTI ... EXEC).
     pub fn send_all(&self, shard: &Rc<Shard>, outs: Vec<Outbound>) {

@@ -1,6 +1,7 @@
 //! How a core serves: [`run_core`] is the body of each core's executor. It sets up the core's
 //! socket ring and runs every pool on it, each a [`Shard`] of its own: join the pool's mesh,
-//! set up its upstream (a cluster's refresher on core 0, or a static pool's fixed layout),
+//! set up its upstream (a cluster's refresher on core 0, a static pool's fixed layout, or a
+//! Sentinel pool's watcher on core 0),
 //! listen once the layout is known, accept until the process stops, then drain.
 
 use std::cell::{Cell, RefCell};
@@ -151,12 +152,19 @@ async fn run_pool(
     control::spawn_receivers(&shard, receivers);
     seat.seats.borrow_mut()[seat.index] = Some(shard.clone());
     match &config.servers {
-        // A static pool's layout is the configuration's: no refresher, no fleet.
+        // A static pool's layout is the configuration's, or Sentinel's: no refresher, no fleet.
         Some(servers) => {
             let ring = Ring::build(&servers.specs, servers.scheme)
                 .map_err(|e| Error::Config(e.to_string()))?;
             *shard.placer.borrow_mut() = placer::Placer::Servers(ring);
-            shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs)));
+            match &servers.sentinel {
+                // Where each server is, Sentinel says: one watcher tells every core.
+                Some(sentinel) if core == REFRESHER_CORE => {
+                    control::spawn_sentinel_watcher(&shard, sentinel);
+                }
+                Some(_) => {}
+                None => shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs))),
+            }
         }
         None if core == REFRESHER_CORE => {
             control::spawn_refresher(&shard);

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod nutcracker;
+pub mod sentinel;
 pub mod tls;
 pub mod unix;
 
@@ -840,7 +841,31 @@ impl Proxy {
         Proxy::spawn(port, args, &[])
     }
 
+    /// `start_with_args`, but `None` when percore exits before it accepts connections (its
+    /// port was taken since it was found free, say), so the caller can try another port.
+    pub fn try_start_with_args(port: u16, args: &[&str]) -> Option<Proxy> {
+        let mut proxy = Proxy::launch(port, args, &[]);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if !proxy.is_running() || Instant::now() > deadline {
+                eprintln!("percore did not start on {port}:\n{}", proxy.log());
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
+        Some(proxy)
+    }
+
     fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Proxy {
+        let proxy = Proxy::launch(port, args, env);
+        wait_until("percore to accept connections", READY_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        proxy
+    }
+
+    /// Starts the process, without waiting for it.
+    fn launch(port: u16, args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let dir = TempDir::new().unwrap();
         let log = dir.path().join("percore.log");
         let child = die_with_the_test(Command::new(env!("CARGO_BIN_EXE_percore")))
@@ -850,16 +875,12 @@ impl Proxy {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start percore");
-        let proxy = Proxy {
+        Proxy {
             port,
             child,
             log,
             _dir: dir,
-        };
-        wait_until("percore to accept connections", READY_TIMEOUT, || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        proxy
+        }
     }
 
     /// A new client connection.

@@ -1,0 +1,60 @@
+//! A request on its way to a node: what a backend connection queues, writes and matches its
+//! reply to, and what a redirect sends again.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::cluster::slot::Slot;
+use crate::resp::Protocol;
+
+use crate::shard::reply_to::ReplyTo;
+
+/// A request on its way to a backend.
+pub struct Outbound {
+    /// The request frame, as the client sent it (or as the proxy built it for a split part).
+    pub request: Bytes,
+    /// Where the reply goes.
+    pub reply_to: ReplyTo,
+    /// The request's slot, to route it again after TRYAGAIN; `None` for keyless requests.
+    pub slot: Option<Slot>,
+    /// Send ASKING first (the request follows an ASK redirect).
+    pub asking: bool,
+    /// Redirects followed so far.
+    pub redirects: u8,
+    /// The protocol of the client the reply goes to: a redirected request is sent again on a
+    /// connection of the same protocol.
+    pub protocol: Protocol,
+    /// When it was last written to a backend, for the timeout watchdog (until then, when the
+    /// client's request was parsed).
+    pub sent: Instant,
+    /// How long its reply may take once written, when not `--backend-timeout`: a blocking
+    /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
+    /// dedicated connections carry such requests, and only their watchdog reads it.
+    pub patience: Option<Duration>,
+}
+
+impl Outbound {
+    /// A request not sent anywhere yet.
+    pub fn new(
+        request: Bytes,
+        reply_to: ReplyTo,
+        slot: Option<Slot>,
+        protocol: Protocol,
+        started: Instant,
+    ) -> Self {
+        Outbound {
+            request,
+            reply_to,
+            slot,
+            asking: false,
+            redirects: 0,
+            protocol,
+            sent: started,
+            patience: None,
+        }
+    }
+
+    /// Patience of a request that may wait for its reply without end (BLPOP ... 0).
+    pub const FOREVER: Duration = Duration::MAX;
+}
