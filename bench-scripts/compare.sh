@@ -14,6 +14,14 @@
 #               server nutcracker puts it on (tests/pool_placement.rs proves it; the script
 #               checks that 50 keys read the same through both)
 #   pool-2t     the same with --threads 2. The pools start only when selected.
+#   redis-tls   one standalone redis-server speaking TLS only (tls-port 7104), no proxy
+#   percore-tls-1t, percore-tls-2t  percore --threads 1 / 2 over the 3-master cluster with TLS
+#               to its clients (--tls-cert/--tls-key; the cluster itself plain), ports 6385/6386.
+#               TLS targets start only when selected; their certificates (a CA and a server
+#               certificate for 127.0.0.1) are made with openssl in the run's temp dir, and
+#               redis-benchmark runs with --tls against them. The TLS comparison of issue 14:
+#   TARGETS="redis-tls percore-tls-1t percore-1t" TESTS="get set" PROTOCOLS=2 \
+#     bash bench-scripts/compare.sh
 #   peer-<name> from PEER_<NAME> (below), always added.
 # Tests (TESTS; default "get set mset"): any redis-benchmark -t name (mset is its 10-key MSET,
 # keys spread over servers and slots), and mget: one MGET of MGET_KEYS (default 100) keys
@@ -72,7 +80,8 @@ MD="$OUT/compare-$STAMP.md"
 for target in $TARGETS; do
   case $target in
     redis | nutcracker | percore-1t | percore-2t | pool-1t | pool-2t) ;;
-    *) echo "compare.sh: unknown target '$target' (redis nutcracker percore-1t percore-2t pool-1t pool-2t; peers come from PEER_<NAME>)" >&2; exit 2 ;;
+    redis-tls | percore-tls-1t | percore-tls-2t) ;;
+    *) echo "compare.sh: unknown target '$target' (redis nutcracker percore-1t percore-2t pool-1t pool-2t redis-tls percore-tls-1t percore-tls-2t; peers come from PEER_<NAME>)" >&2; exit 2 ;;
   esac
 done
 selected() { [[ " $TARGETS " == *" $1 "* ]]; }
@@ -97,6 +106,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for port in 7100 7101 7102 7103; do redis-cli -p $port shutdown nosave >/dev/null 2>&1 || true; done
+  [ -z "${TLS_PORTS:-}" ] || redis-cli $(tls_flags 7104) -p 7104 shutdown nosave >/dev/null 2>&1 || true
   bash bench-scripts/cluster-down.sh >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -119,7 +129,9 @@ pool:
    - 127.0.0.1:7102:1
    - 127.0.0.1:7103:1
 EOF
-nutcracker -c "$WORK/nutcracker.yml" -o "$WORK/nutcracker.log" &
+# Its stats port (default 22222) can be taken by another percore or nutcracker on the machine,
+# which makes nutcracker exit at start: NUT_STATS_PORT moves it.
+nutcracker -c "$WORK/nutcracker.yml" -o "$WORK/nutcracker.log" -s "${NUT_STATS_PORT:-22222}" &
 PIDS+=($!); NUT_PID=$!
 SEEDS=127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
 "$BIN" --listen 127.0.0.1:6381 --cluster $SEEDS --threads 1 --log-level warn 2>"$WORK/p1.log" &
@@ -139,6 +151,39 @@ if selected pool-2t; then
   "$BIN" -c "$WORK/nutcracker.yml" --listen 127.0.0.1:6384 --threads 2 --log-level warn 2>"$WORK/pool2.log" &
   PIDS+=($!); POOL2_PID=$!; POOL_PORTS="$POOL_PORTS 6384"
 fi
+# TLS targets: a CA and a server certificate for 127.0.0.1, then the servers that use them.
+# ECDSA P-256 keys: each of the CLIENTS connections' handshakes costs ~1.5 ms of CPU with an
+# RSA-2048 key (its signature), which in a line of 25,000 requests reads as ~3 us per request
+# on every TLS target and hides the steady-state cost; P-256 signs in tens of microseconds.
+TLS_PORTS=""
+tls_flags() { [[ " $TLS_PORTS " == *" $1 "* ]] && echo "--tls --cacert $WORK/ca.pem"; true; }
+if selected redis-tls || selected percore-tls-1t || selected percore-tls-2t; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=compare CA" \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" -keyout "$WORK/server.key" \
+    -out "$WORK/server.csr" 2>/dev/null
+  openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
+    -CAcreateserial -days 2 -extfile <(echo "subjectAltName=IP:127.0.0.1") \
+    -out "$WORK/server.pem" 2>/dev/null
+  TLS_CERT=(--tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key")
+fi
+REDIS_TLS_PID=""; PT1_PID=""; PT2_PID=""
+if selected redis-tls; then
+  redis-server --port 0 --tls-port 7104 --bind 127.0.0.1 --save '' --appendonly no \
+    --tls-cert-file "$WORK/server.pem" --tls-key-file "$WORK/server.key" \
+    --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients no --daemonize yes \
+    --dir "$WORK" --logfile "$WORK/redis-7104.log" >/dev/null
+  TLS_PORTS="$TLS_PORTS 7104"
+fi
+if selected percore-tls-1t; then
+  "$BIN" --listen 127.0.0.1:6385 --cluster $SEEDS --threads 1 "${TLS_CERT[@]}" --log-level warn 2>"$WORK/pt1.log" &
+  PIDS+=($!); PT1_PID=$!; TLS_PORTS="$TLS_PORTS 6385"
+fi
+if selected percore-tls-2t; then
+  "$BIN" --listen 127.0.0.1:6386 --cluster $SEEDS --threads 2 "${TLS_CERT[@]}" --log-level warn 2>"$WORK/pt2.log" &
+  PIDS+=($!); PT2_PID=$!; TLS_PORTS="$TLS_PORTS 6386"
+fi
+
 # Extra peers from PEER_<NAME> variables, each on its own port from 6390 up.
 declare -A PEER_PID PEER_PORT
 peer_port=6390
@@ -153,10 +198,11 @@ for var in $(compgen -v PEER_ || true); do
   peer_port=$((peer_port + 1))
 done
 
-for port in 7100 22121 6381 6382 $POOL_PORTS "${PEER_PORT[@]}"; do
+for port in 7100 22121 6381 6382 $POOL_PORTS $TLS_PORTS "${PEER_PORT[@]}"; do
   ready=""
   for _ in $(seq 1 100); do
-    [ "$(redis-cli -p $port set compare:ready 1 2>/dev/null)" = OK ] && { ready=1; break; }
+    # shellcheck disable=SC2046
+    [ "$(redis-cli $(tls_flags $port) -p $port set compare:ready 1 2>/dev/null)" = OK ] && { ready=1; break; }
     sleep 0.1
   done
   # Its lines will fail; say which port now, with the logs still in $WORK.
@@ -167,6 +213,7 @@ pid_of_port() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -
 CLUSTER_PIDS="$(pid_of_port 7000) $(pid_of_port 7001) $(pid_of_port 7002)"
 NUT_BACKENDS="$(pid_of_port 7101) $(pid_of_port 7102) $(pid_of_port 7103)"
 DIRECT_PID=$(pid_of_port 7100)
+DIRECT_TLS_PID=""; selected redis-tls && DIRECT_TLS_PID=$(pid_of_port 7104)
 TICKS=$(getconf CLK_TCK)
 
 # CPU seconds (utime+stime, all threads) of a list of pids.
@@ -196,12 +243,14 @@ rotate() {
 # servers some selected target reads are filled.
 FILL_PORTS=""
 selected redis && FILL_PORTS="$FILL_PORTS 7100"
+selected redis-tls && FILL_PORTS="$FILL_PORTS 7104"
 FILL_PORTS="$FILL_PORTS 22121"
-if selected percore-1t || selected percore-2t || [[ " $TARGETS" == *" peer-"* ]]; then FILL_PORTS="$FILL_PORTS 6381"; fi
+if selected percore-1t || selected percore-2t || selected percore-tls-1t || selected percore-tls-2t || [[ " $TARGETS" == *" peer-"* ]]; then FILL_PORTS="$FILL_PORTS 6381"; fi
 populate() {
   local size=$1 port
   for port in $FILL_PORTS; do
-    timeout "$RUN_TIMEOUT" redis-benchmark -p $port -t set -P 64 -c 10 -n $((KEYSPACE * 5)) \
+    # shellcheck disable=SC2046
+    timeout "$RUN_TIMEOUT" redis-benchmark $(tls_flags $port) -p $port -t set -P 64 -c 10 -n $((KEYSPACE * 5)) \
       -r "$KEYSPACE" -d "$size" -q >/dev/null 2>&1 || echo "  populate via port $port failed" >&2
   done
   echo "== d$size: keys on nutcracker's (and the pools') servers 7101/7102/7103:" \
@@ -255,11 +304,14 @@ for size in $SIZES; do
           percore-2t) port=6382; proxy=$P2_PID; backends="$CLUSTER_PIDS" ;;
           pool-1t) port=6383; proxy=$POOL1_PID; backends="$NUT_BACKENDS" ;;
           pool-2t) port=6384; proxy=$POOL2_PID; backends="$NUT_BACKENDS" ;;
+          redis-tls) port=7104; proxy=""; backends="$DIRECT_TLS_PID" ;;
+          percore-tls-1t) port=6385; proxy=$PT1_PID; backends="$CLUSTER_PIDS" ;;
+          percore-tls-2t) port=6386; proxy=$PT2_PID; backends="$CLUSTER_PIDS" ;;
           peer-*) port=${PEER_PORT[${target#peer-}]}; proxy=${PEER_PID[${target#peer-}]}; backends="$CLUSTER_PIDS" ;;
           *) echo "unknown target $target" >&2; continue ;;
         esac
         p0=$(cpu_of $proxy); b0=$(cpu_of $backends); m0=$(machine_busy); t0=$(date +%s.%N)
-        line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark -p $port \
+        line=$( (/usr/bin/time -f 'BENCHCPU %U %S' timeout "$RUN_TIMEOUT" redis-benchmark $(tls_flags $port) -p $port \
           $resp_flag -P "$pipeline" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -d "$size" --csv "${BENCH_ARGS[@]}") 2>&1 || true)
         t1=$(date +%s.%N); p1=$(cpu_of $proxy); b1=$(cpu_of $backends); m1=$(machine_busy)
         row=$(echo "$line" | grep -v '^"test"' | grep '^"' | tail -1 | tr -d '"' || true)

@@ -66,6 +66,9 @@ def summarize(rows):
 BASE = "nutcracker"
 # Order of the ratio table's targets; any other (peer-<name>) follows, by name.
 TARGET_ORDER = ["pool-1t", "pool-2t", "percore-1t", "percore-2t", "redis"]
+# TLS lines: percore with TLS to its clients, against redis-server's own TLS (req/s, latency)
+# and against the same percore without TLS (CPU per request: what TLS costs the proxy).
+TLS_PAIRS = [("percore-tls-1t", "redis-tls", "percore-1t"), ("percore-tls-2t", "redis-tls", "percore-2t")]
 
 
 def ordered_targets(rows):
@@ -73,6 +76,32 @@ def ordered_targets(rows):
     seen = {r["target"] for r in rows} - {BASE}
     known = [t for t in TARGET_ORDER if t in seen]
     return known + sorted(seen - set(known))
+
+
+def round_ratios_to(rows, key, target, base, field):
+    """`target` / `base` for `field` on the line `key`, per round where both ran."""
+    by_round = {}
+    for r in rows:
+        if (r["test"], r["pipeline"], r["size"]) == key:
+            by_round.setdefault(r.get("round", "1"), {})[r["target"]] = num(r[field])
+    return [t[target] / t[base] for t in by_round.values()
+            if t.get(target) is not None and t.get(base)]
+
+
+def tls_lines(rows, keys):
+    """For each TLS percore target that ran: req/s and p50 over redis-server's own TLS, and
+    proxy CPU per request over the same percore without TLS, round by round."""
+    targets = {r["target"] for r in rows}
+    out = []
+    for key in keys:
+        for tls, direct, plain in TLS_PAIRS:
+            if tls not in targets:
+                continue
+            cells = [ratio_cell(round_ratios_to(rows, key, tls, direct, f)) for f in ("rps", "p50_ms")]
+            cells.append(ratio_cell(round_ratios_to(rows, key, tls, plain, "proxy_cpu_us_per_req")))
+            if any(c != "-" for c in cells):
+                out.append(f"| {key[0]} | {key[1]} | {key[2]} | {tls} | " + " | ".join(cells) + " |")
+    return out
 
 
 def round_ratios(rows, key, target, field):
@@ -127,6 +156,11 @@ def table(rows):
             if all(c == "-" for c in cells):
                 continue
             out.append(f"| {key[0]} | {key[1]} | {key[2]} | {target} | " + " | ".join(cells) + " |")
+    tls = tls_lines(rows, keys)
+    if tls:
+        out += ["", "TLS, per round: req/s and p50 over redis-tls; proxy CPU/req over the same percore without TLS.", ""]
+        out += ["| test | P | size | target | req/s | p50 | CPU/req vs plain |", "|---|---|---|---|---|---|---|"]
+        out += tls
     resp3 = resp3_lines(rows, keys)
     if resp3:
         out += ["", "RESP3 / RESP2 of the same target and line, per round: median (min-max).", ""]

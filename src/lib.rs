@@ -55,7 +55,8 @@
 //! - [`config`]: configuration, validated once at start: the runtime's `Config`, and the
 //!   YAML file (twemproxy's format with percore's keys) it can be built from.
 //! - [`daemon`]: nutcracker's process options: background (`-d`), pid file, log file.
-//! - `net`: each core's io_uring, its driver, sockets, gathered writes, connecting to a node.
+//! - `net`: each core's io_uring, its driver, sockets and TLS over them, gathered writes,
+//!   connecting to a node.
 //! - `metrics`: per-core counters and latency histograms, per-server counters (nutcracker's),
 //!   and the snapshot of every pool that the stats port and `/metrics` render.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.

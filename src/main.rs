@@ -14,7 +14,7 @@ use percore::config::process::{
 };
 use percore::config::{
     pool_config, runtime_configs, ConfigFile, LogFormat, PoolFlags, Problem, ProcessConfig,
-    ProcessFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
+    ProcessFlags, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER,
     DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS,
     DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN,
@@ -224,6 +224,9 @@ struct Cli {
     #[arg(long, default_value_t = DEFAULT_SLOWLOG_MAX_LEN)]
     slowlog_max_len: usize,
 
+    #[command(flatten)]
+    tls: TlsFlags,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive like percore=debug.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -337,7 +340,11 @@ fn test_conf(file: &ConfigFile) -> ExitCode {
             Upstream::Cluster(_) => "cluster",
             Upstream::Servers(_) => "servers",
         };
-        let note = match pool_config(pool, file.process(), 1) {
+        // The certificates are files of their own, read as the start reads them.
+        let tls = (pool.tls().clients.as_ref(), pool.tls().backends.as_ref());
+        let served = pool_config(pool, file.process(), 1)
+            .and_then(|_| percore::config::tls::settle(pool.name(), tls, &TlsFlags::default()));
+        let note = match served {
             Ok(_) => "served".to_string(),
             Err(e) => {
                 servable = false;
@@ -447,5 +454,6 @@ fn pool_flags(cli: &Cli, m: &ArgMatches) -> PoolFlags {
         proxy_peers: some("proxy_peers").then(|| cli.proxy_peers.clone()),
         slowlog_slower_than: some("slowlog_slower_than").then_some(cli.slowlog_slower_than),
         slowlog_max_len: some("slowlog_max_len").then_some(cli.slowlog_max_len),
+        tls: cli.tls.clone(),
     }
 }

@@ -54,6 +54,9 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     // Bound before the executors start, so a path in use stops the process here, with the
     // reason; dropped (the files removed) when this returns, however it returns.
     let mut unix_sockets = bind_unix_sockets(pools)?;
+    // SIGHUP first: the stop-signal thread must start with it blocked too, or the kernel
+    // hands SIGHUP to that thread, where its default action ends the process.
+    crate::config::watch_hangup();
     shutdown::install();
     for pool in pools {
         info!(pool = %pool.name, threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");

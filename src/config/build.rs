@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::file::ConfigFile;
 use super::pool::{PoolConfig, ServersUpstream, Upstream};
 use super::process::ProcessConfig;
+use super::tls::{with_tls, TlsFlags};
 use super::values::Listen;
 use super::{
     BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, SentinelConfig, StaticServers,
@@ -67,6 +68,8 @@ pub struct PoolFlags {
     pub slowlog_slower_than: Option<i64>,
     /// `--slowlog-max-len`.
     pub slowlog_max_len: Option<usize>,
+    /// `--tls-*` and `--backend-tls-*`.
+    pub tls: TlsFlags,
 }
 
 /// The runtime's [`Config`]s: one per pool of the file (flags over the file's values when it
@@ -85,12 +88,14 @@ pub fn runtime_configs(
         if !process.stats_given() {
             base.stats_listen = None;
         }
-        return Ok(vec![apply(base, None, flags)?.validate()?]);
+        let config = with_tls(apply(base, None, flags)?, None, &flags.tls)?;
+        return Ok(vec![config.validate()?]);
     };
     match file.pools() {
         [pool] => {
             let base = pool_config(pool, process, cores)?;
-            Ok(vec![apply(base, Some(pool), flags)?.validate()?])
+            let config = with_tls(apply(base, Some(pool), flags)?, Some(pool), &flags.tls)?;
+            Ok(vec![config.validate()?])
         }
         pools => {
             if flags.any_given() {
@@ -103,7 +108,9 @@ pub fn runtime_configs(
             }
             let mut configs = Vec::with_capacity(pools.len());
             for pool in pools {
-                configs.push(pool_config(pool, process, cores)?.validate()?);
+                let config = pool_config(pool, process, cores)?;
+                let config = with_tls(config, Some(pool), &TlsFlags::default())?;
+                configs.push(config.validate()?);
             }
             Ok(configs)
         }

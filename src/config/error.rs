@@ -238,6 +238,9 @@ pub enum Problem {
     /// A listen address that is every local address, with no `announce:`.
     #[error("'{0}' is every local address, not one cluster-mode clients can be told to connect to: give announce: host:port")]
     NeedsAnnounce(String),
+    /// A `tls:` or `backend_tls:` setting that cannot be used (say why).
+    #[error("{0}")]
+    Tls(String),
 }
 
 #[cfg(test)]

@@ -347,7 +347,7 @@ fn errors_name_line_and_key() {
         ("  servers:\n   - a:1:1 x\n   - b:1:1 x\n", "p.yml:6: pool 'p' key 'servers': two servers are named 'x'"),
         ("  servers: []\n", "p.yml:4: pool 'p' key 'servers': needs at least one entry"),
         ("  servers:\n   - h:1:1\n  hash: md5\n  hash: crc16\n", "p.yml:7: pool 'p' key 'hash': is given twice"),
-        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, sentinel_password, sentinel_password_env, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers)"),
+        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, sentinel_password, sentinel_password_env, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers, tls, backend_tls)"),
         ("  servers:\n   - h:1:1\n  cluster: h:2\n", "p.yml:6: pool 'p' key 'cluster': pool has both servers: and cluster:; a pool has one upstream"),
         ("  timeout: 5\n", "p.yml:1: pool 'p': pool has neither servers: (standalone servers) nor cluster: (Redis Cluster seeds)"),
         ("  servers:\n   - h:1:1\n  announce: h:3\n", "p.yml:6: pool 'p' key 'announce': applies only to a pool with cluster:"),
@@ -370,6 +370,10 @@ fn errors_name_line_and_key() {
         ("  cluster: h:2\n  max_bulk_len:\n", "p.yml:5: pool 'p' key 'max_bulk_len': has no value"),
         ("  cluster:\n    a: b\n", "p.yml:4: pool 'p' key 'cluster': expected a list"),
         ("  cluster: h:2\n  listen: h:3\n", "p.yml:5: pool 'p' key 'listen': is given twice"),
+        ("  cluster: h:2\n  tls:\n    cert: c.pem\n", "p.yml:5: pool 'p' key 'tls': cert needs key"),
+        ("  cluster: h:2\n  tls:\n    cert: c\n    key: k\n    protocols: [tls1.2, ssl3]\n", "p.yml:5: pool 'p' key 'tls': unknown protocol 'ssl3' (tls1.2 or tls1.3)"),
+        ("  cluster: h:2\n  backend_tls:\n    cert: c\n    key: k\n", "p.yml:5: pool 'p' key 'backend_tls': needs ca, the CA certificates the servers' certificates are checked against"),
+        ("  cluster: h:2\n  tls: yes\n", "p.yml:5: pool 'p': expected a mapping of keys to values"),
     ];
     for (rest, expected) in cases {
         let text = format!("{pool}{rest}");

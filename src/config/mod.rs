@@ -24,6 +24,9 @@ mod listen;
 pub mod pool;
 pub mod process;
 mod read;
+pub mod tls;
+mod tls_flags;
+mod tls_reload;
 mod upstream;
 pub mod values;
 mod yaml;
@@ -35,6 +38,8 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
+pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
+pub use tls_reload::{reload_certificates, watch_hangup};
 
 /// The name of the one pool served without a configuration file (the flags' pool): log
 /// lines and the stats name a pool, and this one has no key to be named by.
@@ -230,6 +235,10 @@ pub struct Config {
     pub slowlog_slower_than: Option<Duration>,
     /// Slow log entries each core keeps.
     pub slowlog_max_len: usize,
+    /// TLS on the listener (`tls:`, `--tls-cert`); `None`: plain TCP.
+    pub tls: Option<ClientTls>,
+    /// TLS to the backends (`backend_tls:`, `--backend-tls-ca`); `None`: plain TCP.
+    pub backend_tls: Option<BackendTls>,
     /// Where nutcracker's JSON stats are served, `host:port` (process-wide, as `threads`):
     /// nutcracker's default with a configuration file (a nutcracker drop-in serves them as
     /// nutcracker does), `None` (not served) without one unless `-s`/`-a` ask for them.
@@ -267,6 +276,8 @@ impl Default for Config {
             peers: Vec::new(),
             slowlog_slower_than: Some(Duration::from_micros(DEFAULT_SLOWLOG_SLOWER_THAN as u64)),
             slowlog_max_len: DEFAULT_SLOWLOG_MAX_LEN,
+            tls: None,
+            backend_tls: None,
             stats_listen: None,
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::credentials::{read_backend_auth, read_client_auth, read_sentinel_auth, ClientAuth};
 use super::error::Problem;
 use super::read::{Fields, Reader};
+use super::tls::{read_pool_tls, PoolTls};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
 use super::yaml::{Entry, Node};
 use super::{BackendAuth, Config, OutputLimit};
@@ -74,6 +75,8 @@ const PERCORE_KEYS: &[&str] = &[
     "slowlog_max_len",
     "announce",
     "proxy_peers",
+    "tls",
+    "backend_tls",
 ];
 /// Keys that only a pool of standalone servers has a use for.
 const SERVERS_ONLY: &[&str] = &[
@@ -176,6 +179,7 @@ pub struct PoolConfig {
     client_auth: ClientAuth,
     users: Users,
     limits: Limits,
+    tls: PoolTls,
 }
 
 impl PoolConfig {
@@ -235,6 +239,10 @@ impl PoolConfig {
     /// Client limits and the slow log.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+    /// TLS to clients (`tls:`) and to the servers (`backend_tls:`).
+    pub fn tls(&self) -> &PoolTls {
+        &self.tls
     }
 }
 
@@ -300,6 +308,7 @@ pub(super) fn read_pool(
         .map(|auth| auth.password.as_str());
     let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
+    let tls = read_pool_tls(reader, &fields);
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }
@@ -321,6 +330,7 @@ pub(super) fn read_pool(
         client_auth,
         users,
         limits,
+        tls,
     })
 }
 

@@ -24,9 +24,9 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::topology::{Topology, TopologyError};
 use crate::command::table::{missing_from_table, GENERATED_FROM};
-use crate::config::BackendAuth;
+use crate::config::{BackendAuth, BackendTls};
 use crate::error::ReplyError;
-use crate::net::{connect, ConnectError, Uring};
+use crate::net::{connect_node, ConnectError, Uring};
 use crate::resp::value::{parse_value, Value};
 use crate::resp::{encode, Protocol};
 use crate::sync::Signal;
@@ -122,6 +122,8 @@ pub struct Refresher {
     pub wanted: Rc<Signal>,
     /// Credentials to present before asking, if the cluster needs them.
     pub auth: Option<&'static BackendAuth>,
+    /// TLS to the nodes (`backend_tls:`), if they speak it.
+    pub tls: Option<&'static BackendTls>,
 }
 
 impl Refresher {
@@ -246,7 +248,7 @@ impl Refresher {
     /// bounded by the timeout.
     async fn ask(&self, node: &str, request: &[u8]) -> Result<Value, FetchError> {
         let work = async {
-            let stream = connect(&self.uring, node, self.timeout).await?;
+            let stream = connect_node(&self.uring, node, self.timeout, self.tls).await?;
             let mut wire = BytesMut::new();
             let credentials = self.auth.map(|a| (a.user.as_deref(), a.password.as_str()));
             let authenticating = encode::handshake(&mut wire, Protocol::Resp2, credentials);

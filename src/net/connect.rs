@@ -26,6 +26,10 @@ pub enum ConnectError {
     /// The connection was refused, reset, or timed out.
     #[error("{0}")]
     Connect(io::Error),
+    /// The TLS handshake failed (`backend_tls:`): a certificate not trusted or not for the
+    /// node, a server without TLS on that port, a timeout.
+    #[error("TLS: {0}")]
+    Tls(io::Error),
 }
 
 /// Connects to `node` (`host:port`, or `/path/to/socket`), giving up after `timeout`.

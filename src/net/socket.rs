@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::op::Op;
 use super::ring::Uring;
+use super::tls::Tls;
 use super::unix::SharedListener;
 
 /// Most bytes read in one call: bounds how much of a buffer one receive may claim.
@@ -149,6 +150,9 @@ impl fmt::Display for Endpoint {
 pub struct Stream {
     socket: Socket,
     uring: Rc<Uring>,
+    /// The TLS session over the socket, if the connection has one ([`super::tls`]); boxed so a
+    /// plain stream stays small, and checked once per read or send.
+    tls: Option<Box<Tls>>,
 }
 
 impl Stream {
@@ -159,7 +163,21 @@ impl Stream {
             // Failure only means a slower socket; not worth dropping the connection.
             let _ = socket.set_nodelay(true);
         }
-        Stream { socket, uring }
+        Stream {
+            socket,
+            uring,
+            tls: None,
+        }
+    }
+
+    /// Puts a TLS session over the socket: every later read and send goes through it.
+    pub(super) fn set_tls(&mut self, tls: Tls) {
+        self.tls = Some(Box::new(tls));
+    }
+
+    /// The TLS session, if the stream has one.
+    pub(super) fn tls(&self) -> Option<&Tls> {
+        self.tls.as_deref()
     }
 
     /// Connects to `target` (an IP address and port, or a Unix socket's path), giving up after
@@ -219,6 +237,19 @@ impl Stream {
         need: usize,
         grow: usize,
     ) -> io::Result<usize> {
+        match &self.tls {
+            None => self.recv_into(buf, need, grow).await,
+            Some(tls) => tls.read_into(self, buf, need, grow).await,
+        }
+    }
+
+    /// [`Stream::read_into`] from the socket itself: the bytes on the wire.
+    pub(super) async fn recv_into(
+        &self,
+        buf: &mut BytesMut,
+        need: usize,
+        grow: usize,
+    ) -> io::Result<usize> {
         if buf.capacity() - buf.len() < need.max(MIN_READ_ROOM) {
             buf.reserve(grow.max(need).max(MIN_READ_ROOM));
         }
@@ -247,6 +278,10 @@ impl Stream {
     /// The caller keeps the memory behind `iovecs` alive and unchanged until this returns
     /// ([`super::WriteBatch`] holds a reference to every frame it points to).
     pub async fn send_iovecs(&self, iovecs: &[libc::iovec]) -> io::Result<usize> {
+        if let Some(tls) = &self.tls {
+            // SAFETY: this function's contract is the caller's.
+            return unsafe { tls.send_iovecs(self, iovecs) }.await;
+        }
         // SAFETY: an all-zero msghdr is valid (no address, no control data, no iovecs).
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
         message.msg_iov = iovecs.as_ptr().cast_mut();
@@ -261,19 +296,27 @@ impl Stream {
 
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        if let Some(tls) = &self.tls {
+            return tls.write_all(self, data).await;
+        }
         while !data.is_empty() {
-            let len = data.len().min(u32::MAX as usize) as u32;
-            let entry = opcode::Send::new(Fd(self.socket.as_raw_fd()), data.as_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build();
-            // SAFETY: `data` outlives the operation, which is awaited (or dropped) here.
-            let written = unsafe { Op::new(&self.uring, entry) }.await?;
+            let written = self.send_raw(data).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             data = &data[written..];
         }
         Ok(())
+    }
+
+    /// Sends what of `data` the socket takes in one send, as it is (no TLS); returns how much.
+    pub(super) async fn send_raw(&self, data: &[u8]) -> io::Result<usize> {
+        let len = data.len().min(u32::MAX as usize) as u32;
+        let entry = opcode::Send::new(Fd(self.socket.as_raw_fd()), data.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build();
+        // SAFETY: `data` outlives the operation, which is awaited (or dropped) here.
+        unsafe { Op::new(&self.uring, entry) }.await
     }
 }
 

@@ -37,7 +37,7 @@ use crate::cluster::redirect::parse_redirect;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::{Counters, ServerCounters};
-use crate::net::{connect, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
+use crate::net::{connect_node, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
 use crate::resp::encode;
 use crate::resp::scan::ReplyScanner;
 use crate::resp::Protocol;
@@ -233,7 +233,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
     let mut failures = 0u32;
     loop {
         backend.state.set(State::Open);
-        let error = match connect(shard.uring(), &node, timeout).await {
+        let error = match connect_node(shard.uring(), &node, timeout, shard.backend_tls()).await {
             Ok(stream) => {
                 if failures > 0 {
                     info!(
@@ -302,7 +302,7 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     let timeout = shard.config().backend_timeout;
     let node = backend.addr.to_string();
     let session = async {
-        let stream = connect(shard.uring(), &node, timeout)
+        let stream = connect_node(shard.uring(), &node, timeout, shard.backend_tls())
             .await
             .map_err(|err| BackendError::Connect {
                 node: node.clone(),

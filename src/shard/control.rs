@@ -125,6 +125,7 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
         interval: shard.config.refresh_interval,
         wanted: shard.refresh_wanted.clone(),
         auth: shard.config.backend_auth.as_ref(),
+        tls: shard.config.backend_tls.as_ref(),
     };
     let shard = shard.clone();
     glommio::spawn_local(async move {

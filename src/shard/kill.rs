@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::net::connect;
+use crate::net::connect_node;
 use crate::resp::scan::reply_len;
 use crate::resp::{encode, Protocol};
 
@@ -73,7 +73,8 @@ fn merge_kill(replies: &[Bytes]) -> Bytes {
 async fn ask_alone(shard: &Shard, addr: &str, request: &[u8]) -> Bytes {
     let config = shard.config();
     let work = async {
-        let stream = connect(shard.uring(), addr, config.backend_timeout)
+        let tls = shard.backend_tls();
+        let stream = connect_node(shard.uring(), addr, config.backend_timeout, tls)
             .await
             .map_err(|e| e.to_string())?;
         let mut wire = BytesMut::new();

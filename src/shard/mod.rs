@@ -60,6 +60,7 @@ pub use run::run_core;
 mod session;
 mod slot_map;
 mod slow_requests;
+mod tls;
 mod transaction;
 
 use std::cell::{Cell, RefCell};
@@ -74,7 +75,7 @@ use crate::cluster::presence::Presence;
 use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
 use crate::command::cursor;
-use crate::config::Config;
+use crate::config::{BackendTls, Config};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::metrics::{Counters, Metrics};
 use crate::net::Uring;
@@ -182,6 +183,11 @@ impl Shard {
     /// This core's socket ring.
     fn uring(&self) -> &Rc<Uring> {
         &self.uring
+    }
+
+    /// TLS to the pool's servers, if they speak it (every backend connection uses it).
+    fn backend_tls(&self) -> Option<&'static BackendTls> {
+        self.config.backend_tls.as_ref()
     }
 
     /// This core's slow log.

@@ -29,7 +29,7 @@ use super::client;
 use super::monitor::Monitors;
 use super::pool::Pool;
 use super::slot_map::SlotMap;
-use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, Shard};
+use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, tls, Shard};
 
 /// Longest a core waits for its first topology before it listens anyway. Until it listens, the
 /// kernel gives new connections to the cores that do, so a client connecting while the proxy
@@ -253,6 +253,11 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
     let max_clients = shard.config.max_clients_per_core();
     loop {
         match listener.accept().await {
+            Ok(stream) if shard.config.tls.is_some() => {
+                let full = shard.counters().clients.get() as usize >= max_clients;
+                let refusal = full.then_some(MAX_CLIENTS_REACHED);
+                glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
+            }
             Ok(stream) if shard.counters().clients.get() as usize >= max_clients => {
                 glommio::spawn_local(client::refuse(stream, MAX_CLIENTS_REACHED)).detach();
             }

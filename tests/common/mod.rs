@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 pub mod nutcracker;
 pub mod sentinel;
+pub mod tls;
 pub mod unix;
 
 /// How long a reply may take before a test fails instead of hanging.

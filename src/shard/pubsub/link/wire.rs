@@ -18,7 +18,7 @@ use crate::cluster::slot::Slot;
 use crate::command::pubsub::Kind;
 use crate::error::BackendError;
 use crate::metrics::Counters;
-use crate::net::{connect, FrameReader, Stream, READ_CHUNK};
+use crate::net::{connect_node, FrameReader, Stream, READ_CHUNK};
 use crate::resp::push::{elements, Element};
 use crate::resp::scan::ReplyScanner;
 
@@ -80,7 +80,7 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
 
 /// Connects (AUTH goes first on the connection, as a command of its own).
 async fn open(shard: &Shard, link: &Link, timeout: Duration) -> Result<Stream, BackendError> {
-    connect(shard.uring(), &link.addr, timeout)
+    connect_node(shard.uring(), &link.addr, timeout, shard.backend_tls())
         .await
         .map_err(|err| BackendError::Connect {
             node: link.addr.to_string(),
