@@ -9,7 +9,8 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 
 use common::nutcracker::{free_ports, Nutcracker};
-use common::{Conn, Proxy, RedisServer, Value};
+use common::pool::{flush, set_all};
+use common::{Proxy, RedisServer, Value};
 
 /// The database the pools below select.
 const DB: u32 = 3;
@@ -39,23 +40,6 @@ fn keys_in(servers: &[RedisServer], db: u32) -> Vec<BTreeSet<String>> {
             keys.iter().map(Value::text).collect()
         })
         .collect()
-}
-
-fn flush(servers: &[RedisServer]) {
-    for server in servers {
-        assert_eq!(server.conn().cmd_str("FLUSHALL"), Value::ok());
-    }
-}
-
-fn set_all(port: u16, keys: &[String]) {
-    let mut c = Conn::connect(port);
-    let commands: Vec<Vec<Vec<u8>>> = keys
-        .iter()
-        .map(|k| vec![b"SET".to_vec(), k.clone().into_bytes(), b"v".to_vec()])
-        .collect();
-    for reply in c.pipeline(&commands) {
-        assert_eq!(reply, Value::ok());
-    }
 }
 
 #[test]

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -14,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::nutcracker::Nutcracker;
+use common::pool::{flush, placement};
 use common::unix::{redis_on_socket, UnixConn, UnixProxy};
 use common::{wait_until, RedisServer, Value};
 
@@ -52,30 +52,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
-}
-
-/// Where each key is: server index by key, read from the servers themselves (over TCP: the
-/// pool reaches them by their sockets only).
-fn placement(servers: &[RedisServer]) -> HashMap<String, usize> {
-    let mut found = HashMap::new();
-    for (index, server) in servers.iter().enumerate() {
-        let Value::Array(Some(keys)) = server.conn().cmd_str("KEYS *") else {
-            panic!("KEYS")
-        };
-        for key in keys {
-            assert!(
-                found.insert(key.text(), index).is_none(),
-                "a key on two servers"
-            );
-        }
-    }
-    found
-}
-
-fn flush(servers: &[RedisServer]) {
-    for server in servers {
-        assert_eq!(server.conn().cmd_str("FLUSHALL"), Value::ok());
-    }
 }
 
 /// SETs `keys` through the proxy on the socket `path`, pipelined.

@@ -4,45 +4,11 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use common::nutcracker::{free_ports, Nutcracker};
+use common::pool::{flush, placement, set_all};
 use common::{Conn, Proxy, RedisServer, Value};
-
-/// Where each key is: server index by key, read from the servers themselves.
-fn placement(servers: &[RedisServer]) -> HashMap<String, usize> {
-    let mut found = HashMap::new();
-    for (index, server) in servers.iter().enumerate() {
-        let Value::Array(Some(keys)) = server.conn().cmd_str("KEYS *") else {
-            panic!("KEYS")
-        };
-        for key in keys {
-            assert!(
-                found.insert(key.text(), index).is_none(),
-                "a key on two servers"
-            );
-        }
-    }
-    found
-}
-
-fn flush(servers: &[RedisServer]) {
-    for server in servers {
-        assert_eq!(server.conn().cmd_str("FLUSHALL"), Value::ok());
-    }
-}
-
-/// SETs `keys` through the proxy at `port`, pipelined.
-fn set_all(port: u16, keys: &[String]) {
-    let mut c = Conn::connect(port);
-    let commands: Vec<Vec<Vec<u8>>> = keys
-        .iter()
-        .map(|k| vec![b"SET".to_vec(), k.clone().into_bytes(), b"v".to_vec()])
-        .collect();
-    for reply in c.pipeline(&commands) {
-        assert_eq!(reply, Value::ok());
-    }
-}
 
 fn pool_yaml(name: &str, port: u16, hash: &str, distribution: &str, servers: &[String]) -> String {
     let list: String = servers.iter().map(|s| format!("   - {s}\n")).collect();

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod nutcracker;
+pub mod pool;
 pub mod sentinel;
 pub mod tls;
 pub mod unix;
