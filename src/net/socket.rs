@@ -55,16 +55,7 @@ pub struct Listener {
 impl Listener {
     /// Binds `addr` with SO_REUSEADDR and SO_REUSEPORT and starts listening.
     pub fn bind(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
-        Ok(Listener {
-            socket,
-            uring,
-            tcp: true,
-        })
+        Listener::bind_tcp(addr, true, uring)
     }
 
     /// This core's share of a pool's Unix socket, already listening.
@@ -80,8 +71,16 @@ impl Listener {
     /// for the admin ports (stats, metrics), served by one core, where a second process
     /// binding the same port must fail rather than take half the connections.
     pub fn bind_one(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
+        Listener::bind_tcp(addr, false, uring)
+    }
+
+    /// A TCP listener on `addr`, SO_REUSEADDR, and SO_REUSEPORT when `shared_port`.
+    fn bind_tcp(addr: SocketAddr, shared_port: bool, uring: Rc<Uring>) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
+        if shared_port {
+            socket.set_reuse_port(true)?;
+        }
         socket.bind(&addr.into())?;
         socket.listen(LISTEN_BACKLOG)?;
         Ok(Listener {
