@@ -27,6 +27,8 @@
 #                 OUT/<stamp>/ and points OUT/latest at it.
 #   RUNTEST_ARGS  extra runtest flags, as shell words (e.g. "--tags -slow",
 #                 "--skiptest 'Script return recursive object'", "--only /HyperLogLog").
+#   SKIPS         tests skipped in both runs, one name per line (default
+#                 bench-scripts/redis-suite-skips.txt, which says why for each).
 #   REPORT_ONLY   an existing OUT/<stamp> dir: re-parse its raw output, run nothing.
 # Output (OUT/<stamp>/): raw/<target>/<unit>.txt (runtest output), raw/<target>/<unit>.*.log
 # (server and percore logs), runs.tsv (exit code and seconds per run), summary.csv,
@@ -388,6 +390,11 @@ else
 fi
 
 eval "EXTRA_ARGS=($RUNTEST_ARGS)"
+# The tests skipped in both runs, with why (SKIPS=/dev/null runs them all).
+while IFS= read -r name; do
+  case "$name" in ''|'#'*) continue ;; esac
+  EXTRA_ARGS+=(--skiptest "$name")
+done < "${SKIPS:-bench-scripts/redis-suite-skips.txt}"
 ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -Hl)" 2>/dev/null || true
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT/$STAMP/raw/direct" "$OUT/$STAMP/raw/percore"
