@@ -323,7 +323,7 @@ pub async fn connect(
     handshake(stream, timeout).await
 }
 
-/// Connects to `node` (`host:port`, or a Unix socket's path) as [`super::connect`] does and,
+/// Connects to `node` (`host:port`, or a Unix socket's path) as [`super::connect()`] does and,
 /// when the pool's backends speak TLS, runs the handshake, checking the node's certificate;
 /// `timeout` bounds each.
 pub async fn connect_node(
