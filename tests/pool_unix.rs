@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::nutcracker::Nutcracker;
 use common::pool::{flush, placement};
-use common::unix::{redis_on_socket, UnixConn, UnixProxy};
-use common::{wait_until, RedisServer, Value};
+use common::unix::{redis_on_socket, UnixProxy};
+use common::{wait_until, Conn, RedisServer, Value};
 
 /// Bound on a percore that must stop (a clean stop drains within its 5 s shutdown timeout).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -60,7 +60,7 @@ fn set_all(path: &Path, keys: &[String]) {
         .iter()
         .map(|k| vec![b"SET".to_vec(), k.clone().into_bytes(), b"v".to_vec()])
         .collect();
-    for reply in UnixConn::connect(path).pipeline(&commands) {
+    for reply in Conn::connect_unix(path).pipeline(&commands) {
         assert_eq!(reply, Value::ok());
     }
 }
@@ -133,7 +133,7 @@ fn keys_land_where_nutcracker_puts_them_over_unix_sockets() {
 }
 
 /// Each core's `connections_total` from PROXY INFO.
-fn accepted_per_core(conn: &mut UnixConn) -> Vec<u64> {
+fn accepted_per_core(conn: &mut Conn) -> Vec<u64> {
     let info = conn.cmd_str("PROXY INFO").text();
     info.lines()
         .filter(|l| l.starts_with("core"))
@@ -150,7 +150,7 @@ fn accepted_per_core(conn: &mut UnixConn) -> Vec<u64> {
 
 /// The connections each core accepted while `open` ran.
 fn spread(path: &Path, open: impl FnOnce()) -> Vec<u64> {
-    let mut admin = UnixConn::connect(path);
+    let mut admin = Conn::connect_unix(path);
     let before = accepted_per_core(&mut admin);
     open();
     let after = accepted_per_core(&mut admin);
@@ -214,7 +214,7 @@ fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
 
     // One after another: each connection is accepted before the next is made.
     let sequential = spread(&path, || {
-        let held: Vec<UnixConn> = (0..SPREAD_CONNECTIONS)
+        let held: Vec<Conn> = (0..SPREAD_CONNECTIONS)
             .map(|_| {
                 let mut c = proxy.conn();
                 assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
@@ -229,8 +229,8 @@ fn two_cores_share_a_0600_socket_for_redis_cli_and_redis_rs() {
         std::thread::scope(|scope| {
             for _ in 0..SPREAD_THREADS {
                 scope.spawn(|| {
-                    let held: Vec<UnixConn> = (0..SPREAD_CONNECTIONS / SPREAD_THREADS)
-                        .map(|_| UnixConn::connect(&path))
+                    let held: Vec<Conn> = (0..SPREAD_CONNECTIONS / SPREAD_THREADS)
+                        .map(|_| Conn::connect_unix(&path))
                         .collect();
                     for mut c in held {
                         assert_eq!(c.cmd_str("PING"), Value::Simple("PONG".into()));
@@ -315,9 +315,9 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
 
 /// What MONITOR shows for a SET from another connection on the socket at `path`.
 fn monitored_set(path: &Path) -> String {
-    let mut monitor = UnixConn::connect(path);
+    let mut monitor = Conn::connect_unix(path);
     assert_eq!(monitor.cmd_str("MONITOR"), Value::ok());
-    assert_eq!(UnixConn::connect(path).cmd_str("SET m 1"), Value::ok());
+    assert_eq!(Conn::connect_unix(path).cmd_str("SET m 1"), Value::ok());
     monitor.read_value().text()
 }
 
@@ -335,7 +335,7 @@ fn unix_socket_clients_show_as_redis_shows_them() {
     let proxy = UnixProxy::start(&file, &path, &[]);
     let server_path = dir.path().join("r0.sock");
     for (socket, who) in [(&server_path, "redis-server"), (&path, "percore")] {
-        let info = UnixConn::connect(socket).cmd_str("CLIENT INFO").text();
+        let info = Conn::connect_unix(socket).cmd_str("CLIENT INFO").text();
         let shown = format!("{}:0", socket.display());
         assert_eq!(field(&info, "addr"), shown, "{who}: {info}");
         assert_eq!(field(&info, "laddr"), shown, "{who}: {info}");

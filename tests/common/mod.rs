@@ -82,9 +82,27 @@ impl Value {
     }
 }
 
-/// A blocking RESP connection with a read timeout.
+/// What a [`Conn`] talks over: a TCP connection, or a Unix socket's.
+pub trait Wire: Read + Write + Send {
+    /// As the std streams' own `set_read_timeout`.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Wire for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl Wire for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// A blocking RESP connection with a read timeout, over TCP or a Unix socket.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Wire>,
     buf: Vec<u8>,
 }
 
@@ -95,7 +113,17 @@ impl Conn {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Conn {
-            stream,
+            stream: Box::new(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connects to the Unix socket at `path`.
+    pub fn connect_unix(path: &std::path::Path) -> Conn {
+        let stream = std::os::unix::net::UnixStream::connect(path).expect("connect to the socket");
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        Conn {
+            stream: Box::new(stream),
             buf: Vec::new(),
         }
     }
@@ -204,13 +232,6 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
-}
-
-/// The first complete reply in `buf`, parsed, and its length; `None` while incomplete (for
-/// clients over other transports than [`Conn`]'s, such as `unix::UnixConn`).
-pub fn decode_reply(buf: &[u8]) -> Option<(Value, usize)> {
-    let len = frame_len(buf, 0)?;
-    Some((parse(&buf[..len], &mut 0), len))
 }
 
 fn line_end(buf: &[u8], from: usize) -> Option<usize> {
@@ -374,7 +395,7 @@ pub fn try_cmd(port: u16, line: &str) -> Option<Value> {
     let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let mut conn = Conn {
-        stream,
+        stream: Box::new(stream),
         buf: Vec::new(),
     };
     let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();

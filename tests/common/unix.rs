@@ -1,6 +1,6 @@
 //! Unix socket fixtures: redis-servers that also listen on a socket file, percore serving a
-//! pool on a socket path (readiness polled by connecting to the path, killed on `Drop`), and a
-//! small blocking RESP client over `UnixStream`.
+//! pool on a socket path (readiness polled by connecting to the path, killed on `Drop`), and
+//! [`super::Conn::connect_unix`] for clients.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{
-    decode_reply, die_with_the_test, encode, wait_until, RedisServer, Value, READ_TIMEOUT,
-};
+use super::{die_with_the_test, wait_until, Conn, RedisServer};
 
 /// How long percore may take to listen on its socket.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,76 +24,6 @@ pub fn redis_on_socket(path: &Path) -> RedisServer {
         UnixStream::connect(path).is_ok()
     });
     server
-}
-
-/// A blocking RESP client over a Unix socket.
-pub struct UnixConn {
-    stream: UnixStream,
-    buf: Vec<u8>,
-}
-
-impl UnixConn {
-    /// Connects to the socket at `path`.
-    pub fn connect(path: &Path) -> UnixConn {
-        let stream = UnixStream::connect(path).expect("connect to the socket");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        UnixConn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Sends a command and reads its reply.
-    pub fn cmd(&mut self, args: &[&[u8]]) -> Value {
-        self.stream.write_all(&encode(args)).expect("write");
-        self.read_value()
-    }
-
-    /// `cmd` with the arguments split on spaces.
-    pub fn cmd_str(&mut self, line: &str) -> Value {
-        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        self.cmd(&args)
-    }
-
-    /// Writes all commands, then reads all replies.
-    pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Vec<Value> {
-        let mut wire = Vec::new();
-        for command in commands {
-            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-            wire.extend(encode(&args));
-        }
-        self.stream.write_all(&wire).expect("write");
-        commands.iter().map(|_| self.read_value()).collect()
-    }
-
-    /// Asserts the server closes the connection (after any bytes still to come).
-    pub fn expect_closed(&mut self) {
-        let mut chunk = [0u8; 4096];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return,
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
-                Err(e) => panic!("expected the connection to close, got {e}"),
-            }
-        }
-    }
-
-    /// The next reply.
-    pub fn read_value(&mut self) -> Value {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            if let Some((value, len)) = decode_reply(&self.buf) {
-                self.buf.drain(..len);
-                return value;
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => panic!("connection closed while waiting for a reply"),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("no reply within {READ_TIMEOUT:?}: {e}"),
-            }
-        }
-    }
 }
 
 /// A percore process serving a configuration file whose pool listens on a Unix socket.
@@ -146,8 +74,8 @@ impl UnixProxy {
     }
 
     /// A new client connection on the socket.
-    pub fn conn(&self) -> UnixConn {
-        UnixConn::connect(&self.path)
+    pub fn conn(&self) -> Conn {
+        Conn::connect_unix(&self.path)
     }
 
     /// The proxy's log (standard error) so far.
