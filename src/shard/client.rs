@@ -400,11 +400,12 @@ async fn read_loop(
                 }
                 // A read as large as the read size: the client sends in bulk, read more at a
                 // time.
-                Ok(n) if n >= read_size => {
+                Ok(n) => {
                     Counters::add(&shard.counters().bytes_in, n as u64);
-                    read_size = (read_size * 2).min(READ_CHUNK)
+                    if n >= read_size {
+                        read_size = (read_size * 2).min(READ_CHUNK);
+                    }
                 }
-                Ok(n) => Counters::add(&shard.counters().bytes_in, n as u64),
             }
             if buf.len() < parser.bytes_needed() || state.held.get() {
                 continue;
