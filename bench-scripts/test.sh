@@ -30,11 +30,12 @@ if ! command -v nutcracker >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nutcracker >/dev/null
 fi
-nutcracker --version 2>&1 | head -1
 # The demo cluster must not be left running by the tests, and the tests must not depend on
 # it: they start their own nodes on free ports.
 redis-server --version
-"$(command -v nutcracker || echo /usr/sbin/nutcracker)" -V 2>&1 | head -1
+# sed reads all of nutcracker's output (head would exit after one line, and with pipefail
+# the SIGPIPE nutcracker may then get would fail the whole run).
+"$(command -v nutcracker || echo /usr/sbin/nutcracker)" -V 2>&1 | sed -n 1p
 
 # tests/client_libraries.rs installs redis-py (into a venv) and ioredis and node-redis (with
 # npm) under target/ itself; it needs Python 3 with venv and Node.js with npm. Installed only
