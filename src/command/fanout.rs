@@ -6,6 +6,8 @@
 //! puts MGET values back in key order, sums counts, and requires every MSET part to be OK.
 //! Planning and merging are pure functions so they are tested without a cluster.
 
+use std::ops::Range;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::slot::{Placement, Slot};
@@ -42,7 +44,9 @@ pub fn plan_split<A: Args + ?Sized, P: Placement>(
             (place.place(args.get(index)), index)
         })
         .collect();
-    by_slot.sort_by_key(|&(slot, _)| slot);
+    // By slot, then by argument position: the order a stable sort by slot gives, without its
+    // buffer (each part keeps its keys in request order).
+    by_slot.sort_unstable();
 
     let name = args.get(0);
     let groups = || by_slot.chunk_by(|a, b| a.0 == b.0);
@@ -207,17 +211,19 @@ fn parse_digest(hex: &[u8]) -> Option<[u8; 20]> {
 /// SCRIPT EXISTS: each master's array of 0/1, ANDed element by element.
 fn merge_all_true(replies: &[Bytes]) -> Bytes {
     let mut all: Vec<bool> = Vec::new();
+    let mut items = Vec::new();
     for (index, reply) in replies.iter().enumerate() {
-        let Some(items) = split_array(reply) else {
+        items.clear();
+        if push_elements(reply, &mut items).is_none() {
             return unexpected(reply);
-        };
+        }
         if index == 0 {
             all = vec![true; items.len()];
         } else if items.len() != all.len() {
             return error("masters gave arrays of different lengths");
         }
         for (known, item) in all.iter_mut().zip(&items) {
-            match integer(item) {
+            match integer(&reply[item.clone()]) {
                 Some(n) => *known &= n != 0,
                 None => return unexpected(reply),
             }
@@ -232,40 +238,48 @@ fn merge_all_true(replies: &[Bytes]) -> Bytes {
 }
 
 fn merge_mget(order: &[(u32, u32)], replies: &[Bytes]) -> Bytes {
-    // Each part's element boundaries, so values can be picked in key order.
-    let mut elements: Vec<Vec<Bytes>> = Vec::with_capacity(replies.len());
+    // Every part's element boundaries, in one list (part after part), so values can be picked
+    // in key order: ranges rather than slices, so no reference count is touched per value.
+    let mut elements: Vec<Range<usize>> = Vec::with_capacity(order.len());
+    let mut firsts: Vec<usize> = Vec::with_capacity(replies.len() + 1);
     for reply in replies {
-        let Some(items) = split_array(reply) else {
+        firsts.push(elements.len());
+        if push_elements(reply, &mut elements).is_none() {
             return unexpected(reply);
-        };
-        elements.push(items);
+        }
     }
-    let mut out = BytesMut::new();
+    firsts.push(elements.len());
+    // The values and their headers come from the parts: the merged reply is no longer than
+    // they are together, plus its own header.
+    let values: usize = replies.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(values + MERGED_HEADER);
     encode::header(&mut out, b'*', order.len());
     for &(part, index) in order {
-        match elements
-            .get(part as usize)
-            .and_then(|e| e.get(index as usize))
-        {
-            Some(value) => out.put_slice(value),
-            None => return error("a split MGET part returned too few values"),
-        }
+        let (part, index) = (part as usize, index as usize);
+        let value = match (firsts.get(part), firsts.get(part + 1)) {
+            (Some(&first), Some(&end)) if first + index < end => &elements[first + index],
+            _ => return error("a split MGET part returned too few values"),
+        };
+        out.put_slice(&replies[part][value.clone()]);
     }
     out.freeze()
 }
 
-/// The elements of an array reply as slices of it.
-fn split_array(reply: &Bytes) -> Option<Vec<Bytes>> {
+/// Room for an array header (`*`, up to 20 digits, CRLF).
+const MERGED_HEADER: usize = 24;
+
+/// Appends the range of each element of the array reply `reply` to `elements`; `None` when it
+/// is not a complete array.
+fn push_elements(reply: &[u8], elements: &mut Vec<Range<usize>>) -> Option<()> {
     let (count, body) = array_items(reply)?;
     let mut at = reply.len() - body.len();
-    let mut items = Vec::with_capacity(count);
     let mut scanner = ReplyScanner::new();
     for _ in 0..count {
         let len = scanner.scan(&reply[at..]).ok()??;
-        items.push(reply.slice(at..at + len));
+        elements.push(at..at + len);
         at += len;
     }
-    Some(items)
+    Some(())
 }
 
 /// Element count and the bytes after the header of an array reply.

@@ -307,6 +307,11 @@ pub(super) fn route_keys<A: Args + ?Sized, P: Placement>(
     let mut first: Option<Slot> = None;
     let mut cross = false;
     let found = for_each_key(spec, args, |index| {
+        // Once two keys differ, the rest cannot change the route (split or CROSSSLOT), and
+        // placing a key is most of the routing cost of a long MGET or MSET.
+        if cross {
+            return;
+        }
         let slot = place.place(args.get(index));
         match first {
             None => first = Some(slot),
