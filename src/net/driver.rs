@@ -90,6 +90,7 @@ async fn drive(uring: &Uring, others: TaskQueueHandle) -> RingError {
             continue;
         }
         uring.busy.set(false);
+        uring.stop_clock();
         uring.parks.set(uring.parks.get() + 1);
         if ringing.is_none() {
             ringing.set(Some(bell.read_at(0, 8)));

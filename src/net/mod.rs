@@ -9,6 +9,7 @@
 mod batch;
 mod connect;
 mod driver;
+mod files;
 mod frames;
 mod op;
 mod ring;

@@ -22,8 +22,9 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::files::FileTable;
 use crate::error::RingError;
 use crate::sync::Signal;
 use io_uring::{opcode, squeue, types, IoUring};
@@ -103,6 +104,10 @@ pub struct Uring {
     pub(super) eventfd: OwnedFd,
     /// Set when `io_uring_enter` failed for good; the driver then ends the core with it.
     failure: RefCell<Option<io::Error>>,
+    /// The time of the current round ([`Uring::now`]); `None` while the driver is parked.
+    clock: Cell<Option<Instant>>,
+    /// The ring's registered sockets.
+    files: FileTable,
 }
 
 impl Uring {
@@ -136,6 +141,7 @@ impl Uring {
         let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         ring.submitter().register_eventfd(eventfd.as_raw_fd())?;
         ring.completion().disable_eventfd();
+        let files = FileTable::register(&ring);
         Ok(Uring {
             ring: RefCell::new(ring),
             mode,
@@ -151,6 +157,8 @@ impl Uring {
             round_waiters: RefCell::new(Vec::new()),
             eventfd,
             failure: RefCell::new(None),
+            clock: Cell::new(None),
+            files,
         })
     }
 
@@ -300,12 +308,38 @@ impl Uring {
     /// it. Returns whether the round woke any task.
     pub(super) fn end_round(&self, reaped: usize) -> bool {
         self.last_round.set(reaped);
+        self.clock.set(Some(Instant::now()));
         let mut waiters = self.round_waiters.borrow_mut();
         let woke = !waiters.is_empty();
         for waker in waiters.drain(..) {
             waker.wake();
         }
         woke || reaped > 0
+    }
+
+    /// The time of the driver's current round, read once as the round ends and before the
+    /// tasks it woke run; the clock itself while the driver is parked (tasks woken by timers
+    /// then). At `-P 1` each request read the clock three times (arrival, backend write,
+    /// reply) for a few microseconds of its own work; within one round the time differs by no
+    /// more than the round's own work, which is what a request's latency is measured in anyway.
+    pub fn now(&self) -> Instant {
+        self.clock.get().unwrap_or_else(Instant::now)
+    }
+
+    /// Enters a connection's socket in the ring's file table; its slot, or `None` when the
+    /// socket is to be named by its descriptor ([`super::files`]).
+    pub(super) fn enter_file(&self, fd: i32) -> Option<u32> {
+        self.files.enter(&self.ring.borrow(), fd)
+    }
+
+    /// Clears a slot [`Uring::enter_file`] gave, before its socket is closed.
+    pub(super) fn clear_file(&self, slot: u32) {
+        self.files.clear(&self.ring.borrow(), slot);
+    }
+
+    /// Marks the driver parked: until its next round, [`Uring::now`] reads the clock.
+    pub(super) fn stop_clock(&self) {
+        self.clock.set(None);
     }
 
     /// Whether the driver's last round found nothing new: no request, reply or send is left

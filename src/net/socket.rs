@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use io_uring::{opcode, types::Fd};
+use io_uring::{opcode, types, types::Fd};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::op::Op;
@@ -145,9 +145,36 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// How a stream's operations name its socket: a slot of the ring's file table, or the
+/// descriptor when it has none ([`super::files`]).
+#[derive(Clone, Copy, Debug)]
+enum File {
+    Fixed(u32),
+    Raw(i32),
+}
+
+/// Builds an operation's entry on a stream's socket. io_uring's opcodes take a slot or a
+/// descriptor as two types, so each arm builds its own.
+macro_rules! on_file {
+    ($file:expr, $target:ident => $entry:expr) => {
+        match $file {
+            File::Fixed(slot) => {
+                let $target = types::Fixed(slot);
+                $entry
+            }
+            File::Raw(fd) => {
+                let $target = Fd(fd);
+                $entry
+            }
+        }
+    };
+}
+
 /// One connection (TCP or Unix), used by one task's reader and writer.
 pub struct Stream {
     socket: Socket,
+    /// What its operations name.
+    file: File,
     uring: Rc<Uring>,
     /// The TLS session over the socket, if the connection has one ([`super::tls`]); boxed so a
     /// plain stream stays small, and checked once per read or send.
@@ -162,8 +189,11 @@ impl Stream {
             // Failure only means a slower socket; not worth dropping the connection.
             let _ = socket.set_nodelay(true);
         }
+        let fd = socket.as_raw_fd();
+        let file = uring.enter_file(fd).map_or(File::Raw(fd), File::Fixed);
         Stream {
             socket,
+            file,
             uring,
             tls: None,
         }
@@ -255,9 +285,9 @@ impl Stream {
         let start = buf.len();
         let room = (buf.capacity() - start).min(READ_CHUNK);
         let spare = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        let entry = opcode::Recv::new(Fd(self.socket.as_raw_fd()), spare, room as u32)
+        let entry = on_file!(self.file, target => opcode::Recv::new(target, spare, room as u32)
             .ioprio(RECVSEND_POLL_FIRST)
-            .build();
+            .build());
         // SAFETY: the receive writes only into `buf`'s spare room, and `buf` stays mutably
         // borrowed by the guard until the operation is complete or cancelled.
         let mut recv = RecvOp {
@@ -281,13 +311,24 @@ impl Stream {
             // SAFETY: this function's contract is the caller's.
             return unsafe { tls.send_iovecs(self, iovecs) }.await;
         }
+        if let [single] = iovecs {
+            if !single.iov_base.is_null() {
+                // One buffer (a reply to a client at -P 1, most often): a plain send, which
+                // spares the kernel copying in a message header and importing an iovec array.
+                // SAFETY: the caller keeps the buffer alive and unchanged until this returns.
+                let data = unsafe {
+                    std::slice::from_raw_parts(single.iov_base.cast::<u8>(), single.iov_len)
+                };
+                return self.send_raw(data).await;
+            }
+        }
         // SAFETY: an all-zero msghdr is valid (no address, no control data, no iovecs).
         let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
         message.msg_iov = iovecs.as_ptr().cast_mut();
         message.msg_iovlen = iovecs.len();
-        let entry = opcode::SendMsg::new(Fd(self.socket.as_raw_fd()), &message)
+        let entry = on_file!(self.file, target => opcode::SendMsg::new(target, &message)
             .flags(libc::MSG_NOSIGNAL as u32)
-            .build();
+            .build());
         // SAFETY: `message` and `iovecs` outlive the operation, which is awaited (or dropped,
         // which waits for it) in this scope; the buffers behind them are the caller's.
         unsafe { Op::new(&self.uring, entry) }.await
@@ -311,11 +352,21 @@ impl Stream {
     /// Sends what of `data` the socket takes in one send, as it is (no TLS); returns how much.
     pub(super) async fn send_raw(&self, data: &[u8]) -> io::Result<usize> {
         let len = data.len().min(u32::MAX as usize) as u32;
-        let entry = opcode::Send::new(Fd(self.socket.as_raw_fd()), data.as_ptr(), len)
+        let entry = on_file!(self.file, target => opcode::Send::new(target, data.as_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
-            .build();
+            .build());
         // SAFETY: `data` outlives the operation, which is awaited (or dropped) here.
         unsafe { Op::new(&self.uring, entry) }.await
+    }
+}
+
+impl Drop for Stream {
+    /// Clears the socket's slot first: the table's reference would keep the connection open
+    /// after the descriptor is closed.
+    fn drop(&mut self) {
+        if let File::Fixed(slot) = self.file {
+            self.uring.clear_file(slot);
+        }
     }
 }
 

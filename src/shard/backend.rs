@@ -28,7 +28,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
@@ -382,7 +382,7 @@ async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> Ba
             }
             continue;
         }
-        let now = Instant::now();
+        let now = uring.now();
         while !batch.is_full() {
             let Some(mut out) = backend.queue.borrow_mut().pop_front() else {
                 break;

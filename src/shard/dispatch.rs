@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -78,7 +78,7 @@ pub fn dispatch(
     frame: Bytes,
     args: &[Range<usize>],
 ) -> Control {
-    let started = Instant::now();
+    let started = shard.now();
     let identity = &client.identity;
     let protocol = identity.protocol();
     let seq = client.reserve(started, frame.clone());

@@ -185,6 +185,12 @@ impl Shard {
         &self.uring
     }
 
+    /// The time of this core's current ring round ([`Uring::now`]): what the request path
+    /// stamps arrivals, backend writes and replies with.
+    fn now(&self) -> Instant {
+        self.uring.now()
+    }
+
     /// TLS to the pool's servers, if they speak it (every backend connection uses it).
     fn backend_tls(&self) -> Option<&'static BackendTls> {
         self.config.backend_tls.as_ref()

@@ -7,7 +7,6 @@
 //! has already run). A client that never subscribed pays one flag check per reply here.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -79,7 +78,7 @@ pub(super) async fn write_loop(shard: &Rc<Shard>, state: &Rc<ClientState>, strea
                         request,
                         node,
                     }) => {
-                        let now = *now.get_or_insert_with(Instant::now);
+                        let now = *now.get_or_insert_with(|| shard.now());
                         let elapsed = now.saturating_duration_since(started);
                         shard.record_latency(elapsed);
                         if shard.slowlog().is_slow(elapsed) {
