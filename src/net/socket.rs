@@ -12,7 +12,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -67,6 +67,15 @@ impl Listener {
         }
     }
 
+    /// A listening socket an older process handed over (an upgrade), as it is: bound,
+    /// listening, its queue of connections intact.
+    pub fn adopt(socket: Socket, uring: Rc<Uring>) -> Self {
+        let tcp = socket
+            .local_addr()
+            .is_ok_and(|addr| addr.as_socket().is_some());
+        Listener { socket, uring, tcp }
+    }
+
     /// Binds `addr` for one core alone (SO_REUSEADDR, no SO_REUSEPORT) and starts listening:
     /// for the admin ports (stats, metrics), served by one core, where a second process
     /// binding the same port must fail rather than take half the connections.
@@ -110,6 +119,13 @@ impl Listener {
         // SAFETY: a successful accept returns a new descriptor that nothing else owns.
         let socket = unsafe { Socket::from_raw_fd(fd as i32) };
         Ok(Stream::new(socket, self.uring.clone(), self.tcp))
+    }
+}
+
+impl AsRawFd for Listener {
+    /// The listening socket's descriptor, to hand to a new process on an upgrade.
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 }
 
