@@ -98,6 +98,12 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     metrics_listen: Option<String>,
 
+    /// Unix socket for upgrades without downtime: a new percore started with the same path
+    /// takes this one's listening sockets over, and this one drains and exits (see the
+    /// README's Upgrades) [default: none].
+    #[arg(long, value_name = "PATH")]
+    upgrade_socket: Option<PathBuf>,
+
     /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -422,6 +428,7 @@ fn process_flags(cli: &Cli, m: &ArgMatches) -> ProcessFlags {
         stats_interval: given(m, "stats_interval")
             .then(|| Duration::from_millis(cli.stats_interval)),
         metrics_listen: cli.metrics_listen.clone(),
+        upgrade_socket: cli.upgrade_socket.as_ref().map(|p| p.display().to_string()),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `Config` here: what one pool's cores run with today (a Redis Cluster upstream).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::Users;
@@ -247,6 +248,9 @@ pub struct Config {
     pub stats_interval: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
     pub metrics_listen: Option<String>,
+    /// The Unix socket upgrades hand the listening sockets over on (process-wide,
+    /// `--upgrade-socket`); `None`: no handover.
+    pub upgrade_socket: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -281,6 +285,7 @@ impl Default for Config {
             stats_listen: None,
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
+            upgrade_socket: None,
         }
     }
 }
