@@ -275,21 +275,21 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
 /// Stops reading from every client, then waits (bounded by `--shutdown-timeout`, cut short by
 /// a second stop signal) until their in-flight requests are answered and the replies written.
 async fn drain(shard: &Rc<Shard>) {
-    let clients = shard.clients.take();
     info!(
         core = shard.id,
         pool = shard.pool_name(),
-        clients = clients.len(),
+        clients = shard.clients.borrow().len(),
         "draining clients"
     );
-    for client in clients.values().filter_map(Weak::upgrade) {
-        client.close_after_replies();
-        // A blocked client could wait past the shutdown timeout: it is unblocked now.
-        session::peer_closed(shard, &client);
-    }
     let deadline = Instant::now() + shard.config.shutdown_timeout;
     let open = || shard.counters().clients.get();
-    while open() > 0 && Instant::now() < deadline && !shutdown::immediate() {
+    loop {
+        // Each round, as clients accepted just before the stop register only once their
+        // task first runs, after the drain began.
+        close_clients(shard);
+        if open() == 0 || Instant::now() >= deadline || shutdown::immediate() {
+            break;
+        }
         glommio::timer::sleep(DRAIN_POLL).await;
     }
     let left = open();
@@ -302,5 +302,14 @@ async fn drain(shard: &Rc<Shard>) {
         );
     } else {
         info!(core = shard.id, pool = shard.pool_name(), "drained");
+    }
+}
+
+/// Tells every registered client to close once its replies are written.
+fn close_clients(shard: &Rc<Shard>) {
+    for client in shard.clients.take().values().filter_map(Weak::upgrade) {
+        client.close_after_replies();
+        // A blocked client could wait past the shutdown timeout: it is unblocked now.
+        session::peer_closed(shard, &client);
     }
 }
