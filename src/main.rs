@@ -314,7 +314,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let _pid_file = match process
+    let pid_file = match process
         .pid_file()
         .map(|path| PidFile::create(path.as_ref()))
     {
@@ -325,7 +325,12 @@ fn main() -> ExitCode {
         }
         pid_file => pid_file.and_then(Result::ok),
     };
-    match percore::run_pools(configs) {
+    let served = percore::run_pools(configs);
+    if let Some(pid_file) = pid_file.filter(|_| percore::upgrade_failed()) {
+        // The old process serves on: the pid file names it again.
+        pid_file.restore();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -67,6 +67,15 @@ pub fn request() {
     }
 }
 
+/// Stops this process as a stop signal does, but without telling the service manager the
+/// service stops: it goes on, in the new process this one handed its sockets to (an
+/// upgrade).
+pub fn hand_over() {
+    if !STOP.swap(true, Ordering::SeqCst) {
+        info!("handed over: no new clients, draining in-flight requests");
+    }
+}
+
 /// True once a stop signal arrived.
 pub fn requested() -> bool {
     STOP.load(Ordering::Relaxed)

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::metrics::{PoolSnapshot, Snapshot};
 use crate::net::{Listener, Stream, Uring};
 use crate::shutdown;
+use crate::upgrade::{self, Role};
 
 use super::{eject, Shard};
 
@@ -90,15 +91,33 @@ pub(super) fn spawn(
     Ok(())
 }
 
-/// Binds `addr` (`host:port`, the host resolved once) for this core alone.
+/// Binds `addr` (`host:port`, the host resolved once) for this core alone, or takes the
+/// socket the process this one took over from had there (an upgrade).
 fn bind(addr: &str, uring: &Rc<Uring>) -> Result<Listener, String> {
     let resolved: Option<SocketAddr> = addr.to_socket_addrs().map_err(|e| e.to_string())?.next();
     let addr = resolved.ok_or_else(|| "no address".to_string())?;
+    if let Some(socket) = upgrade::take_admin(addr) {
+        return Ok(Listener::adopt(socket, uring.clone()));
+    }
     Listener::bind_one(addr, uring.clone()).map_err(|e| e.to_string())
 }
 
-/// Accepts connections and serves each with `serve`, [`MAX_CONNECTIONS`] at most at once.
+/// Accepts connections and serves each with `serve`, [`MAX_CONNECTIONS`] at most at once,
+/// until the process hands its sockets over to a new one (an upgrade: the new process
+/// answers from then on, and `/health` there says it serves).
 async fn accept<F, Fut>(observer: Rc<Observer>, listener: Listener, serve: F)
+where
+    F: Fn(Rc<Observer>, Stream) -> Fut + Copy + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let registration = upgrade::register(Role::Admin, &listener);
+    let accepting = accept_each(observer, &listener, serve);
+    futures_lite::future::or(accepting, upgrade::handed_over_wait()).await;
+    drop(registration);
+}
+
+/// The body of [`accept`].
+async fn accept_each<F, Fut>(observer: Rc<Observer>, listener: &Listener, serve: F)
 where
     F: Fn(Rc<Observer>, Stream) -> Fut + Copy + 'static,
     Fut: std::future::Future<Output = ()> + 'static,

@@ -6,7 +6,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::net::{spawn_driver, Listener, SharedListener, Uring};
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
+use crate::upgrade::{self, Role};
 use crate::upstream::Ring;
 use crate::{service, shutdown};
 
@@ -179,13 +182,24 @@ async fn run_pool(
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
-        let listener = listen(core, config, share, uring)?;
-        info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
+        let listeners = listen(core, config, share, uring)?;
+        // What an upgrade hands to the next process; out of the list before they close.
+        let role = || Role::Pool {
+            core,
+            pool: config.name.clone(),
+        };
+        let registered: Vec<_> = listeners
+            .iter()
+            .map(|listener| upgrade::register(role(), listener))
+            .collect();
+        let sockets = listeners.len();
+        info!(core, pool = %config.name, listen = %config.listen, sockets, "accepting clients");
         shard.serving.set(true);
         service::listener_ready();
-        futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+        futures_lite::future::or(accept_all(&shard, &listeners), shutdown::wait()).await;
         shard.serving.set(false);
-        drop(listener);
+        drop(registered);
+        drop(listeners);
         drain(&shard).await;
         Ok(())
     };
@@ -194,21 +208,30 @@ async fn run_pool(
 
 /// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
 /// Unix socket the process bound at start (SO_REUSEPORT does not apply to Unix sockets; see
-/// `net::UnixSocketFile` for why every core accepts from the one socket).
+/// `net::UnixSocketFile` for why every core accepts from the one socket). After an upgrade,
+/// the TCP sockets the old process handed over instead: its counterpart's, and those of old
+/// cores with no counterpart here (see `upgrade`), so there may be more than one.
 fn listen(
     core: usize,
     config: &Config,
     share: Option<SharedListener>,
     uring: Rc<Uring>,
-) -> Result<Listener, Error> {
+) -> Result<Vec<Listener>, Error> {
     let error = |source| Error::Listen {
         core,
         addr: config.listen.to_string(),
         source,
     };
     match (&config.listen, share) {
-        (ListenAddr::Tcp(addr), _) => Listener::bind(*addr, uring).map_err(error),
-        (ListenAddr::Unix { .. }, Some(share)) => Ok(Listener::shared(share, uring)),
+        (ListenAddr::Tcp(addr), _) => {
+            let handed = upgrade::take_pool_tcp(*addr, core, config.threads);
+            if handed.is_empty() {
+                return Listener::bind(*addr, uring).map(|l| vec![l]).map_err(error);
+            }
+            let adopt = |socket| Listener::adopt(socket, uring.clone());
+            Ok(handed.into_iter().map(adopt).collect())
+        }
+        (ListenAddr::Unix { .. }, Some(share)) => Ok(vec![Listener::shared(share, uring)]),
         (ListenAddr::Unix { .. }, None) => Err(error(io::Error::other(
             "the process did not bind this Unix socket",
         ))),
@@ -245,6 +268,17 @@ async fn trim_memory() {
         unsafe {
             libc::malloc_trim(0);
         }
+    }
+}
+
+/// Accepts clients from every one of `listeners` until the process stops.
+async fn accept_all(shard: &Rc<Shard>, listeners: &[Listener]) {
+    type Loop<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+    let each = listeners
+        .iter()
+        .map(|l| Box::pin(accept_loop(shard, l)) as Loop<'_>);
+    if let Some(all) = each.reduce(|a, b| Box::pin(futures_lite::future::or(a, b))) {
+        all.await;
     }
 }
 
