@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cluster::topology::Topology;
 use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::net::{spawn_driver, Listener, SharedListener, Uring};
+use crate::net::{spawn_driver, Accepted, Listener, SharedListener, Stream, Uring};
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
 use crate::upgrade::{self, Role};
@@ -196,7 +196,7 @@ async fn run_pool(
         info!(core, pool = %config.name, listen = %config.listen, sockets, "accepting clients");
         shard.serving.set(true);
         service::listener_ready();
-        futures_lite::future::or(accept_all(&shard, &listeners), shutdown::wait()).await;
+        accept_all(&shard, &listeners).await;
         shard.serving.set(false);
         drop(registered);
         drop(listeners);
@@ -277,32 +277,52 @@ async fn accept_all(shard: &Rc<Shard>, listeners: &[Listener]) {
     let each = listeners
         .iter()
         .map(|l| Box::pin(accept_loop(shard, l)) as Loop<'_>);
-    if let Some(all) = each.reduce(|a, b| Box::pin(futures_lite::future::or(a, b))) {
+    // Joined, not raced: each loop ends only once it has stopped its own accept.
+    let joined = each.reduce(|a, b| {
+        Box::pin(async {
+            futures_lite::future::zip(a, b).await;
+        })
+    });
+    if let Some(all) = joined {
         all.await;
     }
 }
 
-/// Accepts clients until the process stops.
+/// Accepts clients until the process stops; a client the last accept had already taken when
+/// it was cancelled is served too (and drained with the others).
 async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
-    let max_clients = shard.config.max_clients_per_core();
+    let mut stop = std::pin::pin!(shutdown::wait());
     loop {
-        match listener.accept().await {
-            Ok(stream) if shard.config.tls.is_some() => {
-                let full = shard.counters().clients.get() as usize >= max_clients;
-                let refusal = full.then_some(MAX_CLIENTS_REACHED);
-                glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
-            }
-            Ok(stream) if shard.counters().clients.get() as usize >= max_clients => {
-                glommio::spawn_local(client::refuse(stream, MAX_CLIENTS_REACHED)).detach();
-            }
-            Ok(stream) => {
-                glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
-            }
-            Err(err) => {
+        match listener.accept_until(stop.as_mut()).await {
+            Accepted::Stream(Ok(stream)) => serve(shard, stream),
+            Accepted::Stream(Err(err)) => {
                 warn!(core = shard.id, pool = shard.pool_name(), %err, "accept failed");
                 glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
             }
+            Accepted::Stopped(last) => {
+                if let Some(stream) = last {
+                    debug!(
+                        core = shard.id,
+                        "served a client accepted as the accept stopped"
+                    );
+                    serve(shard, stream);
+                }
+                return;
+            }
         }
+    }
+}
+
+/// Starts serving a client just accepted (or refusing it, past `--max-clients`).
+fn serve(shard: &Rc<Shard>, stream: Stream) {
+    let full = shard.counters().clients.get() as usize >= shard.config.max_clients_per_core();
+    let refusal = full.then_some(MAX_CLIENTS_REACHED);
+    if shard.config.tls.is_some() {
+        glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
+    } else if let Some(refusal) = refusal {
+        glommio::spawn_local(client::refuse(stream, refusal)).detach();
+    } else {
+        glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
     }
 }
 
