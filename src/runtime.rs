@@ -154,7 +154,7 @@ fn bind_unix_sockets(pools: &[Config]) -> Result<Vec<Option<UnixSocketFile>>, Er
         ListenAddr::Tcp(_) => Ok(None),
         // Handed over by the percore this one takes over from (an upgrade), or bound.
         ListenAddr::Unix { path, permissions } => match upgrade::take_unix(path) {
-            Some(socket) => UnixSocketFile::adopt(path, socket),
+            Some(socket) => UnixSocketFile::adopt(path, socket, *permissions),
             None => UnixSocketFile::bind(path, *permissions),
         }
         .map(Some)

@@ -10,6 +10,12 @@
 //! channel. Without `NOTIFY_SOCKET` in the environment (not started by systemd) each
 //! notification is a no-op; a notification that cannot be sent is logged and changes nothing
 //! else, since the service manager is the only one who would miss it.
+//!
+//! On an upgrade (`upgrade`) the new process holds one count back until the old process has
+//! answered that it stops accepting, so `READY=1` means the new process is the one serving,
+//! and it comes with `MAINPID=` the new process (for a unit whose main process was the old
+//! one, with `NotifyAccess=all`). The old process then drains without `STOPPING=1`: the
+//! service does not stop.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -9,6 +9,8 @@
 mod common;
 
 use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +29,10 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on the processes being ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the test waits for a notification to systemd.
+const NOTIFY_WAIT: Duration = Duration::from_secs(30);
+/// How long the test listens for a notification that must not come.
+const QUIET_WAIT: Duration = Duration::from_millis(500);
 
 /// A cluster and the paths and ports of a percore with a TCP pool and a Unix-socket pool in
 /// front of it.
@@ -52,15 +58,16 @@ impl Setup {
         self.dir.path().join("pool.sock")
     }
 
-    /// A configuration file named `name`: both pools, with `extra` (more pools) after them.
-    fn file(&self, name: &str, extra: &str) -> PathBuf {
+    /// A configuration file named `name`: both pools, the Unix socket's file with `mode`,
+    /// with `extra` (more pools) after them.
+    fn file(&self, name: &str, mode: &str, extra: &str) -> PathBuf {
         let seeds: String = (self.cluster.seeds().split(','))
             .map(|seed| format!("   - {seed}\n"))
             .collect();
         let text = format!(
             "percore:\n  threads: 2\n  upgrade_socket: {upgrade}\n  stats_listen: \
              127.0.0.1:{stats}\n\ntcp:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}\n\
-             unix:\n  listen: {socket} 0600\n  cluster:\n{seeds}{extra}",
+             unix:\n  listen: {socket} {mode}\n  cluster:\n{seeds}{extra}",
             upgrade = self.dir.path().join("upgrade.sock").display(),
             stats = self.stats,
             port = self.port,
@@ -126,19 +133,25 @@ fn assert_clean(tally: &Tally) {
 #[test]
 fn handover_under_load_fails_no_request_and_new_connections_reach_the_new_process() {
     let setup = Setup::new();
-    let file = setup.file("percore.yml", "");
+    let file = setup.file("percore.yml", "0600", "");
     let mut old = setup.percore(&file, &[]);
     setup.wait_serving();
     assert_eq!(setup.pids(), (old.pid(), old.pid()));
 
     let load = setup.load();
     load.wait_for_more(REQUESTS_EACH_SIDE, LOAD_TIMEOUT);
-    let mut new = setup.percore(&file, &[]);
+    // The new configuration gives the Unix socket's file other permissions.
+    let mut new = setup.percore(&setup.file("upgraded.yml", "0660", ""), &[]);
     assert_eq!(old.wait_exit(EXIT_TIMEOUT), Some(0), "{}", old.log());
     load.wait_for_more(REQUESTS_EACH_SIDE, LOAD_TIMEOUT);
     let tally = load.stop();
 
     assert!(new.is_running(), "{}", new.log());
+    let mode = std::fs::metadata(setup.socket())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660);
     assert_eq!(setup.pids(), (new.pid(), new.pid()));
     assert_clean(&tally);
     let (old_log, new_log) = (old.log(), new.log());
@@ -168,7 +181,7 @@ fn a_new_process_that_fails_after_taking_the_sockets_leaves_the_old_one_serving(
     let setup = Setup::new();
     let pid_file = setup.dir.path().join("percore.pid");
     let pid_flag = ["-p", pid_file.to_str().unwrap()];
-    let file = setup.file("percore.yml", "");
+    let file = setup.file("percore.yml", "0600", "");
     let mut old = setup.percore(&file, &pid_flag);
     setup.wait_serving();
     let load = setup.load();
@@ -182,7 +195,7 @@ fn a_new_process_that_fails_after_taking_the_sockets_leaves_the_old_one_serving(
         .map(|seed| format!("   - {seed}\n"))
         .collect();
     let third = format!("\ntaken:\n  listen: 127.0.0.1:{taken_port}\n  cluster:\n{seeds}");
-    let bad_file = setup.file("bad.yml", &third);
+    let bad_file = setup.file("bad.yml", "0600", &third);
     let mut bad = setup.percore(&bad_file, &pid_flag);
     let code = bad.wait_exit(EXIT_TIMEOUT);
     assert!(matches!(code, Some(c) if c != 0), "{code:?}\n{}", bad.log());
@@ -230,6 +243,57 @@ fn a_new_process_that_fails_after_taking_the_sockets_leaves_the_old_one_serving(
         "the old one left the file to the new"
     );
     drop(taken);
+}
+
+/// The next notification sent to `socket`, as text.
+fn next_notification(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notification within the wait");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the_old() {
+    let setup = Setup::new();
+    let path = setup.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    let env = [("NOTIFY_SOCKET", path.to_str().unwrap())];
+    let file = setup.file("percore.yml", "0600", "");
+    let args = ["-c", file.to_str().unwrap(), "--log-level", "info"];
+    let mut old = Proxy::start_with_args_env(setup.port, &args, &env);
+    let ready = next_notification(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(!ready.contains("MAINPID="), "{ready}");
+
+    let mut new = Proxy::start_with_args_env(setup.port, &args, &env);
+    // The unit's main process is the new one from here, said with its readiness, which
+    // waits for the old process to stop accepting.
+    let ready = next_notification(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    let main_pid = format!("MAINPID={}", new.pid());
+    assert!(ready.lines().any(|l| l == main_pid), "{ready}");
+    let log = new.log();
+    let took_over = log.find("upgrade: took over").expect("took over");
+    assert!(
+        log[took_over..].contains("every core accepts clients: ready"),
+        "{log}"
+    );
+    assert_eq!(old.wait_exit(EXIT_TIMEOUT), Some(0), "{}", old.log());
+    // The old process drained without STOPPING=1: the service did not stop.
+    socket.set_read_timeout(Some(QUIET_WAIT)).unwrap();
+    let mut buf = [0u8; 4096];
+    let said = socket
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    assert!(said.is_err(), "{said:?}");
+    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    new.signal("-TERM");
+    let stopping = next_notification(&socket);
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
+    assert_eq!(new.wait_exit(EXIT_TIMEOUT), Some(0));
 }
 
 /// Batches per connection in the measurement: a new connection for every one, so
@@ -312,7 +376,7 @@ fn measure_so_reuseport_alone_against_the_handover() {
             tally.summary()
         );
     }
-    let file = setup.file("percore.yml", "");
+    let file = setup.file("percore.yml", "0600", "");
     let args = ["-c", file.to_str().unwrap(), "--log-level", ACCEPT_LOG];
     let mut old = Proxy::start_with_args(setup.port, &args);
     setup.wait_serving();

@@ -139,10 +139,19 @@ impl UnixSocketFile {
     }
 
     /// The listening socket an older process bound at `path` and handed over, already
-    /// listening with its permissions. The file at the path now is taken to be its file.
-    pub fn adopt(path: &Path, socket: Socket) -> Result<UnixSocketFile, String> {
+    /// listening; its file (the one at the path now) gets `permissions` if given, as a file
+    /// bound here would.
+    pub fn adopt(
+        path: &Path,
+        socket: Socket,
+        permissions: Option<u32>,
+    ) -> Result<UnixSocketFile, String> {
         let meta = fs::symlink_metadata(path)
             .map_err(|e| format!("the socket handed over has no file here: {e}"))?;
+        if let Some(bits) = permissions {
+            fs::set_permissions(path, fs::Permissions::from_mode(bits))
+                .map_err(|e| format!("cannot set permissions {bits:04o}: {e}"))?;
+        }
         Ok(UnixSocketFile {
             path: path.to_path_buf(),
             file: (meta.dev(), meta.ino()),

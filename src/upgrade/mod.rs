@@ -162,7 +162,7 @@ pub fn prepare(path: &Path) -> Result<Upgrade, Error> {
     };
     let taken = takeover::receive(conn).and_then(|takeover| {
         let socket = sockets::take_endpoint().ok_or("the upgrade socket was not handed over")?;
-        let file = UnixSocketFile::adopt(path, socket)?;
+        let file = UnixSocketFile::adopt(path, socket, Some(ENDPOINT_MODE))?;
         Ok(Upgrade {
             file,
             takeover: Some(takeover),

@@ -134,10 +134,10 @@ impl Takeover {
         set_state(State::TookOver);
         net::claim_adopted_files();
         close_unclaimed();
+        info!(old_pid, "upgrade: took over; the old process drains");
         service::announce_main_pid();
         // The readiness count the takeover held back: READY=1 goes out now.
         service::listener_ready();
-        info!(old_pid, "upgrade: took over; the old process drains");
         true
     }
 }

@@ -921,6 +921,11 @@ impl Proxy {
         Proxy::spawn(port, args, &[])
     }
 
+    /// `start_with_args` with environment variables set for the process.
+    pub fn start_with_args_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Proxy {
+        Proxy::spawn(port, args, env)
+    }
+
     /// `start_with_args`, but `None` when percore exits before it accepts connections (its
     /// port was taken since it was found free, say), so the caller can try another port.
     pub fn try_start_with_args(port: u16, args: &[&str]) -> Option<Proxy> {
