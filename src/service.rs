@@ -38,7 +38,10 @@ pub fn expect_listeners(count: usize) {
 /// One more listener accepts clients; the last one tells the service manager percore is
 /// ready.
 pub fn listener_ready() {
-    let before = LISTENERS_LEFT.fetch_sub(1, Ordering::SeqCst);
+    // Saturating: a listener started later (a pool added on a reload) must not wrap it.
+    let left = |n: usize| Some(n.saturating_sub(1));
+    let before =
+        (LISTENERS_LEFT.fetch_update(Ordering::SeqCst, Ordering::SeqCst, left)).unwrap_or_default();
     if before == 1 {
         info!("every core accepts clients: ready");
         let ready = [

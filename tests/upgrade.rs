@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::reconnecting::{Load, Tally, Target};
-use common::{free_port, try_cmd, wait_until, Conn, Proxy, RedisCluster, Value};
+use common::{
+    free_port, key_on_each_master, try_cmd, wait_until, Conn, Proxy, RedisCluster, Value,
+};
 use tempfile::TempDir;
 
 /// Client threads per pool.
@@ -66,8 +68,8 @@ impl Setup {
             .collect();
         let text = format!(
             "percore:\n  threads: 2\n  upgrade_socket: {upgrade}\n  stats_listen: \
-             127.0.0.1:{stats}\n\ntcp:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}\n\
-             unix:\n  listen: {socket} {mode}\n  cluster:\n{seeds}{extra}",
+             127.0.0.1:{stats}\n\ntcp:\n  listen: 127.0.0.1:{port}\n  backend_timeout: 10s\n  \
+             cluster:\n{seeds}\nunix:\n  listen: {socket} {mode}\n  cluster:\n{seeds}{extra}",
             upgrade = self.dir.path().join("upgrade.sock").display(),
             stats = self.stats,
             port = self.port,
@@ -256,7 +258,7 @@ fn next_notification(socket: &UnixDatagram) -> String {
 
 #[test]
 fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the_old() {
-    let setup = Setup::new();
+    let mut setup = Setup::new();
     let path = setup.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
@@ -268,10 +270,18 @@ fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(!ready.contains("MAINPID="), "{ready}");
 
+    // A request in flight on the old process (its master paused), so that it is still
+    // draining when the new one is ready.
+    let (master, key) = key_on_each_master(&setup.cluster, "upgrade:slow").remove(0);
+    setup.cluster.pause(master, true);
+    let mut slow = Conn::connect(setup.port);
+    slow.send_raw(&common::encode(&[b"GET", key.as_bytes()]));
     let mut new = Proxy::start_with_args_env(setup.port, &args, &env);
     // The unit's main process is the new one from here, said with its readiness, which
     // waits for the old process to stop accepting.
     let ready = next_notification(&socket);
+    // A stop signal to the draining old process is a first one: the drain goes on.
+    old.signal("-TERM");
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     let main_pid = format!("MAINPID={}", new.pid());
     assert!(ready.lines().any(|l| l == main_pid), "{ready}");
@@ -281,7 +291,17 @@ fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the
         log[took_over..].contains("every core accepts clients: ready"),
         "{log}"
     );
+    wait_until("the old process to take the signal", READY_TIMEOUT, || {
+        old.log().contains("stop signal: no new clients")
+    });
+    setup.cluster.pause(master, false);
+    assert_eq!(
+        slow.read_value(),
+        Value::Bulk(None),
+        "answered in the drain"
+    );
     assert_eq!(old.wait_exit(EXIT_TIMEOUT), Some(0), "{}", old.log());
+    assert!(!old.log().contains("second stop signal"), "{}", old.log());
     // The old process drained without STOPPING=1: the service did not stop.
     socket.set_read_timeout(Some(QUIET_WAIT)).unwrap();
     let mut buf = [0u8; 4096];
