@@ -107,7 +107,9 @@ impl Listener {
         self.socket.local_addr().ok()?.as_socket()
     }
 
-    /// The next connection.
+    /// The next connection (for tests: the accept loops use [`Listener::accept_until`], which
+    /// stops without dropping a connection).
+    #[cfg(test)]
     pub async fn accept(&self) -> io::Result<Stream> {
         let mut op = AcceptOp(self.accept_op());
         let fd = (&mut op.0).await?;

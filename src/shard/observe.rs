@@ -22,7 +22,7 @@ use crate::control::http::{self, Status};
 use crate::control::{nutstats, prometheus};
 use crate::error::Error;
 use crate::metrics::{PoolSnapshot, Snapshot};
-use crate::net::{Listener, Stream, Uring};
+use crate::net::{Accepted, Listener, Stream, Uring};
 use crate::shutdown;
 use crate::upgrade::{self, Role};
 
@@ -111,33 +111,32 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let registration = upgrade::register(Role::Admin, &listener);
-    let accepting = accept_each(observer, &listener, serve);
-    futures_lite::future::or(accepting, upgrade::handed_over_wait()).await;
-    drop(registration);
-}
-
-/// The body of [`accept`].
-async fn accept_each<F, Fut>(observer: Rc<Observer>, listener: &Listener, serve: F)
-where
-    F: Fn(Rc<Observer>, Stream) -> Fut + Copy + 'static,
-    Fut: std::future::Future<Output = ()> + 'static,
-{
+    let mut stop = std::pin::pin!(upgrade::handed_over_wait());
     loop {
-        let Ok(stream) = listener.accept().await else {
-            glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
-            continue;
+        let (stream, last) = match listener.accept_until(stop.as_mut()).await {
+            Accepted::Stream(Ok(stream)) => (stream, false),
+            Accepted::Stream(Err(_)) => {
+                glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+            // Taken off the queue as the accept stopped: answered, not dropped.
+            Accepted::Stopped(Some(stream)) => (stream, true),
+            Accepted::Stopped(None) => break,
         };
-        if observer.open.get() >= MAX_CONNECTIONS {
-            continue;
+        if observer.open.get() < MAX_CONNECTIONS {
+            observer.open.set(observer.open.get() + 1);
+            let observer = observer.clone();
+            glommio::spawn_local(async move {
+                serve(observer.clone(), stream).await;
+                observer.open.set(observer.open.get() - 1);
+            })
+            .detach();
         }
-        observer.open.set(observer.open.get() + 1);
-        let observer = observer.clone();
-        glommio::spawn_local(async move {
-            serve(observer.clone(), stream).await;
-            observer.open.set(observer.open.get() - 1);
-        })
-        .detach();
+        if last {
+            break;
+        }
     }
+    drop(registration);
 }
 
 /// The stats port: the JSON, then close, as nutcracker does.
