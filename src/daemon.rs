@@ -38,15 +38,21 @@ pub fn daemonize() -> io::Result<()> {
 }
 
 /// The pid file: written with this process's id when created, removed when dropped (when
-/// `main` returns, after the drain).
+/// `main` returns, after the drain) if it still names this process. On an upgrade the new
+/// process writes its own id over the old one's, and the old one, exiting after it, must
+/// not remove the file that now names the new one.
 #[derive(Debug)]
 pub struct PidFile {
     path: PathBuf,
+    /// What the file held before (an old process's id, on an upgrade), to put back if this
+    /// process gives way to it again ([`PidFile::restore`]).
+    previous: Option<String>,
 }
 
 impl PidFile {
     /// Writes the process id to `path`, replacing what was there.
     pub fn create(path: &Path) -> io::Result<PidFile> {
+        let previous = std::fs::read_to_string(path).ok();
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -56,14 +62,34 @@ impl PidFile {
         write!(file, "{}", std::process::id())?;
         Ok(PidFile {
             path: path.to_path_buf(),
+            previous,
         })
+    }
+
+    /// Puts back what the file held before, if anything: for a new process whose takeover
+    /// failed, so the file names the old process, which serves on.
+    pub fn restore(mut self) {
+        if let Some(previous) = self.previous.take() {
+            if self.holds_this_process() && std::fs::write(&self.path, previous).is_ok() {
+                std::mem::forget(self);
+            }
+        }
+    }
+
+    /// Whether the file still names this process.
+    fn holds_this_process(&self) -> bool {
+        std::fs::read_to_string(&self.path)
+            .is_ok_and(|text| text.trim() == std::process::id().to_string())
     }
 }
 
 impl Drop for PidFile {
-    /// Removes the file; a file already gone is left so, as nutcracker does.
+    /// Removes the file if it still names this process; a file already gone is left so, as
+    /// nutcracker does.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.holds_this_process() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -90,6 +116,14 @@ mod tests {
         assert_eq!(written, std::process::id().to_string());
         drop(pid_file);
         assert!(!path.exists());
+        // A newer process wrote its id: the file is left to it.
+        let pid_file = PidFile::create(&path).unwrap();
+        std::fs::write(&path, "1").unwrap();
+        drop(pid_file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1");
+        // A takeover that failed gives the file back to the old process.
+        PidFile::create(&path).unwrap().restore();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1");
     }
 
     #[test]

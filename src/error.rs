@@ -181,6 +181,9 @@ pub enum Error {
         /// Why, in words.
         reason: String,
     },
+    /// An upgrade could not take over from the running percore, or failed before it had.
+    #[error("upgrade: {0}")]
+    Upgrade(String),
     /// A second stop signal cut the drain short.
     #[error("stopped by a second signal before in-flight requests finished")]
     Interrupted,

@@ -59,6 +59,8 @@
 //!   connecting to a node.
 //! - `metrics`: per-core counters and latency histograms, per-server counters (nutcracker's),
 //!   and the snapshot of every pool that the stats port and `/metrics` render.
+//! - `upgrade`: upgrades without downtime: the listening sockets handed from the running
+//!   process to a new one over a Unix socket (`SCM_RIGHTS`), from a thread of their own.
 //! - `slowlog`: each core's slow log of requests and its entries, in Redis's format.
 //! - `control`: the control plane: cross-core mesh, topology refresher, a Sentinel pool's
 //!   watcher, fleet health check (`--proxy-peers`), admin report text, nutcracker's stats
@@ -101,8 +103,10 @@ mod shard;
 mod shutdown;
 mod slowlog;
 mod sync;
+mod upgrade;
 
 pub use config::Config;
 pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
 pub use runtime::{run, run_pools};
+pub use upgrade::failed as upgrade_failed;

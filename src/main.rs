@@ -98,6 +98,12 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     metrics_listen: Option<String>,
 
+    /// Unix socket for upgrades without downtime: a new percore started with the same path
+    /// takes this one's listening sockets over, and this one drains and exits (see the
+    /// README's Upgrades) [default: none].
+    #[arg(long, value_name = "PATH")]
+    upgrade_socket: Option<PathBuf>,
+
     /// Address to accept clients on (every core listens on it, with SO_REUSEPORT).
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -308,7 +314,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let _pid_file = match process
+    let pid_file = match process
         .pid_file()
         .map(|path| PidFile::create(path.as_ref()))
     {
@@ -319,7 +325,12 @@ fn main() -> ExitCode {
         }
         pid_file => pid_file.and_then(Result::ok),
     };
-    match percore::run_pools(configs) {
+    let served = percore::run_pools(configs);
+    if let Some(pid_file) = pid_file.filter(|_| percore::upgrade_failed()) {
+        // The old process serves on: the pid file names it again.
+        pid_file.restore();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -422,6 +433,7 @@ fn process_flags(cli: &Cli, m: &ArgMatches) -> ProcessFlags {
         stats_interval: given(m, "stats_interval")
             .then(|| Duration::from_millis(cli.stats_interval)),
         metrics_listen: cli.metrics_listen.clone(),
+        upgrade_socket: cli.upgrade_socket.as_ref().map(|p| p.display().to_string()),
     }
 }
 

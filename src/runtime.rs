@@ -1,6 +1,8 @@
-//! Process start-up: raise resource limits, check that io_uring can be set up, bind the pools'
-//! Unix sockets (once for the process: every core accepts from the same one), then start one
-//! pinned executor per core and wait on them; remove the Unix socket files at the end.
+//! Process start-up: raise resource limits, check that io_uring can be set up, take over the
+//! running percore's listening sockets if an upgrade socket is set and one answers there
+//! (`upgrade`), bind the pools' Unix sockets (once for the process: every core accepts from
+//! the same one), then start one pinned executor per core and wait on them; remove the Unix
+//! socket files at the end (unless handed over).
 //!
 //! Failing early and clearly matters here: the most common start-up failure is a memlock
 //! limit too small for io_uring, and the operator should read that, not a panic backtrace.
@@ -15,7 +17,7 @@ use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{self, Message};
 use crate::error::Error;
 use crate::net::{SharedListener, UnixSocketFile, Uring};
-use crate::{service, shard, shutdown};
+use crate::{service, shard, shutdown, upgrade};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
 /// (10 MiB, registered and therefore memlocked) is waste; 1 MiB per core keeps a 2-core
@@ -50,7 +52,14 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
     let cores = pick_cores(threads)?;
     probe_io_uring()?;
-    service::expect_listeners(cores.len() * pools.len());
+    // An upgrade: the running percore's listening sockets, taken before anything is bound.
+    let upgrade = pools[0]
+        .upgrade_socket
+        .as_deref()
+        .map(upgrade::prepare)
+        .transpose()?;
+    let held = upgrade.as_ref().map_or(0, upgrade::Upgrade::held_readiness);
+    service::expect_listeners(cores.len() * pools.len() + held);
     // Bound before the executors start, so a path in use stops the process here, with the
     // reason; dropped (the files removed) when this returns, however it returns.
     let mut unix_sockets = bind_unix_sockets(pools)?;
@@ -58,6 +67,8 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     // hands SIGHUP to that thread, where its default action ends the process.
     crate::config::watch_hangup();
     shutdown::install();
+    // After the signal masks, which its thread inherits; kept (the file) until the end.
+    let _upgrade_socket = upgrade.map(upgrade::Upgrade::start).transpose()?;
     for pool in pools {
         info!(pool = %pool.name, threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
     }
@@ -127,6 +138,9 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
         }
     }
     info!("all cores stopped");
+    if let Some(e) = upgrade::failure() {
+        first_error.get_or_insert(e);
+    }
     match first_error {
         Some(e) => Err(e),
         None if shutdown::immediate() => Err(Error::Interrupted),
@@ -138,12 +152,16 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
 fn bind_unix_sockets(pools: &[Config]) -> Result<Vec<Option<UnixSocketFile>>, Error> {
     let bind = |pool: &Config| match &pool.listen {
         ListenAddr::Tcp(_) => Ok(None),
-        ListenAddr::Unix { path, permissions } => UnixSocketFile::bind(path, *permissions)
-            .map(Some)
-            .map_err(|reason| Error::UnixListen {
-                path: path.display().to_string(),
-                reason,
-            }),
+        // Handed over by the percore this one takes over from (an upgrade), or bound.
+        ListenAddr::Unix { path, permissions } => match upgrade::take_unix(path) {
+            Some(socket) => UnixSocketFile::adopt(path, socket, *permissions),
+            None => UnixSocketFile::bind(path, *permissions),
+        }
+        .map(Some)
+        .map_err(|reason| Error::UnixListen {
+            path: path.display().to_string(),
+            reason,
+        }),
     };
     pools.iter().map(bind).collect()
 }

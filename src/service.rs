@@ -10,14 +10,24 @@
 //! channel. Without `NOTIFY_SOCKET` in the environment (not started by systemd) each
 //! notification is a no-op; a notification that cannot be sent is logged and changes nothing
 //! else, since the service manager is the only one who would miss it.
+//!
+//! On an upgrade (`upgrade`) the new process holds one count back until the old process has
+//! answered that it stops accepting, so `READY=1` means the new process is the one serving,
+//! and it comes with `MAINPID=` the new process (for a unit whose main process was the old
+//! one, with `NotifyAccess=all`). The old process then drains without `STOPPING=1`: the
+//! service does not stop.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use sd_notify::NotifyState;
 use tracing::{info, warn};
 
 /// Listeners (cores × pools) that do not accept clients yet.
 static LISTENERS_LEFT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Set when this process took over from an older one (an upgrade): `READY=1` then comes
+/// with `MAINPID=` this process, for a unit whose main process was the old one.
+static NEW_MAIN_PID: AtomicBool = AtomicBool::new(false);
 
 /// Sets how many listeners must accept before the process is ready. Call once, before the
 /// executors start.
@@ -28,14 +38,31 @@ pub fn expect_listeners(count: usize) {
 /// One more listener accepts clients; the last one tells the service manager percore is
 /// ready.
 pub fn listener_ready() {
-    let before = LISTENERS_LEFT.fetch_sub(1, Ordering::SeqCst);
+    // Saturating: a listener started later (a pool added on a reload) must not wrap it.
+    let left = |n: usize| Some(n.saturating_sub(1));
+    let before =
+        (LISTENERS_LEFT.fetch_update(Ordering::SeqCst, Ordering::SeqCst, left)).unwrap_or_default();
     if before == 1 {
         info!("every core accepts clients: ready");
-        send(&[
+        let ready = [
             NotifyState::Ready,
             NotifyState::Status("serving: every core accepts clients"),
-        ]);
+        ];
+        match NEW_MAIN_PID.load(Ordering::SeqCst) {
+            true => send(&[&ready[..], &[NotifyState::MainPid(std::process::id())]].concat()),
+            false => send(&ready),
+        }
     }
+}
+
+/// Listeners that do not accept clients yet (0 once ready).
+pub fn listeners_left() -> usize {
+    LISTENERS_LEFT.load(Ordering::SeqCst)
+}
+
+/// This process took over from an older one: say `MAINPID=` with `READY=1`.
+pub fn announce_main_pid() {
+    NEW_MAIN_PID.store(true, Ordering::SeqCst);
 }
 
 /// The process stops taking clients and drains: tells the service manager so.

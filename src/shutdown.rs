@@ -5,7 +5,9 @@
 //! handler ever runs inside an executor. That thread sets a flag each core checks a few times
 //! a second, off the request path; a second signal cuts the drain short, for operators who do
 //! not want to wait. A core that fails sets the same flag ([`request`]), so the others drain
-//! and the process ends with that core's error.
+//! and the process ends with that core's error. A handover to a new process (an upgrade)
+//! sets it too, without telling systemd the service stops, and the first signal after it
+//! counts as a first: the drain goes on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,6 +20,9 @@ use crate::service;
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by a second stop signal: stop draining at once.
 static IMMEDIATE: AtomicBool = AtomicBool::new(false);
+/// Set while the stop came from a handover ([`hand_over`]) and no signal yet: the first
+/// signal after it is a first stop signal (the drain goes on), not a second.
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
 
 /// How often each core looks at the flag. Shutdown is not latency-critical; 50 ms keeps the
 /// cost at a few wake-ups a second.
@@ -44,7 +49,8 @@ pub fn install() {
                 if libc::sigwait(&set, &mut signal) != 0 {
                     continue;
                 }
-                if STOP.swap(true, Ordering::SeqCst) {
+                let handed_over = HANDED_OVER.swap(false, Ordering::SeqCst);
+                if STOP.swap(true, Ordering::SeqCst) && !handed_over {
                     warn!(signal, "second stop signal, exiting now");
                     IMMEDIATE.store(true, Ordering::SeqCst);
                     continue;
@@ -53,7 +59,10 @@ pub fn install() {
                     signal,
                     "stop signal: no new clients, draining in-flight requests"
                 );
-                service::stopping();
+                // Handed over, the service goes on in the new process: not stopping.
+                if !handed_over {
+                    service::stopping();
+                }
             })
             .map(drop)
             .unwrap_or_else(|e| warn!(error = %e, "cannot start the signal thread"));
@@ -64,6 +73,16 @@ pub fn install() {
 pub fn request() {
     if !STOP.swap(true, Ordering::SeqCst) {
         service::stopping();
+    }
+}
+
+/// Stops this process as a stop signal does, but without telling the service manager the
+/// service stops: it goes on, in the new process this one handed its sockets to (an
+/// upgrade).
+pub fn hand_over() {
+    HANDED_OVER.store(true, Ordering::SeqCst);
+    if !STOP.swap(true, Ordering::SeqCst) {
+        info!("handed over: no new clients, draining in-flight requests");
     }
 }
 

@@ -232,6 +232,7 @@ fn with_process(config: Config, process: &ProcessConfig, cores: usize) -> Config
         stats_listen: Some(process.stats_listen().to_string()),
         stats_interval: process.stats_interval(),
         metrics_listen: process.metrics_listen().map(String::from),
+        upgrade_socket: process.upgrade_socket().map(Into::into),
         ..config
     }
 }

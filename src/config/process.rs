@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "stats_listen",
     "stats_interval",
     "metrics_listen",
+    "upgrade_socket",
 ];
 
 /// Settings of the whole process, with their defaults applied. Immutable.
@@ -49,6 +50,7 @@ pub struct ProcessConfig {
     stats_given: bool,
     stats_interval: Duration,
     metrics_listen: Option<String>,
+    upgrade_socket: Option<String>,
 }
 
 impl Default for ProcessConfig {
@@ -66,6 +68,7 @@ impl Default for ProcessConfig {
             stats_given: false,
             stats_interval: Duration::from_millis(DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
+            upgrade_socket: None,
         }
     }
 }
@@ -115,6 +118,11 @@ impl ProcessConfig {
     /// `None`: nowhere.
     pub fn metrics_listen(&self) -> Option<&str> {
         self.metrics_listen.as_deref()
+    }
+    /// The Unix socket a new percore takes this one's listening sockets over from
+    /// (`upgrade_socket`, `--upgrade-socket`); `None`: no upgrades without downtime.
+    pub fn upgrade_socket(&self) -> Option<&str> {
+        self.upgrade_socket.as_deref()
     }
 }
 
@@ -182,6 +190,10 @@ pub(super) fn read_process(reader: &mut Reader, line: usize, node: &Node) -> Pro
             }
         }
     }
+    process.upgrade_socket = fields
+        .get("upgrade_socket")
+        .and_then(|e| reader.text(e))
+        .map(String::from);
     if let Some(interval) = fields
         .get("stats_interval")
         .and_then(|e| reader.positive_duration(e))
@@ -275,6 +287,9 @@ impl ProcessConfig {
         if let Some(listen) = &flags.metrics_listen {
             self.metrics_listen = Some(listen.clone());
         }
+        if let Some(path) = &flags.upgrade_socket {
+            self.upgrade_socket = Some(path.clone());
+        }
         self
     }
 }
@@ -304,6 +319,8 @@ pub struct ProcessFlags {
     pub stats_interval: Option<Duration>,
     /// `--metrics-listen`.
     pub metrics_listen: Option<String>,
+    /// `--upgrade-socket`.
+    pub upgrade_socket: Option<String>,
 }
 
 #[cfg(test)]

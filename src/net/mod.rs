@@ -26,6 +26,6 @@ pub use frames::{FrameReader, CLOSED_BY_PEER};
 #[cfg(test)]
 pub use ring::Mode;
 pub use ring::{RingStats, Uring};
-pub use socket::{Endpoint, Listener, Stream, READ_CHUNK};
+pub use socket::{Accepted, Endpoint, Listener, Stream, READ_CHUNK};
 pub use tls::{accept as tls_accept, connect_node};
-pub use unix::{SharedListener, UnixSocketFile};
+pub use unix::{claim_adopted_files, hand_over_files, SharedListener, UnixSocketFile};

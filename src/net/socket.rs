@@ -10,10 +10,13 @@
 //! receive is queued, so trying first would only cost a failed attempt each time.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -67,6 +70,15 @@ impl Listener {
         }
     }
 
+    /// A listening socket an older process handed over (an upgrade), as it is: bound,
+    /// listening, its queue of connections intact.
+    pub fn adopt(socket: Socket, uring: Rc<Uring>) -> Self {
+        let tcp = socket
+            .local_addr()
+            .is_ok_and(|addr| addr.as_socket().is_some());
+        Listener { socket, uring, tcp }
+    }
+
     /// Binds `addr` for one core alone (SO_REUSEADDR, no SO_REUSEPORT) and starts listening:
     /// for the admin ports (stats, metrics), served by one core, where a second process
     /// binding the same port must fail rather than take half the connections.
@@ -95,8 +107,40 @@ impl Listener {
         self.socket.local_addr().ok()?.as_socket()
     }
 
-    /// The next connection.
+    /// The next connection (for tests: the accept loops use [`Listener::accept_until`], which
+    /// stops without dropping a connection).
+    #[cfg(test)]
     pub async fn accept(&self) -> io::Result<Stream> {
+        let mut op = AcceptOp(self.accept_op());
+        let fd = (&mut op.0).await?;
+        Ok(self.accepted(fd))
+    }
+
+    /// The next connection, or [`Accepted::Stopped`] once `stop` completes. A connection the
+    /// kernel gave the accept as it was being cancelled comes back with `Stopped`, to be
+    /// served: it has left the listener's queue, so this process is the only one that can
+    /// (closing it would drop a client that connected while another process, on an upgrade,
+    /// was there to accept it).
+    pub async fn accept_until(&self, stop: Pin<&mut impl Future<Output = ()>>) -> Accepted {
+        let mut op = AcceptOp(self.accept_op());
+        let mut stop = stop;
+        let done = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = Pin::new(&mut op.0).poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            stop.as_mut().poll(cx).map(|()| None)
+        });
+        match done.await {
+            Some(result) => Accepted::Stream(result.map(|fd| self.accepted(fd))),
+            None => match op.0.cancel() {
+                Some(Ok(fd)) => Accepted::Stopped(Some(self.accepted(fd))),
+                _ => Accepted::Stopped(None),
+            },
+        }
+    }
+
+    /// An accept of a connection on this listener, close-on-exec.
+    fn accept_op(&self) -> Op<'_> {
         let entry = opcode::Accept::new(
             Fd(self.socket.as_raw_fd()),
             std::ptr::null_mut(),
@@ -105,11 +149,29 @@ impl Listener {
         .flags(libc::SOCK_CLOEXEC)
         .build();
         // SAFETY: the entry points to no memory.
-        let mut op = AcceptOp(unsafe { Op::new(&self.uring, entry) });
-        let fd = (&mut op.0).await?;
+        unsafe { Op::new(&self.uring, entry) }
+    }
+
+    /// The stream of a descriptor an accept returned.
+    fn accepted(&self, fd: usize) -> Stream {
         // SAFETY: a successful accept returns a new descriptor that nothing else owns.
         let socket = unsafe { Socket::from_raw_fd(fd as i32) };
-        Ok(Stream::new(socket, self.uring.clone(), self.tcp))
+        Stream::new(socket, self.uring.clone(), self.tcp)
+    }
+}
+
+/// What [`Listener::accept_until`] got.
+pub enum Accepted {
+    /// A connection, or why the accept failed.
+    Stream(io::Result<Stream>),
+    /// Told to stop; with the connection the cancelled accept had already taken, if any.
+    Stopped(Option<Stream>),
+}
+
+impl AsRawFd for Listener {
+    /// The listening socket's descriptor, to hand to a new process on an upgrade.
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 }
 

@@ -25,11 +25,19 @@
 //! existing socket is removed only when nothing listens on it (a connect is refused), anything
 //! else is a clear error, and the file this process made is removed when it stops (only if the
 //! path still names that file: a new process may already have taken the path over).
+//!
+//! Upgrades (`upgrade`) hand a listening socket, file and all, from one process to the next:
+//! the new one adopts it ([`UnixSocketFile::adopt`]) instead of binding, and the file must
+//! outlive whichever process gives it up. So a process that handed its sockets over removes no
+//! file ([`hand_over_files`]), and an adopted file is removed only once the new process has
+//! taken over for good ([`claim_adopted_files`]): if it fails first, the old process, still
+//! serving on that file, keeps it.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -48,8 +56,32 @@ const LISTENER_LINGER: Duration = Duration::from_millis(500);
 /// a live listener accepts and sees closed at once).
 const LINGER_POLL: Duration = Duration::from_millis(20);
 
+/// Set once this process handed its listening sockets to a new process: the files are the
+/// new process's now, and this one removes none of them.
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+/// Set once this process took an old one's sockets over for good: the files adopted with
+/// them are its own, to remove when it stops.
+static ADOPTED_CLAIMED: AtomicBool = AtomicBool::new(false);
+
+/// This process gave its listening sockets to another: it must remove none of their files.
+pub fn hand_over_files() {
+    HANDED_OVER.store(true, Ordering::SeqCst);
+}
+
+/// This process owns the socket files it adopted: it removes them when it stops.
+pub fn claim_adopted_files() {
+    ADOPTED_CLAIMED.store(true, Ordering::SeqCst);
+}
+
 /// One core's descriptor of a shared listening socket, to accept from with its own ring.
 pub struct SharedListener(pub(super) Socket);
+
+impl SharedListener {
+    /// The descriptor itself, for a plain thread that accepts without a ring.
+    pub fn into_socket(self) -> Socket {
+        self.0
+    }
+}
 
 /// A Unix socket this process bound and listens on; removes its file when dropped.
 pub struct UnixSocketFile {
@@ -60,6 +92,9 @@ pub struct UnixSocketFile {
     /// The process's own descriptor; `None` once every core has its share, so the socket
     /// closes as soon as the last core stops accepting.
     socket: Option<Socket>,
+    /// Bound by an older process and handed over ([`UnixSocketFile::adopt`]): removed only
+    /// once this process has claimed it ([`claim_adopted_files`]).
+    adopted: bool,
 }
 
 impl UnixSocketFile {
@@ -67,9 +102,19 @@ impl UnixSocketFile {
     /// and listens. Permissions are set before listening, so no client can connect while the
     /// file still has the umask's.
     pub fn bind(path: &Path, permissions: Option<u32>) -> Result<UnixSocketFile, String> {
-        clear_stale(path)?;
+        UnixSocketFile::bind_as(path, permissions, Type::STREAM)
+    }
+
+    /// [`UnixSocketFile::bind`] for a socket of type `kind` (the upgrade endpoint is a
+    /// `SOCK_SEQPACKET` one: its messages keep their bounds and their descriptors).
+    pub fn bind_as(
+        path: &Path,
+        permissions: Option<u32>,
+        kind: Type,
+    ) -> Result<UnixSocketFile, String> {
+        clear_stale(path, kind)?;
         let addr = SockAddr::unix(path).map_err(|e| format!("not a socket path: {e}"))?;
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
+        let socket = Socket::new(Domain::UNIX, kind, None)
             .map_err(|e| format!("cannot create a socket: {e}"))?;
         socket
             .bind(&addr)
@@ -80,6 +125,7 @@ impl UnixSocketFile {
             path: path.to_path_buf(),
             file: (meta.dev(), meta.ino()),
             socket: None,
+            adopted: false,
         };
         if let Some(bits) = permissions {
             fs::set_permissions(path, fs::Permissions::from_mode(bits))
@@ -90,6 +136,28 @@ impl UnixSocketFile {
             .map_err(|e| format!("cannot listen: {e}"))?;
         bound.socket = Some(socket);
         Ok(bound)
+    }
+
+    /// The listening socket an older process bound at `path` and handed over, already
+    /// listening; its file (the one at the path now) gets `permissions` if given, as a file
+    /// bound here would.
+    pub fn adopt(
+        path: &Path,
+        socket: Socket,
+        permissions: Option<u32>,
+    ) -> Result<UnixSocketFile, String> {
+        let meta = fs::symlink_metadata(path)
+            .map_err(|e| format!("the socket handed over has no file here: {e}"))?;
+        if let Some(bits) = permissions {
+            fs::set_permissions(path, fs::Permissions::from_mode(bits))
+                .map_err(|e| format!("cannot set permissions {bits:04o}: {e}"))?;
+        }
+        Ok(UnixSocketFile {
+            path: path.to_path_buf(),
+            file: (meta.dev(), meta.ino()),
+            socket: Some(socket),
+            adopted: true,
+        })
     }
 
     /// A descriptor of the listening socket for one core.
@@ -110,6 +178,10 @@ impl UnixSocketFile {
 
 impl Drop for UnixSocketFile {
     fn drop(&mut self) {
+        let handed = HANDED_OVER.load(Ordering::SeqCst);
+        if handed || (self.adopted && !ADOPTED_CLAIMED.load(Ordering::SeqCst)) {
+            return info!(path = %self.path.display(), "socket file left to the process that serves it");
+        }
         let ours = fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.file);
         if !ours {
             return warn!(path = %self.path.display(), "socket file replaced; left in place");
@@ -123,7 +195,7 @@ impl Drop for UnixSocketFile {
 
 /// Makes `path` free to bind: nothing there, or a socket nobody listens on (removed). A socket
 /// with a listener, or any other kind of file, is an error that says so.
-fn clear_stale(path: &Path) -> Result<(), String> {
+fn clear_stale(path: &Path, kind: Type) -> Result<(), String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -133,7 +205,7 @@ fn clear_stale(path: &Path) -> Result<(), String> {
         return Err("the path exists and is not a socket; not removing it".into());
     }
     let deadline = Instant::now() + LISTENER_LINGER;
-    while is_listened_on(path)? {
+    while is_listened_on(path, kind)? {
         if Instant::now() >= deadline {
             return Err(
                 "another process is listening on this socket (stop it, or give another path)"
@@ -149,8 +221,8 @@ fn clear_stale(path: &Path) -> Result<(), String> {
 
 /// Whether a process accepts connections on the socket at `path`. The connect does not block:
 /// a listener whose queue is full (EAGAIN) is still a listener, and must not hold up start-up.
-fn is_listened_on(path: &Path) -> Result<bool, String> {
-    let probe = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| e.to_string())?;
+fn is_listened_on(path: &Path, kind: Type) -> Result<bool, String> {
+    let probe = Socket::new(Domain::UNIX, kind, None).map_err(|e| e.to_string())?;
     probe.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = SockAddr::unix(path).map_err(|e| e.to_string())?;
     match probe.connect(&addr) {

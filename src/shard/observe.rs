@@ -22,8 +22,9 @@ use crate::control::http::{self, Status};
 use crate::control::{nutstats, prometheus};
 use crate::error::Error;
 use crate::metrics::{PoolSnapshot, Snapshot};
-use crate::net::{Listener, Stream, Uring};
+use crate::net::{Accepted, Listener, Stream, Uring};
 use crate::shutdown;
+use crate::upgrade::{self, Role};
 
 use super::{eject, Shard};
 
@@ -90,35 +91,52 @@ pub(super) fn spawn(
     Ok(())
 }
 
-/// Binds `addr` (`host:port`, the host resolved once) for this core alone.
+/// Binds `addr` (`host:port`, the host resolved once) for this core alone, or takes the
+/// socket the process this one took over from had there (an upgrade).
 fn bind(addr: &str, uring: &Rc<Uring>) -> Result<Listener, String> {
     let resolved: Option<SocketAddr> = addr.to_socket_addrs().map_err(|e| e.to_string())?.next();
     let addr = resolved.ok_or_else(|| "no address".to_string())?;
+    if let Some(socket) = upgrade::take_admin(addr) {
+        return Ok(Listener::adopt(socket, uring.clone()));
+    }
     Listener::bind_one(addr, uring.clone()).map_err(|e| e.to_string())
 }
 
-/// Accepts connections and serves each with `serve`, [`MAX_CONNECTIONS`] at most at once.
+/// Accepts connections and serves each with `serve`, [`MAX_CONNECTIONS`] at most at once,
+/// until the process hands its sockets over to a new one (an upgrade: the new process
+/// answers from then on, and `/health` there says it serves).
 async fn accept<F, Fut>(observer: Rc<Observer>, listener: Listener, serve: F)
 where
     F: Fn(Rc<Observer>, Stream) -> Fut + Copy + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    let registration = upgrade::register(Role::Admin, &listener);
+    let mut stop = std::pin::pin!(upgrade::handed_over_wait());
     loop {
-        let Ok(stream) = listener.accept().await else {
-            glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
-            continue;
+        let (stream, last) = match listener.accept_until(stop.as_mut()).await {
+            Accepted::Stream(Ok(stream)) => (stream, false),
+            Accepted::Stream(Err(_)) => {
+                glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+            // Taken off the queue as the accept stopped: answered, not dropped.
+            Accepted::Stopped(Some(stream)) => (stream, true),
+            Accepted::Stopped(None) => break,
         };
-        if observer.open.get() >= MAX_CONNECTIONS {
-            continue;
+        if observer.open.get() < MAX_CONNECTIONS {
+            observer.open.set(observer.open.get() + 1);
+            let observer = observer.clone();
+            glommio::spawn_local(async move {
+                serve(observer.clone(), stream).await;
+                observer.open.set(observer.open.get() - 1);
+            })
+            .detach();
         }
-        observer.open.set(observer.open.get() + 1);
-        let observer = observer.clone();
-        glommio::spawn_local(async move {
-            serve(observer.clone(), stream).await;
-            observer.open.set(observer.open.get() - 1);
-        })
-        .detach();
+        if last {
+            break;
+        }
     }
+    drop(registration);
 }
 
 /// The stats port: the JSON, then close, as nutcracker does.

@@ -6,22 +6,25 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cluster::topology::Topology;
 use crate::config::{Config, ListenAddr};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::net::{spawn_driver, Listener, SharedListener, Uring};
+use crate::net::{spawn_driver, Accepted, Listener, SharedListener, Stream, Uring};
 use crate::slowlog::SlowLog;
 use crate::sync::Signal;
+use crate::upgrade::{self, Role};
 use crate::upstream::Ring;
 use crate::{service, shutdown};
 
@@ -179,13 +182,24 @@ async fn run_pool(
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
-        let listener = listen(core, config, share, uring)?;
-        info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
+        let listeners = listen(core, config, share, uring)?;
+        // What an upgrade hands to the next process; out of the list before they close.
+        let role = || Role::Pool {
+            core,
+            pool: config.name.clone(),
+        };
+        let registered: Vec<_> = listeners
+            .iter()
+            .map(|listener| upgrade::register(role(), listener))
+            .collect();
+        let sockets = listeners.len();
+        info!(core, pool = %config.name, listen = %config.listen, sockets, "accepting clients");
         shard.serving.set(true);
         service::listener_ready();
-        futures_lite::future::or(accept_loop(&shard, &listener), shutdown::wait()).await;
+        accept_all(&shard, &listeners).await;
         shard.serving.set(false);
-        drop(listener);
+        drop(registered);
+        drop(listeners);
         drain(&shard).await;
         Ok(())
     };
@@ -194,21 +208,30 @@ async fn run_pool(
 
 /// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
 /// Unix socket the process bound at start (SO_REUSEPORT does not apply to Unix sockets; see
-/// `net::UnixSocketFile` for why every core accepts from the one socket).
+/// `net::UnixSocketFile` for why every core accepts from the one socket). After an upgrade,
+/// the TCP sockets the old process handed over instead: its counterpart's, and those of old
+/// cores with no counterpart here (see `upgrade`), so there may be more than one.
 fn listen(
     core: usize,
     config: &Config,
     share: Option<SharedListener>,
     uring: Rc<Uring>,
-) -> Result<Listener, Error> {
+) -> Result<Vec<Listener>, Error> {
     let error = |source| Error::Listen {
         core,
         addr: config.listen.to_string(),
         source,
     };
     match (&config.listen, share) {
-        (ListenAddr::Tcp(addr), _) => Listener::bind(*addr, uring).map_err(error),
-        (ListenAddr::Unix { .. }, Some(share)) => Ok(Listener::shared(share, uring)),
+        (ListenAddr::Tcp(addr), _) => {
+            let handed = upgrade::take_pool_tcp(*addr, core, config.threads);
+            if handed.is_empty() {
+                return Listener::bind(*addr, uring).map(|l| vec![l]).map_err(error);
+            }
+            let adopt = |socket| Listener::adopt(socket, uring.clone());
+            Ok(handed.into_iter().map(adopt).collect())
+        }
+        (ListenAddr::Unix { .. }, Some(share)) => Ok(vec![Listener::shared(share, uring)]),
         (ListenAddr::Unix { .. }, None) => Err(error(io::Error::other(
             "the process did not bind this Unix socket",
         ))),
@@ -248,48 +271,79 @@ async fn trim_memory() {
     }
 }
 
-/// Accepts clients until the process stops.
+/// Accepts clients from every one of `listeners` until the process stops.
+async fn accept_all(shard: &Rc<Shard>, listeners: &[Listener]) {
+    type Loop<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+    let each = listeners
+        .iter()
+        .map(|l| Box::pin(accept_loop(shard, l)) as Loop<'_>);
+    // Joined, not raced: each loop ends only once it has stopped its own accept.
+    let joined = each.reduce(|a, b| {
+        Box::pin(async {
+            futures_lite::future::zip(a, b).await;
+        })
+    });
+    if let Some(all) = joined {
+        all.await;
+    }
+}
+
+/// Accepts clients until the process stops; a client the last accept had already taken when
+/// it was cancelled is served too (and drained with the others).
 async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
-    let max_clients = shard.config.max_clients_per_core();
+    let mut stop = std::pin::pin!(shutdown::wait());
     loop {
-        match listener.accept().await {
-            Ok(stream) if shard.config.tls.is_some() => {
-                let full = shard.counters().clients.get() as usize >= max_clients;
-                let refusal = full.then_some(MAX_CLIENTS_REACHED);
-                glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
-            }
-            Ok(stream) if shard.counters().clients.get() as usize >= max_clients => {
-                glommio::spawn_local(client::refuse(stream, MAX_CLIENTS_REACHED)).detach();
-            }
-            Ok(stream) => {
-                glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
-            }
-            Err(err) => {
+        match listener.accept_until(stop.as_mut()).await {
+            Accepted::Stream(Ok(stream)) => serve(shard, stream),
+            Accepted::Stream(Err(err)) => {
                 warn!(core = shard.id, pool = shard.pool_name(), %err, "accept failed");
                 glommio::timer::sleep(ACCEPT_ERROR_PAUSE).await;
             }
+            Accepted::Stopped(last) => {
+                if let Some(stream) = last {
+                    debug!(
+                        core = shard.id,
+                        "served a client accepted as the accept stopped"
+                    );
+                    serve(shard, stream);
+                }
+                return;
+            }
         }
+    }
+}
+
+/// Starts serving a client just accepted (or refusing it, past `--max-clients`).
+fn serve(shard: &Rc<Shard>, stream: Stream) {
+    let full = shard.counters().clients.get() as usize >= shard.config.max_clients_per_core();
+    let refusal = full.then_some(MAX_CLIENTS_REACHED);
+    if shard.config.tls.is_some() {
+        glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
+    } else if let Some(refusal) = refusal {
+        glommio::spawn_local(client::refuse(stream, refusal)).detach();
+    } else {
+        glommio::spawn_local(client::serve(shard.clone(), stream)).detach();
     }
 }
 
 /// Stops reading from every client, then waits (bounded by `--shutdown-timeout`, cut short by
 /// a second stop signal) until their in-flight requests are answered and the replies written.
 async fn drain(shard: &Rc<Shard>) {
-    let clients = shard.clients.take();
     info!(
         core = shard.id,
         pool = shard.pool_name(),
-        clients = clients.len(),
+        clients = shard.clients.borrow().len(),
         "draining clients"
     );
-    for client in clients.values().filter_map(Weak::upgrade) {
-        client.close_after_replies();
-        // A blocked client could wait past the shutdown timeout: it is unblocked now.
-        session::peer_closed(shard, &client);
-    }
     let deadline = Instant::now() + shard.config.shutdown_timeout;
     let open = || shard.counters().clients.get();
-    while open() > 0 && Instant::now() < deadline && !shutdown::immediate() {
+    loop {
+        // Each round, as clients accepted just before the stop register only once their
+        // task first runs, after the drain began.
+        close_clients(shard);
+        if open() == 0 || Instant::now() >= deadline || shutdown::immediate() {
+            break;
+        }
         glommio::timer::sleep(DRAIN_POLL).await;
     }
     let left = open();
@@ -302,5 +356,14 @@ async fn drain(shard: &Rc<Shard>) {
         );
     } else {
         info!(core = shard.id, pool = shard.pool_name(), "drained");
+    }
+}
+
+/// Tells every registered client to close once its replies are written.
+fn close_clients(shard: &Rc<Shard>) {
+    for client in shard.clients.take().values().filter_map(Weak::upgrade) {
+        client.close_after_replies();
+        // A blocked client could wait past the shutdown timeout: it is unblocked now.
+        session::peer_closed(shard, &client);
     }
 }

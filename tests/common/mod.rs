@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 pub mod nutcracker;
 pub mod pool;
+pub mod reconnecting;
 pub mod sentinel;
 pub mod tls;
 pub mod unix;
@@ -86,11 +87,20 @@ impl Value {
 pub trait Wire: Read + Write + Send {
     /// As the std streams' own `set_read_timeout`.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()>;
+
+    /// The connection's own TCP port (`None` for a Unix socket).
+    fn local_port(&self) -> Option<u16> {
+        None
+    }
 }
 
 impl Wire for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn local_port(&self) -> Option<u16> {
+        self.local_addr().ok().map(|addr| addr.port())
     }
 }
 
@@ -125,6 +135,54 @@ impl Conn {
         Conn {
             stream: Box::new(stream),
             buf: Vec::new(),
+        }
+    }
+
+    /// Connects to 127.0.0.1:`port`, or says why not (for clients that retry).
+    pub fn try_connect(port: u16) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream: Box::new(stream),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Connects to the Unix socket at `path`, or says why not.
+    pub fn try_connect_unix(path: &std::path::Path) -> std::io::Result<Conn> {
+        let stream = std::os::unix::net::UnixStream::connect(path)?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        Ok(Conn {
+            stream: Box::new(stream),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The client's own TCP port, which the proxy sees as the peer's (`None` over a Unix
+    /// socket).
+    pub fn local_port(&self) -> Option<u16> {
+        self.stream.local_port()
+    }
+
+    /// Writes raw bytes, or says why they could not be (the server closed, say).
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// The next reply, or the error that ended the wait for it: `UnexpectedEof` when the
+    /// server closed the connection, a timeout after [`READ_TIMEOUT`].
+    pub fn try_read_value(&mut self) -> std::io::Result<Value> {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            if let Some(len) = frame_len(&self.buf, 0) {
+                let raw: Vec<u8> = self.buf.drain(..len).collect();
+                return Ok(parse(&raw, &mut 0));
+            }
+            match self.stream.read(&mut chunk)? {
+                0 => return Err(ErrorKind::UnexpectedEof.into()),
+                n => self.buf.extend_from_slice(&chunk[..n]),
+            }
         }
     }
 
@@ -861,6 +919,11 @@ impl Proxy {
     /// listen on 127.0.0.1:`port`; waits only until it accepts connections.
     pub fn start_with_args(port: u16, args: &[&str]) -> Proxy {
         Proxy::spawn(port, args, &[])
+    }
+
+    /// `start_with_args` with environment variables set for the process.
+    pub fn start_with_args_env(port: u16, args: &[&str], env: &[(&str, &str)]) -> Proxy {
+        Proxy::spawn(port, args, env)
     }
 
     /// `start_with_args`, but `None` when percore exits before it accepts connections (its
