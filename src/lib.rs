@@ -19,6 +19,8 @@
 //! core (`net`), set up so the kernel delivers completions only when the core asks for them.
 //! Every receive and send the core's tasks queue in one round goes to the kernel in one
 //! `io_uring_enter`, and the core is never interrupted while busy.
+//! Each executor also holds a keep-awake thread (`shard::keep_awake`) that wakes it now and
+//! then: glommio 0.9.0 can park a core with a task to run, for good if nothing else wakes it.
 //!
 //! # One request's path (all on one core, all in `shard/` but for the pure parts)
 //! 1. `shard::client` reads into the connection's buffer; [`resp::parse`] finds each complete
@@ -109,4 +111,5 @@ pub use config::Config;
 pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
 pub use runtime::{run, run_pools};
+pub use shard::keep_awake::{keep_awake, KeepAwake, KEEP_AWAKE};
 pub use upgrade::failed as upgrade_failed;

@@ -121,13 +121,17 @@ fn second_sigterm_stops_draining_at_once_and_exits_nonzero() {
 }
 
 /// The CPUs each executor thread of `pid` may run on, as `Cpus_allowed_list` in /proc:
-/// glommio names a core's threads (the executor and its blocking helper) `percore-<core>-<id>`.
+/// glommio names a core's threads (the executor and its blocking helper) `percore-<core>-<id>`;
+/// `percore-signals` (the stop signals) and `percore-awake` (a core's keep-awake) are not.
 fn executor_affinities(pid: u32) -> Vec<String> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let task = task.unwrap().path();
         let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !name.starts_with("percore-") || name.starts_with("percore-signals") {
+        if !name.starts_with("percore-")
+            || name.starts_with("percore-signals")
+            || name.starts_with("percore-awake")
+        {
             continue;
         }
         let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();

@@ -22,10 +22,11 @@
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.
 //!
-//! [`run_core`] (in `run.rs`) is the body of each core's executor: it sets up the core's socket ring and
-//! runs every pool on it, each a `Shard` of its own (its mesh, listener, upstream, clients):
-//! join the mesh, start the listener (and on core 0 a cluster pool's topology refresher),
-//! then serve until the process stops.
+//! [`run_core`] (in `run.rs`) is the body of each core's executor: it starts the core's
+//! [`keep_awake`] thread (against a glommio bug that can park a core for good), sets up the
+//! core's socket ring and runs every pool on it, each a `Shard` of its own (its mesh,
+//! listener, upstream, clients): join the mesh, start the listener (and on core 0 a cluster
+//! pool's topology refresher), then serve until the process stops.
 
 mod backend;
 mod blocked;
@@ -44,6 +45,7 @@ mod gate;
 mod greeting;
 mod identity;
 mod info;
+pub mod keep_awake;
 mod kill;
 mod lease;
 mod local;
