@@ -105,4 +105,4 @@ mod sync;
 pub use config::Config;
 pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
-pub use runtime::{run, run_pools};
+pub use runtime::{run, run_pools, run_reloadable};
