@@ -297,6 +297,19 @@ fn reload_under_load_fails_no_request_of_a_pool_that_stays() {
         std::net::TcpStream::connect(("127.0.0.1", doomed)).is_err()
     });
     leaving.expect_closed();
+    // Everything it held is freed once its connections have closed.
+    wait_until(
+        "the removed pool to be freed on both cores",
+        RELOADED,
+        || {
+            let log = proxy.log();
+            (0..2).all(|core| {
+                log.contains(&format!(
+                    "pool freed on this core core={core} pool=\"doomed\""
+                ))
+            })
+        },
+    );
     // The app user's new password is the one AUTH takes now; its clients go on meanwhile.
     let mut c = Conn::connect(steady);
     assert!(
@@ -498,6 +511,42 @@ fn a_new_backend_password_is_the_next_connections() {
         RELOADED,
         || client.cmd_str("GET a") == Value::bulk("1"),
     );
+}
+
+#[test]
+fn a_pool_added_on_a_unix_socket_listens_and_its_file_goes_with_it() {
+    let server = RedisServer::start();
+    let taken: HashSet<u16> = [server.port].into();
+    let [port]: [u16; 1] = free_ports(1, &taken).try_into().expect("a port");
+    let tcp = pool("tcp", port, &[entry(&server, 1)], "");
+    let file = File::new(&tcp);
+    let _proxy = start(&file, &[port]);
+    let socket = file.path.with_file_name("u.sock");
+    let unix = format!(
+        "u:\n  listen: {} 0600\n  redis: true\n  servers:\n   - {}\n",
+        socket.display(),
+        entry(&server, 1)
+    );
+    file.write(&format!("{tcp}{unix}"));
+    assert_eq!(
+        Conn::connect(port).cmd_str("PROXY CONFIG RELOAD"),
+        Value::ok()
+    );
+    wait_until("the Unix socket pool to listen", RELOADED, || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let mut c = Conn::connect_unix(&socket);
+    assert_eq!(c.cmd_str("SET over:unix v"), Value::ok());
+    assert_eq!(server.conn().cmd_str("GET over:unix"), Value::bulk("v"));
+    file.write(&tcp);
+    assert_eq!(
+        Conn::connect(port).cmd_str("PROXY CONFIG RELOAD"),
+        Value::ok()
+    );
+    c.expect_closed();
+    wait_until("the socket file to be removed", RELOADED, || {
+        !socket.exists()
+    });
 }
 
 #[test]

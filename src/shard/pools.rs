@@ -9,7 +9,7 @@
 //! listening and drains its clients as the process does at shutdown, then frees what it had),
 //! and a pool that is new is started with its end of the mesh the notice brought.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -64,6 +64,8 @@ pub(super) struct Served {
     shard: RefCell<Option<Rc<Shard>>>,
     /// Notified when a reload removes the pool: it stops listening and drains.
     pub(super) removed: Signal,
+    /// Set with `removed`, for a pool that is not listening yet (it then never does).
+    gone: Cell<bool>,
 }
 
 impl Served {
@@ -73,7 +75,13 @@ impl Served {
             config: RefCell::new(config),
             shard: RefCell::new(None),
             removed: Signal::default(),
+            gone: Cell::new(false),
         })
+    }
+
+    /// Whether a reload removed the pool.
+    pub(super) fn is_removed(&self) -> bool {
+        self.gone.get()
     }
 
     /// Its configuration now.
@@ -171,6 +179,7 @@ impl Core {
                 pool = &*gone.name,
                 "pool removed by a reload: draining it"
             );
+            gone.gone.set(true);
             gone.removed.notify();
         }
         let mut after = Vec::with_capacity(update.pools.len());

@@ -226,6 +226,10 @@ async fn serve_pool(
     drop(config);
     let serving = async {
         wait_for_first_topology(&shard).await;
+        if served.is_removed() {
+            // Removed by a reload before it ever listened.
+            return Ok(());
+        }
         let listener = listen(id, &shard.config(), share, uring)?;
         info!(core = id, pool = shard.pool_name(), listen = %shard.config().listen, "accepting clients");
         shard.serving.set(true);
