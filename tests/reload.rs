@@ -65,15 +65,40 @@ impl File {
     }
 }
 
-/// Starts percore on `file`, waits until every port in `ports` answers PING.
-fn start(file: &File, ports: &[u16]) -> Proxy {
-    let proxy = Proxy::start_with_args(ports[0], &["-c", file.arg(), "--log-level", "debug"]);
-    for &port in ports {
-        wait_until(&format!("pool on {port}"), RELOADED, || {
-            try_cmd(port, "PING").is_some()
-        });
+/// Tries at most this many sets of free ports to start percore on: a port found free can be
+/// taken by a server another test starts before percore binds it.
+const START_ATTEMPTS: usize = 5;
+
+/// Starts percore on the file `yaml` makes of `N` free ports (none in `taken`), whose first
+/// `listening` are the pools it starts with; waits until each answers. Tries other ports when
+/// percore cannot bind one.
+fn start<const N: usize>(
+    taken: &HashSet<u16>,
+    listening: usize,
+    yaml: impl Fn([u16; N]) -> String,
+) -> (Proxy, File, [u16; N]) {
+    for _ in 0..START_ATTEMPTS {
+        let ports: [u16; N] = free_ports(N, taken).try_into().expect("free ports");
+        let file = File::new(&yaml(ports));
+        let args = ["-c", file.arg(), "--log-level", "debug"];
+        let Some(mut proxy) = Proxy::try_start_with_args(ports[0], &args) else {
+            continue;
+        };
+        let deadline = Instant::now() + RELOADED;
+        let up = |port: u16| try_cmd(port, "PING").is_some();
+        while !ports[..listening].iter().all(|&p| up(p)) && proxy.is_running() {
+            assert!(
+                Instant::now() < deadline,
+                "percore did not listen:\n{}",
+                proxy.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        if proxy.is_running() {
+            return (proxy, file, ports);
+        }
     }
-    proxy
+    panic!("percore did not start in {START_ATTEMPTS} tries");
 }
 
 /// `PROXY INFO` of the pool at `port` (after `AUTH auth` if given).
@@ -218,27 +243,43 @@ fn nutcracker_placement(
 fn reload_under_load_fails_no_request_of_a_pool_that_stays() {
     let servers: Vec<RedisServer> = (0..5).map(|_| RedisServer::start()).collect();
     let taken: HashSet<u16> = servers.iter().map(|s| s.port).collect();
-    let [steady, moving, doomed, fresh, nut]: [u16; 5] =
-        free_ports(5, &taken).try_into().expect("five ports");
-    let steady_pool = |password: &str| {
-        let users =
-            format!("  requirepass: admin-pw\n  users:\n   - app on >{password} ~* +@all\n");
-        pool(
-            "steady",
-            steady,
-            &[entry(&servers[0], 1), entry(&servers[1], 1)],
-            &users,
-        )
+    let third_list = [
+        entry(&servers[2], 1),
+        entry(&servers[3], 2),
+        entry(&servers[4], 1),
+    ];
+    // The file, as each step has it.
+    let text = |[steady, moving, doomed, fresh, _]: [u16; 5], step: usize| {
+        let steady_pool = |password: &str| {
+            let users =
+                format!("  requirepass: admin-pw\n  users:\n   - app on >{password} ~* +@all\n");
+            let list = [entry(&servers[0], 1), entry(&servers[1], 1)];
+            pool("steady", steady, &list, &users)
+        };
+        let moving_pool = |list: &[String]| pool("moving", moving, list, "");
+        let fresh_pool = pool("fresh", fresh, &[entry(&servers[1], 1)], "");
+        let pools = match step {
+            1 => format!(
+                "{}{}{}",
+                steady_pool("old"),
+                moving_pool(&[entry(&servers[2], 1), entry(&servers[3], 1)]),
+                pool("doomed", doomed, &[entry(&servers[0], 1)], ""),
+            ),
+            2 => format!(
+                "{}{}{fresh_pool}",
+                steady_pool("new"),
+                moving_pool(&[entry(&servers[3], 2), entry(&servers[4], 1)]),
+            ),
+            _ => format!(
+                "{}{}{fresh_pool}",
+                steady_pool("new"),
+                moving_pool(&third_list)
+            ),
+        };
+        format!("percore:\n  threads: 2\n\n{pools}")
     };
-    let moving_pool = |list: &[String]| pool("moving", moving, list, "");
-    let first = format!(
-        "percore:\n  threads: 2\n\n{}{}{}",
-        steady_pool("old"),
-        moving_pool(&[entry(&servers[2], 1), entry(&servers[3], 1)]),
-        pool("doomed", doomed, &[entry(&servers[0], 1)], ""),
-    );
-    let file = File::new(&first);
-    let proxy = start(&file, &[steady, moving, doomed]);
+    let (proxy, file, ports) = start(&taken, 3, |ports| text(ports, 1));
+    let [steady, moving, doomed, fresh, nut] = ports;
     let info = proxy_info(moving, None);
     assert_eq!(field(&info, "config_epoch"), "1", "{info}");
     assert_eq!(field(&info, "config_file"), file.arg());
@@ -271,13 +312,7 @@ fn reload_under_load_fails_no_request_of_a_pool_that_stays() {
 
     // Reload 1 (PROXY CONFIG RELOAD): the moving pool's servers changed (one removed, one
     // re-weighted, one added), the app user's password rotated, a pool added, one removed.
-    let second = format!(
-        "percore:\n  threads: 2\n\n{}{}{}",
-        steady_pool("new"),
-        moving_pool(&[entry(&servers[3], 2), entry(&servers[4], 1)]),
-        pool("fresh", fresh, &[entry(&servers[1], 1)], ""),
-    );
-    file.write(&second);
+    file.write(&text(ports, 2));
     assert_eq!(
         Conn::connect(moving).cmd_str("PROXY CONFIG RELOAD"),
         Value::ok()
@@ -327,18 +362,7 @@ fn reload_under_load_fails_no_request_of_a_pool_that_stays() {
     wait_for_load(&done, 2_000);
 
     // Reload 2 (SIGHUP): the removed server comes back.
-    let third_list = [
-        entry(&servers[2], 1),
-        entry(&servers[3], 2),
-        entry(&servers[4], 1),
-    ];
-    let third = format!(
-        "percore:\n  threads: 2\n\n{}{}{}",
-        steady_pool("new"),
-        moving_pool(&third_list),
-        pool("fresh", fresh, &[entry(&servers[1], 1)], ""),
-    );
-    file.write(&third);
+    file.write(&text(ports, 3));
     proxy.signal("-HUP");
     wait_until("the SIGHUP reload", RELOADED, || {
         core_epochs(&proxy_info(moving, None)) == [3, 3]
@@ -380,11 +404,19 @@ fn reload_under_load_fails_no_request_of_a_pool_that_stays() {
 fn an_invalid_file_changes_nothing_and_says_why() {
     let servers: Vec<RedisServer> = (0..2).map(|_| RedisServer::start()).collect();
     let taken: HashSet<u16> = servers.iter().map(|s| s.port).collect();
-    let [port, other, metrics]: [u16; 3] = free_ports(3, &taken).try_into().expect("ports");
-    let two = format!("percore:\n  threads: 2\n  metrics_listen: 127.0.0.1:{metrics}\n\n");
-    let valid = format!("{two}{}", pool("p", port, &[entry(&servers[0], 1)], ""));
-    let file = File::new(&valid);
-    let proxy = start(&file, &[port]);
+    let head = |metrics: u16, threads: usize| {
+        format!("percore:\n  threads: {threads}\n  metrics_listen: 127.0.0.1:{metrics}\n\n")
+    };
+    let valid = |[port, _, metrics]: [u16; 3]| {
+        format!(
+            "{}{}",
+            head(metrics, 2),
+            pool("p", port, &[entry(&servers[0], 1)], "")
+        )
+    };
+    let (proxy, file, ports) = start(&taken, 1, valid);
+    let [port, other, metrics] = ports;
+    let valid = valid(ports);
     let reload = || Conn::connect(port).cmd_str("PROXY CONFIG RELOAD").text();
 
     // A bad value: the error names its line and key; nothing changes.
@@ -400,8 +432,7 @@ fn an_invalid_file_changes_nothing_and_says_why() {
     assert!(reload().starts_with(&expected), "{}", reload());
     // Settings only a restart changes: refused whole, each named.
     let moved = pool("p", other, &[entry(&servers[1], 1)], "");
-    let process = format!("percore:\n  threads: 1\n  metrics_listen: 127.0.0.1:{metrics}\n\n");
-    file.write(&format!("{process}{moved}"));
+    file.write(&format!("{}{moved}", head(metrics, 1)));
     let said = reload();
     assert!(
         said.contains(
@@ -485,10 +516,10 @@ fn a_new_backend_password_is_the_next_connections() {
         Value::ok()
     );
     let taken: HashSet<u16> = [server.port].into();
-    let [port]: [u16; 1] = free_ports(1, &taken).try_into().expect("a port");
     let auth = |password: &str| format!("  requirepass: client-pw\n  redis_auth: {password}\n");
-    let file = File::new(&pool("p", port, &[entry(&server, 1)], &auth("old-pw")));
-    let _proxy = start(&file, &[port]);
+    let (_proxy, file, [port]) = start(&taken, 1, |[port]| {
+        pool("p", port, &[entry(&server, 1)], &auth("old-pw"))
+    });
     let mut client = Conn::connect(port);
     assert_eq!(client.cmd_str("AUTH client-pw"), Value::ok());
     assert_eq!(client.cmd_str("SET a 1"), Value::ok());
@@ -517,10 +548,9 @@ fn a_new_backend_password_is_the_next_connections() {
 fn a_pool_added_on_a_unix_socket_listens_and_its_file_goes_with_it() {
     let server = RedisServer::start();
     let taken: HashSet<u16> = [server.port].into();
-    let [port]: [u16; 1] = free_ports(1, &taken).try_into().expect("a port");
-    let tcp = pool("tcp", port, &[entry(&server, 1)], "");
-    let file = File::new(&tcp);
-    let _proxy = start(&file, &[port]);
+    let tcp = |port: u16| pool("tcp", port, &[entry(&server, 1)], "");
+    let (_proxy, file, [port]) = start(&taken, 1, |[port]| tcp(port));
+    let tcp = tcp(port);
     let socket = file.path.with_file_name("u.sock");
     let unix = format!(
         "u:\n  listen: {} 0600\n  redis: true\n  servers:\n   - {}\n",

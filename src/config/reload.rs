@@ -3,9 +3,9 @@
 //! settings a running process cannot take refused, each named by its line and key.
 //!
 //! A reload is all or nothing: [`ReloadSource::load`] gives every pool's [`Config`] only when
-//! the whole file is valid, and [`fixed_changes`] lists what it would change that only a
-//! restart can (the cores and their pinning, the process's ports and logs, a pool's listen
-//! address and kind). Either list not empty, nothing changes. Applying what is left, on every
+//! the whole file is valid, and [`ReloadSource::fixed_changes`] lists what it would change
+//! that only a restart can (the cores and their pinning, the process's ports and logs, a
+//! pool's listen address and kind). Either list not empty, nothing changes. Applying what is left, on every
 //! core, is the runtime's business (`shard::reload`); this is pure but for reading the file.
 
 use std::path::{Path, PathBuf};
@@ -322,6 +322,25 @@ mod tests {
             said.len() == 1 && said[0].contains("key 'redis_db'"),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn the_flags_go_over_the_file_again() {
+        let flags = PoolFlags {
+            max_clients: Some(7),
+            ..PoolFlags::default()
+        };
+        let source = ReloadSource::new(
+            "r.yml".into(),
+            ProcessFlags::default(),
+            flags,
+            2,
+            ProcessConfig::default(),
+        );
+        let text = format!("{POOL}  client_connections: 10\n  servers:\n   - 127.0.0.1:6379:1\n");
+        let file = ConfigFile::parse("r.yml", &text, &|_| None).expect("a valid file");
+        let loaded = source.build(&file).expect("servable");
+        assert_eq!(loaded.pools[0].max_clients, 7);
     }
 
     #[test]

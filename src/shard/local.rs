@@ -1,8 +1,9 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
 //! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
 //! MONITOR, UNWATCH and RESET (which end a client's WATCH session), and the `PROXY` admin
-//! commands (`PROXY CONFIG RELOAD` asks core 0 to reload: `shard::reload`); and those it composes from several masters' answers in a task (INFO,
-//! SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET). Pub/sub commands are handed to the core's
+//! commands (`PROXY CONFIG RELOAD` asks core 0 to reload: `shard::reload`); and those it
+//! composes from several masters' answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY,
+//! CONFIG SET). Pub/sub commands are handed to the core's
 //! hub ([`super::pubsub`]).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,

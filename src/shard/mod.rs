@@ -17,7 +17,9 @@
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
-//!   gather every core's stats over the mesh.
+//!   gather every core's stats over the mesh;
+//! - [`pools`], [`reload`], [`reconfigure`]: the core's pools and its end of the process's
+//!   control mesh, reloads (run by core 0), and a pool taking its new configuration.
 //!
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.

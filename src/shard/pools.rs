@@ -134,10 +134,22 @@ impl Core {
         share: Option<SharedListener>,
         at_start: bool,
     ) {
+        let served = self.spawn_pool(config, mesh, share, at_start);
+        self.pools.borrow_mut().push(served);
+    }
+
+    /// Starts the task that serves `config` here; the pool is the caller's to list.
+    fn spawn_pool(
+        self: &Rc<Self>,
+        config: Rc<Config>,
+        mesh: MeshBuilder<Message, Full>,
+        share: Option<SharedListener>,
+        at_start: bool,
+    ) -> Rc<Served> {
         let served = Served::new(config);
-        self.pools.borrow_mut().push(served.clone());
-        let task = glommio::spawn_local(run_pool(self.clone(), served, mesh, share, at_start));
-        self.tasks.borrow_mut().push(task);
+        let serving = run_pool(self.clone(), served.clone(), mesh, share, at_start);
+        self.tasks.borrow_mut().push(glommio::spawn_local(serving));
+        served
     }
 
     /// Every pool's shard here and its configuration, in the configuration's order (a pool
@@ -195,13 +207,15 @@ impl Core {
             }
             let end = update.added.iter().find(|p| p.name == config.name);
             let Some(end) = end.and_then(|pool| pool.take(self.id)) else {
-                warn!(core = self.id, pool = %config.name, "a reload's new pool came without its mesh; not served here");
+                let pool = &config.name;
+                warn!(
+                    core = self.id,
+                    pool, "a reload's new pool came without its mesh"
+                );
                 continue;
             };
             info!(core = self.id, pool = %config.name, "pool added by a reload: starting it");
-            self.pools.replace(after);
-            self.start_pool(config, end.mesh, end.share, false);
-            after = self.pools.take();
+            after.push(self.spawn_pool(config, end.mesh, end.share, false));
         }
         *self.pools.borrow_mut() = after;
         let file = self.epoch.borrow().file.clone();

@@ -87,7 +87,8 @@ impl Shard {
             match new.users.find(name) {
                 Some(user) => client.identity.log_in(&new.users, user),
                 None => {
-                    info!(core = self.id, pool = self.pool_name(), user = %name, client = client.identity.id, "user removed by a reload: closing its client");
+                    let (core, pool, id) = (self.id, self.pool_name(), client.identity.id);
+                    info!(core, pool, user = %name, client = id, "user removed: closing its client");
                     client.close_after_replies();
                     session::peer_closed(self, &client);
                 }

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use tracing::{info, warn};
 
 use crate::cluster::topology::Topology;
@@ -79,11 +79,7 @@ pub async fn run_core(start: CoreStart) -> Result<(), Error> {
     let ring_error = |core| move |source| Error::Ring { core, source };
     let uring = Rc::new(Uring::new().map_err(ring_error(0))?);
     let driver = spawn_driver(uring.clone()).map_err(ring_error(0))?;
-    let (senders, receivers) = start
-        .control
-        .join()
-        .await
-        .map_err(|e| Error::Mesh(e.to_string()))?;
+    let (senders, receivers) = join(start.control).await?;
     let control = Mesh::new(senders);
     let first = start.pools.first().cloned();
     let epoch = ConfigEpoch {
@@ -138,7 +134,8 @@ pub(super) async fn run_pool(
             // A pool that cannot serve stops the process, as a core that fails does.
             true => shutdown::request(),
             false => {
-                warn!(core = core.id, pool = &*served.name, error = %e, "the pool a reload added cannot be served on this core")
+                let (core, pool) = (core.id, &*served.name);
+                warn!(core, pool, error = %e, "the pool a reload added cannot be served here")
             }
         }
     }
@@ -152,15 +149,7 @@ async fn serve_pool(
     share: Option<SharedListener>,
     at_start: bool,
 ) -> Result<(), Error> {
-    // A core that never joins (one that missed a reload's notice) must not hold the process
-    // up at shutdown.
-    let joining = async { mesh.join().await.map_err(|e| e.to_string()) };
-    let stopped = async {
-        shutdown::wait().await;
-        Err("the process stopped before every core joined".to_string())
-    };
-    let joined = futures_lite::future::or(joining, stopped).await;
-    let (senders, receivers) = joined.map_err(Error::Mesh)?;
+    let (senders, receivers) = join(mesh).await?;
     let mesh = Mesh::new(senders);
     let id = mesh.core();
     // The newest configuration of the pool: a reload may have come while the mesh was joined.
@@ -251,6 +240,21 @@ async fn serve_pool(
         served.seat(None);
     }
     result
+}
+
+/// Joins `mesh`, unless the process stops first: a core that never joins (one whose ring could
+/// not be set up, or that missed a reload's notice) must not hold the others up at shutdown.
+async fn join(
+    mesh: MeshBuilder<Message, Full>,
+) -> Result<(Senders<Message>, Receivers<Message>), Error> {
+    let joining = async { mesh.join().await.map_err(|e| e.to_string()) };
+    let stopped = async {
+        shutdown::wait().await;
+        Err("the process stopped before every core joined".to_string())
+    };
+    futures_lite::future::or(joining, stopped)
+        .await
+        .map_err(Error::Mesh)
 }
 
 /// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
