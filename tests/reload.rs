@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::nutcracker::{free_ports, Nutcracker};
 use common::pool::{flush, placement, set_all};
-use common::{try_cmd, wait_until, Conn, Proxy, RedisServer, Value};
+use common::{
+    key_on_each_master, try_cmd, wait_until, Conn, Proxy, RedisCluster, RedisServer, Value,
+};
 use tempfile::TempDir;
 
 /// How long a reload may take to show (a pool added listening, one removed gone).
@@ -577,6 +579,54 @@ fn a_pool_added_on_a_unix_socket_listens_and_its_file_goes_with_it() {
     wait_until("the socket file to be removed", RELOADED, || {
         !socket.exists()
     });
+}
+
+#[test]
+fn a_cluster_pool_takes_new_users_and_limits_and_its_clients_go_on() {
+    let cluster = RedisCluster::start(3, 0);
+    let taken: HashSet<u16> = cluster.master_ports().into_iter().collect();
+    let text = |port: u16, password: &str, max_clients: usize| {
+        format!(
+            "percore:\n  threads: 2\n\nc:\n  listen: 127.0.0.1:{port}\n  cluster: {}\n  \
+             max_clients: {max_clients}\n  requirepass: admin-pw\n  users:\n   - app on \
+             >{password} ~* +@all\n   - gone on >pw ~* +@all\n",
+            cluster.seeds()
+        )
+    };
+    let (proxy, file, [port]) = start(&taken, 1, |[port]| text(port, "one", 100));
+    let keys = key_on_each_master(&cluster, "reload");
+    let mut app = Conn::connect(port);
+    assert_eq!(app.cmd_str("AUTH app one"), Value::ok());
+    let mut leaving = Conn::connect(port);
+    assert_eq!(leaving.cmd_str("AUTH gone pw"), Value::ok());
+    wait_until("percore to know the cluster", RELOADED, || {
+        app.cmd_str(&format!("SET {} 0", keys[0].1)) == Value::ok()
+    });
+
+    // The password rotated, a user removed, room for two clients on each core only.
+    file.write(&text(port, "two", 4).replace("   - gone on >pw ~* +@all\n", ""));
+    assert_eq!(app.cmd_str("PROXY CONFIG RELOAD"), Value::ok());
+    for (_, key) in &keys {
+        assert_eq!(
+            app.cmd_str(&format!("SET {key} 1")),
+            Value::ok(),
+            "{}",
+            proxy.log()
+        );
+    }
+    leaving.expect_closed();
+    let mut again = Conn::connect(port);
+    assert!(again.cmd_str("AUTH app one").is_error());
+    assert_eq!(again.cmd_str("AUTH app two"), Value::ok());
+    // Two cores, two clients each at most: some of the next ones are refused.
+    let extra: Vec<Conn> = (0..6).map(|_| Conn::connect(port)).collect();
+    let refused = extra
+        .into_iter()
+        .map(|mut c| c.cmd_str("PING"))
+        .filter(|reply| *reply == Value::Error("ERR max number of clients reached".into()))
+        .count();
+    assert!(refused >= 2, "{refused} refused");
+    assert_eq!(app.cmd_str(&format!("GET {}", keys[0].1)), Value::bulk("1"));
 }
 
 #[test]
