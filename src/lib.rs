@@ -12,8 +12,8 @@
 //! SO_REUSEPORT does not exist, is bound once and every core accepts from it: `net::unix`.) Each core owns its slot map
 //! replica, its backend connections (per master, shared by all its clients) and its metrics.
 //! Nothing on the request path is shared or locked; cores exchange only topology updates,
-//! refresh requests and admin gathers, over glommio's cross-core channel mesh
-//! (`control::mesh`).
+//! refresh requests, reloaded configurations and admin gathers, over glommio's cross-core
+//! channel meshes (`control::mesh`).
 //!
 //! glommio runs the tasks, timers and channels; the sockets go through a second io_uring per
 //! core (`net`), set up so the kernel delivers completions only when the core asks for them.
@@ -54,8 +54,9 @@
 //! - [`upstream`]: static pools' key placement (pure): twemproxy's twelve hashes, its hash
 //!   tags, and ketama/modula/random rings over the live servers, identical to nutcracker's.
 //! - [`auth`]: users, passwords and ACL rules (pure).
-//! - [`config`]: configuration, validated once at start: the runtime's `Config`, and the
-//!   YAML file (twemproxy's format with percore's keys) it can be built from.
+//! - [`config`]: configuration, validated whole before it is served (at start and at each
+//!   reload): the runtime's `Config`, and the YAML file (twemproxy's format with percore's
+//!   keys) it can be built from.
 //! - [`daemon`]: nutcracker's process options: background (`-d`), pid file, log file.
 //! - `net`: each core's io_uring, its driver, sockets and TLS over them, gathered writes,
 //!   connecting to a node.
@@ -110,6 +111,6 @@ mod upgrade;
 pub use config::Config;
 pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
-pub use runtime::{run, run_pools};
+pub use runtime::{run, run_pools, run_reloadable};
 pub use shard::keep_awake::{keep_awake, KeepAwake, KEEP_AWAKE};
 pub use upgrade::failed as upgrade_failed;

@@ -14,11 +14,11 @@ use percore::config::process::{
 };
 use percore::config::{
     pool_config, runtime_configs, ConfigFile, LogFormat, PoolFlags, Problem, ProcessConfig,
-    ProcessFlags, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS,
-    DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER, DEFAULT_MAX_QUERY_BUFFER,
-    DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS,
-    DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN,
-    DEFAULT_SLOWLOG_SLOWER_THAN,
+    ProcessFlags, ReloadSource, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT,
+    DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
 };
 use percore::daemon::{self, PidFile};
 use percore::resp::parse::ParseLimits;
@@ -284,13 +284,13 @@ fn main() -> ExitCode {
             }
         };
     }
+    let (process_flags, pool_flags) = (process_flags(&cli, &matches), pool_flags(&cli, &matches));
     let process = file
         .as_ref()
         .map_or_else(ProcessConfig::default, |f| f.process().clone())
-        .with_flags(&process_flags(&cli, &matches));
+        .with_flags(&process_flags);
     let cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len().max(1));
-    let configs = match runtime_configs(file.as_ref(), &process, &pool_flags(&cli, &matches), cores)
-    {
+    let configs = match runtime_configs(file.as_ref(), &process, &pool_flags, cores) {
         Ok(configs) => configs,
         Err(e) => {
             eprintln!("percore: {e}");
@@ -325,7 +325,13 @@ fn main() -> ExitCode {
         }
         pid_file => pid_file.and_then(Result::ok),
     };
-    let served = percore::run_pools(configs);
+    // SIGHUP and PROXY CONFIG RELOAD read the file again, the same flags over it.
+    let reload = (cli.config.clone())
+        .map(|path| ReloadSource::new(path, process_flags, pool_flags, cores, process.clone()));
+    let served = match reload {
+        Some(source) => percore::run_reloadable(configs, source),
+        None => percore::run_pools(configs),
+    };
     if let Some(pid_file) = pid_file.filter(|_| percore::upgrade_failed()) {
         // The old process serves on: the pid file names it again.
         pid_file.restore();

@@ -137,6 +137,8 @@ pub struct CoreStats {
     pub monitors: usize,
     /// Topology epoch the core routes with.
     pub epoch: u64,
+    /// Configuration epoch the core serves (filled in by the shard).
+    pub config_epoch: u64,
     /// Latency of requests in the proxy, microseconds.
     pub latency: Histogram<u64>,
     /// The core's socket ring.
@@ -280,6 +282,7 @@ impl Metrics {
             monitor_dropped: c.monitor_dropped.get(),
             monitors: 0,
             epoch,
+            config_epoch: 0,
             latency: self.latency.borrow().clone(),
             ring,
             bytes_in: c.bytes_in.get(),

@@ -7,16 +7,18 @@
 //! Failing early and clearly matters here: the most common start-up failure is a memlock
 //! limit too small for io_uring, and the operator should read that, not a panic backtrace.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ListenAddr};
+use crate::config::{Config, ListenAddr, ReloadSource};
 use crate::control::mesh::{self, Message};
 use crate::error::Error;
 use crate::net::{SharedListener, UnixSocketFile, Uring};
+use crate::shard::CoreStart;
 use crate::{service, shard, shutdown, upgrade};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
@@ -43,11 +45,21 @@ pub fn run(config: Config) -> Result<(), Error> {
 /// handled or a core fails. The process settings (threads, pinning) are the first pool's:
 /// they come from one place, the file's `percore:` section or the flags.
 pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
+    serve(pools, None)
+}
+
+/// [`run_pools`], reloading the configuration from `source` on SIGHUP and `PROXY CONFIG
+/// RELOAD` (`shard::reload`).
+pub fn run_reloadable(pools: Vec<Config>, source: ReloadSource) -> Result<(), Error> {
+    serve(pools, Some(Arc::new(source)))
+}
+
+fn serve(pools: Vec<Config>, reload: Option<Arc<ReloadSource>>) -> Result<(), Error> {
     let Some(first) = pools.first() else {
         return Err(Error::Config("no pool to serve".into()));
     };
     let (threads, pin) = (first.threads, first.pin);
-    let pools: &'static [Config] = Box::leak(pools.into_boxed_slice());
+    let pools: Vec<Arc<Config>> = pools.into_iter().map(Arc::new).collect();
     raise_limit(libc::RLIMIT_NOFILE, "open files");
     raise_limit(libc::RLIMIT_MEMLOCK, "locked memory");
     let cores = pick_cores(threads)?;
@@ -62,14 +74,14 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
     service::expect_listeners(cores.len() * pools.len() + held);
     // Bound before the executors start, so a path in use stops the process here, with the
     // reason; dropped (the files removed) when this returns, however it returns.
-    let mut unix_sockets = bind_unix_sockets(pools)?;
+    let mut unix_sockets = bind_unix_sockets(&pools)?;
     // SIGHUP first: the stop-signal thread must start with it blocked too, or the kernel
     // hands SIGHUP to that thread, where its default action ends the process.
     crate::config::watch_hangup();
     shutdown::install();
     // After the signal masks, which its thread inherits; kept (the file) until the end.
     let _upgrade_socket = upgrade.map(upgrade::Upgrade::start).transpose()?;
-    for pool in pools {
+    for pool in &pools {
         info!(pool = %pool.name, threads = cores.len(), pinned = pin, listen = %pool.listen, seeds = ?pool.seeds, servers = pool.servers.as_ref().map_or(0, |s| s.addrs.len()), "starting percore pool");
     }
 
@@ -78,10 +90,17 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
         .iter()
         .map(|_| MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY))
         .collect();
+    // And every core in one more, which outlives the pools: reloads travel on it.
+    let control = MeshBuilder::full(cores.len(), mesh::CHANNEL_CAPACITY);
     let mut handles = Vec::with_capacity(cores.len());
     for (index, core) in cores.into_iter().enumerate() {
-        let meshes = meshes.clone();
-        let shared = share_unix_sockets(&unix_sockets)?;
+        let start = CoreStart {
+            pools: pools.clone(),
+            meshes: meshes.clone(),
+            shared: share_unix_sockets(&unix_sockets)?,
+            control: control.clone(),
+            reload: reload.clone(),
+        };
         let placement = if pin {
             Placement::Fixed(core)
         } else {
@@ -92,7 +111,7 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)
             .preempt_timer(PREEMPT_EVERY)
-            .spawn(move || shard::run_core(pools, meshes, shared))
+            .spawn(move || shard::run_core(start))
             .map_err(|e| Error::Executor {
                 core,
                 reason: e.to_string(),
@@ -149,8 +168,8 @@ pub fn run_pools(pools: Vec<Config>) -> Result<(), Error> {
 }
 
 /// Each pool's Unix socket, bound and listening (`None` for a TCP pool).
-fn bind_unix_sockets(pools: &[Config]) -> Result<Vec<Option<UnixSocketFile>>, Error> {
-    let bind = |pool: &Config| match &pool.listen {
+fn bind_unix_sockets(pools: &[Arc<Config>]) -> Result<Vec<Option<UnixSocketFile>>, Error> {
+    let bind = |pool: &Arc<Config>| match &pool.listen {
         ListenAddr::Tcp(_) => Ok(None),
         // Handed over by the percore this one takes over from (an upgrade), or bound.
         ListenAddr::Unix { path, permissions } => match upgrade::take_unix(path) {

@@ -267,8 +267,10 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
     drop(admin);
 
     // Draining: a request in flight holds the drain open, and /health says 503 meanwhile.
+    // Three seconds of it (within the 5 s --shutdown-timeout): with one, a loaded machine
+    // sometimes ended the drain before a probe got through.
     let mut slow = proxy.conn();
-    slow.send_raw(&common::encode(&[b"DEBUG", b"SLEEP", b"1"]));
+    slow.send_raw(&common::encode(&[b"DEBUG", b"SLEEP", b"3"]));
     std::thread::sleep(Duration::from_millis(200));
     proxy.signal("-TERM");
     let health = || try_http(metrics_port, "GET /health HTTP/1.1\r\n\r\n");

@@ -292,6 +292,12 @@ impl Users {
         self.users.iter().any(|u| u.name == name)
     }
 
+    /// The user named `name`, if there is one (a reload finds each logged-in client's user
+    /// again by name: positions change when users are added or removed).
+    pub fn find(&self, name: &str) -> Option<UserId> {
+        self.users.iter().position(|u| u.name == name).map(UserId)
+    }
+
     /// The user `id` names.
     pub fn get(&self, id: UserId) -> &User {
         &self.users[id.0]
@@ -375,6 +381,10 @@ mod tests {
             Err(AuthError::WrongPass)
         );
         assert!(users.get(UserId(0)).unrestricted());
+        assert_eq!(
+            (users.find("app"), users.find("nobody")),
+            (Some(UserId(1)), None)
+        );
         assert_eq!(
             Users::new(None, &["a on".into(), "a off".into()]),
             Err(UserError::Duplicate("a".into()))

@@ -238,6 +238,16 @@ pub enum Problem {
     /// A listen address that is every local address, with no `announce:`.
     #[error("'{0}' is every local address, not one cluster-mode clients can be told to connect to: give announce: host:port")]
     NeedsAnnounce(String),
+    /// A reload that changes a setting only a restart changes (`config::reload`).
+    #[error("cannot change on reload ({was} now, {wanted} in the file): {how}")]
+    Fixed {
+        /// The value the process runs with.
+        was: String,
+        /// The value the file has now.
+        wanted: String,
+        /// How it can change instead.
+        how: &'static str,
+    },
     /// A `tls:` or `backend_tls:` setting that cannot be used (say why).
     #[error("{0}")]
     Tls(String),

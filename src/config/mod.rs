@@ -1,11 +1,9 @@
-//! Configuration: the runtime's [`Config`], validated once at startup and then shared
-//! read-only by every core (leaked to `&'static`, as it lives as long as the process), and
-//! the configuration file it can be built from.
-//!
+//! Configuration: each pool's runtime [`Config`], validated whole before a core sees it and
+//! immutable after (a reload builds new ones), and the file it is built from.
 //! - [`file`](mod@file): the YAML file (twemproxy's format, with percore's keys): [`ConfigFile`] of
 //!   [`PoolConfig`]s and a [`ProcessConfig`], every error with its file, line and key.
 //! - [`build`]: the runtime [`Config`] from the file and the flags, flags over the file.
-//! - `Config` here: what one pool's cores run with today (a Redis Cluster upstream).
+//! - [`reload`]: the file read again, and what a reload may not change.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +23,7 @@ mod listen;
 pub mod pool;
 pub mod process;
 mod read;
+pub mod reload;
 pub mod tls;
 mod tls_flags;
 mod tls_reload;
@@ -39,8 +38,9 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
+pub use reload::{Loaded, ReloadSource};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
-pub use tls_reload::{reload_certificates, watch_hangup};
+pub use tls_reload::{hangups, reload_certificates, watch_hangup};
 
 /// The name of the one pool served without a configuration file (the flags' pool): log
 /// lines and the stats name a pool, and this one has no key to be named by.

@@ -9,9 +9,13 @@
 //!
 //! The lock is taken once per handshake, never per request, so cores still share nothing on
 //! the request path. SIGHUP is taken by a thread of its own ([`watch_hangup`]) with
-//! `sigwait`, as the stop signals are (`shutdown`), so no handler runs in an executor.
+//! `sigwait`, as the stop signals are (`shutdown`), so no handler runs in an executor. The
+//! same SIGHUP reloads the configuration file: the thread counts it ([`hangups`]) and core 0,
+//! which owns reloads, sees the count change (`shard::reload`); the thread itself never waits
+//! on an executor.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use rustls::crypto::CryptoProvider;
@@ -24,6 +28,14 @@ use super::tls::{read_certs, read_key};
 /// Every pool's reloading certificate, for SIGHUP to find (weak: a configuration dropped
 /// takes its certificates with it).
 static RELOADABLE: Mutex<Vec<Weak<ReloadingCert>>> = Mutex::new(Vec::new());
+
+/// SIGHUPs received since start: core 0 reloads the configuration when the count changes.
+static HANGUPS: AtomicU64 = AtomicU64::new(0);
+
+/// SIGHUPs received since start.
+pub fn hangups() -> u64 {
+    HANGUPS.load(Ordering::Relaxed)
+}
 
 /// The certificate of one pool's listener, read from its files, again on each reload.
 pub struct ReloadingCert {
@@ -141,8 +153,9 @@ pub fn watch_hangup() {
             .spawn(move || loop {
                 let mut signal: libc::c_int = 0;
                 if libc::sigwait(&set, &mut signal) == 0 {
-                    info!("SIGHUP: reloading TLS certificates");
+                    info!("SIGHUP: reloading TLS certificates and the configuration file");
                     reload_certificates();
+                    HANGUPS.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .map(drop)

@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +38,21 @@ pub struct ProxyView {
     /// none) and where it is served now (`None`: nowhere yet, its Sentinel master not found).
     /// Empty for a cluster.
     pub servers: Vec<(String, Option<Rc<str>>)>,
+    /// The configuration the serving core serves.
+    pub config: ConfigView,
+}
+
+/// Which configuration a core serves, and how reloads went.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigView {
+    /// 1 at start, one more per reload applied.
+    pub epoch: u64,
+    /// When its file was read, in seconds since the Unix epoch.
+    pub loaded_at: u64,
+    /// The file (`-c`), if there is one.
+    pub file: Option<Arc<str>>,
+    /// Reloads refused since start.
+    pub reload_failures: u64,
 }
 
 /// A static pool as the serving core sees it (every core sees the same servers ejected).
@@ -100,6 +116,15 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         view.epoch,
         view.masters.len(),
     );
+    let config = &view.config;
+    let _ = write!(
+        text,
+        "config_epoch:{}\r\nconfig_loaded_at:{}\r\nconfig_file:{}\r\nconfig_reload_failures:{}\r\n",
+        config.epoch,
+        config.loaded_at,
+        config.file.as_deref().unwrap_or(""),
+        config.reload_failures,
+    );
     for (index, addr) in view.masters.iter().enumerate() {
         let _ = write!(text, "master{index}:{addr}\r\n");
     }
@@ -116,7 +141,8 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             text,
             "core{}:clients={},connections_total={},requests={},moved={},asked={},\
              backend_failures={},auth_failures={},monitors={},monitor_dropped={},leased={},\
-             pooled={},blocked={},watching={},lease_refused={},epoch={},ring={},ring_operations={},\
+             pooled={},blocked={},watching={},lease_refused={},epoch={},config_epoch={},ring={},\
+             ring_operations={},\
              ring_enters={},ring_naps={},ring_parks={}\r\n",
             s.core,
             s.clients,
@@ -134,6 +160,7 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
             s.watching_clients,
             s.lease_refusals,
             s.epoch,
+            s.config_epoch,
             s.ring.mode,
             s.ring.operations,
             s.ring.enters,
@@ -255,8 +282,18 @@ mod tests {
                 ("m-a".into(), None),
                 ("m-b".into(), Some("127.0.0.1:7001".into())),
             ],
+            config: ConfigView {
+                epoch: 4,
+                loaded_at: 1_700_000_000,
+                file: Some(Arc::from("/etc/percore.yml")),
+                reload_failures: 1,
+            },
         };
         let text = proxy_info(&view, &[]);
+        assert!(
+            text.contains("config_epoch:4\r\nconfig_loaded_at:1700000000\r\nconfig_file:/etc/percore.yml\r\nconfig_reload_failures:1\r\n"),
+            "{text}"
+        );
         assert!(
             text.contains("master0:127.0.0.1:7001\r\nserver0:name=m-a,addr=none\r\nserver1:name=m-b,addr=127.0.0.1:7001\r\n"),
             "{text}"

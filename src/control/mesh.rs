@@ -1,7 +1,10 @@
 //! Cross-core messages: the only way cores affect each other.
 //!
-//! Cores are joined in a glommio channel mesh (one bounded single-producer channel per ordered
-//! pair of cores). Four kinds of things travel on it, none of them per request:
+//! Each pool's cores are joined in a glommio channel mesh of their own (one bounded
+//! single-producer channel per ordered pair of cores), and every core of the process in one
+//! more, the control mesh, which outlives the pools: a reload's configuration
+//! ([`Notice::Config`]) and the reload requests to core 0 ([`Question::Reload`]) travel there,
+//! since a pool's mesh may be the one a reload removes. What travels, none of it per request:
 //! - topology: the refresher on core 0 sends each new layout to every core;
 //! - refresh requests: a core that saw MOVED or a backend failure asks core 0 to refresh (or,
 //!   in a Sentinel pool, to ask the Sentinels);
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use glommio::channels::channel_mesh::Senders;
 
+use super::reload::ConfigUpdate;
 use crate::cluster::topology::Topology;
 use crate::command::pubsub::Kind;
 use crate::metrics::CoreStats;
@@ -153,6 +157,8 @@ pub enum Question {
     /// A core's monitors changed; answered once applied, so MONITOR's `+OK` means every core
     /// feeds the new monitor.
     Monitors(MonitorCount),
+    /// Read the configuration file again and apply it (asked of core 0, which owns reloads).
+    Reload,
 }
 
 /// One core's answer to a [`Question`].
@@ -173,6 +179,8 @@ pub enum Answer {
     Done,
     /// To [`PubsubQuestion::Held`].
     Held(Vec<HeldName>),
+    /// To [`Question::Reload`]: the epoch applied, or every reason the file was refused.
+    Reloaded(Result<u64, Arc<[String]>>),
     /// To [`PubsubQuestion::Receivers`].
     Receivers {
         /// The core's clients that receive the message.
@@ -213,6 +221,10 @@ pub enum Notice {
     /// addresses. Connections to a master that left it are closed, so what waits there fails
     /// at once and nothing more goes to a demoted master.
     Servers(Arc<Topology>),
+    /// A reloaded configuration (from core 0, over the process's control mesh): every core
+    /// applies it between requests, starting and stopping pools and reconfiguring those that
+    /// stay, then answers.
+    Config(Arc<ConfigUpdate>),
     /// CONFIG SET of the slow log's settings, which every core's log follows.
     Slowlog {
         /// `slowlog-log-slower-than`, if set (`Some(None)`: negative, off).
@@ -315,6 +327,30 @@ impl Mesh {
     /// Sends, waiting for room.
     pub async fn send(&self, core: usize, message: Message) -> bool {
         self.senders.send_to(core, message).await.is_ok()
+    }
+
+    /// Asks core `core` (another one) `question` alone, and waits for its answer up to
+    /// `timeout` (`None`: no answer in time, or the core is gone).
+    pub async fn ask(&self, core: usize, question: Question, timeout: Duration) -> Option<Answer> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let asking = Rc::new(PendingGather {
+            answers: RefCell::new(Vec::new()),
+            missing: Cell::new(1),
+            done: Signal::default(),
+        });
+        self.gathers.borrow_mut().insert(id, asking.clone());
+        let from = self.core();
+        if self.send(core, Message::Ask { from, id, question }).await {
+            let _ = glommio::timer::timeout(timeout, async {
+                asking.done.wait().await;
+                Ok(())
+            })
+            .await;
+        }
+        self.gathers.borrow_mut().remove(&id);
+        let answer = asking.answers.take().pop();
+        answer.map(|(_, answer)| answer)
     }
 
     /// Asks every other core `question` and returns the answers in core order, starting with

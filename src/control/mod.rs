@@ -3,6 +3,7 @@
 //!
 //! - [`mesh`]: the cross-core channels and stats gathers;
 //! - [`refresh`]: the topology refresher (on core 0);
+//! - [`reload`]: a reloaded configuration on its way to every core;
 //! - [`sentinel`]: the Sentinel watcher of a data-store pool (on core 0);
 //! - [`peers`]: the health check of the other percore instances of a fleet (on core 0);
 //! - [`admin`]: the text of `PROXY INFO` and `PROXY LATENCY`;
@@ -24,4 +25,5 @@ pub mod nutstats;
 pub mod peers;
 pub mod prometheus;
 pub mod refresh;
+pub mod reload;
 pub mod sentinel;

@@ -188,6 +188,8 @@ mod tests {
                 ejected_at: Default::default(),
             }],
             draining: false,
+            config_epoch: 1,
+            config_reload_failures: 0,
         };
         let json = render(&snapshot, "vm\"x");
         let version = env!("CARGO_PKG_VERSION");

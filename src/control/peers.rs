@@ -84,7 +84,8 @@ pub struct PeerWatch {
 impl PeerWatch {
     /// Runs forever, handing every change of the live set (in `peers` order) to `publish`.
     /// Until a peer first answers it is not live, so a fleet starting together grows into
-    /// the map within a ping of each member listening.
+    /// the map within a ping of each member listening. Dropped (its pool removed by a
+    /// reload), it ends its pings too: they are tasks it holds, not detached ones.
     pub async fn run<F, Fut>(self, mut publish: F)
     where
         F: FnMut(Arc<[String]>) -> Fut,
@@ -92,10 +93,12 @@ impl PeerWatch {
     {
         let last_seen: Rc<[Cell<Option<Instant>>]> =
             self.peers.iter().map(|_| Cell::new(None)).collect();
-        for (index, peer) in self.peers.iter().enumerate() {
-            let watch = watch(self.uring.clone(), peer.clone(), last_seen.clone(), index);
-            glommio::spawn_local(watch).detach();
-        }
+        let _pings: Vec<_> = (self.peers.iter().enumerate())
+            .map(|(index, peer)| {
+                let watch = watch(self.uring.clone(), peer.clone(), last_seen.clone(), index);
+                glommio::spawn_local(watch)
+            })
+            .collect();
         let mut advertised: Vec<String> = Vec::new();
         loop {
             glommio::timer::sleep(CHECK_EVERY).await;

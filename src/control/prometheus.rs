@@ -1,5 +1,6 @@
 //! `/metrics`: a [`Snapshot`] in the Prometheus text format (0.0.4), per pool and per core,
-//! with each core's latency histogram as a Prometheus histogram.
+//! with each core's latency histogram as a Prometheus histogram, and the configuration's
+//! epoch and refused reloads.
 //!
 //! The exposition format is written by the `prometheus-client` crate (the Prometheus
 //! project's own Rust client): its encoder gets names, `_total` suffixes, label escaping and
@@ -165,6 +166,24 @@ impl Collector for Scrape {
             help,
             MetricType::Gauge,
             uptime,
+        )?;
+        let epoch = vec![(Labels::new(), snapshot.config_epoch)];
+        let help = "The configuration served: 1 at start, one more for each reload applied.";
+        family(
+            &mut encoder,
+            "percore_config_epoch",
+            help,
+            MetricType::Gauge,
+            epoch,
+        )?;
+        let refused = vec![(Labels::new(), snapshot.config_reload_failures)];
+        let help = "Reloads refused: the file was invalid, or changed what only a restart does.";
+        family(
+            &mut encoder,
+            "percore_config_reload_failures",
+            help,
+            MetricType::Counter,
+            refused,
         )?;
         let serving = pools
             .iter()
@@ -368,12 +387,16 @@ mod tests {
                 ejected_at: Default::default(),
             }],
             draining: false,
+            config_epoch: 1,
+            config_reload_failures: 0,
         };
         let text = render(snapshot);
         for line in [
             "# TYPE percore_requests_total counter",
             "percore_requests_total{pool=\"a\\\"b\",core=\"1\"} 7",
             "percore_uptime_seconds 4",
+            "percore_config_epoch 1",
+            "percore_config_reload_failures_total 0",
             "percore_pool_serving{pool=\"a\\\"b\"} 1",
             "percore_server_requests_total{pool=\"a\\\"b\",core=\"1\",server=\"h:1\"} 1",
             "percore_errors_total{pool=\"a\\\"b\",core=\"1\",kind=\"auth\"} 0",

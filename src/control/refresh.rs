@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::cluster::topology::{Topology, TopologyError};
 use crate::command::table::{missing_from_table, GENERATED_FROM};
-use crate::config::{BackendAuth, BackendTls};
+use crate::config::Config;
 use crate::error::ReplyError;
 use crate::net::{connect_node, ConnectError, Uring};
 use crate::resp::value::{parse_value, Value};
@@ -109,21 +109,16 @@ pub enum Update {
 /// What the refresher needs: where to ask, how long to wait, and when to ask again.
 pub struct Refresher {
     /// The pool's name, for log lines.
-    pub pool: &'static str,
+    pub pool: Rc<str>,
     /// The core's socket ring.
     pub uring: Rc<Uring>,
-    /// Nodes to ask when none of the known masters answers.
-    pub seeds: &'static [String],
-    /// Bound on one node's answer (connect included).
-    pub timeout: Duration,
-    /// Period of the background refresh.
-    pub interval: Duration,
+    /// The pool's configuration now, read at every refresh, so a reload's seeds, timeout,
+    /// interval, credentials and TLS are the next refresh's: the seeds are the nodes asked
+    /// when none of the known masters answers; the backend timeout bounds one node's answer
+    /// (connect included); the refresh interval is the background period.
+    pub config: Box<dyn Fn() -> Rc<Config>>,
     /// Notified by the cores that want a refresh now.
     pub wanted: Rc<Signal>,
-    /// Credentials to present before asking, if the cluster needs them.
-    pub auth: Option<&'static BackendAuth>,
-    /// TLS to the nodes (`backend_tls:`), if they speak it.
-    pub tls: Option<&'static BackendTls>,
 }
 
 impl Refresher {
@@ -145,14 +140,15 @@ impl Refresher {
                 glommio::timer::sleep(MIN_REFRESH_GAP - since).await;
             }
             last_refresh = Instant::now();
-            match self.fetch_any(current.as_ref()).await {
+            let config = (self.config)();
+            match self.fetch_any(&config, current.as_ref()).await {
                 Ok(mut topology) => {
                     failures = 0;
                     if current.as_ref().is_none_or(|c| !c.same_layout(&topology)) {
                         epoch += 1;
                         topology.epoch = epoch;
                         info!(
-                            pool = self.pool,
+                            pool = &*self.pool,
                             epoch,
                             masters = topology.masters.len(),
                             covered_slots = topology.covered_slots(),
@@ -160,7 +156,8 @@ impl Refresher {
                         );
                         publish(Update::Topology(Arc::new(topology.clone()))).await;
                         if current.is_none() {
-                            self.publish_newer_commands(&topology, &mut publish).await;
+                            self.publish_newer_commands(&config, &topology, &mut publish)
+                                .await;
                         }
                         current = Some(topology);
                     }
@@ -176,15 +173,16 @@ impl Refresher {
                     }
                     // Loud on the first failure, quieter while it persists.
                     if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
-                        warn!(pool = self.pool, %error, failures, "topology refresh failed");
+                        warn!(pool = &*self.pool, %error, failures, "topology refresh failed");
                     }
                 }
             }
             let wait = if current.is_none() {
                 STARTUP_RETRY
             } else {
-                self.interval
+                config.refresh_interval
             };
+            drop(config);
             let _ = glommio::timer::timeout(wait, async {
                 self.wanted.wait().await;
                 Ok(())
@@ -194,11 +192,15 @@ impl Refresher {
     }
 
     /// Asks the known masters, then the seeds, until one answers.
-    async fn fetch_any(&self, current: Option<&Topology>) -> Result<Topology, RefreshError> {
+    async fn fetch_any(
+        &self,
+        config: &Config,
+        current: Option<&Topology>,
+    ) -> Result<Topology, RefreshError> {
         let known = current.map(|t| t.masters.as_slice()).unwrap_or_default();
         let mut errors = Vec::new();
-        for node in known.iter().chain(self.seeds.iter()) {
-            match self.fetch(node).await {
+        for node in known.iter().chain(config.seeds.iter()) {
+            match self.fetch(config, node).await {
                 Ok(topology) if topology.covered_slots() > 0 => return Ok(topology),
                 Ok(_) => errors.push((node.clone(), FetchError::NoSlots)),
                 Err(error) => {
@@ -211,22 +213,26 @@ impl Refresher {
     }
 
     /// Reads `CLUSTER SLOTS` from one node.
-    async fn fetch(&self, node: &str) -> Result<Topology, FetchError> {
-        let reply = self.ask(node, CLUSTER_SLOTS).await?;
+    async fn fetch(&self, config: &Config, node: &str) -> Result<Topology, FetchError> {
+        let reply = self.ask(config, node, CLUSTER_SLOTS).await?;
         Ok(Topology::from_cluster_slots(&reply, node)?)
     }
 
     /// Asks a master of `topology` for its commands and publishes, if there are any, those
     /// the table lacks. A failure only costs the better error text, so it is logged and left.
-    async fn publish_newer_commands<F, Fut>(&self, topology: &Topology, publish: &mut F)
-    where
+    async fn publish_newer_commands<F, Fut>(
+        &self,
+        config: &Config,
+        topology: &Topology,
+        publish: &mut F,
+    ) where
         F: FnMut(Update) -> Fut,
         Fut: Future<Output = ()>,
     {
         let Some(node) = topology.masters.first() else {
             return;
         };
-        let reply = match self.ask(node, COMMAND).await {
+        let reply = match self.ask(config, node, COMMAND).await {
             Ok(reply) => reply,
             Err(error) => return debug!(node, %error, "COMMAND failed"),
         };
@@ -246,11 +252,14 @@ impl Refresher {
 
     /// Sends `request` to `node` (after AUTH when there are credentials) and reads its reply,
     /// bounded by the timeout.
-    async fn ask(&self, node: &str, request: &[u8]) -> Result<Value, FetchError> {
+    async fn ask(&self, config: &Config, node: &str, request: &[u8]) -> Result<Value, FetchError> {
+        let timeout = config.backend_timeout;
         let work = async {
-            let stream = connect_node(&self.uring, node, self.timeout, self.tls).await?;
+            let tls = config.backend_tls.as_ref();
+            let stream = connect_node(&self.uring, node, timeout, tls).await?;
             let mut wire = BytesMut::new();
-            let credentials = self.auth.map(|a| (a.user.as_deref(), a.password.as_str()));
+            let auth = config.backend_auth.as_ref();
+            let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
             let authenticating = encode::handshake(&mut wire, Protocol::Resp2, credentials);
             wire.extend_from_slice(request);
             stream.write_all(&wire).await?;
@@ -279,7 +288,7 @@ impl Refresher {
                 }
             }
         };
-        glommio::timer::timeout(self.timeout, async { Ok(work.await) })
+        glommio::timer::timeout(timeout, async { Ok(work.await) })
             .await
             .map_err(|_| FetchError::TimedOut)?
     }

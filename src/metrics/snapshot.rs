@@ -19,6 +19,10 @@ pub struct Snapshot {
     pub pools: Vec<PoolSnapshot>,
     /// A stop signal arrived: the process drains and will end.
     pub draining: bool,
+    /// The configuration the process serves: 1 at start, one more per reload applied.
+    pub config_epoch: u64,
+    /// Reloads refused (an invalid file, or a change only a restart makes) since start.
+    pub config_reload_failures: u64,
 }
 
 /// One pool at one moment.
@@ -157,6 +161,8 @@ mod tests {
             timestamp: 0,
             pools: vec![pool.clone()],
             draining: false,
+            config_epoch: 1,
+            config_reload_failures: 0,
         };
         assert!(snapshot.healthy());
         // Two listeners, three server connections.

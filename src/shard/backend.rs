@@ -91,8 +91,13 @@ enum State {
 pub struct Backend {
     /// The master's `host:port`.
     pub addr: Rc<str>,
-    /// What the connection sends before any request (HELLO 3, AUTH), if anything.
-    handshake: Option<Bytes>,
+    /// The protocol the connection speaks (its handshake says HELLO 3 for RESP3).
+    protocol: Protocol,
+    /// What the connection sends before any request (HELLO 3, AUTH), if anything. Made again
+    /// before each connection ([`Backend::authenticating`]): after a reload changed the
+    /// backend password, a connection made from then on gives the new one, while one already
+    /// authenticated stays so.
+    handshake: RefCell<Option<Bytes>>,
     /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
     /// database than 0 exists in a cluster).
     select: Option<Bytes>,
@@ -112,6 +117,9 @@ pub struct Backend {
     retry_on_request: bool,
     /// Wakes the reconnect loop out of its backoff: a request is waiting.
     retry: Signal,
+    /// The server left the pool (a reload): the connection closes once idle, and is not
+    /// remade ([`Backend::close_when_idle`]).
+    retired: Cell<bool>,
     /// The server's counters on this core, shared by all its connections.
     counters: Rc<ServerCounters>,
 }
@@ -125,13 +133,10 @@ impl Backend {
         auth: Option<&BackendAuth>,
         counters: Rc<ServerCounters>,
     ) -> Self {
-        let mut handshake = BytesMut::new();
-        let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
-        let handshake =
-            encode::handshake(&mut handshake, protocol, credentials).then(|| handshake.freeze());
         Backend {
             addr,
-            handshake,
+            protocol,
+            handshake: RefCell::new(handshake(protocol, auth)),
             select: None,
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
@@ -141,6 +146,7 @@ impl Backend {
             stop: Signal::default(),
             retry_on_request: false,
             retry: Signal::default(),
+            retired: Cell::new(false),
             counters,
         }
     }
@@ -165,7 +171,12 @@ impl Backend {
 
     /// What the connection sends before any request (to send again after a RESET).
     pub fn handshake(&self) -> Option<Bytes> {
-        self.handshake.clone()
+        self.handshake.borrow().clone()
+    }
+
+    /// Authenticates with `auth` from the next handshake on (a reload changed it).
+    pub fn authenticating(&self, auth: Option<&BackendAuth>) {
+        *self.handshake.borrow_mut() = handshake(self.protocol, auth);
     }
 
     /// The connection's `SELECT`, if it has one (to send again after a RESET, which
@@ -224,16 +235,31 @@ impl Backend {
     }
 }
 
+/// The handshake of a connection speaking `protocol` with `auth`, if it needs one.
+fn handshake(protocol: Protocol, auth: Option<&BackendAuth>) -> Option<Bytes> {
+    let mut out = BytesMut::new();
+    let credentials = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
+    encode::handshake(&mut out, protocol, credentials).then(|| out.freeze())
+}
+
 /// Keeps `backend` connected for as long as its node is part of the topology.
 pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
-    let timeout = shard.config().backend_timeout;
     let core = shard.id();
     let node = backend.addr.to_string();
     let mut backoff = MIN_BACKOFF;
     let mut failures = 0u32;
     loop {
         backend.state.set(State::Open);
-        let error = match connect_node(shard.uring(), &node, timeout, shard.backend_tls()).await {
+        // Each connection is made with the configuration of its time: a reload changes the
+        // timeout, TLS and credentials of the connections made after it.
+        let config = shard.config();
+        let timeout = config.backend_timeout;
+        backend.authenticating(config.backend_auth.as_ref());
+        let connected = connect_node(shard.uring(), &node, timeout, config.backend_tls.as_ref());
+        let connected = connected.await;
+        // Not held while connected: an old configuration goes when nothing needs it.
+        drop(config);
+        let error = match connected {
             Ok(stream) => {
                 if failures > 0 {
                     info!(
@@ -250,7 +276,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     Ok(()) => {
                         backoff = MIN_BACKOFF;
                         failures = 0;
-                        serve(&shard, &backend, &stream, timeout).await
+                        serve(&shard, &backend, &stream).await
                     }
                     Err(error) => error,
                 };
@@ -262,6 +288,19 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                 reason: err.to_string(),
             },
         };
+        if backend.retired.get() {
+            // Closed on purpose, idle: no failure, nothing to remake.
+            info!(
+                core,
+                pool = shard.pool_name(),
+                node,
+                "server left the pool: its connection is closed"
+            );
+            backend.state.set(State::Down);
+            backend.fail_all(&error);
+            shard.pool.forget_retired(&node);
+            return;
+        }
         failures += 1;
         // Loud on the first failure of an outage, then every so often, not every retry.
         if failures == 1 || failures.is_multiple_of(FAILURE_LOG_EVERY) {
@@ -299,10 +338,11 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
 /// Runs a dedicated connection until it fails or is closed ([`Backend::close`]); it is never
 /// remade. The socket is closed when this returns.
 pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
-    let timeout = shard.config().backend_timeout;
+    let config = shard.config();
+    let timeout = config.backend_timeout;
     let node = backend.addr.to_string();
     let session = async {
-        let stream = connect_node(shard.uring(), &node, timeout, shard.backend_tls())
+        let stream = connect_node(shard.uring(), &node, timeout, config.backend_tls.as_ref())
             .await
             .map_err(|err| BackendError::Connect {
                 node: node.clone(),
@@ -338,20 +378,16 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
 
 /// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let requests = [&backend.handshake, &backend.select].into_iter().flatten();
+    let handshake = backend.handshake();
+    let requests = [&handshake, &backend.select].into_iter().flatten();
     greeting::greet(&backend.addr, requests, stream, timeout).await
 }
 
 /// Runs one connection until it fails; returns why.
-async fn serve(
-    shard: &Rc<Shard>,
-    backend: &Backend,
-    stream: &Stream,
-    timeout: Duration,
-) -> BackendError {
+async fn serve(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> BackendError {
     let reader = read_replies(shard, backend, stream);
     let writer = write_requests(backend, stream, shard.uring());
-    let watchdog = watch_timeouts(backend, timeout);
+    let watchdog = watch_timeouts(backend, || shard.config().backend_timeout);
     let retired = async {
         backend.stop.wait().await;
         BackendError::Lost {

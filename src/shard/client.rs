@@ -118,8 +118,8 @@ pub struct ClientState {
     resumed: Signal,
     /// Bytes of replies ready but not yet written.
     unwritten: Cell<usize>,
-    /// Limit on `unwritten` (0: none); past it the client is dropped.
-    max_unwritten: usize,
+    /// Limit on `unwritten` (0: none); past it the client is dropped. A reload sets it anew.
+    max_unwritten: Cell<usize>,
     /// `unwritten` went past the limit: drop the connection.
     overflowed: Cell<bool>,
     /// Wakes the connection task to drop the connection at once, even mid-write.
@@ -138,7 +138,7 @@ impl ClientState {
             held: Cell::new(false),
             resumed: Signal::default(),
             unwritten: Cell::new(0),
-            max_unwritten,
+            max_unwritten: Cell::new(max_unwritten),
             overflowed: Cell::new(false),
             abort: Signal::default(),
             pubsub: Subscriber::default(),
@@ -239,7 +239,8 @@ impl ClientState {
     fn add_unwritten(&self, len: usize) {
         let unwritten = self.unwritten.get() + len;
         self.unwritten.set(unwritten);
-        if self.max_unwritten > 0 && unwritten > self.max_unwritten {
+        let limit = self.max_unwritten.get();
+        if limit > 0 && unwritten > limit {
             self.overflowed.set(true);
             self.abort.notify();
         }
@@ -288,6 +289,12 @@ impl ClientState {
         self.abort.notify();
     }
 
+    /// Sets the limit on reply bytes waiting to be written (a reload changed it); it counts
+    /// from the next reply on.
+    pub fn set_output_limit(&self, limit: usize) {
+        self.max_unwritten.set(limit);
+    }
+
     /// Stops reading; the connection closes after the queued replies are written.
     pub fn close_after_replies(&self) {
         self.closing.set(true);
@@ -304,6 +311,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     let config = shard.config();
     let identity = Identity::new(shard.next_client_id(), &stream, &config.users);
     let state = Rc::new(ClientState::new(identity, config.max_output_buffer));
+    drop(config);
     let id = state.identity.id;
     shard.register_client(&state);
     let reader = read_loop(&shard, &state, &stream, peer);
@@ -338,12 +346,14 @@ async fn read_loop(
     stream: &Stream,
     peer: Option<SocketAddr>,
 ) {
-    let config = shard.config();
-    let mut parser = RequestParser::new(config.limits);
+    let mut parser = RequestParser::new(shard.config().limits);
     // Empty until the client sends something, so idle connections cost little.
     let mut buf = BytesMut::new();
     let mut read_size = INITIAL_READ;
     loop {
+        // Read at each turn, not per request: a reload's idle timeout and query buffer limit
+        // apply to the clients already connected (its bulk length limit to the next ones).
+        let config = shard.config();
         while state.replies.borrow().len() >= MAX_CLIENT_INFLIGHT {
             state.wake_reader.wait().await;
         }

@@ -48,7 +48,7 @@ pub(super) fn adopt(shard: &Shard, live: &[String]) {
 /// Starts the fleet health check on this core, when there are peers to watch; each change of
 /// the live set goes to every core.
 pub(super) fn spawn_peer_watch(shard: &Rc<Shard>) {
-    let peers = shard.config.other_peers();
+    let peers = shard.config().other_peers();
     if peers.is_empty() {
         return;
     }
@@ -56,14 +56,16 @@ pub(super) fn spawn_peer_watch(shard: &Rc<Shard>) {
         uring: shard.uring.clone(),
         peers,
     };
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        watch
-            .run(|live: Arc<[String]>| {
-                let shard = shard.clone();
-                async move { shard.tell_every_core(Notice::Peers(live)).await }
-            })
-            .await
-    })
-    .detach();
+    let task = glommio::spawn_local({
+        let shard = shard.clone();
+        async move {
+            watch
+                .run(|live: Arc<[String]>| {
+                    let shard = shard.clone();
+                    async move { shard.tell_every_core(Notice::Peers(live)).await }
+                })
+                .await
+        }
+    });
+    shard.keep(task);
 }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use crate::cluster::slot::Slot;
 use crate::config::SentinelConfig;
-use crate::control::admin::ProxyView;
+use crate::control::admin::{ConfigView, ProxyView};
 use crate::metrics::CoreStats;
 use crate::resp::Protocol;
 
@@ -34,14 +34,16 @@ use super::{clients, Shard};
 /// Spawns one task per peer that handles the messages it sends.
 pub(super) fn spawn_receivers(shard: &Rc<Shard>, mut receivers: Receivers<Message>) {
     for (peer, receiver) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(message) = receiver.recv().await {
-                handle(&shard, message).await;
+        let task = glommio::spawn_local({
+            let shard = shard.clone();
+            async move {
+                while let Some(message) = receiver.recv().await {
+                    handle(&shard, message).await;
+                }
+                debug!(core = shard.id, peer, "mesh channel closed");
             }
-            debug!(core = shard.id, peer, "mesh channel closed");
-        })
-        .detach();
+        });
+        shard.keep(task);
     }
 }
 
@@ -88,6 +90,8 @@ pub(super) fn answer(shard: &Rc<Shard>, question: Question) -> Answer {
             monitor::apply(shard, update);
             Answer::Done
         }
+        // Asked on the control mesh (`shard::pools`), never a pool's.
+        Question::Reload => Answer::Done,
     }
 }
 
@@ -112,62 +116,67 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
             max_len,
         } => shard.slowlog().configure(slower_than, max_len),
         Notice::Eject { server, until } => super::eject::heed(shard, server, until),
+        // Sent on the control mesh (`shard::pools`), never a pool's.
+        Notice::Config(_) => {}
     }
 }
 
 /// Starts the topology refresher on this core.
 pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
+    let weak = Rc::downgrade(shard);
     let refresher = Refresher {
-        pool: &shard.config.name,
+        pool: shard.name.clone(),
         uring: shard.uring.clone(),
-        seeds: &shard.config.seeds,
-        timeout: shard.config.backend_timeout,
-        interval: shard.config.refresh_interval,
+        // Weak: the refresher does not keep a removed pool's shard alive; it ends with it.
+        config: Box::new(move || weak.upgrade().map_or_else(Default::default, |s| s.config())),
         wanted: shard.refresh_wanted.clone(),
-        auth: shard.config.backend_auth.as_ref(),
-        tls: shard.config.backend_tls.as_ref(),
     };
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        refresher
-            .run(|update| {
-                let shard = shard.clone();
-                async move { publish(&shard, update).await }
-            })
-            .await
-    })
-    .detach();
+    let task = glommio::spawn_local({
+        let shard = shard.clone();
+        async move {
+            refresher
+                .run(|update| {
+                    let shard = shard.clone();
+                    async move { publish(&shard, update).await }
+                })
+                .await
+        }
+    });
+    shard.keep(task);
 }
 
 /// Starts the Sentinel watcher of this core's pool (a static pool with `sentinels:`). Its
 /// layouts go to every core as [`Notice::Servers`], so it knows when each has switched.
-pub(super) fn spawn_sentinel_watcher(shard: &Rc<Shard>, config: &'static SentinelConfig) {
+pub(super) fn spawn_sentinel_watcher(shard: &Rc<Shard>, sentinel: SentinelConfig) {
+    let config = shard.config();
     let watcher = Watcher::new(
         shard.uring.clone(),
-        config,
-        shard.config.backend_timeout,
-        shard.config.refresh_interval,
+        Rc::new(sentinel),
+        config.backend_timeout,
+        config.refresh_interval,
         shard.refresh_wanted.clone(),
     );
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        watcher
-            .run(|update| {
-                let shard = shard.clone();
-                async move {
-                    match update {
-                        Update::Topology(topology) => {
-                            let epoch = topology.epoch;
-                            shard.tell_every_core(Notice::Servers(topology)).await;
-                            debug!(epoch, "every core follows the Sentinel pool's new layout");
+    let task = glommio::spawn_local({
+        let shard = shard.clone();
+        async move {
+            watcher
+                .run(|update| {
+                    let shard = shard.clone();
+                    async move {
+                        match update {
+                            Update::Topology(topology) => {
+                                let epoch = topology.epoch;
+                                shard.tell_every_core(Notice::Servers(topology)).await;
+                                debug!(epoch, "every core follows the Sentinel pool's new layout");
+                            }
+                            other => publish(&shard, other).await,
                         }
-                        other => publish(&shard, other).await,
                     }
-                }
-            })
-            .await
-    })
-    .detach();
+                })
+                .await
+        }
+    });
+    shard.keep(task);
 }
 
 /// Sends the refresher's update to every core, this one included.
@@ -243,6 +252,7 @@ impl Shard {
         stats.monitors = self.monitors.fed();
         stats.servers = self.pool.server_stats();
         stats.serving = self.serving.get();
+        stats.config_epoch = self.core.epoch().epoch;
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();
@@ -279,17 +289,24 @@ impl Shard {
     /// What the admin reports show about the proxy, from this core's point of view.
     pub(super) fn admin_view(&self) -> ProxyView {
         let map = self.slot_map.borrow();
+        let config = self.config();
+        let epoch = self.core.epoch();
         ProxyView {
+            config: ConfigView {
+                epoch: epoch.epoch,
+                loaded_at: self.core.loaded_at_secs(),
+                file: epoch.file,
+                reload_failures: super::reload::reload_failures(),
+            },
             core: self.id,
-            threads: self.config.threads,
-            pinned: self.config.pin,
+            threads: config.threads,
+            pinned: config.pin,
             uptime: self.started.elapsed(),
-            listen: self.config.listen.clone(),
+            listen: config.listen.clone(),
             epoch: map.epoch(),
             masters: map.masters().iter().map(|node| node.addr.clone()).collect(),
             pool: super::eject::pool_view(self),
-            servers: self
-                .config
+            servers: config
                 .servers
                 .iter()
                 .flat_map(|servers| {

@@ -93,7 +93,8 @@ pub fn dispatch(
     };
     let (route, command) = shard.placer.borrow().route(&view);
     identity.stamp(started, command);
-    if let Some(refusal) = gate::refusal(&shard.config().users, identity, &route, command, &view) {
+    let refusal = gate::refusal(&shard.users(), identity, &route, command, &view);
+    if let Some(refusal) = refusal {
         reply_to.deliver(refusal);
         return Control::Continue;
     }

@@ -41,7 +41,7 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::cluster::topology::Topology;
-use crate::config::{EjectPolicy, StaticServers};
+use crate::config::{Config, EjectPolicy, StaticServers};
 use crate::control::admin::{EjectedView, PoolView};
 use crate::control::mesh::{Notice, REFRESHER_CORE};
 use crate::upstream::Ring;
@@ -55,7 +55,7 @@ use super::Shard;
 #[derive(Default)]
 pub struct Ejections {
     /// The pool's policy; `None`: nothing is ejected.
-    policy: Option<EjectPolicy>,
+    policy: Cell<Option<EjectPolicy>>,
     /// Consecutive failures per configured server, as this core's connections saw them.
     failures: RefCell<Vec<u32>>,
     /// Per configured server: until when it is out of the ring; `None`: in the ring.
@@ -78,22 +78,26 @@ enum Change {
 impl Ejections {
     /// The state for a pool: counting only in cache mode.
     pub fn new(servers: Option<&StaticServers>) -> Ejections {
-        let Some(servers) = servers.filter(|s| s.eject.is_some()) else {
-            return Ejections::default();
-        };
-        let count = servers.addrs.len();
-        Ejections {
-            policy: servers.eject,
-            failures: RefCell::new(vec![0; count]),
-            out_until: RefCell::new(vec![None; count]),
-            ejects: Cell::new(0),
-        }
+        let ejections = Ejections::default();
+        ejections.reset(servers);
+        ejections
+    }
+
+    /// Starts again for the pool's servers as a reload has them: every server in the ring,
+    /// no failure counted (positions may name other servers now); the ejections so far stay
+    /// counted.
+    pub fn reset(&self, servers: Option<&StaticServers>) {
+        let servers = servers.filter(|s| s.eject.is_some());
+        let count = servers.map_or(0, |s| s.addrs.len());
+        self.policy.set(servers.and_then(|s| s.eject));
+        *self.failures.borrow_mut() = vec![0; count];
+        *self.out_until.borrow_mut() = vec![None; count];
     }
 
     /// Counts one failure of server `index`; returns the deadline when this one ejects it
     /// (the count starts again from 0). Failures of a server out of the ring do not count.
     fn failed(&self, index: usize, now: Instant) -> Option<Instant> {
-        let policy = self.policy?;
+        let policy = self.policy.get()?;
         if self
             .out_until
             .borrow()
@@ -167,7 +171,10 @@ impl Ejections {
 /// One of `shard`'s shared connections to `addr` ended in failure: counted in cache mode,
 /// and the server ejected on every core if that was one too many.
 pub(super) fn backend_failed(shard: &Rc<Shard>, addr: &str) {
-    let Some(servers) = counting(shard) else {
+    let Some(config) = counting(shard) else {
+        return;
+    };
+    let Some(servers) = &config.servers else {
         return;
     };
     let now = Instant::now();
@@ -199,7 +206,7 @@ pub(super) fn backend_failed(shard: &Rc<Shard>, addr: &str) {
 
 /// A reply came from `addr` on one of `shard`'s connections: its failures start again from 0.
 pub(super) fn backend_answered(shard: &Shard, addr: &str) {
-    if let Some(servers) = counting(shard) {
+    if let Some(servers) = counting(shard).as_ref().and_then(|c| c.servers.as_ref()) {
         for index in positions(servers, addr) {
             shard.ejections.answered(index);
         }
@@ -215,7 +222,7 @@ pub(super) fn heed(shard: &Rc<Shard>, server: usize, until: Instant) {
         return;
     }
     if change == Change::Ejected {
-        if let Some(servers) = &shard.config.servers {
+        if let Some(servers) = &shard.config().servers {
             debug!(core = shard.id, pool = %servers.pool, server = %server_name(servers, server), "server out of the ring");
         }
         rebuild(shard);
@@ -231,7 +238,8 @@ pub(super) fn heed(shard: &Rc<Shard>, server: usize, until: Instant) {
 /// Puts back every server whose deadline has come, and rebuilds the ring if any.
 fn readmit(shard: &Rc<Shard>) {
     let back = shard.ejections.readmit_due(Instant::now());
-    let Some(servers) = &shard.config.servers else {
+    let config = shard.config();
+    let Some(servers) = &config.servers else {
         return;
     };
     for &index in &back {
@@ -252,7 +260,8 @@ fn readmit(shard: &Rc<Shard>) {
 /// Rebuilds this core's ring and layout from the live mask: keys of an ejected server go to
 /// the next live one, as nutcracker places them.
 fn rebuild(shard: &Rc<Shard>) {
-    let Some(servers) = &shard.config.servers else {
+    let config = shard.config();
+    let Some(servers) = &config.servers else {
         return;
     };
     let live = shard.ejections.live_mask();
@@ -266,10 +275,11 @@ fn rebuild(shard: &Rc<Shard>) {
     shard.apply_topology(&Arc::new(layout));
 }
 
-/// The pool's servers, when the pool counts failures (a static pool in cache mode).
-fn counting(shard: &Shard) -> Option<&'static StaticServers> {
-    shard.ejections.policy?;
-    shard.config.servers.as_ref()
+/// The pool's configuration, when the pool counts failures (a static pool in cache mode,
+/// whose servers it has).
+fn counting(shard: &Shard) -> Option<Rc<Config>> {
+    shard.ejections.policy.get()?;
+    Some(shard.config()).filter(|config| config.servers.is_some())
 }
 
 /// The positions of the servers at `addr` (more than one if the file lists it twice).
@@ -286,7 +296,8 @@ fn server_name(servers: &StaticServers, index: usize) -> &str {
 
 /// The pool as PROXY INFO shows it, from this core's point of view; `None` for a cluster pool.
 pub(super) fn pool_view(shard: &Shard) -> Option<PoolView> {
-    let servers = shard.config.servers.as_ref()?;
+    let config = shard.config();
+    let servers = config.servers.as_ref()?;
     let now = Instant::now();
     let out = shard.ejections.out_until.borrow();
     let ejected = out
@@ -319,10 +330,10 @@ mod tests {
 
     fn ejections(servers: usize, limit: u32) -> Ejections {
         Ejections {
-            policy: Some(EjectPolicy {
+            policy: Cell::new(Some(EjectPolicy {
                 failure_limit: limit,
                 retry_timeout: 30 * SECOND,
-            }),
+            })),
             failures: RefCell::new(vec![0; servers]),
             out_until: RefCell::new(vec![None; servers]),
             ejects: Cell::new(0),

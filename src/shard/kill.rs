@@ -73,7 +73,7 @@ fn merge_kill(replies: &[Bytes]) -> Bytes {
 async fn ask_alone(shard: &Shard, addr: &str, request: &[u8]) -> Bytes {
     let config = shard.config();
     let work = async {
-        let tls = shard.backend_tls();
+        let tls = config.backend_tls.as_ref();
         let stream = connect_node(shard.uring(), addr, config.backend_timeout, tls)
             .await
             .map_err(|e| e.to_string())?;

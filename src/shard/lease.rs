@@ -160,6 +160,9 @@ pub fn give_back(shard: &Rc<Shard>, dedicated: &Rc<Dedicated>) {
 pub async fn reset(shard: &Rc<Shard>, dedicated: &Rc<Dedicated>) {
     end_lease(shard, dedicated);
     let conn = &dedicated.conn;
+    // RESET logs the connection out: it logs in again with the credentials of now (a reload
+    // may have changed the password the node takes).
+    conn.authenticating(shard.config().backend_auth.as_ref());
     let reset = ask(conn, Bytes::from_static(RESET), dedicated.protocol);
     let greeting: Vec<_> = [conn.handshake(), conn.select()]
         .into_iter()
@@ -288,6 +291,11 @@ fn close_one_idle(shard: &Rc<Shard>) -> bool {
         }
         None => false,
     }
+}
+
+/// Closes every idle connection (the pool is removed).
+pub fn close_idle(shard: &Rc<Shard>) {
+    while close_one_idle(shard) {}
 }
 
 /// Takes `dedicated` out of the idle pool if it is there.

@@ -1,8 +1,9 @@
 //! Commands the proxy answers itself, without a backend: PING, ECHO, QUIT, SELECT, HELLO,
 //! CLIENT SETNAME/GETNAME, CLUSTER KEYSLOT, CLUSTER SLOTS/SHARDS/NODES/INFO/MYID, SLOWLOG,
 //! MONITOR, UNWATCH and RESET (which end a client's WATCH session), and the `PROXY` admin
-//! commands; and those it composes from several masters' answers in a task (INFO,
-//! SCRIPT/FUNCTION KILL, RANDOMKEY, CONFIG SET). Pub/sub commands are handed to the core's
+//! commands (`PROXY CONFIG RELOAD` asks core 0 to reload: `shard::reload`); and those it
+//! composes from several masters' answers in a task (INFO, SCRIPT/FUNCTION KILL, RANDOMKEY,
+//! CONFIG SET). Pub/sub commands are handed to the core's
 //! hub ([`super::pubsub`]).
 //!
 //! Most answers are immediate. `PROXY INFO` and `PROXY LATENCY` need every core's numbers,
@@ -32,6 +33,7 @@ use super::info;
 use super::kill;
 use super::monitor;
 use super::pubsub;
+use super::reload;
 use super::reply_to::ReplyTo;
 use super::session;
 use super::slow_requests;
@@ -145,9 +147,13 @@ pub fn answer(
     Control::Continue
 }
 
-/// `PROXY INFO | LATENCY [RESET] | SLOWLOG [count]`.
+/// `PROXY INFO | LATENCY [RESET] | SLOWLOG [count] | CONFIG RELOAD`.
 fn proxy(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: ReplyTo) -> Control {
     let sub = args.get(1).to_ascii_lowercase();
+    if sub == b"config" && args.count() == 3 && args.get(2).eq_ignore_ascii_case(b"reload") {
+        reload::command(shard, reply_to);
+        return Control::Continue;
+    }
     if sub == b"slowlog" && args.count() <= 3 {
         let count = (args.count() == 3).then(|| args.get(2));
         slow_requests::with_nodes(shard, count, reply_to);
@@ -160,7 +166,7 @@ fn proxy(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: Re
         (b"latency", 3) if reset => admin::Report::LatencyReset,
         _ => {
             reply_to.deliver(error_reply(
-                "ERR usage: PROXY INFO | PROXY LATENCY | PROXY LATENCY RESET | PROXY SLOWLOG [count]",
+                "ERR usage: PROXY INFO | PROXY LATENCY | PROXY LATENCY RESET | PROXY SLOWLOG [count] | PROXY CONFIG RELOAD",
             ));
             return Control::Continue;
         }

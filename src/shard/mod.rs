@@ -17,7 +17,9 @@
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
-//!   gather every core's stats over the mesh.
+//!   gather every core's stats over the mesh;
+//! - [`pools`], [`reload`], [`reconfigure`]: the core's pools and its end of the process's
+//!   control mesh, reloads (run by core 0), and a pool taking its new configuration.
 //!
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.
@@ -54,11 +56,14 @@ mod observe;
 mod pause;
 mod placer;
 mod pool;
+mod pools;
 mod pubsub;
+mod reconfigure;
+mod reload;
 mod reply_to;
 mod run;
 
-pub use run::run_core;
+pub use run::{run_core, CoreStart};
 mod session;
 mod slot_map;
 mod slow_requests;
@@ -77,7 +82,7 @@ use crate::cluster::presence::Presence;
 use crate::cluster::slot::Slot;
 use crate::cluster::topology::Topology;
 use crate::command::cursor;
-use crate::config::{BackendTls, Config};
+use crate::config::Config;
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
 use crate::metrics::{Counters, Metrics};
 use crate::net::Uring;
@@ -106,8 +111,12 @@ const NO_MASTER: &[u8] = b"-TRYAGAIN percore: this key's server has no master no
 pub struct Shard {
     /// This core's index (its place in the mesh).
     id: usize,
-    /// The process configuration.
-    config: &'static Config,
+    /// The pool's name (a pool is its name: a reload keeps the shard of a pool it keeps).
+    name: Rc<str>,
+    /// The pool's configuration now. A reload replaces it whole, between requests
+    /// (`shard::reload`); a request reads it through [`Shard::config`], whose `Rc` it may
+    /// keep for as long as it runs, so a request never sees half of one and half of another.
+    config: RefCell<Rc<Config>>,
     /// Slot map replica: which of this core's nodes serves each slot (each server position,
     /// for a static pool).
     slot_map: RefCell<SlotMap>,
@@ -154,6 +163,13 @@ pub struct Shard {
     /// The core accepts the pool's clients now: from the listener's bind until draining
     /// starts (what `/health` reports).
     serving: Cell<bool>,
+    /// The core's share of the process: its other pools, the control mesh, the
+    /// configuration epoch (`PROXY CONFIG RELOAD`, `PROXY INFO`).
+    core: Rc<pools::Core>,
+    /// The pool's tasks that run for as long as it is served (the mesh's receivers, the
+    /// refresher or Sentinel watcher, pub/sub and MONITOR loops): a reload that removes the
+    /// pool cancels them, so nothing holds the shard after ([`Shard::retire`]).
+    background: RefCell<Vec<glommio::Task<()>>>,
 }
 
 impl Shard {
@@ -162,14 +178,25 @@ impl Shard {
         self.id
     }
 
-    /// The process configuration.
-    fn config(&self) -> &'static Config {
-        self.config
+    /// The pool's configuration now (a non-atomic count, not a copy).
+    fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// The pool's users now, borrowed for one synchronous check (the request path's gate): no
+    /// count touched, where [`Shard::config`] would add one.
+    fn users(&self) -> std::cell::Ref<'_, crate::auth::Users> {
+        std::cell::Ref::map(self.config.borrow(), |config| &config.users)
     }
 
     /// The pool this shard serves, by name, for log lines.
-    pub(crate) fn pool_name(&self) -> &'static str {
-        &self.config.name
+    pub(crate) fn pool_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Keeps `task` running for as long as the pool is served on this core.
+    fn keep(&self, task: glommio::Task<()>) {
+        self.background.borrow_mut().push(task);
     }
 
     /// This core's counters.
@@ -191,11 +218,6 @@ impl Shard {
     /// stamps arrivals, backend writes and replies with.
     fn now(&self) -> Instant {
         self.uring.now()
-    }
-
-    /// TLS to the pool's servers, if they speak it (every backend connection uses it).
-    fn backend_tls(&self) -> Option<&'static BackendTls> {
-        self.config.backend_tls.as_ref()
     }
 
     /// This core's slow log.
@@ -237,7 +259,8 @@ impl Shard {
         let not_found = unreachable
             .as_ref()
             .filter(|_| self.slot_map.borrow().epoch() == 0);
-        match (&self.config.servers, not_found) {
+        let config = self.config();
+        match (&config.servers, not_found) {
             // Cache mode: a request has no server only when every server is ejected, or when
             // it was placed (queued in a transaction) before its server was.
             (Some(servers), _) if servers.eject.is_some() => error_reply(&format!(
@@ -358,7 +381,7 @@ impl Shard {
     fn next_client_id(&self) -> u64 {
         let turn = self.next_client_id.get();
         self.next_client_id.set(turn + 1);
-        turn * self.config.threads as u64 + self.id as u64 + 1
+        turn * self.config().threads as u64 + self.id as u64 + 1
     }
 
     /// Registers an open client under its id.

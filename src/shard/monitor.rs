@@ -156,7 +156,7 @@ pub fn apply(shard: &Rc<Shard>, update: MonitorCount) {
     counts[update.core] = (update.version, update.monitors);
     monitors.active.set(counts.iter().any(|&(_, n)| n > 0));
     if monitors.active() && !monitors.flusher.replace(true) {
-        glommio::spawn_local(flush_loop(shard.clone())).detach();
+        shard.keep(glommio::spawn_local(flush_loop(shard.clone())));
     }
 }
 

@@ -1,8 +1,9 @@
 //! The admin ports, served by core 0 alone: nutcracker's stats port (`-s`/`-a`, JSON) and,
 //! with `--metrics-listen`, HTTP `/metrics` and `/health`.
 //!
-//! Both show one [`Snapshot`], gathered the way `PROXY INFO` gathers: for each pool, this
-//! core's shard of it asks every core of the pool's mesh for its [`CoreStats`], so a stats
+//! Both show one [`Snapshot`], gathered the way `PROXY INFO` gathers: for each pool this core
+//! serves now (a reload adds and removes them), this core's shard of it asks every core of the
+//! pool's mesh for its [`CoreStats`], so a stats
 //! request never reads another core's request-path state, it only waits for the answers. The
 //! JSON is gathered at most once per `-i` interval (nutcracker's aggregation interval), however
 //! many connect; a scrape gathers anew each time (scrapers pace themselves).
@@ -26,6 +27,7 @@ use crate::net::{Accepted, Listener, Stream, Uring};
 use crate::shutdown;
 use crate::upgrade::{self, Role};
 
+use super::pools::Core;
 use super::{eject, Shard};
 
 /// Most admin connections (stats and HTTP together) served at once; more are closed at once.
@@ -36,14 +38,12 @@ const MAX_CONNECTIONS: usize = 64;
 /// while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
 
-/// Each pool's shard on this core, in the configuration's order, filled in as they start.
-pub(super) type Seats = Rc<RefCell<Vec<Option<Rc<Shard>>>>>;
-
 /// What the admin ports serve from.
 struct Observer {
-    pools: &'static [Config],
-    seats: Seats,
-    started: Instant,
+    /// The core's pools and its configuration epoch.
+    core: Rc<Core>,
+    /// How often the JSON is gathered anew (nutcracker's `-i`, process-wide).
+    interval: Duration,
     /// The host name, nutcracker's `source`.
     source: String,
     /// The last JSON and when it was gathered.
@@ -52,23 +52,15 @@ struct Observer {
     open: Cell<usize>,
 }
 
-/// Binds the admin ports of `pools` (the process settings are the first pool's) and serves
-/// them on this core. The stats port, on by default with a configuration file as nutcracker's
-/// is, is skipped with a warning if it cannot be bound; `--metrics-listen`, asked for, must
-/// bind.
-pub(super) fn spawn(
-    pools: &'static [Config],
-    seats: Seats,
-    uring: &Rc<Uring>,
-    started: Instant,
-) -> Result<(), Error> {
-    let Some(first) = pools.first() else {
-        return Ok(());
-    };
+/// Binds the admin ports (the process settings, `first`'s, are every pool's: they are the
+/// process's) and serves them on this core. The stats port, on by default with a
+/// configuration file as nutcracker's is, is skipped with a warning if it cannot be bound;
+/// `--metrics-listen`, asked for, must bind.
+pub(super) fn spawn(core: &Rc<Core>, first: &Config) -> Result<(), Error> {
+    let uring = &core.uring;
     let observer = Rc::new(Observer {
-        pools,
-        seats,
-        started,
+        core: core.clone(),
+        interval: first.stats_interval,
         source: hostname(),
         json: RefCell::new(None),
         open: Cell::new(0),
@@ -174,7 +166,7 @@ async fn serve_http(observer: Rc<Observer>, stream: Stream) {
 impl Observer {
     /// The stats JSON: the last one if younger than the stats interval, else gathered anew.
     async fn json(&self) -> Rc<str> {
-        let interval = self.pools[0].stats_interval;
+        let interval = self.interval;
         if let Some((at, json)) = &*self.json.borrow() {
             if at.elapsed() < interval {
                 return json.clone();
@@ -188,10 +180,10 @@ impl Observer {
 
     /// Every pool's stats from every core, gathered now.
     async fn snapshot(&self) -> Snapshot {
-        let seats = self.seats.borrow().clone();
-        let mut pools = Vec::with_capacity(self.pools.len());
-        for (index, config) in self.pools.iter().enumerate() {
-            let cores = match seats.get(index).cloned().flatten() {
+        let served = self.core.pools();
+        let mut pools = Vec::with_capacity(served.len());
+        for (config, shard) in served {
+            let cores = match &shard {
                 Some(shard) => shard.gather_stats(false).await,
                 None => Vec::new(),
             };
@@ -199,7 +191,6 @@ impl Observer {
                 let names = servers.specs.iter().map(|spec| spec.nutcracker_name());
                 names.zip(servers.addrs.iter().cloned()).collect()
             });
-            let shard = seats.get(index).cloned().flatten();
             let (ejects, ejected_at) = shard.as_deref().map_or_else(Default::default, ejections);
             pools.push(PoolSnapshot {
                 name: config.name.clone(),
@@ -211,8 +202,11 @@ impl Observer {
             });
         }
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH);
+        let epoch = self.core.epoch();
         Snapshot {
-            uptime: self.started.elapsed(),
+            uptime: self.core.started.elapsed(),
+            config_epoch: epoch.epoch,
+            config_reload_failures: super::reload::reload_failures(),
             timestamp: timestamp.map_or(0, |t| t.as_secs()),
             pools,
             draining: shutdown::requested(),

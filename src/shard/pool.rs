@@ -29,6 +29,9 @@ pub struct Node {
     next: Cell<usize>,
     /// The server's counters on this core.
     counters: Rc<ServerCounters>,
+    /// Its server left the pool in a reload: its connections close once idle, and a request
+    /// for the address gets a new node.
+    retiring: Cell<bool>,
 }
 
 impl Node {
@@ -57,6 +60,17 @@ impl Node {
         for conns in &self.conns {
             for conn in conns.borrow().iter() {
                 conn.close();
+            }
+        }
+    }
+
+    /// Ends the node's connections once their requests are answered (its server left the
+    /// pool in a reload); they are not remade.
+    pub fn retire_when_idle(&self) {
+        self.retiring.set(true);
+        for conns in &self.conns {
+            for conn in conns.borrow().iter() {
+                conn.close_when_idle();
             }
         }
     }
@@ -107,7 +121,10 @@ impl Pool {
     /// The node for `addr`, made and connected (RESP2) if new.
     pub fn node(&self, shard: &Rc<Shard>, addr: &str) -> Rc<Node> {
         if let Some(node) = self.nodes.borrow().get(addr) {
-            return node.clone();
+            // A server a reload removed and a later one put back: fresh connections.
+            if !node.retiring.get() {
+                return node.clone();
+            }
         }
         let counters = self.counters(addr);
         let addr: Rc<str> = Rc::from(addr);
@@ -119,6 +136,7 @@ impl Pool {
             addr: addr.clone(),
             next: Cell::new(0),
             counters,
+            retiring: Cell::new(false),
         });
         self.nodes
             .borrow_mut()
@@ -129,6 +147,20 @@ impl Pool {
     /// Drops the node for `addr` (its connection tasks have ended).
     pub fn forget(&self, addr: &str) {
         self.nodes.borrow_mut().remove(addr);
+    }
+
+    /// Drops the node for `addr` if it is one whose server left the pool (not a new one made
+    /// for the address since).
+    pub fn forget_retired(&self, addr: &str) {
+        let mut nodes = self.nodes.borrow_mut();
+        if nodes.get(addr).is_some_and(|node| node.retiring.get()) {
+            nodes.remove(addr);
+        }
+    }
+
+    /// Every node of this core (to close them all when the pool is removed).
+    pub fn nodes(&self) -> Vec<Rc<Node>> {
+        self.nodes.borrow().values().cloned().collect()
     }
 
     /// The counters of the server at `addr`, made if new.

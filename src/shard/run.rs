@@ -1,8 +1,9 @@
 //! How a core serves: [`run_core`] is the body of each core's executor. It starts the core's
-//! keep-awake thread, sets up the core's socket ring and runs every pool on it, each a
-//! [`Shard`] of its own: join the pool's mesh, set up its upstream (a cluster's refresher on
-//! core 0, a static pool's fixed layout, or a Sentinel pool's watcher on core 0), listen once
-//! the layout is known, accept until the process stops, then drain.
+//! keep-awake thread, sets up the core's socket ring, joins the process's control mesh
+//! (`shard::pools`) and runs every pool on it, each a [`Shard`] of its own: join the pool's
+//! mesh, set up its upstream (a cluster's refresher on core 0, a static pool's fixed layout, or
+//! a Sentinel pool's watcher on core 0), listen once the layout is known, accept until the
+//! process stops (or a reload removes the pool), then drain.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -11,14 +12,15 @@ use std::io;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 use tracing::{debug, info, warn};
 
 use crate::cluster::topology::Topology;
-use crate::config::{Config, ListenAddr};
+use crate::config::{Config, ListenAddr, ReloadSource};
 use crate::control::mesh::{Mesh, Message, REFRESHER_CORE};
+use crate::control::reload::ConfigEpoch;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::net::{spawn_driver, Accepted, Listener, SharedListener, Stream, Uring};
@@ -28,9 +30,11 @@ use crate::upgrade::{self, Role};
 use crate::upstream::Ring;
 use crate::{service, shutdown};
 
-use super::client;
+use super::client::{self, ClientState};
 use super::monitor::Monitors;
 use super::pool::Pool;
+use super::pools::{Core, Served};
+use super::reload::Reloader;
 use super::slot_map::SlotMap;
 use super::{
     cluster_view, control, eject, keep_awake, lease, observe, placer, pubsub, session, tls, Shard,
@@ -52,20 +56,33 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(5);
 /// How often draining checks whether every client is gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
+/// How often an accept loop looks whether a reload removed its pool: a removed pool stops
+/// accepting within this, and an idle listener wakes no more often than this for it.
+const REMOVAL_POLL: Duration = Duration::from_millis(100);
+
 /// Redis's reply to a connection over `maxclients`.
 const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
 
+/// What one core starts with: the pools of the start, each with its mesh and (for a Unix
+/// socket pool) the core's share of its socket, and the process's control mesh.
+pub struct CoreStart {
+    /// Every pool of the start, in the configuration's order.
+    pub pools: Vec<Arc<Config>>,
+    /// Each pool's mesh, in the same order.
+    pub meshes: Vec<MeshBuilder<Message, Full>>,
+    /// Per pool, this core's share of the pool's Unix socket (`None` for TCP, which each core
+    /// binds itself).
+    pub shared: Vec<Option<SharedListener>>,
+    /// The control mesh of every core of the process (`control::mesh`), which carries reloads.
+    pub control: MeshBuilder<Message, Full>,
+    /// What a reload reads (on core 0, which runs them); `None` without `-c`.
+    pub reload: Option<Arc<ReloadSource>>,
+}
+
 /// The body of one core's executor: serves every pool until the process stops, then drains.
-/// Returns an error only when this core cannot serve (no ring, or a pool with no mesh or no
-/// listener).
-///
-/// `shared` holds, per pool, this core's share of the pool's Unix socket (`None` for TCP,
-/// which each core binds itself).
-pub async fn run_core(
-    pools: &'static [Config],
-    meshes: Vec<MeshBuilder<Message, Full>>,
-    shared: Vec<Option<SharedListener>>,
-) -> Result<(), Error> {
+/// Returns an error only when this core cannot serve (no ring, or a pool of the start with no
+/// mesh or no listener).
+pub async fn run_core(start: CoreStart) -> Result<(), Error> {
     // First, so that from here on no park of this core can sleep for good with a task to run
     // (the glommio bug `keep_awake` describes); held until the core ends.
     let _awake = keep_awake::keep_awake()
@@ -79,61 +96,86 @@ pub async fn run_core(
     let ring_error = |core| move |source| Error::Ring { core, source };
     let uring = Rc::new(Uring::new().map_err(ring_error(0))?);
     let driver = spawn_driver(uring.clone()).map_err(ring_error(0))?;
-    let mut served = Vec::with_capacity(pools.len());
-    // Each pool's shard on this core, for the admin ports (served by core 0).
-    let seats: observe::Seats = Rc::new(RefCell::new(vec![None; pools.len()]));
-    let pools_here = pools.iter().zip(meshes).zip(shared);
-    for (index, ((config, mesh), share)) in pools_here.enumerate() {
-        let uring = uring.clone();
-        let seat = Seat {
-            pools,
-            seats: seats.clone(),
-            index,
-        };
-        served.push(glommio::spawn_local(async move {
-            let result = run_pool(config, mesh, share, uring, seat).await;
-            if result.is_err() {
-                // A pool that cannot serve stops the process, as a core that fails does.
-                shutdown::request();
-            }
-            result
-        }));
+    let (senders, receivers) = join(start.control).await?;
+    let control = Mesh::new(senders);
+    let first = start.pools.first().cloned();
+    let epoch = ConfigEpoch {
+        epoch: 1,
+        loaded_at: SystemTime::now(),
+        file: start
+            .reload
+            .as_ref()
+            .map(|r| Arc::from(r.path().display().to_string())),
+    };
+    let reloader = (control.core() == REFRESHER_CORE)
+        .then(|| Reloader::new(start.reload, start.pools.clone()));
+    let core = Core::new(uring.clone(), control, epoch, reloader);
+    core.spawn_receivers(receivers);
+    let pools_here = start.pools.into_iter().zip(start.meshes).zip(start.shared);
+    for ((config, mesh), share) in pools_here {
+        core.start_pool(Rc::new(Config::clone(&config)), mesh, share, true);
+    }
+    // Once per process, on core 0: the memory trim, the admin ports, the SIGHUP watch. After
+    // the pools started, so that a port that cannot be bound stops the process with every
+    // core draining, none waiting in a pool's mesh for this one.
+    let mut failed = None;
+    if core.id == REFRESHER_CORE {
+        glommio::spawn_local(trim_memory()).detach();
+        if let Some(Err(e)) = first.map(|first| observe::spawn(&core, &first)) {
+            shutdown::request();
+            failed = Some(e);
+        }
+        core.spawn_hangup_watch();
     }
     let serving = async {
-        let mut result = Ok(());
-        for pool in served {
-            result = result.and(pool.await);
-        }
-        result
+        shutdown::wait().await;
+        let finished = core.finish().await;
+        failed.map_or(finished, Err)
     };
     futures_lite::future::or(serving, async { Err(ring_error(0)(driver.await)) }).await
 }
 
-/// Where a pool's shard sits among the core's pools.
-struct Seat {
-    /// Every pool of the process.
-    pools: &'static [Config],
-    /// The core's shards, by pool.
-    seats: observe::Seats,
-    /// This pool's index in `pools`.
-    index: usize,
-}
-
-/// One pool on this core: serves until the process stops, then drains. Returns an error only
-/// when the pool cannot serve at all (no mesh, no listener, no metrics port).
-async fn run_pool(
-    config: &'static Config,
+/// One pool on this core: serves until the process stops or a reload removes the pool, then
+/// drains. Returns an error only when the pool cannot serve at all (no mesh, no listener); a
+/// pool of the start (`at_start`) that cannot stops the process, one a reload added does not.
+pub(super) async fn run_pool(
+    core: Rc<Core>,
+    served: Rc<Served>,
     mesh: MeshBuilder<Message, Full>,
     share: Option<SharedListener>,
-    uring: Rc<Uring>,
-    seat: Seat,
+    at_start: bool,
 ) -> Result<(), Error> {
-    let (senders, receivers) = mesh.join().await.map_err(|e| Error::Mesh(e.to_string()))?;
+    let result = serve_pool(&core, &served, mesh, share, at_start).await;
+    if let Err(e) = &result {
+        match at_start {
+            // A pool that cannot serve stops the process, as a core that fails does.
+            true => shutdown::request(),
+            false => {
+                let (core, pool) = (core.id, &*served.name);
+                warn!(core, pool, error = %e, "the pool a reload added cannot be served here")
+            }
+        }
+    }
+    result.or_else(|e| if at_start { Err(e) } else { Ok(()) })
+}
+
+async fn serve_pool(
+    core: &Rc<Core>,
+    served: &Rc<Served>,
+    mesh: MeshBuilder<Message, Full>,
+    share: Option<SharedListener>,
+    at_start: bool,
+) -> Result<(), Error> {
+    let (senders, receivers) = join(mesh).await?;
     let mesh = Mesh::new(senders);
-    let core = mesh.core();
+    let id = mesh.core();
+    // The newest configuration of the pool: a reload may have come while the mesh was joined.
+    let config = served.config();
+    let uring = core.uring.clone();
     let shard = Rc::new(Shard {
-        id: core,
-        config,
+        id,
+        name: served.name.clone(),
+        config: RefCell::new(config.clone()),
         slot_map: RefCell::new(SlotMap::default()),
         placer: RefCell::new(placer::Placer::Cluster),
         ejections: eject::Ejections::new(config.servers.as_ref()),
@@ -142,7 +184,7 @@ async fn run_pool(
         metrics: Metrics::default(),
         mesh,
         uring: uring.clone(),
-        started: Instant::now(),
+        started: core.started,
         refresh_wanted: Rc::new(Signal::default()),
         newer_commands: RefCell::new(Arc::from([])),
         pause: Cell::new(None),
@@ -152,18 +194,20 @@ async fn run_pool(
         clients: RefCell::new(HashMap::new()),
         next_client_id: Cell::new(0),
         pubsub: pubsub::Hub::default(),
-        presence: RefCell::new(cluster_view::alone(config)),
+        presence: RefCell::new(cluster_view::alone(&config)),
         slowlog: SlowLog::new(
             config.slowlog_slower_than,
             config.slowlog_max_len,
-            core,
+            id,
             config.threads,
         ),
         monitors: Monitors::default(),
         serving: Cell::new(false),
+        core: core.clone(),
+        background: RefCell::new(Vec::new()),
     });
     control::spawn_receivers(&shard, receivers);
-    seat.seats.borrow_mut()[seat.index] = Some(shard.clone());
+    served.seat(Some(shard.clone()));
     match &config.servers {
         // A static pool's layout is the configuration's, or Sentinel's: no refresher, no fleet.
         Some(servers) => {
@@ -172,30 +216,31 @@ async fn run_pool(
             *shard.placer.borrow_mut() = placer::Placer::Servers(ring);
             match &servers.sentinel {
                 // Where each server is, Sentinel says: one watcher tells every core.
-                Some(sentinel) if core == REFRESHER_CORE => {
-                    control::spawn_sentinel_watcher(&shard, sentinel);
+                Some(sentinel) if id == REFRESHER_CORE => {
+                    control::spawn_sentinel_watcher(&shard, sentinel.clone());
                 }
                 Some(_) => {}
                 None => shard.apply_topology(&Arc::new(Topology::of_servers(&servers.addrs))),
             }
         }
-        None if core == REFRESHER_CORE => {
+        None if id == REFRESHER_CORE => {
             control::spawn_refresher(&shard);
             cluster_view::spawn_peer_watch(&shard);
         }
         None => {}
     }
-    // Once per process: by the first pool, on core 0.
-    if core == REFRESHER_CORE && seat.index == 0 {
-        glommio::spawn_local(trim_memory()).detach();
-        observe::spawn(seat.pools, seat.seats, &uring, shard.started)?;
-    }
+    drop(config);
     let serving = async {
         wait_for_first_topology(&shard).await;
-        let listeners = listen(core, config, share, uring)?;
+        if served.is_removed() {
+            // Removed by a reload before it ever listened.
+            return Ok(());
+        }
+        let config = shard.config();
+        let listeners = listen(id, &config, share, uring)?;
         // What an upgrade hands to the next process; out of the list before they close.
         let role = || Role::Pool {
-            core,
+            core: id,
             pool: config.name.clone(),
         };
         let registered: Vec<_> = listeners
@@ -203,17 +248,41 @@ async fn run_pool(
             .map(|listener| upgrade::register(role(), listener))
             .collect();
         let sockets = listeners.len();
-        info!(core, pool = %config.name, listen = %config.listen, sockets, "accepting clients");
+        info!(core = id, pool = %shard.pool_name(), listen = %config.listen, sockets, "accepting clients");
+        drop(config);
         shard.serving.set(true);
-        service::listener_ready();
-        accept_all(&shard, &listeners).await;
+        if at_start {
+            service::listener_ready();
+        }
+        accept_all(&shard, served, &listeners).await;
         shard.serving.set(false);
         drop(registered);
         drop(listeners);
         drain(&shard).await;
         Ok(())
     };
-    serving.await
+    let result = serving.await;
+    if !shutdown::requested() {
+        // Removed by a reload (or it could not listen): free what it holds on this core.
+        shard.retire();
+        served.seat(None);
+    }
+    result
+}
+
+/// Joins `mesh`, unless the process stops first: a core that never joins (one whose ring could
+/// not be set up, or that missed a reload's notice) must not hold the others up at shutdown.
+async fn join(
+    mesh: MeshBuilder<Message, Full>,
+) -> Result<(Senders<Message>, Receivers<Message>), Error> {
+    let joining = async { mesh.join().await.map_err(|e| e.to_string()) };
+    let stopped = async {
+        shutdown::wait().await;
+        Err("the process stopped before every core joined".to_string())
+    };
+    futures_lite::future::or(joining, stopped)
+        .await
+        .map_err(Error::Mesh)
 }
 
 /// This core's listener for the pool: its own SO_REUSEPORT socket for TCP, or its share of the
@@ -281,12 +350,13 @@ async fn trim_memory() {
     }
 }
 
-/// Accepts clients from every one of `listeners` until the process stops.
-async fn accept_all(shard: &Rc<Shard>, listeners: &[Listener]) {
+/// Accepts clients from every one of `listeners` until the process stops or a reload removes
+/// the pool.
+async fn accept_all(shard: &Rc<Shard>, served: &Served, listeners: &[Listener]) {
     type Loop<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
     let each = listeners
         .iter()
-        .map(|l| Box::pin(accept_loop(shard, l)) as Loop<'_>);
+        .map(|l| Box::pin(accept_loop(shard, served, l)) as Loop<'_>);
     // Joined, not raced: each loop ends only once it has stopped its own accept.
     let joined = each.reduce(|a, b| {
         Box::pin(async {
@@ -298,10 +368,11 @@ async fn accept_all(shard: &Rc<Shard>, listeners: &[Listener]) {
     }
 }
 
-/// Accepts clients until the process stops; a client the last accept had already taken when
-/// it was cancelled is served too (and drained with the others).
-async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
-    let mut stop = std::pin::pin!(shutdown::wait());
+/// Accepts clients until the process stops or a reload removes the pool; a client the last
+/// accept had already taken when it was cancelled is served too (and drained with the others).
+async fn accept_loop(shard: &Rc<Shard>, served: &Served, listener: &Listener) {
+    let stop = stopped(served);
+    let mut stop = std::pin::pin!(stop);
     loop {
         match listener.accept_until(stop.as_mut()).await {
             Accepted::Stream(Ok(stream)) => serve(shard, stream),
@@ -323,11 +394,26 @@ async fn accept_loop(shard: &Rc<Shard>, listener: &Listener) {
     }
 }
 
-/// Starts serving a client just accepted (or refusing it, past `--max-clients`).
+/// Completes when the process stops or a reload removes the pool. Any number of accept loops
+/// wait on it at once (after an upgrade a core may accept from several sockets), so it polls
+/// the pool's flag rather than waiting on its one-waiter signal.
+async fn stopped(served: &Served) {
+    let removed = async {
+        while !served.is_removed() {
+            glommio::timer::sleep(REMOVAL_POLL).await;
+        }
+    };
+    futures_lite::future::or(shutdown::wait(), removed).await;
+}
+
+/// Starts serving a client just accepted (or refusing it, past `--max-clients`). The
+/// configuration is read at each accept: a reload's client limit and TLS apply to the next
+/// client.
 fn serve(shard: &Rc<Shard>, stream: Stream) {
-    let full = shard.counters().clients.get() as usize >= shard.config.max_clients_per_core();
+    let config = shard.config();
+    let full = shard.counters().clients.get() as usize >= config.max_clients_per_core();
     let refusal = full.then_some(MAX_CLIENTS_REACHED);
-    if shard.config.tls.is_some() {
+    if config.tls.is_some() {
         glommio::spawn_local(tls::serve(shard.clone(), stream, refusal)).detach();
     } else if let Some(refusal) = refusal {
         glommio::spawn_local(client::refuse(stream, refusal)).detach();
@@ -345,12 +431,14 @@ async fn drain(shard: &Rc<Shard>) {
         clients = shard.clients.borrow().len(),
         "draining clients"
     );
-    let deadline = Instant::now() + shard.config.shutdown_timeout;
+    let deadline = Instant::now() + shard.config().shutdown_timeout;
     let open = || shard.counters().clients.get();
+    // Every client told to close, for a removed pool's last step below.
+    let mut closing = Vec::new();
     loop {
         // Each round, as clients accepted just before the stop register only once their
         // task first runs, after the drain began.
-        close_clients(shard);
+        closing.extend(close_clients(shard));
         if open() == 0 || Instant::now() >= deadline || shutdown::immediate() {
             break;
         }
@@ -367,13 +455,22 @@ async fn drain(shard: &Rc<Shard>) {
     } else {
         info!(core = shard.id, pool = shard.pool_name(), "drained");
     }
+    // A pool a reload removed, in a process that goes on: what is left is cut off now.
+    if !shutdown::requested() {
+        closing
+            .iter()
+            .filter_map(Weak::upgrade)
+            .for_each(|c| c.kill());
+    }
 }
 
-/// Tells every registered client to close once its replies are written.
-fn close_clients(shard: &Rc<Shard>) {
-    for client in shard.clients.take().values().filter_map(Weak::upgrade) {
+/// Tells every registered client to close once its replies are written; returns them.
+fn close_clients(shard: &Rc<Shard>) -> Vec<Weak<ClientState>> {
+    let clients = shard.clients.take();
+    for client in clients.values().filter_map(Weak::upgrade) {
         client.close_after_replies();
         // A blocked client could wait past the shutdown timeout: it is unblocked now.
         session::peer_closed(shard, &client);
     }
+    clients.into_values().collect()
 }

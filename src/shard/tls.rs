@@ -22,7 +22,9 @@ use super::{client, Shard};
 /// Runs the handshake on a client of a TLS pool, then serves it, or, with `refusal` (the pool
 /// is full), sends that over TLS and closes.
 pub async fn serve(shard: Rc<Shard>, stream: Stream, refusal: Option<&'static [u8]>) {
-    let Some(tls) = &shard.config.tls else {
+    // The pool's TLS when the client connected (a reload changes the next clients'): the
+    // configuration itself is not held for the connection's life.
+    let Some(tls) = shard.config().tls.as_ref().map(|tls| tls.config.clone()) else {
         return client::serve(shard, stream).await;
     };
     let peer = stream.peer_addr();
@@ -35,7 +37,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream, refusal: Option<&'static [u
         shutdown::wait().await;
         Err(io::Error::other("percore is stopping"))
     };
-    let accepting = tls_accept(stream, &tls.config, TLS_HANDSHAKE_TIMEOUT);
+    let accepting = tls_accept(stream, &tls, TLS_HANDSHAKE_TIMEOUT);
     let handshake = futures_lite::future::or(accepting, stopping).await;
     clients.set(clients.get() - 1);
     match handshake {

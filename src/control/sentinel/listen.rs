@@ -16,8 +16,9 @@ use super::{Heard, Watcher};
 use crate::resp::encode;
 
 /// Holds a subscription at `sentinel`, remade after every failure, forever.
-pub(super) async fn listen(watcher: Rc<Watcher>, sentinel: &'static str) {
+pub(super) async fn listen(watcher: Rc<Watcher>, sentinel: String) {
     let mut backoff = super::MIN_BACKOFF;
+    let sentinel = sentinel.as_str();
     loop {
         let (subscribed, error) = subscribe(&watcher, sentinel).await;
         if subscribed {

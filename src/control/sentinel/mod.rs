@@ -65,7 +65,7 @@ pub struct Watcher {
     /// The core's socket ring.
     uring: Rc<Uring>,
     /// The pool's Sentinels, master names and password.
-    config: &'static SentinelConfig,
+    config: Rc<SentinelConfig>,
     /// Bound on one Sentinel's answer (connect included).
     timeout: Duration,
     /// Period of the background round of questions.
@@ -104,7 +104,7 @@ impl Watcher {
     /// masters asked for now.
     pub fn new(
         uring: Rc<Uring>,
-        config: &'static SentinelConfig,
+        config: Rc<SentinelConfig>,
         timeout: Duration,
         interval: Duration,
         wanted: Rc<Signal>,
@@ -119,16 +119,20 @@ impl Watcher {
         }
     }
 
-    /// Runs forever, handing every changed layout to `publish`.
+    /// Runs forever, handing every changed layout to `publish`. Dropped (its pool removed by
+    /// a reload), it ends its subscriptions too: they are tasks it holds, not detached ones.
     pub async fn run<F, Fut>(self, publish: F)
     where
         F: FnMut(Update) -> Fut,
         Fut: Future<Output = ()>,
     {
         let watcher = Rc::new(self);
-        for sentinel in &watcher.config.sentinels {
-            glommio::spawn_local(listen::listen(watcher.clone(), sentinel)).detach();
-        }
+        let _subscriptions: Vec<_> = watcher
+            .config
+            .sentinels
+            .iter()
+            .map(|sentinel| glommio::spawn_local(listen::listen(watcher.clone(), sentinel.clone())))
+            .collect();
         watcher.rounds(publish).await
     }
 
@@ -151,8 +155,8 @@ impl Watcher {
             }
             last_round = Instant::now();
             let answers = self.ask_all().await;
-            merge(self.config, &mut known, &answers);
-            release_holds(self.config, &mut known);
+            merge(&self.config, &mut known, &answers);
+            release_holds(&self.config, &mut known);
             self.publish_if_changed(&known, &mut published, &mut epoch, &mut publish)
                 .await;
             if answers.iter().all(|(_, a)| a.is_err()) {
@@ -249,15 +253,14 @@ impl Watcher {
     }
 
     /// Every Sentinel's answers for every master, asked of all at once, in Sentinel order.
-    async fn ask_all(&self) -> Vec<(&'static str, Answers)> {
-        let config = self.config;
-        let tasks: Vec<_> = config
-            .sentinels
-            .iter()
-            .map(|sentinel| {
-                let uring = self.uring.clone();
-                let (timeout, auth) = (self.timeout, config.auth.as_ref());
+    async fn ask_all(&self) -> Vec<(&str, Answers)> {
+        let config = &self.config;
+        let tasks: Vec<_> = (0..config.sentinels.len())
+            .map(|index| {
+                let (uring, config) = (self.uring.clone(), config.clone());
+                let timeout = self.timeout;
                 glommio::spawn_local(async move {
+                    let (sentinel, auth) = (&config.sentinels[index], config.auth.as_ref());
                     ask_one(&uring, sentinel, &config.masters, auth, timeout).await
                 })
             })

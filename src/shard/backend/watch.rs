@@ -1,11 +1,18 @@
 //! The watchdogs of a backend connection: a request that waits for its reply past its time
-//! fails the connection, so no client waits on a stuck node without end.
+//! fails the connection, so no client waits on a stuck node without end; and a connection
+//! whose server left the pool is closed once nothing waits on it.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::BackendError;
 
 use super::Backend;
+
+/// How often a connection whose server left the pool looks whether its last request is
+/// answered, to close then. Replies come in microseconds; a few milliseconds more of an idle
+/// connection cost nothing.
+const RETIRE_POLL: Duration = Duration::from_millis(5);
 
 /// Longest a dedicated connection's watchdog sleeps while it is idle or its oldest request may
 /// wait longer (a BLPOP with a long timeout, or none): a thousand blocked clients, or idle
@@ -18,11 +25,16 @@ fn watch_period(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(250))
 }
 
-/// Fails the connection when its oldest request has waited longer than `timeout`.
-pub(super) async fn watch_timeouts(backend: &Backend, timeout: Duration) -> BackendError {
-    let period = watch_period(timeout);
+/// Fails the connection when its oldest request has waited longer than `timeout()`, the
+/// pool's backend timeout now (read at each look, so a reload's takes effect on connections
+/// already open).
+pub(super) async fn watch_timeouts(
+    backend: &Backend,
+    timeout: impl Fn() -> Duration,
+) -> BackendError {
     loop {
-        glommio::timer::sleep(period).await;
+        let timeout = timeout();
+        glommio::timer::sleep(watch_period(timeout)).await;
         let oldest = backend.inflight.borrow().front().map(|out| out.sent);
         if oldest.is_some_and(|sent| sent.elapsed() > timeout) {
             return BackendError::Timeout {
@@ -53,5 +65,24 @@ pub(super) async fn watch_dedicated(backend: &Backend, timeout: Duration) -> Bac
             Some(Some(left)) => left.clamp(period, LONG_WATCH.max(period)),
         };
         glommio::timer::sleep(sleep).await;
+    }
+}
+
+impl Backend {
+    /// Closes the connection once every request on it is answered (or failed by the backend
+    /// timeout), and does not remake it: its server left the pool in a reload, and what was
+    /// sent there before is answered there.
+    pub fn close_when_idle(self: &Rc<Self>) {
+        if self.retired.replace(true) {
+            return;
+        }
+        let backend = self.clone();
+        glommio::spawn_local(async move {
+            while backend.pending() > 0 {
+                glommio::timer::sleep(RETIRE_POLL).await;
+            }
+            backend.close();
+        })
+        .detach();
     }
 }

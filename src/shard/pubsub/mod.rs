@@ -287,7 +287,7 @@ impl Hub {
     fn mark_dirty(&self, shard: &Rc<Shard>) {
         self.dirty.set(true);
         if !self.started.replace(true) {
-            glommio::spawn_local(reconcile_loop(shard.clone())).detach();
+            shard.keep(glommio::spawn_local(reconcile_loop(shard.clone())));
         }
         self.wake.notify();
     }

@@ -35,11 +35,12 @@ const PING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Keeps `link` connected while the hub needs it; ends when it holds nothing.
 pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
-    let timeout = shard.config().backend_timeout;
     let core = shard.id();
     let mut backoff = MIN_BACKOFF;
     let mut failures = 0u32;
     loop {
+        // Read again for each connection: a reload changes them for the next one.
+        let timeout = shard.config().backend_timeout;
         let error = match open(&shard, &link, timeout).await {
             Ok(stream) => {
                 if failures > 0 {
@@ -80,12 +81,18 @@ pub async fn run(shard: Rc<Shard>, link: Rc<Link>) {
 
 /// Connects (AUTH goes first on the connection, as a command of its own).
 async fn open(shard: &Shard, link: &Link, timeout: Duration) -> Result<Stream, BackendError> {
-    connect_node(shard.uring(), &link.addr, timeout, shard.backend_tls())
-        .await
-        .map_err(|err| BackendError::Connect {
-            node: link.addr.to_string(),
-            reason: err.to_string(),
-        })
+    let config = shard.config();
+    connect_node(
+        shard.uring(),
+        &link.addr,
+        timeout,
+        config.backend_tls.as_ref(),
+    )
+    .await
+    .map_err(|err| BackendError::Connect {
+        node: link.addr.to_string(),
+        reason: err.to_string(),
+    })
 }
 
 /// Runs one connection: `Ok` when the link closed because nothing needs it, else why it
@@ -104,7 +111,8 @@ async fn serve(
 
 /// Writes queued commands, all that are queued at once.
 async fn write_commands(shard: &Shard, link: &Link, stream: &Stream) -> Result<(), BackendError> {
-    let auth = shard.config().backend_auth.as_ref();
+    let config = shard.config();
+    let auth = config.backend_auth.as_ref();
     let auth = auth.map(|a| (a.user.as_deref(), a.password.as_str()));
     let mut out = BytesMut::new();
     loop {
