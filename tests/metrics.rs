@@ -157,7 +157,10 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
     let cluster = RedisCluster::start(3, 0);
     let metrics_port = free_port();
     let listen = format!("127.0.0.1:{metrics_port}");
-    let proxy = Proxy::start(&cluster, &["--metrics-listen", &listen]);
+    let proxy = Proxy::start(
+        &cluster,
+        &["--metrics-listen", &listen, "--backend-timeout", "4s"],
+    );
     wait_until("/health to say 200", Duration::from_secs(10), || {
         get(metrics_port, "/health").0 == 200
     });
@@ -267,8 +270,8 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
     drop(admin);
 
     // Draining: a request in flight holds the drain open, and /health says 503 meanwhile.
-    // Three seconds of it (within the 5 s --shutdown-timeout): with one, a loaded machine
-    // sometimes ended the drain before a probe got through.
+    // Three seconds of it (within the 5 s --shutdown-timeout; --backend-timeout raised above
+    // it): with one, a loaded machine sometimes ended the drain before a probe got through.
     let mut slow = proxy.conn();
     slow.send_raw(&common::encode(&[b"DEBUG", b"SLEEP", b"3"]));
     std::thread::sleep(Duration::from_millis(200));
