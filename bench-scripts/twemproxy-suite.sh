@@ -250,14 +250,8 @@ status = re.compile(r"^(ok|FAIL|ERROR|SKIP.*)$")
 # covers a whole module. Every other test failing through percore but passing through
 # nutcracker is marked PERCORE BUG?.
 WAITS = {
-    # Waits for work not done yet.
-    "test_redis.test_basic.test_nc_stats": "reads nutcracker's JSON stats port, which percore "
-    "does not serve yet (issue 13 item 5)",
-    "test_redis.test_protocol.test_pingpong": "reads client_err from the JSON stats port (not "
-    "served yet, issue 13 item 5); the PING itself is answered",
-    "test_redis.test_protocol.test_quit_without_recv": "reads client_err from the JSON stats "
-    "port (not served yet, issue 13 item 5)",
-    "test_system.test_reload.": "config reload (a later issue). Not comparable: the suite skips "
+    # Not comparable, or out of scope.
+    "test_system.test_reload.": "config reload (percore's: tests/reload.rs). Not comparable: the suite skips "
     "these for nutcracker 0.5.0 (below its VERSION_SUPPORTING_RELOAD, 99.99.99) and runs them "
     "for any other --version text, where they crash in the suite itself (they send str, not "
     "bytes, to a socket under Python 3)",
