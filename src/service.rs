@@ -16,6 +16,8 @@
 //! and it comes with `MAINPID=` the new process (for a unit whose main process was the old
 //! one, with `NotifyAccess=all`). The old process then drains without `STOPPING=1`: the
 //! service does not stop.
+//!
+//! A configuration reload is bracketed by `RELOADING=1` and `READY=1`, for `Type=notify-reload`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -71,6 +73,21 @@ pub fn stopping() {
         NotifyState::Stopping,
         NotifyState::Status("draining: no new clients"),
     ]);
+}
+
+/// A reload begins: `RELOADING=1` with the monotonic time, as systemd's `Type=notify-reload`
+/// expects (its `systemctl reload` sends SIGHUP and waits for this, then for `READY=1`).
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(error) => warn!(%error, "cannot read the monotonic clock for RELOADING=1"),
+    }
+}
+
+/// A reload ended, applied or refused (the old configuration serves on): `READY=1` again.
+pub fn reloaded(epoch: u64) {
+    let status = format!("serving: configuration epoch {epoch}");
+    send(&[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 
 /// Sends `states` to the service manager, if one listens.

@@ -132,3 +132,58 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_reload_is_bracketed_by_reloading_and_ready_for_notify_reload_units() {
+    let cluster = RedisCluster::start(3, 0);
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    let port = free_port();
+    let seeds: String = cluster
+        .seeds()
+        .split(',')
+        .map(|s| format!("   - {s}\n"))
+        .collect();
+    let file = dir.path().join("percore.yml");
+    let yaml = format!("app:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}");
+    std::fs::write(&file, yaml).unwrap();
+    let notify = path.to_str().unwrap();
+    let file_arg = file.to_str().unwrap();
+    let mut proxy =
+        Proxy::start_with_args_env(port, &["-c", file_arg], &[("NOTIFY_SOCKET", notify)]);
+    let ready = next_notification(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+
+    // systemd's Type=notify-reload: SIGHUP, then RELOADING=1 with the monotonic time, then
+    // READY=1 once the reload is done.
+    proxy.signal("-HUP");
+    let reloading = next_notification(&socket);
+    assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
+    assert!(
+        reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading}"
+    );
+    let ready = next_notification(&socket);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(ready.contains("configuration epoch 2"), "{ready}");
+    assert_eq!(
+        try_cmd(port, "SET service:after-reload 1"),
+        Some(Value::ok())
+    );
+
+    // A reload the file refuses still ends with READY=1: the old configuration serves on.
+    std::fs::write(&file, "app:\n  listen: 127.0.0.1:1\n  hash: nonsense\n").unwrap();
+    proxy.signal("-HUP");
+    let reloading = next_notification(&socket);
+    assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
+    let ready = next_notification(&socket);
+    assert!(ready.contains("configuration epoch 2"), "{ready}");
+    assert_eq!(
+        try_cmd(port, "GET service:after-reload"),
+        Some(Value::bulk("1"))
+    );
+    proxy.signal("-TERM");
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+}

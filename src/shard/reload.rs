@@ -29,7 +29,7 @@ use crate::control::mesh::{Message, CHANNEL_CAPACITY};
 use crate::control::reload::{ConfigUpdate, NewPool};
 use crate::net::UnixSocketFile;
 use crate::resp::encode;
-use crate::shutdown;
+use crate::{service, shutdown};
 
 use super::dispatch::error_reply;
 use super::pools::Core;
@@ -103,7 +103,10 @@ impl Core {
         };
         let _turn = reloader.turn.acquire_permit(1).await;
         info!(trigger, file = %source.path().display(), "reloading the configuration");
-        match self.reload_from(reloader, source).await {
+        service::reloading();
+        let reloaded = self.reload_from(reloader, source).await;
+        service::reloaded(reloader.epoch.get());
+        match reloaded {
             Ok(epoch) => Ok(epoch),
             Err(errors) => {
                 RELOAD_FAILURES.fetch_add(1, Ordering::Relaxed);
