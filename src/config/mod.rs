@@ -24,6 +24,7 @@ mod listen;
 pub mod pool;
 pub mod process;
 mod read;
+mod sidecar;
 pub mod tls;
 mod tls_flags;
 mod tls_reload;
@@ -38,6 +39,7 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
+pub use sidecar::{DEFAULT_ASYNC_WRITES_MAX_BYTES, DEFAULT_DATABASES};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{reload_certificates, watch_hangup};
 
@@ -178,6 +180,29 @@ pub struct SentinelConfig {
     pub auth: Option<BackendAuth>,
 }
 
+/// A pool's sidecar settings: for percore next to an application, in front of a Redis further
+/// away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sidecar {
+    /// Listen only once the pool's shared server connections are up (`preconnect`), bounded
+    /// like the wait for a first topology. They are opened at start, and kept, either way.
+    pub preconnect: bool,
+    /// The databases a client of a one-server pool may SELECT (0 to this less one): the
+    /// server's `databases` (`databases`, Redis's default 16).
+    pub databases: u32,
+    /// Background writes (`async_writes: true`), if on.
+    pub async_writes: Option<AsyncWrites>,
+}
+
+/// Background writes: writes whose reply is known before they run are answered at once and
+/// sent behind the client's back, on the connection its later requests take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsyncWrites {
+    /// Most bytes of background writes waiting on one core (`async_writes_max_bytes`); past
+    /// it, writes are sent the usual way (the client waits for the server's reply).
+    pub max_bytes: usize,
+}
+
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -247,6 +272,8 @@ pub struct Config {
     pub stats_interval: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
     pub metrics_listen: Option<String>,
+    /// Sidecar settings: preconnect, SELECT of a one-server pool, background writes.
+    pub sidecar: Sidecar,
 }
 
 impl Default for Config {
@@ -281,6 +308,7 @@ impl Default for Config {
             stats_listen: None,
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
+            sidecar: Sidecar::default(),
         }
     }
 }
@@ -290,6 +318,14 @@ impl Config {
     /// (a cluster has no other).
     pub fn database(&self) -> u32 {
         self.servers.as_ref().map_or(0, |servers| servers.db)
+    }
+
+    /// How many databases a client may SELECT, when it may select any: only in a pool of
+    /// one standalone server, whose connections percore keeps per database. A pool of
+    /// several servers, or a cluster, serves its one database.
+    pub fn selectable_databases(&self) -> Option<u32> {
+        let servers = self.servers.as_ref()?;
+        (servers.addrs.len() == 1).then_some(self.sidecar.databases)
     }
 
     /// The client connections one core accepts.

@@ -15,7 +15,7 @@ use super::read::{Fields, Reader};
 use super::tls::{read_pool_tls, PoolTls};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
 use super::yaml::{Entry, Node};
-use super::{BackendAuth, Config, OutputLimit};
+use super::{BackendAuth, Config, OutputLimit, Sidecar};
 use crate::auth::Users;
 
 /// nutcracker's `backlog` default (`CONF_DEFAULT_LISTEN_BACKLOG`).
@@ -77,6 +77,9 @@ const PERCORE_KEYS: &[&str] = &[
     "proxy_peers",
     "tls",
     "backend_tls",
+    "databases",
+    "async_writes",
+    "async_writes_max_bytes",
 ];
 /// Keys that only a pool of standalone servers has a use for.
 const SERVERS_ONLY: &[&str] = &[
@@ -89,6 +92,7 @@ const SERVERS_ONLY: &[&str] = &[
     "sentinels",
     "sentinel_password",
     "sentinel_password_env",
+    "databases",
 ];
 /// Keys that only a Redis Cluster pool has a use for.
 const CLUSTER_ONLY: &[&str] = &["refresh_interval", "announce", "proxy_peers"];
@@ -171,7 +175,7 @@ pub struct PoolConfig {
     upstream: Upstream,
     backlog: u32,
     tcpkeepalive: bool,
-    preconnect: bool,
+    sidecar: Sidecar,
     server_connections: usize,
     backend_timeout: Option<Duration>,
     max_clients: Option<usize>,
@@ -207,9 +211,13 @@ impl PoolConfig {
     pub fn tcpkeepalive(&self) -> bool {
         self.tcpkeepalive
     }
-    /// Connect to every server at start (`preconnect`, default false).
+    /// Connect to every server before listening (`preconnect`, default false).
     pub fn preconnect(&self) -> bool {
-        self.preconnect
+        self.sidecar.preconnect
+    }
+    /// The sidecar settings: `preconnect`, `databases`, `async_writes`.
+    pub fn sidecar(&self) -> &Sidecar {
+        &self.sidecar
     }
     /// Connections per core to each server (`server_connections`, `--backend-conns`).
     pub fn server_connections(&self) -> usize {
@@ -309,6 +317,7 @@ pub(super) fn read_pool(
     let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
     let tls = read_pool_tls(reader, &fields);
+    let sidecar = super::sidecar::read_sidecar(reader, &fields, preconnect);
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }
@@ -322,7 +331,7 @@ pub(super) fn read_pool(
         upstream: upstream?,
         backlog,
         tcpkeepalive,
-        preconnect,
+        sidecar,
         server_connections,
         backend_timeout,
         max_clients,

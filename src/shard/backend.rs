@@ -97,6 +97,9 @@ pub struct Backend {
     /// database than 0 exists in a cluster).
     select: Option<Bytes>,
     state: Cell<State>,
+    /// The connection has greeted its node and serves requests now (what `preconnect` waits
+    /// for before the pool listens).
+    up: Cell<bool>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
     /// Requests not written yet.
@@ -134,6 +137,7 @@ impl Backend {
             handshake,
             select: None,
             state: Cell::new(State::Open),
+            up: Cell::new(false),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
             inflight: RefCell::new(VecDeque::new()),
@@ -172,6 +176,11 @@ impl Backend {
     /// selects database 0).
     pub fn select(&self) -> Option<Bytes> {
         self.select.clone()
+    }
+
+    /// Whether the connection is established and greeted, serving requests now.
+    pub fn is_up(&self) -> bool {
+        self.up.get()
     }
 
     /// Whether requests sent now are queued (not failed at once).
@@ -250,7 +259,10 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     Ok(()) => {
                         backoff = MIN_BACKOFF;
                         failures = 0;
-                        serve(&shard, &backend, &stream, timeout).await
+                        backend.up.set(true);
+                        let error = serve(&shard, &backend, &stream, timeout).await;
+                        backend.up.set(false);
+                        error
                     }
                     Err(error) => error,
                 };

@@ -16,6 +16,7 @@
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
+//! - [`sidecar`]: preconnect, SELECT of a one-server pool, background writes;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
 //!   gather every core's stats over the mesh.
 //!
@@ -58,6 +59,7 @@ mod run;
 
 pub use run::run_core;
 mod session;
+mod sidecar;
 mod slot_map;
 mod slow_requests;
 mod tls;

@@ -164,6 +164,19 @@ impl Pool {
         stats
     }
 
+    /// This core's shared RESP2 connections (those every node opens at once), and how many of
+    /// them are up now.
+    pub fn connections_up(&self) -> (usize, usize) {
+        let nodes = self.nodes.borrow();
+        let conns = nodes.values().flat_map(|node| {
+            let conns = node.conns[Protocol::Resp2.index()].borrow();
+            conns.iter().map(|conn| conn.is_up()).collect::<Vec<_>>()
+        });
+        conns.fold((0, 0), |(up, all), is_up| {
+            (up + usize::from(is_up), all + 1)
+        })
+    }
+
     /// Clears every server's event counters (CONFIG RESETSTAT).
     pub fn reset_stats(&self) {
         for counters in self.servers.borrow().values() {

@@ -28,6 +28,7 @@ use crate::{service, shutdown};
 use super::client;
 use super::monitor::Monitors;
 use super::pool::Pool;
+use super::sidecar;
 use super::slot_map::SlotMap;
 use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, tls, Shard};
 
@@ -179,6 +180,9 @@ async fn run_pool(
     }
     let serving = async {
         wait_for_first_topology(&shard).await;
+        if config.sidecar.preconnect {
+            sidecar::preconnect::wait(&shard).await;
+        }
         let listener = listen(core, config, share, uring)?;
         info!(core, pool = %config.name, listen = %config.listen, "accepting clients");
         shard.serving.set(true);
