@@ -52,7 +52,7 @@ mod queue;
 mod stats;
 mod watch;
 
-pub use outbound::Outbound;
+pub use outbound::{Lane, Outbound};
 use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};

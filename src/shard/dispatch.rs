@@ -131,7 +131,9 @@ pub fn dispatch(
             None => return Control::Continue,
         },
     };
-    let outbound = |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started);
+    let lane = identity.lane();
+    let outbound =
+        |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started).on(lane);
     match route {
         Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
         Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
@@ -182,7 +184,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
             index,
         };
         let out = Outbound::new(request, part, Some(slot), whole.protocol, whole.sent);
-        forward(shard, out);
+        forward(shard, out.on(whole.lane));
     }
 }
 
@@ -205,7 +207,7 @@ fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
             whole.protocol,
             whole.sent,
         );
-        node.send(shard, out);
+        node.send(shard, out.on(whole.lane));
     }
 }
 

@@ -10,3 +10,4 @@
 //! A client or pool that uses none of this pays a flag check on the request path.
 
 pub(super) mod preconnect;
+pub(super) mod select;
