@@ -39,7 +39,7 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
-pub use sidecar::{DEFAULT_ASYNC_WRITES_MAX_BYTES, DEFAULT_DATABASES};
+pub use sidecar::{AsyncWrites, Sidecar};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{reload_certificates, watch_hangup};
 
@@ -180,29 +180,6 @@ pub struct SentinelConfig {
     pub auth: Option<BackendAuth>,
 }
 
-/// A pool's sidecar settings: for percore next to an application, in front of a Redis further
-/// away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sidecar {
-    /// Listen only once the pool's shared server connections are up (`preconnect`), bounded
-    /// like the wait for a first topology. They are opened at start, and kept, either way.
-    pub preconnect: bool,
-    /// The databases a client of a one-server pool may SELECT (0 to this less one): the
-    /// server's `databases` (`databases`, Redis's default 16).
-    pub databases: u32,
-    /// Background writes (`async_writes: true`), if on.
-    pub async_writes: Option<AsyncWrites>,
-}
-
-/// Background writes: writes whose reply is known before they run are answered at once and
-/// sent behind the client's back, on the connection its later requests take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AsyncWrites {
-    /// Most bytes of background writes waiting on one core (`async_writes_max_bytes`); past
-    /// it, writes are sent the usual way (the client waits for the server's reply).
-    pub max_bytes: usize,
-}
-
 /// Everything the proxy needs to know to run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -272,7 +249,7 @@ pub struct Config {
     pub stats_interval: Duration,
     /// Where `/metrics` and `/health` are served over HTTP, if anywhere (process-wide).
     pub metrics_listen: Option<String>,
-    /// Sidecar settings: preconnect, SELECT of a one-server pool, background writes.
+    /// Sidecar settings: `preconnect`, `databases`, `async_writes`.
     pub sidecar: Sidecar,
 }
 
@@ -314,20 +291,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The database every backend connection selects: a static pool's `redis_db`, else 0
-    /// (a cluster has no other).
-    pub fn database(&self) -> u32 {
-        self.servers.as_ref().map_or(0, |servers| servers.db)
-    }
-
-    /// How many databases a client may SELECT, when it may select any: only in a pool of
-    /// one standalone server, whose connections percore keeps per database. A pool of
-    /// several servers, or a cluster, serves its one database.
-    pub fn selectable_databases(&self) -> Option<u32> {
-        let servers = self.servers.as_ref()?;
-        (servers.addrs.len() == 1).then_some(self.sidecar.databases)
-    }
-
     /// The client connections one core accepts.
     pub fn max_clients_per_core(&self) -> usize {
         self.max_clients.div_ceil(self.threads).max(1)

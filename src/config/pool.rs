@@ -77,9 +77,6 @@ const PERCORE_KEYS: &[&str] = &[
     "proxy_peers",
     "tls",
     "backend_tls",
-    "databases",
-    "async_writes",
-    "async_writes_max_bytes",
 ];
 /// Keys that only a pool of standalone servers has a use for.
 const SERVERS_ONLY: &[&str] = &[
@@ -92,7 +89,6 @@ const SERVERS_ONLY: &[&str] = &[
     "sentinels",
     "sentinel_password",
     "sentinel_password_env",
-    "databases",
 ];
 /// Keys that only a Redis Cluster pool has a use for.
 const CLUSTER_ONLY: &[&str] = &["refresh_interval", "announce", "proxy_peers"];
@@ -211,10 +207,6 @@ impl PoolConfig {
     pub fn tcpkeepalive(&self) -> bool {
         self.tcpkeepalive
     }
-    /// Connect to every server before listening (`preconnect`, default false).
-    pub fn preconnect(&self) -> bool {
-        self.sidecar.preconnect
-    }
     /// The sidecar settings: `preconnect`, `databases`, `async_writes`.
     pub fn sidecar(&self) -> &Sidecar {
         &self.sidecar
@@ -265,6 +257,7 @@ pub(super) fn read_pool(
     let known: Vec<&str> = NUTCRACKER_KEYS
         .iter()
         .chain(PERCORE_KEYS)
+        .chain(super::sidecar::SIDECAR_KEYS)
         .copied()
         .collect();
     let fields = reader.fields(line, node, &known)?;
@@ -317,7 +310,7 @@ pub(super) fn read_pool(
     let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
     let tls = read_pool_tls(reader, &fields);
-    let sidecar = super::sidecar::read_sidecar(reader, &fields, preconnect);
+    let sidecar = super::sidecar::read_sidecar(reader, &fields, (preconnect, cluster));
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }

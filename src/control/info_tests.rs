@@ -28,6 +28,7 @@ fn facts() -> Facts {
             masters: vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into()],
             pool: None,
             servers: Vec::new(),
+            async_writes: None,
         },
         pid: 42,
         executable: "/usr/bin/percore".into(),

@@ -243,6 +243,9 @@ impl Shard {
         stats.monitors = self.monitors.fed();
         stats.servers = self.pool.server_stats();
         stats.serving = self.serving.get();
+        if let Some(writes) = &self.background {
+            stats.background = writes.stats();
+        }
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();
@@ -301,6 +304,7 @@ impl Shard {
                     })
                 })
                 .collect(),
+            async_writes: self.config.sidecar.async_writes,
         }
     }
 }

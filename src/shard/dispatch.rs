@@ -28,6 +28,7 @@ use super::monitor;
 use super::pubsub;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::session;
+use super::sidecar::background;
 use super::transaction;
 use super::Shard;
 
@@ -130,6 +131,11 @@ pub fn dispatch(
             Some(reply_to) => reply_to,
             None => return Control::Continue,
         },
+    };
+    // Background writes: one flag read for a pool without them.
+    let reply_to = match &shard.background {
+        None => reply_to,
+        Some(writes) => background::acknowledge(writes, client, (&route, command), &view, reply_to),
     };
     let lane = identity.lane();
     let outbound =
@@ -251,8 +257,10 @@ pub fn redirect(
     }
 }
 
-/// Routes `out` again after `delay`.
-fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
+/// Routes `out` again after `delay`. A background write's later requests could overtake it
+/// meanwhile, so they wait for it ([`background::scatter`]).
+pub(super) fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
+    background::scatter(&out.reply_to);
     let shard = shard.clone();
     out.asking = false;
     glommio::spawn_local(async move {

@@ -154,6 +154,8 @@ pub struct Shard {
     /// The core accepts the pool's clients now: from the listener's bind until draining
     /// starts (what `/health` reports).
     serving: Cell<bool>,
+    /// Background writes, in a pool with `async_writes: true`.
+    background: Option<Rc<sidecar::background::Writes>>,
 }
 
 impl Shard {

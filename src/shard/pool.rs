@@ -142,7 +142,8 @@ fn connect(
     let auth = config.backend_auth.as_ref();
     let conn = Backend::new(addr.clone(), protocol, auth, counters.clone())
         .selecting(db)
-        .retrying_on_request(config.servers.is_some());
+        .retrying_on_request(config.servers.is_some())
+        .retrying_background(config.sidecar.async_writes.map(|on| on.retry_for));
     let conn = Rc::new(conn);
     glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
     conn

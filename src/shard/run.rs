@@ -149,6 +149,7 @@ async fn run_pool(
         ),
         monitors: Monitors::default(),
         serving: Cell::new(false),
+        background: sidecar::background::Writes::for_pool(config, core),
     });
     control::spawn_receivers(&shard, receivers);
     seat.seats.borrow_mut()[seat.index] = Some(shard.clone());
@@ -296,6 +297,7 @@ async fn drain(shard: &Rc<Shard>) {
     while open() > 0 && Instant::now() < deadline && !shutdown::immediate() {
         glommio::timer::sleep(DRAIN_POLL).await;
     }
+    sidecar::background::flush(shard, deadline).await;
     let left = open();
     if left > 0 {
         warn!(
