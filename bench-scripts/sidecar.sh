@@ -226,6 +226,18 @@ run "writes:percore-async" writes "$ASYNC_PORT" "$WRITES" 0
 gets=$((GET_RATE * GET_SECONDS))
 run "gets:direct" gets "$SERVER_PORT" "$gets" "$GET_RATE"
 run "gets:percore" gets "$SYNC_PORT" "$gets" "$GET_RATE"
+# Idle: what percore and the server cost per second with the connections kept and nothing
+# asked, which the GET runs' per-request figures include at GET_RATE a second.
+idle() {
+    ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+    local p0 r0
+    p0=$(ticks "$PERCORE_PID"); r0=$(ticks "$REDIS_PID")
+    sleep "$GET_SECONDS"
+    local hz
+    hz=$(getconf CLK_TCK)
+    echo "idle for ${GET_SECONDS}s: percore $(( ($(ticks "$PERCORE_PID") - p0) * 1000000 / hz / GET_SECONDS )) µs CPU/s, redis-server $(( ($(ticks "$REDIS_PID") - r0) * 1000000 / hz / GET_SECONDS )) µs CPU/s"
+}
+idle
 received=$(redis-cli -h "$NS_IP" -p "$SERVER_PORT" INFO stats | tr -d '\r' | sed -n 's/^total_connections_received://p')
 echo "connections the server received in all (percore's kept ones included): $received"
 
