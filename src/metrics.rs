@@ -13,9 +13,11 @@ use hdrhistogram::Histogram;
 
 use crate::net::RingStats;
 
+mod background;
 mod server;
 mod snapshot;
 
+pub use background::BackgroundStats;
 pub use server::{ConnectionEnd, Queues, ServerCounters, ServerStats};
 pub use snapshot::{PoolSnapshot, Snapshot};
 
@@ -157,6 +159,8 @@ pub struct CoreStats {
     pub servers: Vec<ServerStats>,
     /// The core accepts clients of the pool now (filled in by the shard).
     pub serving: bool,
+    /// Background writes (filled in by the shard).
+    pub background: BackgroundStats,
 }
 
 /// One core's pub/sub figures for `PROXY INFO`.
@@ -292,6 +296,7 @@ impl Metrics {
             fragments: c.fragments.get(),
             servers: Vec::new(),
             serving: false,
+            background: BackgroundStats::default(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Commands: the table of every Redis command with its key positions, key extraction, the
 //! routing decision for a request, splitting/merging of multi-key commands, SCAN's cursor
 //! across masters, which arguments logs must hide, where a blocking command keeps its timeout,
-//! and the pure parts of pub/sub (glob patterns, where each kind of subscription lives).
+//! the pure parts of pub/sub (glob patterns, where each kind of subscription lives), and which
+//! writes have a reply known before they run (background writes).
 
 pub mod blocking;
 mod by_argument;
@@ -9,6 +10,7 @@ mod by_argument;
 mod commands;
 pub(crate) mod cursor;
 pub(crate) mod fanout;
+pub mod fixed_reply;
 pub mod glob;
 mod keyless;
 pub mod keys;

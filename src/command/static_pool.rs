@@ -52,10 +52,28 @@ pub fn route(route: Route, command: Option<Command>) -> Route {
     }
 }
 
+/// Redis's reply to SELECT of an index that is not a strict integer.
+pub const SELECT_NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+/// Redis's reply to SELECT of an index the server does not have.
+pub const SELECT_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+
+/// The database `SELECT requested` moves a client of a one-server pool to, whose server has
+/// `databases` databases: validated as Redis validates it (a strict integer, then the
+/// range), with Redis's error otherwise. percore keeps the connections per database, so the
+/// client may select any of them.
+pub fn select_one_server(requested: &[u8], databases: u32) -> Result<u16, &'static str> {
+    let index = crate::resp::parse::parse_int(requested).ok_or(SELECT_NOT_AN_INTEGER)?;
+    match u16::try_from(index) {
+        Ok(db) if u32::from(db) < databases => Ok(db),
+        _ => Err(SELECT_OUT_OF_RANGE),
+    }
+}
+
 /// The reply to `SELECT db` from a client of a pool whose connections are on `pool_db`: OK
 /// for the pool's own database (nothing changes), else an error (without the leading `-`).
-/// The backend connections are shared by every client of the core, so no client may move
-/// them to another database; nutcracker refuses every SELECT.
+/// The backend connections are shared by every client of the core, and a pool of several
+/// servers keeps none per database, so no client may move them to another one; nutcracker
+/// refuses every SELECT.
 pub fn select(requested: &[u8], pool_db: u32) -> Result<(), String> {
     if requested == pool_db.to_string().as_bytes() {
         return Ok(());
@@ -146,6 +164,30 @@ mod tests {
         assert!(refused.starts_with("ERR percore: 'select' is not supported"));
         assert!(refused.contains("redis_db, 3"), "{refused}");
         assert!(select(b"03", 3).is_err());
+    }
+
+    #[test]
+    fn one_server_select_validates_as_redis_does() {
+        let cases: &[(&str, u32, Result<u16, &str>)] = &[
+            ("0", 16, Ok(0)),
+            ("15", 16, Ok(15)),
+            ("16", 16, Err(SELECT_OUT_OF_RANGE)),
+            ("-1", 16, Err(SELECT_OUT_OF_RANGE)),
+            ("99999999999", 16, Err(SELECT_OUT_OF_RANGE)),
+            ("99999999999999999999", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("03", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("+1", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("abc", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("1.0", 16, Err(SELECT_NOT_AN_INTEGER)),
+            ("100", 128, Ok(100)),
+            ("65535", 65536, Ok(65535)),
+            ("65536", 65536, Err(SELECT_OUT_OF_RANGE)),
+        ];
+        for (requested, databases, expected) in cases {
+            let got = select_one_server(requested.as_bytes(), *databases);
+            assert_eq!(got, *expected, "SELECT {requested} of {databases}");
+        }
     }
 
     #[test]

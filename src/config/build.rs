@@ -172,6 +172,7 @@ pub fn pool_config(
         peers,
         slowlog_slower_than: limits.slowlog_slower_than,
         slowlog_max_len: limits.slowlog_max_len,
+        sidecar: *pool.sidecar(),
         ..defaults
     };
     Ok(with_process(config, process, cores))

@@ -2,6 +2,10 @@
 //! than in it, which they would take past 500 lines.
 
 use super::*;
+use crate::config::sidecar::{
+    DEFAULT_ASYNC_WRITES_MAX_BYTES, DEFAULT_ASYNC_WRITES_RETRY, DEFAULT_DATABASES,
+};
+use crate::config::Sidecar;
 
 /// The one pool's config.
 fn runtime_config(
@@ -173,4 +177,38 @@ fn a_backend_user_needs_a_password_from_somewhere() {
         refused.contains("--backend-user needs --backend-password"),
         "{refused}"
     );
+}
+
+#[test]
+fn sidecar_settings_reach_the_runtime_and_select_needs_one_server() {
+    let one = file(
+        "s:\n  listen: 127.0.0.1:1\n  redis: true\n  preconnect: true\n  databases: 32\n  \
+         async_writes: true\n  async_writes_max_bytes: 1000\n  async_writes_retry_timeout: 3s\n  servers:\n   - 127.0.0.1:2:1\n",
+    );
+    let config = runtime_config(Some(&one), one.process(), &PoolFlags::default(), 1).unwrap();
+    assert!(config.sidecar.preconnect);
+    assert_eq!(config.selectable_databases(), Some(32));
+    let writes = config
+        .sidecar
+        .async_writes
+        .map(|a| (a.max_bytes, a.retry_for));
+    assert_eq!(writes, Some((1000, Duration::from_secs(3))));
+    let two = file(
+        "s:\n  listen: 127.0.0.1:1\n  redis: true\n  async_writes: true\n  servers:\n   - \
+         127.0.0.1:2:1\n   - 127.0.0.1:3:1\n",
+    );
+    let config = runtime_config(Some(&two), two.process(), &PoolFlags::default(), 1).unwrap();
+    assert_eq!(config.selectable_databases(), None);
+    let writes = config
+        .sidecar
+        .async_writes
+        .map(|a| (a.max_bytes, a.retry_for));
+    let defaults = (DEFAULT_ASYNC_WRITES_MAX_BYTES, DEFAULT_ASYNC_WRITES_RETRY);
+    assert_eq!(writes, Some(defaults));
+    let cluster = file("c:\n  listen: 127.0.0.1:1\n  cluster: h:2\n");
+    let config = runtime_config(Some(&cluster), cluster.process(), &PoolFlags::default(), 1);
+    let config = config.unwrap();
+    assert_eq!(config.selectable_databases(), None);
+    assert_eq!(config.sidecar, Sidecar::default());
+    assert_eq!(Sidecar::default().databases, DEFAULT_DATABASES);
 }

@@ -204,6 +204,9 @@ pub enum Problem {
     /// A Redis Cluster has only database 0.
     #[error("a Redis Cluster has only database 0")]
     ClusterDb,
+    /// A key that means something only with another setting.
+    #[error("applies only with {0}")]
+    Needs(&'static str),
     /// A server of a Sentinel pool without its master name.
     #[error(
         "'{0}' has no name: a pool with sentinels: names each server by its Sentinel master name"

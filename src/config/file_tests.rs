@@ -95,7 +95,11 @@ fn servers_pool_defaults_are_nutcracker_s() {
         (Duration::from_secs(30), 2, 0)
     );
     assert_eq!(
-        (pool.backlog(), pool.tcpkeepalive(), pool.preconnect()),
+        (
+            pool.backlog(),
+            pool.tcpkeepalive(),
+            pool.sidecar().preconnect
+        ),
         (512, false, false)
     );
     assert_eq!(pool.server_connections(), 1);
@@ -172,7 +176,7 @@ fn every_nutcracker_key() {
         (pool.backend_timeout(), pool.backlog()),
         (Some(Duration::from_millis(100)), 1024)
     );
-    assert!(pool.preconnect() && pool.tcpkeepalive());
+    assert!(pool.sidecar().preconnect && pool.tcpkeepalive());
     assert_eq!(
         (pool.server_connections(), pool.max_clients()),
         (4, Some(50))
@@ -347,12 +351,19 @@ fn errors_name_line_and_key() {
         ("  servers:\n   - a:1:1 x\n   - b:1:1 x\n", "p.yml:6: pool 'p' key 'servers': two servers are named 'x'"),
         ("  servers: []\n", "p.yml:4: pool 'p' key 'servers': needs at least one entry"),
         ("  servers:\n   - h:1:1\n  hash: md5\n  hash: crc16\n", "p.yml:7: pool 'p' key 'hash': is given twice"),
-        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, sentinel_password, sentinel_password_env, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers, tls, backend_tls)"),
+        ("  servers:\n   - h:1:1\n  hashes: md5\n", "p.yml:6: pool 'p' key 'hashes': unknown key (known: listen, hash, hash_tag, distribution, timeout, backlog, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, client_connections, tcpkeepalive, servers, reuseport, cluster, refresh_interval, sentinels, sentinel_password, sentinel_password_env, requirepass, requirepass_env, users, backend_user, backend_password, backend_password_env, backend_timeout, max_clients, max_query_buffer, max_bulk_len, max_output_buffer, idle_timeout, max_leased_conns, pubsub_output_hard_limit, pubsub_output_soft_limit, pubsub_output_soft_seconds, slowlog_slower_than, slowlog_max_len, announce, proxy_peers, tls, backend_tls, databases, async_writes, async_writes_max_bytes, async_writes_retry_timeout)"),
         ("  servers:\n   - h:1:1\n  cluster: h:2\n", "p.yml:6: pool 'p' key 'cluster': pool has both servers: and cluster:; a pool has one upstream"),
         ("  timeout: 5\n", "p.yml:1: pool 'p': pool has neither servers: (standalone servers) nor cluster: (Redis Cluster seeds)"),
         ("  servers:\n   - h:1:1\n  announce: h:3\n", "p.yml:6: pool 'p' key 'announce': applies only to a pool with cluster:"),
         ("  cluster: h:2\n  hash: md5\n", "p.yml:5: pool 'p' key 'hash': applies only to a pool with servers:"),
         ("  cluster: h:2\n  redis_db: 1\n", "p.yml:5: pool 'p' key 'redis_db': a Redis Cluster has only database 0"),
+        ("  cluster: h:2\n  databases: 4\n", "p.yml:5: pool 'p' key 'databases': applies only to a pool with servers:"),
+        ("  servers:\n   - h:1:1\n  databases: 0\n", "p.yml:6: pool 'p' key 'databases': 0 is out of range (1 to 65536)"),
+        ("  servers:\n   - h:1:1\n  async_writes: yes\n", "p.yml:6: pool 'p' key 'async_writes': 'yes' is not true or false"),
+        ("  servers:\n   - h:1:1\n  async_writes_max_bytes: 10\n", "p.yml:6: pool 'p' key 'async_writes_max_bytes': applies only with async_writes: true"),
+        ("  servers:\n   - h:1:1\n  async_writes_retry_timeout: 1s\n", "p.yml:6: pool 'p' key 'async_writes_retry_timeout': applies only with async_writes: true"),
+        ("  servers:\n   - h:1:1\n  async_writes: true\n  async_writes_retry_timeout: 0s\n", "p.yml:7: pool 'p' key 'async_writes_retry_timeout': must be more than 0"),
+        ("  servers:\n   - h:1:1\n  async_writes: true\n  async_writes_max_bytes: 0\n", "p.yml:7: pool 'p' key 'async_writes_max_bytes': 0 is out of range (1 to 18446744073709551615)"),
         ("  cluster: h:2\n  timeout: 0\n", "p.yml:5: pool 'p' key 'timeout': 0 (no limit) is not taken by a cluster: pool, which bounds it as percore's flags do"),
         ("  cluster: nohost\n", "p.yml:4: pool 'p' key 'cluster': 'nohost' is not host:port"),
         ("  cluster: h:2\n  refresh_interval: 0s\n", "p.yml:5: pool 'p' key 'refresh_interval': must be more than 0"),

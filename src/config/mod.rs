@@ -24,6 +24,7 @@ pub mod pool;
 pub mod process;
 mod read;
 pub mod reload;
+mod sidecar;
 pub mod tls;
 mod tls_flags;
 mod tls_reload;
@@ -39,6 +40,7 @@ pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 pub use reload::{Loaded, ReloadSource};
+pub use sidecar::{AsyncWrites, Sidecar};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{hangups, reload_certificates, watch_hangup};
 
@@ -251,6 +253,8 @@ pub struct Config {
     /// The Unix socket upgrades hand the listening sockets over on (process-wide,
     /// `--upgrade-socket`); `None`: no handover.
     pub upgrade_socket: Option<PathBuf>,
+    /// Sidecar settings: `preconnect`, `databases`, `async_writes`.
+    pub sidecar: Sidecar,
 }
 
 impl Default for Config {
@@ -286,17 +290,12 @@ impl Default for Config {
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
             upgrade_socket: None,
+            sidecar: Sidecar::default(),
         }
     }
 }
 
 impl Config {
-    /// The database every backend connection selects: a static pool's `redis_db`, else 0
-    /// (a cluster has no other).
-    pub fn database(&self) -> u32 {
-        self.servers.as_ref().map_or(0, |servers| servers.db)
-    }
-
     /// The client connections one core accepts.
     pub fn max_clients_per_core(&self) -> usize {
         self.max_clients.div_ceil(self.threads).max(1)

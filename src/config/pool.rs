@@ -15,7 +15,7 @@ use super::read::{Fields, Reader};
 use super::tls::{read_pool_tls, PoolTls};
 use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
 use super::yaml::{Entry, Node};
-use super::{BackendAuth, Config, OutputLimit};
+use super::{BackendAuth, Config, OutputLimit, Sidecar};
 use crate::auth::Users;
 
 /// nutcracker's `backlog` default (`CONF_DEFAULT_LISTEN_BACKLOG`).
@@ -171,7 +171,7 @@ pub struct PoolConfig {
     upstream: Upstream,
     backlog: u32,
     tcpkeepalive: bool,
-    preconnect: bool,
+    sidecar: Sidecar,
     server_connections: usize,
     backend_timeout: Option<Duration>,
     max_clients: Option<usize>,
@@ -207,9 +207,9 @@ impl PoolConfig {
     pub fn tcpkeepalive(&self) -> bool {
         self.tcpkeepalive
     }
-    /// Connect to every server at start (`preconnect`, default false).
-    pub fn preconnect(&self) -> bool {
-        self.preconnect
+    /// The sidecar settings: `preconnect`, `databases`, `async_writes`.
+    pub fn sidecar(&self) -> &Sidecar {
+        &self.sidecar
     }
     /// Connections per core to each server (`server_connections`, `--backend-conns`).
     pub fn server_connections(&self) -> usize {
@@ -257,6 +257,7 @@ pub(super) fn read_pool(
     let known: Vec<&str> = NUTCRACKER_KEYS
         .iter()
         .chain(PERCORE_KEYS)
+        .chain(super::sidecar::SIDECAR_KEYS)
         .copied()
         .collect();
     let fields = reader.fields(line, node, &known)?;
@@ -309,6 +310,7 @@ pub(super) fn read_pool(
     let (client_auth, users) = read_client_auth(reader, &fields, env, nutcracker_password);
     let limits = read_limits(reader, &fields, &defaults);
     let tls = read_pool_tls(reader, &fields);
+    let sidecar = super::sidecar::read_sidecar(reader, &fields, (preconnect, cluster));
     if cluster {
         check_bounded(reader, &fields, backend_timeout, max_clients);
     }
@@ -322,7 +324,7 @@ pub(super) fn read_pool(
         upstream: upstream?,
         backlog,
         tcpkeepalive,
-        preconnect,
+        sidecar,
         server_connections,
         backend_timeout,
         max_clients,

@@ -214,6 +214,15 @@ fn pool_changes(old: &Config, new: &Config) -> Vec<(&'static str, String, String
     if kind(old) != kind(new) {
         return fixed;
     }
+    // Sidecar settings: each core's background-write queue and per-database connections are
+    // set up with the pool.
+    let writes = |c: &Config| format!("{:?}", c.sidecar.async_writes);
+    differ("async_writes", writes(old), writes(new));
+    differ(
+        "databases",
+        old.sidecar.databases.to_string(),
+        new.sidecar.databases.to_string(),
+    );
     match (&old.servers, &new.servers) {
         (Some(old), Some(new)) => {
             // Connections select it once, when made: two databases at once otherwise.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::config::ListenAddr;
-use crate::metrics::{new_histogram, CoreStats};
+use crate::config::{AsyncWrites, ListenAddr};
+use crate::metrics::{new_histogram, BackgroundStats, CoreStats};
 use crate::resp::{encode, Protocol};
 
 /// What the serving core knows about the proxy as a whole, copied out for a report.
@@ -40,6 +40,8 @@ pub struct ProxyView {
     pub servers: Vec<(String, Option<Rc<str>>)>,
     /// The configuration the serving core serves.
     pub config: ConfigView,
+    /// The pool's background writes, if it has them on (`async_writes: true`).
+    pub async_writes: Option<AsyncWrites>,
 }
 
 /// Which configuration a core serves, and how reloads went.
@@ -169,7 +171,46 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         );
     }
     pubsub_section(&mut text, stats);
+    if let Some(settings) = &view.async_writes {
+        background_section(&mut text, settings, stats);
+    }
     text
+}
+
+/// The `# Background writes` section of a pool with `async_writes: true`: its settings, the
+/// totals over the cores, then each core's figures.
+fn background_section(text: &mut String, settings: &AsyncWrites, stats: &[CoreStats]) {
+    let mut total = BackgroundStats::default();
+    stats.iter().for_each(|s| total.add(&s.background));
+    let _ = write!(
+        text,
+        "\r\n# Background writes\r\nasync_writes:on\r\nasync_writes_max_bytes:{}\r\n\
+         async_writes_retry_timeout_ms:{}\r\n{}",
+        settings.max_bytes,
+        settings.retry_for.as_millis(),
+        background_figures("background_", "\r\n", &total),
+    );
+    for s in stats {
+        let figures = background_figures("", ",", &s.background);
+        let figures = figures.trim_end_matches(',');
+        let _ = write!(text, "background_core{}:{figures}\r\n", s.core);
+    }
+}
+
+/// Background write figures as `<prefix>name:value<end>` (`name=value,` per core).
+fn background_figures(prefix: &str, end: &str, b: &BackgroundStats) -> String {
+    let sep = if end == "," { "=" } else { ":" };
+    [
+        ("pending", b.pending),
+        ("pending_bytes", b.pending_bytes),
+        ("sent", b.sent),
+        ("failed", b.failed),
+        ("unflushed", b.unflushed),
+        ("synchronous", b.synchronous),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{prefix}{name}{sep}{value}{end}"))
+    .collect()
 }
 
 /// The `# Pool` section of a static pool: its servers, and those ejected with the time left.
@@ -288,6 +329,7 @@ mod tests {
                 file: Some(Arc::from("/etc/percore.yml")),
                 reload_failures: 1,
             },
+            async_writes: None,
         };
         let text = proxy_info(&view, &[]);
         assert!(
@@ -297,6 +339,38 @@ mod tests {
         assert!(
             text.contains("master0:127.0.0.1:7001\r\nserver0:name=m-a,addr=none\r\nserver1:name=m-b,addr=127.0.0.1:7001\r\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn background_writes_show_settings_totals_and_cores() {
+        let settings = AsyncWrites {
+            max_bytes: 1000,
+            retry_for: Duration::from_secs(10),
+        };
+        let mut a = Metrics::default().snapshot(0, 1, RingStats::default());
+        a.background = BackgroundStats {
+            pending: 2,
+            pending_bytes: 60,
+            sent: 10,
+            failed: 1,
+            unflushed: 0,
+            synchronous: 3,
+        };
+        let mut b = Metrics::default().snapshot(1, 1, RingStats::default());
+        b.background.sent = 5;
+        let mut text = String::new();
+        background_section(&mut text, &settings, &[a, b]);
+        assert_eq!(
+            text,
+            "\r\n# Background writes\r\nasync_writes:on\r\nasync_writes_max_bytes:1000\r\n\
+             async_writes_retry_timeout_ms:10000\r\nbackground_pending:2\r\n\
+             background_pending_bytes:60\r\nbackground_sent:15\r\nbackground_failed:1\r\n\
+             background_unflushed:0\r\nbackground_synchronous:3\r\n\
+             background_core0:pending=2,pending_bytes=60,sent=10,failed=1,unflushed=0,\
+             synchronous=3\r\n\
+             background_core1:pending=0,pending_bytes=0,sent=5,failed=0,unflushed=0,\
+             synchronous=0\r\n"
         );
     }
 

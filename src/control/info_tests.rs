@@ -29,6 +29,7 @@ fn facts() -> Facts {
             pool: None,
             servers: Vec::new(),
             config: Default::default(),
+            async_writes: None,
         },
         pid: 42,
         executable: "/usr/bin/percore".into(),

@@ -72,6 +72,26 @@ const CORE_COUNTERS: &[(&str, &str, Figure)] = &[
         "Parts made by splitting multi-key requests across servers.",
         |c| c.fragments,
     ),
+    (
+        "percore_background_writes_sent",
+        "Background writes (async_writes) the server answered with OK.",
+        |c| c.background.sent,
+    ),
+    (
+        "percore_background_writes_failed",
+        "Background writes the server refused or that could not be delivered: their clients had OK.",
+        |c| c.background.failed,
+    ),
+    (
+        "percore_background_writes_unflushed",
+        "Background writes still waiting when a stop ended the process.",
+        |c| c.background.unflushed,
+    ),
+    (
+        "percore_background_writes_synchronous",
+        "Writes sent the usual way, the client waiting, because the background bytes were at the bound.",
+        |c| c.background.synchronous,
+    ),
 ];
 
 /// Per-core gauges: name, help, figure.
@@ -95,6 +115,16 @@ const CORE_GAUGES: &[(&str, &str, Figure)] = &[
         "percore_pooled_connections",
         "Dedicated backend connections idle, kept for the next lease.",
         |c| c.pooled_conns,
+    ),
+    (
+        "percore_background_writes_pending",
+        "Background writes answered OK to their client and not yet by the server.",
+        |c| c.background.pending,
+    ),
+    (
+        "percore_background_writes_pending_bytes",
+        "Bytes of those writes (what async_writes_max_bytes bounds).",
+        |c| c.background.pending_bytes,
     ),
 ];
 

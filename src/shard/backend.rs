@@ -21,6 +21,12 @@
 //! attempt. In cache mode each end counts as a failure of the server, and a connection's
 //! first reply as a sign of life (`shard::eject`).
 //!
+//! Background writes (`async_writes`), whose clients have had their `+OK` already, are not
+//! failed with the rest: they go back to the front of the queue, in order, and are sent
+//! again when the connection is back (they are writes that may run twice), and one sent while
+//! the connection is down waits there too; only once the server has been unreachable for
+//! `async_writes_retry_timeout` are they failed (counted and logged as such).
+//!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
 //! and closed on purpose with [`Backend::close`].
@@ -28,7 +34,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
@@ -44,15 +50,17 @@ use crate::resp::Protocol;
 use crate::sync::Signal;
 
 use super::reply_to::ReplyTo;
+use super::sidecar::background;
 use super::Shard;
 use super::{dispatch, eject, greeting};
 
+mod keep;
 mod outbound;
 mod queue;
 mod stats;
 mod watch;
 
-pub use outbound::Outbound;
+pub use outbound::{Lane, Outbound};
 use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
@@ -102,6 +110,15 @@ pub struct Backend {
     /// database than 0 exists in a cluster).
     select: Option<Bytes>,
     state: Cell<State>,
+    /// The connection has greeted its node and serves requests now (what `preconnect` waits
+    /// for before the pool listens).
+    up: Cell<bool>,
+    /// Since when the node has been unreachable (the first failure since it last served), for
+    /// how long background writes are kept for it.
+    down_since: Cell<Option<Instant>>,
+    /// How long background writes wait for the node to come back
+    /// (`async_writes_retry_timeout`); `None`: the pool has none.
+    retry_background: Option<Duration>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
     /// Requests not written yet.
@@ -139,6 +156,9 @@ impl Backend {
             handshake: RefCell::new(handshake(protocol, auth)),
             select: None,
             state: Cell::new(State::Open),
+            up: Cell::new(false),
+            down_since: Cell::new(None),
+            retry_background: None,
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
             inflight: RefCell::new(VecDeque::new()),
@@ -185,6 +205,11 @@ impl Backend {
         self.select.clone()
     }
 
+    /// Whether the connection is established and greeted, serving requests now.
+    pub fn is_up(&self) -> bool {
+        self.up.get()
+    }
+
     /// Whether requests sent now are queued (not failed at once).
     pub fn is_open(&self) -> bool {
         self.state.get() == State::Open
@@ -204,6 +229,11 @@ impl Backend {
             self.queue.borrow_mut().push_back(out);
             return self.retry.notify();
         }
+        if self.state.get() == State::Down && self.keeps_background(&out) {
+            // Sent once the node is back, after the background writes queued before it.
+            self.counters.request(out.request.len());
+            return self.queue.borrow_mut().push_back(out);
+        }
         if self.state.get() == State::Down {
             let error = BackendError::Down {
                 node: self.addr.to_string(),
@@ -220,18 +250,6 @@ impl Backend {
     /// Requests queued or in flight.
     pub fn pending(&self) -> usize {
         self.queue.borrow().len() + self.inflight.borrow().len()
-    }
-
-    fn fail_all(&self, error: &BackendError) {
-        let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
-        let queued = std::mem::take(&mut *self.queue.borrow_mut());
-        // ASKING's placeholders (no request of their own) are not requests that failed.
-        let failed = inflight.iter().chain(&queued);
-        self.counters
-            .failed(failed.filter(|out| !out.request.is_empty()).count());
-        for out in inflight.into_iter().chain(queued) {
-            out.reply_to.fail(error);
-        }
     }
 }
 
@@ -276,7 +294,11 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
                     Ok(()) => {
                         backoff = MIN_BACKOFF;
                         failures = 0;
-                        serve(&shard, &backend, &stream).await
+                        backend.down_since.set(None);
+                        backend.up.set(true);
+                        let error = serve(&shard, &backend, &stream).await;
+                        backend.up.set(false);
+                        error
                     }
                     Err(error) => error,
                 };
@@ -311,6 +333,9 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         Counters::bump(&shard.counters().backend_failures);
         backend.counters.ended(connection_end(&error));
         backend.state.set(State::Down);
+        if backend.down_since.get().is_none() {
+            backend.down_since.set(Some(Instant::now()));
+        }
         *backend.last_failure.borrow_mut() = error.cause();
         backend.fail_all(&error);
         // A static pool in cache mode counts it, and may eject the server.
@@ -478,12 +503,20 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
         if !out.request.is_empty() {
             backend.counters.response(reply.len());
         }
-        if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
-            if let Some(redirect) = parse_redirect(&reply) {
-                dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
-                continue;
+        let out = match reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
+            false => out,
+            true => {
+                if let Some(redirect) = parse_redirect(&reply) {
+                    dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
+                    continue;
+                }
+                // A background write met a server still loading its data: sent again soon.
+                match background::unless_loading(shard, &reply, out) {
+                    Some(out) => out,
+                    None => continue,
+                }
             }
-        }
+        };
         out.reply_to.deliver_from(reply, Some(&backend.addr));
     }
 }

@@ -56,6 +56,8 @@ pub struct Blocked {
     slot: Slot,
     /// The protocol of its connections.
     protocol: Protocol,
+    /// The client's database when not the pool's: its connections selected it.
+    db: Option<u16>,
     /// Its timeout argument.
     timeout: Option<Timeout>,
     /// When its time is up on the node (`None`: never).
@@ -98,6 +100,7 @@ pub fn start(
         request: frame.clone(),
         slot,
         protocol: client.identity.protocol(),
+        db: client.identity.db(),
         timeout,
         deadline,
         lease: RefCell::new(None),
@@ -121,13 +124,13 @@ impl Blocked {
     /// Sends `request` to the node at `addr`, on the client's WATCH connection if that goes
     /// there, else on a connection leased for it.
     fn send_to(self: &Rc<Self>, addr: &str, request: Bytes, asking: bool) {
-        let watch = self.client.session.watch_lease(self.protocol);
+        let watch = self.client.session.watch_lease(self.protocol, self.db);
         let lease = match watch.filter(|lease| &**lease.addr() == addr) {
             Some(lease) => {
                 self.on_watch_lease.set(true);
                 lease
             }
-            None => match lease::lease(&self.shard, addr, self.protocol) {
+            None => match lease::lease(&self.shard, addr, self.protocol, self.db) {
                 Ok(lease) => {
                     self.on_watch_lease.set(false);
                     lease

@@ -39,6 +39,7 @@ use super::monitor;
 use super::pause;
 use super::pubsub::subscriber::Subscriber;
 use super::session::{self, Session};
+use super::sidecar::background::{self, ClientWrites};
 use super::transaction::Transaction;
 use super::Shard;
 
@@ -126,6 +127,8 @@ pub struct ClientState {
     abort: Signal,
     /// Its subscriptions and the messages waiting for it.
     pub pubsub: Subscriber,
+    /// Its background writes waiting for the server (`async_writes`).
+    pub writes: ClientWrites,
 }
 
 impl ClientState {
@@ -142,6 +145,7 @@ impl ClientState {
             overflowed: Cell::new(false),
             abort: Signal::default(),
             pubsub: Subscriber::default(),
+            writes: ClientWrites::default(),
             replies: RefCell::new(VecDeque::new()),
             base_seq: Cell::new(0),
             wake_writer: Signal::default(),
@@ -313,6 +317,7 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream) {
     let state = Rc::new(ClientState::new(identity, config.max_output_buffer));
     drop(config);
     let id = state.identity.id;
+    background::welcome(&shard, &state);
     shard.register_client(&state);
     let reader = read_loop(&shard, &state, &stream, peer);
     let writer = write_loop(&shard, &state, &stream);
@@ -428,6 +433,7 @@ async fn read_loop(
                     held.get_or_insert_with(|| Blocked::count(&shard.counters().blocked));
                     glommio::timer::sleep(pause::POLL).await
                 }
+                Ok(Parsed::Behind) => state.writes.caught_up().await,
                 other => break other,
             }
         };

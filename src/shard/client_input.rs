@@ -1,7 +1,8 @@
 //! A client's input: every complete request in its read buffer, parsed and handed to
 //! dispatch in order, until the buffer holds no complete request, or a CLIENT PAUSE holds the
 //! next one, or the client is held (a blocking command of its own, or the end of a WATCH, is
-//! in flight). What is not dispatched stays in the buffer, unparsed, for the next call.
+//! in flight), or the next one must wait for the client's background writes. What is not
+//! dispatched stays in the buffer, unparsed, for the next call.
 
 use std::rc::Rc;
 
@@ -12,6 +13,7 @@ use crate::resp::parse::{Frame, RequestParser};
 
 use super::client::ClientState;
 use super::dispatch::{dispatch, Control, FrameArgs};
+use super::sidecar::background;
 use super::Shard;
 
 /// Why [`parse_and_dispatch`] stopped.
@@ -23,6 +25,9 @@ pub enum Parsed {
     Paused,
     /// The client is held ([`ClientState::hold`]); what is left waits in the buffer.
     Held,
+    /// The request at the front of the buffer must wait until the client's background writes
+    /// are answered (left there, unparsed).
+    Behind,
 }
 
 /// Dispatches every complete request in `buf`, up to one a CLIENT PAUSE holds.
@@ -51,6 +56,9 @@ pub fn parse_and_dispatch(
                     // Parsed again once the pause is over; the parser starts afresh anyway.
                     return Ok(Parsed::Paused);
                 }
+                if state.writes.behind() && background::must_wait(shard, state, &view) {
+                    return Ok(Parsed::Behind);
+                }
                 let frame = buf.split_to(len).freeze();
                 dispatch(shard, state, frame, parser.args())
             }
@@ -68,6 +76,9 @@ pub fn parse_and_dispatch(
                         };
                         if shard.pause_holds(state, &view) {
                             return Ok(Parsed::Paused);
+                        }
+                        if state.writes.behind() && background::must_wait(shard, state, &view) {
+                            return Ok(Parsed::Behind);
                         }
                         buf.advance(len);
                         dispatch(shard, state, encoded.freeze(), inline.args())

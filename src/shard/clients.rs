@@ -34,7 +34,7 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
     let mut line = String::with_capacity(320);
     let _ = write!(
         line,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} \
          tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         identity.id,
@@ -58,6 +58,7 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
             (false, false, true) => "U",
             (false, false, false) => "N",
         },
+        super::sidecar::select::db_of(shard, client),
         subs[0],
         subs[1],
         subs[2],

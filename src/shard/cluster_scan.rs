@@ -13,8 +13,10 @@ use crate::command::cursor::{self, NodeRequest, Position, Step};
 use crate::command::keys::Args;
 use crate::resp::Protocol;
 
+use super::backend::Lane;
 use super::dispatch::{error_reply, FrameArgs};
 use super::reply_to::ReplyTo;
+use super::sidecar::select;
 use super::Shard;
 
 /// Redis's reply to a cursor that is not one (percore's too, to one naming a slot no master
@@ -30,8 +32,14 @@ const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 /// cluster of up to this many masters is still done in one call instead of one per master.
 const EMPTY_MASTERS_PER_CALL: usize = 8;
 
-/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-pub fn scan(shard: &Rc<Shard>, args: &FrameArgs, protocol: Protocol, reply_to: ReplyTo) {
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`, of the database of `lane`.
+pub fn scan(
+    shard: &Rc<Shard>,
+    args: &FrameArgs,
+    protocol: Protocol,
+    lane: Lane,
+    reply_to: ReplyTo,
+) {
     let Some(client_cursor) = cursor::parse(args.get(1)) else {
         return reply_to.deliver(Bytes::from_static(INVALID_CURSOR));
     };
@@ -48,7 +56,7 @@ pub fn scan(shard: &Rc<Shard>, args: &FrameArgs, protocol: Protocol, reply_to: R
     let request = NodeRequest::new(args);
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        let reply = pages(&shard, &request, slot, node_cursor, protocol).await;
+        let reply = pages(&shard, &request, (slot, node_cursor), protocol, lane).await;
         reply_to.deliver(reply);
     })
     .detach();
@@ -59,9 +67,9 @@ pub fn scan(shard: &Rc<Shard>, args: &FrameArgs, protocol: Protocol, reply_to: R
 async fn pages(
     shard: &Rc<Shard>,
     request: &NodeRequest,
-    mut slot: Slot,
-    mut node_cursor: u64,
+    (mut slot, mut node_cursor): (Slot, u64),
     protocol: Protocol,
+    lane: Lane,
 ) -> Bytes {
     let mut masters = 0;
     loop {
@@ -69,9 +77,8 @@ async fn pages(
         let Some(node) = shard.node_for(Some(slot)) else {
             return Bytes::from_static(INVALID_CURSOR);
         };
-        let reply = shard
-            .ask(&node, request.with_cursor(node_cursor), protocol)
-            .await;
+        let page = request.with_cursor(node_cursor);
+        let reply = select::ask_on(shard, &node, page, protocol, lane).await;
         let Some((returned, keys)) = cursor::split_reply(&reply) else {
             return not_a_page(&node.addr, reply);
         };

@@ -1,6 +1,7 @@
 //! Keyless commands whose answer is composed from several masters' by the proxy, in a task of
 //! its own that asks them and fills the client's reply place (later replies wait behind it
-//! like behind any backend reply): RANDOMKEY, CONFIG SET / RESETSTAT / REWRITE.
+//! like behind any backend reply): RANDOMKEY (of the client's database), CONFIG SET /
+//! RESETSTAT / REWRITE.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -11,14 +12,21 @@ use crate::command::keys::Args;
 use crate::control::mesh::Notice;
 use crate::resp::Protocol;
 
+use super::backend::Lane;
 use super::dispatch::error_reply;
 use super::reply_to::ReplyTo;
+use super::sidecar::select;
 use super::Shard;
 
 /// `RANDOMKEY`: asks the masters in turn, from a random one, until one has a key; null only
 /// when every master is empty (one master always asked first would never show the others'
 /// keys).
-pub fn random_key(shard: &Rc<Shard>, request: Bytes, protocol: Protocol, reply_to: ReplyTo) {
+pub fn random_key(
+    shard: &Rc<Shard>,
+    request: Bytes,
+    (protocol, lane): (Protocol, Lane),
+    reply_to: ReplyTo,
+) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         let masters = shard.masters();
@@ -29,7 +37,7 @@ pub fn random_key(shard: &Rc<Shard>, request: Bytes, protocol: Protocol, reply_t
         let mut last = Bytes::new();
         for offset in 0..masters.len() {
             let node = &masters[(start + offset) % masters.len()];
-            last = shard.ask(node, request.clone(), protocol).await;
+            last = select::ask_on(&shard, node, request.clone(), protocol, lane).await;
             if !is_null(&last) {
                 break;
             }

@@ -253,6 +253,9 @@ impl Shard {
         stats.servers = self.pool.server_stats();
         stats.serving = self.serving.get();
         stats.config_epoch = self.core.epoch().epoch;
+        if let Some(writes) = &self.background_writes {
+            stats.background = writes.stats();
+        }
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();
@@ -318,6 +321,7 @@ impl Shard {
                     })
                 })
                 .collect(),
+            async_writes: self.config().sidecar.async_writes,
         }
     }
 }

@@ -28,6 +28,7 @@ use super::monitor;
 use super::pubsub;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::session;
+use super::sidecar::background;
 use super::transaction;
 use super::Shard;
 
@@ -132,7 +133,14 @@ pub fn dispatch(
             None => return Control::Continue,
         },
     };
-    let outbound = |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started);
+    // Background writes: one flag read for a pool without them.
+    let reply_to = match &shard.background_writes {
+        None => reply_to,
+        Some(writes) => background::acknowledge(writes, client, (&route, command), &view, reply_to),
+    };
+    let lane = identity.lane();
+    let outbound =
+        |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started).on(lane);
     match route {
         Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
         Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
@@ -183,7 +191,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
             index,
         };
         let out = Outbound::new(request, part, Some(slot), whole.protocol, whole.sent);
-        forward(shard, out);
+        forward(shard, out.on(whole.lane));
     }
 }
 
@@ -206,7 +214,7 @@ fn broadcast(shard: &Rc<Shard>, merge: Merge, whole: Outbound) {
             whole.protocol,
             whole.sent,
         );
-        node.send(shard, out);
+        node.send(shard, out.on(whole.lane));
     }
 }
 
@@ -250,8 +258,10 @@ pub fn redirect(
     }
 }
 
-/// Routes `out` again after `delay`.
-fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
+/// Routes `out` again after `delay`. A background write's later requests could overtake it
+/// meanwhile, so they wait for it ([`background::scatter`]).
+pub(super) fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
+    background::scatter(&out.reply_to);
     let shard = shard.clone();
     out.asking = false;
     glommio::spawn_local(async move {

@@ -1,6 +1,7 @@
 //! Who a client connection is, and what it chose for itself: its id and addresses, the user it
-//! logged in as, its protocol, the name and library it gave, and what it did last. `HELLO`,
-//! `AUTH`, `CLIENT SETNAME/SETINFO` change it; `CLIENT LIST/INFO/KILL` read it.
+//! logged in as, its protocol, its database, the name and library it gave, and what it did
+//! last. `HELLO`, `AUTH`, `SELECT`, `CLIENT SETNAME/SETINFO` change it; `CLIENT
+//! LIST/INFO/KILL` read it.
 //!
 //! Kept apart from the reply queue ([`super::client::ClientState`]), which is the request
 //! path's; the request path only stamps the last command and its time here, two stores.
@@ -14,6 +15,8 @@ use crate::auth::{UserId, Users};
 use crate::command::route::Command;
 use crate::net::{Endpoint, Stream};
 use crate::resp::Protocol;
+
+use super::backend::Lane;
 
 /// A client connection's identity and settings.
 pub struct Identity {
@@ -41,6 +44,10 @@ pub struct Identity {
     restricted: Cell<bool>,
     /// The protocol chosen with HELLO.
     protocol: Cell<Protocol>,
+    /// Which connections its requests take: its database when it selected another than the
+    /// pool's (`SELECT`, one-server pools), its own connection when the pool writes in the
+    /// background. The default for everyone else.
+    lane: Cell<Lane>,
 }
 
 impl Identity {
@@ -61,6 +68,7 @@ impl Identity {
             user: Cell::new(None),
             restricted: Cell::new(false),
             protocol: Cell::new(Protocol::Resp2),
+            lane: Cell::new(Lane::default()),
         };
         if let Some(user) = users.initial() {
             identity.log_in(users, user);
@@ -94,6 +102,33 @@ impl Identity {
     /// Switches the protocol (HELLO); replies to later requests are in the new one.
     pub fn set_protocol(&self, protocol: Protocol) {
         self.protocol.set(protocol);
+    }
+
+    /// Which connections the client's requests take.
+    pub fn lane(&self) -> Lane {
+        self.lane.get()
+    }
+
+    /// The database the client selected, when not the pool's.
+    pub fn db(&self) -> Option<u16> {
+        self.lane.get().db
+    }
+
+    /// Moves the client to database `db` (`None`: the pool's own).
+    pub fn select(&self, db: Option<u16>) {
+        self.lane.set(Lane {
+            db,
+            ..self.lane.get()
+        });
+    }
+
+    /// Keeps the client's requests on connection `pin` (taken modulo the node's number of
+    /// connections) of each node, instead of the next in turn.
+    pub fn pin(&self, pin: u32) {
+        self.lane.set(Lane {
+            pin: Some(pin),
+            ..self.lane.get()
+        });
     }
 
     /// The logged-in user, if any.

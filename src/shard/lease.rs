@@ -1,7 +1,9 @@
 //! The core's dedicated backend connections: leased to one client at a time for what needs a
 //! connection of its own (WATCH until EXEC, a blocking command until it is served), and kept
-//! per node and protocol between leases so the next one does not pay for a connect and a
-//! handshake.
+//! per node, protocol and database between leases so the next one does not pay for a connect
+//! and a handshake. A client of a one-server pool that selected another database than the
+//! pool's leases connections that selected that one at their handshake (and again after each
+//! RESET, which goes back to database 0).
 //!
 //! A dedicated connection is a [`Backend`] run by [`backend::run_dedicated`]: the same queue,
 //! in-flight FIFO, handshake and watchdog as a shared one, but connected once, never remade,
@@ -53,6 +55,8 @@ pub struct Dedicated {
     pub conn: Rc<Backend>,
     /// Its protocol: it serves only clients of this one.
     pub protocol: Protocol,
+    /// Its database when not the pool's: it serves only clients on this one.
+    pub db: Option<u16>,
     /// The node's id for this connection (its `CLIENT ID`), once the node has said it.
     node_id: Cell<Option<i64>>,
     /// When it was last given back, to close it after [`IDLE_CLOSE`].
@@ -72,6 +76,16 @@ impl Dedicated {
     /// The node's id for this connection, if known.
     pub fn node_id(&self) -> Option<i64> {
         self.node_id.get()
+    }
+
+    /// Whether it serves a client speaking `protocol` on database `db`.
+    pub fn serves(&self, protocol: Protocol, db: Option<u16>) -> bool {
+        self.protocol == protocol && self.db == db
+    }
+
+    /// Where it waits between leases.
+    fn key(&self) -> PoolKey {
+        (self.addr().clone(), self.protocol.index(), self.db)
     }
 }
 
@@ -94,9 +108,9 @@ impl LeaseRefused {
     }
 }
 
-/// Idle connections of one node and protocol are found by the node's address and the
-/// protocol's index.
-type PoolKey = (Rc<str>, usize);
+/// Idle connections of one node, protocol and database are found by the node's address, the
+/// protocol's index and the database (`None`: the pool's).
+type PoolKey = (Rc<str>, usize, Option<u16>);
 
 /// The core's idle dedicated connections, and how many there are in all.
 #[derive(Default)]
@@ -109,16 +123,18 @@ pub struct Leases {
     sweeping: Cell<bool>,
 }
 
-/// Leases a dedicated connection to `addr` speaking `protocol`: an idle one if there is one,
-/// else a new one (its requests queue while it connects).
+/// Leases a dedicated connection to `addr` speaking `protocol` on database `db` (`None`: the
+/// pool's): an idle one if there is one, else a new one (its requests queue while it
+/// connects).
 pub fn lease(
     shard: &Rc<Shard>,
     addr: &str,
     protocol: Protocol,
+    db: Option<u16>,
 ) -> Result<Rc<Dedicated>, LeaseRefused> {
     let leases = shard.leases();
     let counters = shard.counters();
-    if let Some(dedicated) = take_idle(shard, addr, protocol) {
+    if let Some(dedicated) = take_idle(shard, addr, protocol, db) {
         dedicated.leased.set(true);
         counters.leased_conns.set(counters.leased_conns.get() + 1);
         return Ok(dedicated);
@@ -128,7 +144,7 @@ pub fn lease(
         Counters::bump(&counters.lease_refusals);
         return Err(LeaseRefused { limit });
     }
-    let dedicated = open(shard, addr, protocol);
+    let dedicated = open(shard, addr, protocol, db);
     dedicated.leased.set(true);
     counters.leased_conns.set(counters.leased_conns.get() + 1);
     Ok(dedicated)
@@ -141,7 +157,7 @@ pub fn give_back(shard: &Rc<Shard>, dedicated: &Rc<Dedicated>) {
         return discard(shard, dedicated);
     }
     dedicated.idle_since.set(Instant::now());
-    let key = (dedicated.addr().clone(), dedicated.protocol.index());
+    let key = dedicated.key();
     shard
         .leases()
         .idle
@@ -215,15 +231,17 @@ fn ask(conn: &Backend, request: Bytes, protocol: Protocol) -> Rc<ReplyWaiter> {
 }
 
 /// Opens a new dedicated connection and starts learning its node-side id.
-fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol) -> Rc<Dedicated> {
+fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol, db: Option<u16>) -> Rc<Dedicated> {
     let config = shard.config();
     let auth = config.backend_auth.as_ref();
     let counters = shard.pool.counters(addr);
-    let conn = Backend::new(Rc::from(addr), protocol, auth, counters).selecting(config.database());
+    let selected = db.map_or(config.database(), u32::from);
+    let conn = Backend::new(Rc::from(addr), protocol, auth, counters).selecting(selected);
     let conn = Rc::new(conn);
     let dedicated = Rc::new(Dedicated {
         conn: conn.clone(),
         protocol,
+        db,
         node_id: Cell::new(None),
         idle_since: Cell::new(Instant::now()),
         leased: Cell::new(false),
@@ -252,9 +270,15 @@ fn open(shard: &Rc<Shard>, addr: &str, protocol: Protocol) -> Rc<Dedicated> {
     dedicated
 }
 
-/// An idle connection to `addr` of `protocol` that is still open, taken out of the pool.
-fn take_idle(shard: &Shard, addr: &str, protocol: Protocol) -> Option<Rc<Dedicated>> {
-    let key = (Rc::from(addr), protocol.index());
+/// An idle connection to `addr` of `protocol` on `db` that is still open, taken out of the
+/// pool.
+fn take_idle(
+    shard: &Shard,
+    addr: &str,
+    protocol: Protocol,
+    db: Option<u16>,
+) -> Option<Rc<Dedicated>> {
+    let key = (Rc::from(addr), protocol.index(), db);
     let mut idle = shard.leases().idle.borrow_mut();
     let list = idle.get_mut(&key)?;
     let counters = shard.counters();
@@ -300,7 +324,7 @@ pub fn close_idle(shard: &Rc<Shard>) {
 
 /// Takes `dedicated` out of the idle pool if it is there.
 fn remove_idle(shard: &Shard, dedicated: &Rc<Dedicated>) {
-    let key = (dedicated.addr().clone(), dedicated.protocol.index());
+    let key = dedicated.key();
     let mut idle = shard.leases().idle.borrow_mut();
     let Some(list) = idle.get_mut(&key) else {
         return;

@@ -17,7 +17,6 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::slot::Slot;
 use crate::command::keys::Args;
 use crate::command::route::Local;
-use crate::command::static_pool;
 use crate::control::admin;
 use crate::control::info::Sections;
 use crate::resp::encode;
@@ -36,6 +35,7 @@ use super::pubsub;
 use super::reload;
 use super::reply_to::ReplyTo;
 use super::session;
+use super::sidecar;
 use super::slow_requests;
 use super::transaction;
 use super::Shard;
@@ -58,14 +58,7 @@ pub fn answer(
             reply_to.deliver(Bytes::from_static(encode::OK));
             return Control::Close;
         }
-        Local::Select => match &shard.config().servers {
-            Some(pool) => match static_pool::select(args.get(1), pool.db) {
-                Ok(()) => Bytes::from_static(encode::OK),
-                Err(refusal) => error_reply(&refusal),
-            },
-            None if args.get(1) == b"0" => Bytes::from_static(encode::OK),
-            None => error_reply("ERR SELECT is not allowed in cluster mode"),
-        },
+        Local::Select => sidecar::select::answer(shard, client, args),
         Local::Hello => connection::hello(shard, client, args),
         Local::Auth => connection::auth(shard, client, args),
         Local::AclWhoami => connection::whoami(shard, client),
@@ -104,7 +97,8 @@ pub fn answer(
         }
         Local::RandomKey => {
             let request = Bytes::copy_from_slice(args.frame);
-            composed::random_key(shard, request, client.identity.protocol(), reply_to);
+            let lane = (client.identity.protocol(), client.identity.lane());
+            composed::random_key(shard, request, lane, reply_to);
             return Control::Continue;
         }
         Local::Subscribe(kind) => {
@@ -133,7 +127,8 @@ pub fn answer(
             return Control::Continue;
         }
         Local::Scan => {
-            cluster_scan::scan(shard, args, client.identity.protocol(), reply_to);
+            let (protocol, lane) = (client.identity.protocol(), client.identity.lane());
+            cluster_scan::scan(shard, args, protocol, lane, reply_to);
             return Control::Continue;
         }
         Local::ConfigAll => {

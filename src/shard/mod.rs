@@ -16,6 +16,7 @@
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
+//! - [`sidecar`]: preconnect, SELECT of a one-server pool, background writes;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
 //!   gather every core's stats over the mesh;
 //! - [`pools`], [`reload`], [`reconfigure`]: the core's pools and its end of the process's
@@ -65,6 +66,7 @@ mod run;
 
 pub use run::{run_core, CoreStart};
 mod session;
+mod sidecar;
 mod slot_map;
 mod slow_requests;
 mod tls;
@@ -170,6 +172,8 @@ pub struct Shard {
     /// refresher or Sentinel watcher, pub/sub and MONITOR loops): a reload that removes the
     /// pool cancels them, so nothing holds the shard after ([`Shard::retire`]).
     background: RefCell<Vec<glommio::Task<()>>>,
+    /// Background writes, in a pool with `async_writes: true`.
+    background_writes: Option<Rc<sidecar::background::Writes>>,
 }
 
 impl Shard {

@@ -185,7 +185,10 @@ pub fn observe(
     if pending.is_empty() {
         monitors.wake_flusher.notify();
     }
-    let peer = client.identity.peer.as_ref();
+    let peer = (
+        super::sidecar::select::db_of(shard, client),
+        client.identity.peer.as_ref(),
+    );
     format_line(&mut pending, SystemTime::now(), peer, args);
     monitors.pending_lines.set(monitors.pending_lines.get() + 1);
     None
@@ -251,18 +254,18 @@ fn is_admin(command: Command) -> bool {
     admin(command.spec.flags) || command.parent.is_some_and(|p| admin(p.flags))
 }
 
-/// Appends one MONITOR line: `+<unix seconds>.<micros> [0 <client>] "arg" ...\r\n`, each
+/// Appends one MONITOR line: `+<unix seconds>.<micros> [<db> <client>] "arg" ...\r\n`, each
 /// argument quoted as Redis's `sdscatrepr` does, secrets as `"(redacted)"`.
 fn format_line<A: Args + ?Sized>(
     out: &mut BytesMut,
     at: SystemTime,
-    peer: Option<&Endpoint>,
+    (db, peer): (u32, Option<&Endpoint>),
     args: &A,
 ) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     out.put_u8(b'+');
     encode::decimal(out, since.as_secs() as i64);
-    let _ = write!(out, ".{:06} [0 ", since.subsec_micros());
+    let _ = write!(out, ".{:06} [{db} ", since.subsec_micros());
     match peer {
         Some(Endpoint::Ip(addr)) => {
             let _ = write!(out, "{addr}");
@@ -319,7 +322,7 @@ mod tests {
         let mut out = BytesMut::new();
         let at = UNIX_EPOCH + Duration::from_micros(1_796_123_104_045_078);
         let peer = Endpoint::Ip("127.0.0.1:40328".parse().unwrap());
-        format_line(&mut out, at, Some(&peer), args);
+        format_line(&mut out, at, (0, Some(&peer)), args);
         String::from_utf8(out.to_vec()).unwrap()
     }
 

@@ -6,6 +6,12 @@
 //! seen before) and its connection tasks start at once. Each server's counters
 //! ([`ServerCounters`]) are kept for as long as the process runs, so a node that leaves and
 //! comes back keeps counting where it was, as nutcracker's per-server stats do.
+//!
+//! A one-server pool whose clients SELECT other databases than the pool's also keeps one
+//! connection per protocol for each such database, opened when the first request for it
+//! comes and selected once, at its handshake: a client's SELECT only changes which
+//! connection its requests take ([`Lane`]), and no connection is ever sent a SELECT it does
+//! not need.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,7 +20,7 @@ use std::rc::Rc;
 use crate::metrics::{Queues, ServerCounters, ServerStats};
 use crate::resp::Protocol;
 
-use super::backend::{self, Backend, Outbound};
+use super::backend::{self, Backend, Lane, Outbound};
 use super::Shard;
 
 /// This core's connections to one master.
@@ -27,6 +33,9 @@ pub struct Node {
     conns: [RefCell<Vec<Rc<Backend>>>; 2],
     /// Round-robin position.
     next: Cell<usize>,
+    /// One connection per database other than the pool's and protocol, opened on first use:
+    /// (database, protocol index, connection). Empty unless clients SELECT.
+    other_dbs: RefCell<Vec<(u16, usize, Rc<Backend>)>>,
     /// The server's counters on this core.
     counters: Rc<ServerCounters>,
     /// Its server left the pool in a reload: its connections close once idle, and a request
@@ -35,21 +44,59 @@ pub struct Node {
 }
 
 impl Node {
-    /// Queues `out` on the next connection of its protocol.
+    /// Queues `out` on the next connection of its protocol and lane.
     pub fn send(&self, shard: &Rc<Shard>, out: Outbound) {
-        self.pick(shard, out.protocol).send(out);
+        self.pick(shard, out.protocol, out.lane).send(out);
     }
 
-    /// The next connection of `protocol`, opened if the node has none yet.
-    fn pick(&self, shard: &Rc<Shard>, protocol: Protocol) -> Rc<Backend> {
+    /// The connection for `protocol` and `lane` (by default the next in turn), opened if the
+    /// node has none yet.
+    fn pick(&self, shard: &Rc<Shard>, protocol: Protocol, lane: Lane) -> Rc<Backend> {
+        if let Some(db) = lane.db {
+            return self.db_conn(shard, protocol, db);
+        }
         let conns = &self.conns[protocol.index()];
         if conns.borrow().is_empty() {
             *conns.borrow_mut() = open(shard, &self.addr, protocol, &self.counters);
         }
         let conns = conns.borrow();
-        let index = self.next.get() % conns.len();
-        self.next.set(index + 1);
+        let index = match lane.pin {
+            Some(pin) => pin as usize % conns.len(),
+            None => {
+                let index = self.next.get() % conns.len();
+                self.next.set(index + 1);
+                index
+            }
+        };
         conns[index].clone()
+    }
+
+    /// The connection to database `db` speaking `protocol`, opened (and selecting `db` once,
+    /// at its handshake) on first use.
+    fn db_conn(&self, shard: &Rc<Shard>, protocol: Protocol, db: u16) -> Rc<Backend> {
+        let index = protocol.index();
+        let found = self
+            .other_dbs
+            .borrow()
+            .iter()
+            .find_map(|(d, p, conn)| (*d == db && *p == index).then(|| conn.clone()));
+        if let Some(conn) = found {
+            return conn;
+        }
+        let conn = connect(shard, &self.addr, protocol, &self.counters, u32::from(db));
+        self.other_dbs.borrow_mut().push((db, index, conn.clone()));
+        conn
+    }
+
+    /// Every shared connection of the node: its protocols' and its other databases'.
+    fn each_conn(&self, mut visit: impl FnMut(&Backend)) {
+        for conns in &self.conns {
+            conns.borrow().iter().for_each(|conn| visit(conn));
+        }
+        self.other_dbs
+            .borrow()
+            .iter()
+            .for_each(|(_, _, conn)| visit(conn));
     }
 }
 
@@ -57,11 +104,7 @@ impl Node {
     /// Ends the node's connections (it left the layout: a Sentinel failover): what waits on
     /// them fails, and they are not remade while the node stays out of the layout.
     pub fn retire(&self) {
-        for conns in &self.conns {
-            for conn in conns.borrow().iter() {
-                conn.close();
-            }
-        }
+        self.each_conn(Backend::close);
     }
 
     /// Ends the node's connections once their requests are answered (its server left the
@@ -78,17 +121,17 @@ impl Node {
     /// Queues `outs` on one connection of their protocol, in order and with nothing of
     /// another client between them (a transaction's MULTI ... EXEC).
     pub fn send_all(&self, shard: &Rc<Shard>, outs: Vec<Outbound>) {
-        let Some(protocol) = outs.first().map(|out| out.protocol) else {
+        let Some((protocol, lane)) = outs.first().map(|out| (out.protocol, out.lane)) else {
             return;
         };
-        let backend = self.pick(shard, protocol);
+        let backend = self.pick(shard, protocol, lane);
         for out in outs {
             backend.send(out);
         }
     }
 }
 
-/// Opens `--backend-conns` connections to `addr` speaking `protocol`.
+/// Opens `--backend-conns` connections to `addr` speaking `protocol`, on the pool's database.
 fn open(
     shard: &Rc<Shard>,
     addr: &Rc<str>,
@@ -96,17 +139,28 @@ fn open(
     counters: &Rc<ServerCounters>,
 ) -> Vec<Rc<Backend>> {
     let config = shard.config();
-    let auth = config.backend_auth.as_ref();
     (0..config.backend_conns.max(1))
-        .map(|_| {
-            let conn = Backend::new(addr.clone(), protocol, auth, counters.clone())
-                .selecting(config.database())
-                .retrying_on_request(config.servers.is_some());
-            let conn = Rc::new(conn);
-            glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
-            conn
-        })
+        .map(|_| connect(shard, addr, protocol, counters, config.database()))
         .collect()
+}
+
+/// Opens one shared connection to `addr` speaking `protocol`, on database `db`.
+fn connect(
+    shard: &Rc<Shard>,
+    addr: &Rc<str>,
+    protocol: Protocol,
+    counters: &Rc<ServerCounters>,
+    db: u32,
+) -> Rc<Backend> {
+    let config = shard.config();
+    let auth = config.backend_auth.as_ref();
+    let conn = Backend::new(addr.clone(), protocol, auth, counters.clone())
+        .selecting(db)
+        .retrying_on_request(config.servers.is_some())
+        .retrying_background(config.sidecar.async_writes.map(|on| on.retry_for));
+    let conn = Rc::new(conn);
+    glommio::spawn_local(backend::run(shard.clone(), conn.clone())).detach();
+    conn
 }
 
 /// Nodes of this core by address.
@@ -135,6 +189,7 @@ impl Pool {
             ],
             addr: addr.clone(),
             next: Cell::new(0),
+            other_dbs: RefCell::new(Vec::new()),
             counters,
             retiring: Cell::new(false),
         });
@@ -183,17 +238,26 @@ impl Pool {
             .map(|(addr, counters)| {
                 let mut queues = Queues::default();
                 if let Some(node) = nodes.get(addr) {
-                    for conns in &node.conns {
-                        for backend in conns.borrow().iter() {
-                            queues.add(backend.queues());
-                        }
-                    }
+                    node.each_conn(|backend| queues.add(backend.queues()));
                 }
                 counters.snapshot(addr, queues)
             })
             .collect();
         stats.sort_by(|a, b| a.addr.cmp(&b.addr));
         stats
+    }
+
+    /// This core's shared RESP2 connections (those every node opens at once), and how many of
+    /// them are up now.
+    pub fn connections_up(&self) -> (usize, usize) {
+        let nodes = self.nodes.borrow();
+        let conns = nodes.values().flat_map(|node| {
+            let conns = node.conns[Protocol::Resp2.index()].borrow();
+            conns.iter().map(|conn| conn.is_up()).collect::<Vec<_>>()
+        });
+        conns.fold((0, 0), |(up, all), is_up| {
+            (up + usize::from(is_up), all + 1)
+        })
     }
 
     /// Clears every server's event counters (CONFIG RESETSTAT).

@@ -1,7 +1,8 @@
 //! Where a reply goes: a client's reply place, one part of a request that was split or sent to
 //! every master ([`SplitReply`], which merges the parts when all are back), a request on a
-//! dedicated connection that handles its own redirects (WATCH, a blocking command), or nowhere
-//! (the reply to the proxy's own ASKING).
+//! dedicated connection that handles its own redirects (WATCH, a blocking command), a
+//! background write whose client has had its `+OK` already, or nowhere (the reply to the
+//! proxy's own ASKING).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,6 +10,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::command::fanout::{merge_all, merge_split};
+use crate::command::fixed_reply::FixedWrite;
 use crate::command::route::{Merge, SplitKind};
 use crate::error::BackendError;
 use crate::sync::Signal;
@@ -17,6 +19,7 @@ use super::blocked::Blocked;
 use super::client::ClientState;
 use super::dispatch::error_reply;
 use super::session::WatchReply;
+use super::sidecar::background;
 use super::transaction::Block;
 
 /// Where a reply goes.
@@ -48,6 +51,16 @@ pub enum ReplyTo {
     Watch(Rc<WatchReply>),
     /// A blocking command on a dedicated connection: a redirect sends it to the new owner.
     Blocked(Rc<Blocked>),
+    /// A background write (`async_writes`): its client has had `+OK`; the reply is counted
+    /// (sent or failed) and the client's count of background writes waiting goes down.
+    Background {
+        /// The client that sent it.
+        client: Rc<ClientState>,
+        /// Its length, which the core's bound counts.
+        bytes: u32,
+        /// Which command it is, for the logs.
+        kind: FixedWrite,
+    },
     /// Nowhere (the reply to the proxy's own ASKING).
     Discard,
 }
@@ -68,7 +81,22 @@ impl ReplyTo {
             ReplyTo::Block { block, index } => block.complete(index, reply),
             ReplyTo::Watch(watch) => watch.deliver(reply, node),
             ReplyTo::Blocked(blocked) => blocked.deliver(reply, node),
+            ReplyTo::Background {
+                client,
+                bytes,
+                kind,
+            } => background::settle(&client, (bytes, kind), &reply, node),
             ReplyTo::Discard => {}
+        }
+    }
+
+    /// The client of a background write (or of one's part), if this is one: such a request
+    /// is kept and sent again when its connection fails, rather than failed.
+    pub fn background_client(&self) -> Option<&Rc<ClientState>> {
+        match self {
+            ReplyTo::Background { client, .. } => Some(client),
+            ReplyTo::Part { whole, .. } => whole.background_client(),
+            _ => None,
         }
     }
 
@@ -132,18 +160,28 @@ pub struct SplitReply {
     remaining: Cell<usize>,
     /// The node of the part that came last, which the merged reply waited for.
     last_node: RefCell<Option<Rc<str>>>,
+    /// The client, when the whole is a background write (its parts are kept and sent again
+    /// when their connection fails).
+    background: Option<Rc<ClientState>>,
 }
 
 impl SplitReply {
     /// Waits for `parts` replies, then delivers their merge to `reply_to`.
     pub fn new(reply_to: ReplyTo, kind: MergeKind, parts: usize) -> Rc<SplitReply> {
+        let background = reply_to.background_client().cloned();
         Rc::new(SplitReply {
+            background,
             reply_to: RefCell::new(Some(reply_to)),
             kind,
             parts: RefCell::new(vec![Bytes::new(); parts]),
             remaining: Cell::new(parts),
             last_node: RefCell::new(None),
         })
+    }
+
+    /// The client whose background write this is, if it is one.
+    fn background_client(&self) -> Option<&Rc<ClientState>> {
+        self.background.as_ref()
     }
 
     fn complete(&self, index: usize, reply: Bytes, node: Option<&Rc<str>>) {
@@ -165,5 +203,20 @@ impl SplitReply {
         if let Some(reply_to) = self.reply_to.borrow_mut().take() {
             reply_to.deliver_from(merged, self.last_node.borrow().as_ref());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_background_write_s_reply_place_is_no_bigger_than_a_client_s() {
+        // Every request carries one: background writes must not make them all bigger.
+        assert!(
+            std::mem::size_of::<ReplyTo>() <= 24,
+            "{}",
+            std::mem::size_of::<ReplyTo>()
+        );
     }
 }

@@ -35,6 +35,7 @@ use super::monitor::Monitors;
 use super::pool::Pool;
 use super::pools::{Core, Served};
 use super::reload::Reloader;
+use super::sidecar;
 use super::slot_map::SlotMap;
 use super::{
     cluster_view, control, eject, keep_awake, lease, observe, placer, pubsub, session, tls, Shard,
@@ -205,6 +206,7 @@ async fn serve_pool(
         serving: Cell::new(false),
         core: core.clone(),
         background: RefCell::new(Vec::new()),
+        background_writes: sidecar::background::Writes::for_pool(&config, id),
     });
     control::spawn_receivers(&shard, receivers);
     served.seat(Some(shard.clone()));
@@ -235,6 +237,9 @@ async fn serve_pool(
         if served.is_removed() {
             // Removed by a reload before it ever listened.
             return Ok(());
+        }
+        if shard.config().sidecar.preconnect {
+            sidecar::preconnect::wait(&shard).await;
         }
         let config = shard.config();
         let listeners = listen(id, &config, share, uring)?;
@@ -444,6 +449,7 @@ async fn drain(shard: &Rc<Shard>) {
         }
         glommio::timer::sleep(DRAIN_POLL).await;
     }
+    sidecar::background::flush(shard, deadline).await;
     let left = open();
     if left > 0 {
         warn!(

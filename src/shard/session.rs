@@ -46,6 +46,10 @@ const CLUSTERDOWN: &[u8] = b"-CLUSTERDOWN Hash slot not served\r\n";
 const OTHER_MASTER: &str = "ERR percore: WATCH keys must all be on one master (a client's \
      watches live on one backend connection); these keys are on another master than the keys \
      this client watches already";
+/// WATCH in another database than the keys the client watches already.
+const OTHER_DB: &str = "ERR percore: WATCH keys must all be in one database (a client's \
+     watches live on one backend connection, which has selected one database); this client \
+     watches keys of another database already";
 
 /// What a client holds of sessions. Empty, and never looked at past one flag, for a client
 /// that uses none.
@@ -65,11 +69,14 @@ impl Session {
         self.watching.get()
     }
 
-    /// The WATCH lease, if the client has one of `protocol`.
-    pub(super) fn watch_lease(&self, protocol: Protocol) -> Option<Rc<Dedicated>> {
+    /// The WATCH lease, if the client has one of `protocol` on database `db`.
+    pub(super) fn watch_lease(&self, protocol: Protocol, db: Option<u16>) -> Option<Rc<Dedicated>> {
         let watch = self.watch.borrow();
         let watch = watch.as_ref()?;
-        (watch.lease.protocol == protocol).then(|| watch.lease.clone())
+        watch
+            .lease
+            .serves(protocol, db)
+            .then(|| watch.lease.clone())
     }
 
     /// The address of the WATCH lease's node.
@@ -148,7 +155,8 @@ impl WatchReply {
     /// Gives back the lease (the refused WATCH left nothing on it) and watches at `addr`.
     fn move_to(self: &Rc<Self>, addr: &str) -> Result<(), Bytes> {
         let protocol = self.client.identity.protocol();
-        let lease = lease::lease(&self.shard, addr, protocol).map_err(|r| r.reply())?;
+        let db = self.client.identity.db();
+        let lease = lease::lease(&self.shard, addr, protocol, db).map_err(|r| r.reply())?;
         let old = {
             let mut watch = self.client.session.watch.borrow_mut();
             let Some(watch) = watch.as_mut() else {
@@ -187,6 +195,7 @@ pub fn watch(
     started: Instant,
 ) {
     let protocol = client.identity.protocol();
+    let db = client.identity.db();
     let Some(node) = shard.node_for(Some(slot)) else {
         return reply_to.deliver(Bytes::from_static(CLUSTERDOWN));
     };
@@ -197,14 +206,15 @@ pub fn watch(
     let lease = {
         let mut watch = client.session.watch.borrow_mut();
         match watch.as_mut() {
-            Some(watch) if *watch.lease.addr() == node.addr && watch.lease.protocol == protocol => {
+            Some(watch) if *watch.lease.addr() == node.addr && watch.lease.serves(protocol, db) => {
                 if !watch.slots.contains(&slot) {
                     watch.slots.push(slot);
                 }
                 Ok(watch.lease.clone())
             }
+            Some(watch) if watch.lease.db != db => Err(error_reply(OTHER_DB)),
             Some(_) => Err(error_reply(OTHER_MASTER)),
-            None => lease::lease(shard, &node.addr, protocol)
+            None => lease::lease(shard, &node.addr, protocol, db)
                 .inspect(|lease| {
                     *watch = Some(Watch {
                         lease: lease.clone(),
@@ -261,7 +271,7 @@ pub fn forward(
         Route::AnyMaster => None,
         _ => return Some(reply_to),
     };
-    let Some(lease) = client.session.watch_lease(protocol) else {
+    let Some(lease) = client.session.watch_lease(protocol, client.identity.db()) else {
         return Some(reply_to);
     };
     if !lease.conn.is_open() {
@@ -292,7 +302,7 @@ pub fn exec_lease(
     slot: Option<Slot>,
 ) -> Option<Rc<Dedicated>> {
     let protocol = client.identity.protocol();
-    let lease = client.session.watch_lease(protocol)?;
+    let lease = client.session.watch_lease(protocol, client.identity.db())?;
     let holds = {
         let watch = client.session.watch.borrow();
         let watch = watch.as_ref()?;
@@ -387,6 +397,8 @@ pub fn reset(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     let identity = &client.identity;
     identity.set_name(None);
     identity.set_protocol(Protocol::Resp2);
+    // Back on the database a new connection starts on: the pool's.
+    identity.select(None);
     let users = &shard.config().users;
     match users.initial() {
         Some(user) => identity.log_in(users, user),

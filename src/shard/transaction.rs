@@ -36,7 +36,7 @@ use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::{encode, Protocol};
 
-use super::backend::Outbound;
+use super::backend::{Lane, Outbound};
 use super::client::ClientState;
 use super::dispatch::{error_reply, rejection_reply, FrameArgs, MAX_REDIRECTS};
 use super::lease::Dedicated as Lease;
@@ -215,6 +215,7 @@ fn exec(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
         frames: block,
         slot: tx.slot,
         protocol: client.identity.protocol(),
+        lane: client.identity.lane(),
         reply_to: RefCell::new(Some(reply_to)),
         replies: RefCell::new(Vec::new()),
         redirects: Cell::new(0),
@@ -239,6 +240,8 @@ pub struct Block {
     slot: Option<Slot>,
     /// The client's protocol (the block goes on connections of it).
     protocol: Protocol,
+    /// The client's lane: its database's connection, or its own connection of the node.
+    lane: Lane,
     /// Where EXEC's reply goes; taken when it is delivered.
     reply_to: RefCell<Option<ReplyTo>>,
     /// The replies of the current sending, in order.
@@ -271,7 +274,8 @@ fn parts(block: &Rc<Block>, asking: bool) -> Vec<Outbound> {
             block: block.clone(),
             index,
         };
-        let mut out = Outbound::new(frame.clone(), part, block.slot, block.protocol, now);
+        let mut out =
+            Outbound::new(frame.clone(), part, block.slot, block.protocol, now).on(block.lane);
         // ASKING before MULTI lasts for the whole transaction on the node.
         out.asking = asking && index == 0;
         out

@@ -594,6 +594,14 @@ impl RedisServer {
         self.wait_ready();
     }
 
+    /// `restart` with redis-server options (the ones it was started with, say, to load its
+    /// append-only file again).
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.kill();
+        self.child = RedisServer::spawn(self.port, &self.dir, extra);
+        self.wait_ready();
+    }
+
     fn wait_ready(&self) {
         let port = self.port;
         wait_until(&format!("redis-server on {port}"), READY_TIMEOUT, || {

@@ -10,6 +10,19 @@ use crate::resp::Protocol;
 
 use crate::shard::reply_to::ReplyTo;
 
+/// Which of a node's shared connections of the request's protocol carry it, beyond the
+/// protocol: for a client that selected another database than the pool's, that database's
+/// connection; for a pool with background writes, the client's own one of the node's
+/// connections (so its later requests queue behind its background writes). The default, for
+/// every other request, is the pool's database, connections taken in turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lane {
+    /// The database, when not the pool's own (`SELECT` in a one-server pool).
+    pub db: Option<u16>,
+    /// Which connection (taken modulo their number), when not the next in turn.
+    pub pin: Option<u32>,
+}
+
 /// A request on its way to a backend.
 pub struct Outbound {
     /// The request frame, as the client sent it (or as the proxy built it for a split part).
@@ -32,6 +45,8 @@ pub struct Outbound {
     /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
     /// dedicated connections carry such requests, and only their watchdog reads it.
     pub patience: Option<Duration>,
+    /// Which of the node's connections of `protocol` it goes on.
+    pub lane: Lane,
 }
 
 impl Outbound {
@@ -52,7 +67,14 @@ impl Outbound {
             protocol,
             sent: started,
             patience: None,
+            lane: Lane::default(),
         }
+    }
+
+    /// This request, on `lane`'s connections.
+    pub fn on(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
     }
 
     /// Patience of a request that may wait for its reply without end (BLPOP ... 0).

@@ -1,0 +1,53 @@
+//! What a connection that fails keeps: the background writes (`async_writes`) waiting on it,
+//! whose clients have had their `+OK` already. They go back to the front of the queue, in
+//! their order, ahead of anything sent later, and are written again once the connection is
+//! back (they are writes that may run twice); one sent while the node is down waits there
+//! too. Once the node has been unreachable for `async_writes_retry_timeout`, they fail with
+//! the rest (each then counted and logged as a failed background write).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::error::BackendError;
+
+use super::{Backend, Outbound};
+
+impl Backend {
+    /// This backend, keeping background writes for `retry` of an outage (`None`: the pool has
+    /// none).
+    pub fn retrying_background(mut self, retry: Option<Duration>) -> Self {
+        self.retry_background = retry;
+        self
+    }
+
+    /// Whether `out` is a background write this connection keeps while its node is down: it
+    /// has not been down for longer than the pool's `async_writes_retry_timeout`.
+    pub(super) fn keeps_background(&self, out: &Outbound) -> bool {
+        let Some(retry) = self.retry_background else {
+            return false;
+        };
+        let within = self
+            .down_since
+            .get()
+            .is_none_or(|since| since.elapsed() < retry);
+        within && out.reply_to.background_client().is_some()
+    }
+
+    /// Fails every request waiting on the connection, but the background writes it keeps
+    /// ([`Backend::keeps_background`]), which go back to the queue in their order.
+    pub(super) fn fail_all(&self, error: &BackendError) {
+        let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
+        let queued = std::mem::take(&mut *self.queue.borrow_mut());
+        let (kept, failed): (VecDeque<Outbound>, VecDeque<Outbound>) = inflight
+            .into_iter()
+            .chain(queued)
+            .partition(|out| self.keeps_background(out));
+        *self.queue.borrow_mut() = kept;
+        // ASKING's placeholders (no request of their own) are not requests that failed.
+        self.counters
+            .failed(failed.iter().filter(|out| !out.request.is_empty()).count());
+        for out in failed {
+            out.reply_to.fail(error);
+        }
+    }
+}
