@@ -39,31 +39,28 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, info, warn};
 
-use crate::cluster::redirect::parse_redirect;
 use crate::config::BackendAuth;
 use crate::error::BackendError;
 use crate::metrics::{Counters, ServerCounters};
-use crate::net::{connect_node, FrameReader, Stream, Uring, WriteBatch, MAX_FRAMES, READ_CHUNK};
+use crate::net::{connect_node, Stream};
 use crate::resp::encode;
-use crate::resp::scan::ReplyScanner;
 use crate::resp::Protocol;
 use crate::sync::Signal;
 
-use super::reply_to::ReplyTo;
-use super::sidecar::background;
 use super::Shard;
-use super::{dispatch, eject, greeting};
+use super::{eject, greeting};
 
 mod keep;
 mod outbound;
 mod queue;
 mod stats;
 mod watch;
+mod wire;
 
 pub use outbound::{Lane, Outbound};
-use queue::shrink_if_idle;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
+use wire::{read_replies, write_requests};
 
 /// First reconnect delay after a failure; doubled on each further failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -422,101 +419,4 @@ async fn serve(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> Backend
     };
     let serving = futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog));
     futures_lite::future::or(retired, serving).await
-}
-
-/// Writes queued requests, all that are queued in one gathered write, each from the client's
-/// own buffer.
-async fn write_requests(backend: &Backend, stream: &Stream, uring: &Uring) -> BackendError {
-    let mut batch = WriteBatch::new(MAX_FRAMES);
-    loop {
-        if backend.queue.borrow().is_empty() {
-            shrink_if_idle(&backend.queue);
-            backend.wake_writer.wait().await;
-            // Hold the write while the core's rounds still bring in requests, so one write
-            // carries a client burst rather than its first few requests: each write wakes a
-            // sleeping redis-server, and at -P 1 that wake-up is most of what it costs it.
-            for _ in 0..HOLD_ROUNDS {
-                if uring.caught_up() || backend.queue.borrow().len() >= HOLD_BATCH {
-                    break;
-                }
-                uring.next_round().await;
-            }
-            continue;
-        }
-        let now = uring.now();
-        while !batch.is_full() {
-            let Some(mut out) = backend.queue.borrow_mut().pop_front() else {
-                break;
-            };
-            out.sent = now;
-            if out.asking {
-                batch.push(Bytes::from_static(encode::ASKING));
-                let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, out.protocol, now);
-                backend.inflight.borrow_mut().push_back(asking);
-            }
-            batch.push(out.request.clone());
-            backend.inflight.borrow_mut().push_back(out);
-        }
-        if let Err(e) = batch.write(stream).await {
-            return BackendError::Lost {
-                node: backend.addr.to_string(),
-                reason: e.to_string(),
-            };
-        }
-    }
-}
-
-/// Reads replies and hands each to the request it answers.
-async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> BackendError {
-    let lost = |reason: String| BackendError::Lost {
-        node: backend.addr.to_string(),
-        reason,
-    };
-    let mut reader = FrameReader::new(READ_BUFFER, READ_CHUNK / 4);
-    let mut scanner = ReplyScanner::new();
-    // The first reply shows the node answers: a static pool in cache mode forgets its
-    // failures (nutcracker's `server_ok`): told once per connection, not per reply.
-    let mut answered = false;
-    loop {
-        let reply = match reader.next(stream, |buf| scanner.scan(buf)).await {
-            Ok(reply) => reply,
-            Err(e) => return lost(e.to_string()),
-        };
-        if reader.is_drained() {
-            // Caught up with the node: a good moment to give back what a burst grew.
-            shrink_if_idle(&backend.inflight);
-        }
-        if reply.first() == Some(&b'>') {
-            // A RESP3 push is not the reply to a request; none is expected on a shared
-            // connection, and it must not be taken for the next request's reply.
-            debug!(node = %backend.addr, "push message on a shared connection dropped");
-            continue;
-        }
-        let Some(out) = backend.inflight.borrow_mut().pop_front() else {
-            return lost("reply to no request".into());
-        };
-        if !answered {
-            answered = true;
-            eject::backend_answered(shard, &backend.addr);
-        }
-        // ASKING's reply is percore's own business, as its request was (not counted either).
-        if !out.request.is_empty() {
-            backend.counters.response(reply.len());
-        }
-        let out = match reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
-            false => out,
-            true => {
-                if let Some(redirect) = parse_redirect(&reply) {
-                    dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
-                    continue;
-                }
-                // A background write met a server still loading its data: sent again soon.
-                match background::unless_loading(shard, &reply, out) {
-                    Some(out) => out,
-                    None => continue,
-                }
-            }
-        };
-        out.reply_to.deliver_from(reply, Some(&backend.addr));
-    }
 }
