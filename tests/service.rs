@@ -4,37 +4,23 @@
 
 mod common;
 
-use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
+use common::notify::NotifySocket;
 use common::{free_port, try_cmd, wait_until, Proxy, RedisCluster, Value};
 use tempfile::TempDir;
-
-/// Longest the test waits for a notification.
-const NOTIFY_WAIT: Duration = Duration::from_secs(10);
-
-/// The next notification percore sends, as text.
-fn next_notification(socket: &UnixDatagram) -> String {
-    let mut buf = [0u8; 4096];
-    let n = socket
-        .recv(&mut buf)
-        .expect("a notification within the wait");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
 
 #[test]
 fn systemd_hears_ready_once_every_core_serves_and_stopping_at_the_drain() {
     let cluster = RedisCluster::start(3, 0);
     let dir = TempDir::new().unwrap();
-    let path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
-    let notify = path.to_str().unwrap();
+    let socket = NotifySocket::bind(dir.path());
+    let notify = socket.env_value();
     // Two threads (the fixture's): READY=1 must wait for both cores' listeners.
     let mut proxy = Proxy::start_with_env(&cluster.seeds(), &[], &[("NOTIFY_SOCKET", notify)]);
 
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     // Ready means every core's listener accepts: it is said after both cores said so, and new
     // connections, whichever core takes them, are served at once.
@@ -52,7 +38,7 @@ fn systemd_hears_ready_once_every_core_serves_and_stopping_at_the_drain() {
     }
 
     proxy.signal("-TERM");
-    let stopping = next_notification(&socket);
+    let stopping = socket.next();
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
     assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
 }
@@ -62,16 +48,12 @@ fn json_logs_are_one_object_per_line_naming_pool_node_and_cause() {
     let mut cluster = RedisCluster::start(3, 0);
     let dir = TempDir::new().unwrap();
     let port = free_port();
-    let seeds: String = cluster
-        .seeds()
-        .split(',')
-        .map(|s| format!("   - {s}\n"))
-        .collect();
-    let file = dir.path().join("percore.yml");
-    let yaml = format!(
-        "percore:\n  threads: 2\n  log_format: json\n\napp:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}"
+    let file = cluster_pool_file(
+        &cluster,
+        &dir,
+        port,
+        "percore:\n  threads: 2\n  log_format: json\n\n",
     );
-    std::fs::write(&file, yaml).unwrap();
     let mut proxy = Proxy::start_with_args(port, &["-c", file.to_str().unwrap()]);
     wait_until("percore to serve", Duration::from_secs(10), || {
         try_cmd(port, "SET service:ready 1") == Some(Value::ok())
@@ -137,35 +119,26 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
 fn a_reload_is_bracketed_by_reloading_and_ready_for_notify_reload_units() {
     let cluster = RedisCluster::start(3, 0);
     let dir = TempDir::new().unwrap();
-    let path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    let socket = NotifySocket::bind(dir.path());
     let port = free_port();
-    let seeds: String = cluster
-        .seeds()
-        .split(',')
-        .map(|s| format!("   - {s}\n"))
-        .collect();
-    let file = dir.path().join("percore.yml");
-    let yaml = format!("app:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}");
-    std::fs::write(&file, yaml).unwrap();
-    let notify = path.to_str().unwrap();
+    let file = cluster_pool_file(&cluster, &dir, port, "");
+    let notify = socket.env_value();
     let file_arg = file.to_str().unwrap();
     let mut proxy =
         Proxy::start_with_args_env(port, &["-c", file_arg], &[("NOTIFY_SOCKET", notify)]);
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
 
     // systemd's Type=notify-reload: SIGHUP, then RELOADING=1 with the monotonic time, then
     // READY=1 once the reload is done.
     proxy.signal("-HUP");
-    let reloading = next_notification(&socket);
+    let reloading = socket.next();
     assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
     assert!(
         reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
         "{reloading}"
     );
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(ready.contains("configuration epoch 2"), "{ready}");
     assert_eq!(
@@ -176,9 +149,9 @@ fn a_reload_is_bracketed_by_reloading_and_ready_for_notify_reload_units() {
     // A reload the file refuses still ends with READY=1: the old configuration serves on.
     std::fs::write(&file, "app:\n  listen: 127.0.0.1:1\n  hash: nonsense\n").unwrap();
     proxy.signal("-HUP");
-    let reloading = next_notification(&socket);
+    let reloading = socket.next();
     assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     assert!(ready.contains("configuration epoch 2"), "{ready}");
     assert_eq!(
         try_cmd(port, "GET service:after-reload"),
@@ -186,4 +159,23 @@ fn a_reload_is_bracketed_by_reloading_and_ready_for_notify_reload_units() {
     );
     proxy.signal("-TERM");
     assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// Writes `percore.yml` in `dir`: `before` (e.g. a `percore:` section), then pool `app` on
+/// `port` over `cluster`.
+fn cluster_pool_file(
+    cluster: &RedisCluster,
+    dir: &TempDir,
+    port: u16,
+    before: &str,
+) -> std::path::PathBuf {
+    let seeds: String = cluster
+        .seeds()
+        .split(',')
+        .map(|s| format!("   - {s}\n"))
+        .collect();
+    let file = dir.path().join("percore.yml");
+    let yaml = format!("{before}app:\n  listen: 127.0.0.1:{port}\n  cluster:\n{seeds}");
+    std::fs::write(&file, yaml).unwrap();
+    file
 }

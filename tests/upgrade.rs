@@ -10,10 +10,10 @@ mod common;
 
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::notify::NotifySocket;
 use common::reconnecting::{Load, Tally, Target};
 use common::{
     free_port, key_on_each_master, try_cmd, wait_until, Conn, Proxy, RedisCluster, Value,
@@ -247,26 +247,15 @@ fn a_new_process_that_fails_after_taking_the_sockets_leaves_the_old_one_serving(
     drop(taken);
 }
 
-/// The next notification sent to `socket`, as text.
-fn next_notification(socket: &UnixDatagram) -> String {
-    let mut buf = [0u8; 4096];
-    let n = socket
-        .recv(&mut buf)
-        .expect("a notification within the wait");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
 #[test]
 fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the_old() {
     let mut setup = Setup::new();
-    let path = setup.dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
-    let env = [("NOTIFY_SOCKET", path.to_str().unwrap())];
+    let socket = NotifySocket::bind_waiting(setup.dir.path(), NOTIFY_WAIT);
+    let env = [("NOTIFY_SOCKET", socket.env_value())];
     let file = setup.file("percore.yml", "0600", "");
     let args = ["-c", file.to_str().unwrap(), "--log-level", "info"];
     let mut old = Proxy::start_with_args_env(setup.port, &args, &env);
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(!ready.contains("MAINPID="), "{ready}");
 
@@ -279,7 +268,7 @@ fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the
     let mut new = Proxy::start_with_args_env(setup.port, &args, &env);
     // The unit's main process is the new one from here, said with its readiness, which
     // waits for the old process to stop accepting.
-    let ready = next_notification(&socket);
+    let ready = socket.next();
     // A stop signal to the draining old process is a first one: the drain goes on.
     old.signal("-TERM");
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
@@ -303,15 +292,10 @@ fn systemd_hears_ready_and_mainpid_from_the_new_process_and_no_stopping_from_the
     assert_eq!(old.wait_exit(EXIT_TIMEOUT), Some(0), "{}", old.log());
     assert!(!old.log().contains("second stop signal"), "{}", old.log());
     // The old process drained without STOPPING=1: the service did not stop.
-    socket.set_read_timeout(Some(QUIET_WAIT)).unwrap();
-    let mut buf = [0u8; 4096];
-    let said = socket
-        .recv(&mut buf)
-        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
-    assert!(said.is_err(), "{said:?}");
-    socket.set_read_timeout(Some(NOTIFY_WAIT)).unwrap();
+    let said = socket.within(QUIET_WAIT);
+    assert!(said.is_none(), "{said:?}");
     new.signal("-TERM");
-    let stopping = next_notification(&socket);
+    let stopping = socket.next();
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
     assert_eq!(new.wait_exit(EXIT_TIMEOUT), Some(0));
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod notify;
 pub mod nutcracker;
 pub mod pool;
 pub mod reconnecting;
