@@ -1,6 +1,6 @@
 //! Background writes (`async_writes: true`): a write whose reply is known before it runs
-//! ([`fixed_reply`]) is answered `+OK` at once, and then sent as any request is, its reply
-//! going to this module instead of to the client ([`ReplyTo::Background`]).
+//! ([`crate::command::fixed_reply`]) is answered `+OK` at once, and then sent as any request
+//! is, its reply going to this module instead of to the client ([`ReplyTo::Background`]).
 //!
 //! What holds, and why:
 //! - Read-your-writes, per client: a background write takes the connection the client's next
