@@ -3,15 +3,20 @@
 //! would take past 500 lines.
 
 use super::*;
+use crate::config::{runtime_configs, Config, PoolFlags, ProcessConfig, ProcessFlags};
+
+/// The runtime configurations of `file` (none: the flags' one pool) with `flags` over it.
+fn served(file: Option<&ConfigFile>, flags: &ProcessFlags) -> Vec<Config> {
+    let process = file
+        .map_or_else(ProcessConfig::default, |f| f.process().clone())
+        .with_flags(flags);
+    runtime_configs(file, &process, &PoolFlags::default(), 1).unwrap()
+}
 
 #[test]
 fn the_stats_port_is_served_with_a_file_or_when_asked_and_metrics_only_when_asked() {
-    use crate::config::{runtime_configs, PoolFlags, ProcessConfig, ProcessFlags};
     let stats = |file: Option<&ConfigFile>, flags: &ProcessFlags| {
-        let process = file
-            .map_or_else(ProcessConfig::default, |f| f.process().clone())
-            .with_flags(flags);
-        let configs = runtime_configs(file, &process, &PoolFlags::default(), 1).unwrap();
+        let configs = served(file, flags);
         (
             configs[0].stats_listen.clone(),
             configs[0].metrics_listen.clone(),
@@ -48,13 +53,11 @@ fn the_stats_port_is_served_with_a_file_or_when_asked_and_metrics_only_when_aske
 
 #[test]
 fn the_upgrade_socket_is_a_process_setting_the_flag_goes_over() {
-    use crate::config::{runtime_configs, PoolFlags, ProcessConfig, ProcessFlags};
     let socket = |file: Option<&ConfigFile>, flags: &ProcessFlags| {
-        let process = file
-            .map_or_else(ProcessConfig::default, |f| f.process().clone())
-            .with_flags(flags);
-        let configs = runtime_configs(file, &process, &PoolFlags::default(), 1).unwrap();
-        let paths: Vec<_> = configs.iter().map(|c| c.upgrade_socket.clone()).collect();
+        let paths: Vec<_> = served(file, flags)
+            .iter()
+            .map(|c| c.upgrade_socket.clone())
+            .collect();
         paths
     };
     let none = ProcessFlags::default();
