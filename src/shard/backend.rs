@@ -375,7 +375,11 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
         greet(&backend, &stream, timeout).await?;
         let reader = read_replies(&shard, &backend, &stream);
         let writer = write_requests(&backend, &stream, shard.uring());
-        let watchdog = watch_dedicated(&backend, timeout);
+        // Its own task, as for a shared connection (see `serve`): not polled at every reply.
+        let watchdog = {
+            let backend = backend.clone();
+            glommio::spawn_local(async move { watch_dedicated(&backend, timeout).await })
+        };
         let error = futures_lite::future::or(reader, futures_lite::future::or(writer, watchdog));
         Err::<(), _>(error.await)
     };
