@@ -25,6 +25,7 @@ mod listen;
 pub mod pool;
 pub mod process;
 mod read;
+pub mod replicas;
 pub mod tls;
 mod tls_flags;
 mod tls_reload;
@@ -39,6 +40,7 @@ pub use file::ConfigFile;
 pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
+pub use replicas::{ReadFrom, ReplicaReads, DEFAULT_MAX_REPLICA_LAG};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{reload_certificates, watch_hangup};
 
@@ -251,6 +253,9 @@ pub struct Config {
     /// The Unix socket upgrades hand the listening sockets over on (process-wide,
     /// `--upgrade-socket`); `None`: no handover.
     pub upgrade_socket: Option<PathBuf>,
+    /// Where read-only commands are read from, and how stale a replica may be (`--read-from`,
+    /// `--max-replica-lag`); a cluster pool's only.
+    pub replica_reads: ReplicaReads,
 }
 
 impl Default for Config {
@@ -286,6 +291,7 @@ impl Default for Config {
             stats_interval: Duration::from_millis(process::DEFAULT_STATS_INTERVAL_MS),
             metrics_listen: None,
             upgrade_socket: None,
+            replica_reads: ReplicaReads::default(),
         }
     }
 }
@@ -383,6 +389,9 @@ impl Config {
             return Err(Error::Config("durations must be greater than zero".into()));
         }
         self.validate_presence()?;
+        if let Some(servers) = &self.servers {
+            replicas::check_static(&servers.pool, &self.replica_reads).map_err(Error::Config)?;
+        }
         Ok(self)
     }
 }

@@ -113,6 +113,8 @@ pub struct ClusterUpstream {
     pub announce: Option<String>,
     /// The other percore instances of a fleet (`--proxy-peers`).
     pub proxy_peers: Vec<String>,
+    /// Replica reads (`read_from`, `max_replica_lag`).
+    pub replica_reads: super::ReplicaReads,
 }
 
 /// A twemproxy upstream: standalone servers and how keys are placed over them.
@@ -257,6 +259,7 @@ pub(super) fn read_pool(
     let known: Vec<&str> = NUTCRACKER_KEYS
         .iter()
         .chain(PERCORE_KEYS)
+        .chain(super::replicas::KEYS)
         .copied()
         .collect();
     let fields = reader.fields(line, node, &known)?;
