@@ -141,6 +141,56 @@ mod tests {
         );
     }
 
+    fn built(text: &str, flags: &crate::config::PoolFlags) -> Result<ReplicaReads, String> {
+        let file = crate::config::ConfigFile::parse("p.yml", text, &|_| None)
+            .map_err(|errors| errors.0[0].to_string())?;
+        let configs = crate::config::runtime_configs(Some(&file), file.process(), flags, 1);
+        configs
+            .map(|configs| configs[0].replica_reads)
+            .map_err(|e| e.to_string())
+    }
+
+    const CLUSTER: &str = "p:\n  listen: 127.0.0.1:7100\n  cluster: 127.0.0.1:7000\n";
+    const SERVERS: &str = "p:\n  listen: 127.0.0.1:7100\n  redis: true\n  servers:\n   - h:1:1\n";
+
+    #[test]
+    fn a_cluster_pool_reads_where_the_file_or_the_flag_says() {
+        let flags = crate::config::PoolFlags::default();
+        assert_eq!(built(CLUSTER, &flags), Ok(ReplicaReads::default()));
+        let text = format!("{CLUSTER}  read_from: any\n  max_replica_lag: 0\n");
+        let reads = built(&text, &flags).unwrap();
+        assert_eq!((reads.read_from, reads.max_lag), (ReadFrom::Any, None));
+        let flags = crate::config::PoolFlags {
+            read_from: Some(ReadFrom::Replica),
+            max_replica_lag: Some(Duration::from_millis(1500)),
+            ..Default::default()
+        };
+        let reads = built(&text, &flags).unwrap();
+        let lag = Some(Duration::from_millis(1500));
+        assert_eq!((reads.read_from, reads.max_lag), (ReadFrom::Replica, lag));
+        let bad = format!("{CLUSTER}  read_from: slaves\n");
+        assert_eq!(
+            built(&bad, &Default::default()).unwrap_err(),
+            "p.yml:4: pool 'p' key 'read_from': 'slaves' is not a read policy: master, \
+             prefer-replica, replica or any"
+        );
+    }
+
+    #[test]
+    fn a_static_pool_refuses_replica_reads() {
+        let text = format!("{SERVERS}  read_from: prefer-replica\n");
+        assert_eq!(
+            built(&text, &Default::default()).unwrap_err(),
+            "p.yml:6: pool 'p' key 'read_from': applies only to a pool with cluster:"
+        );
+        let flags = crate::config::PoolFlags {
+            read_from: Some(ReadFrom::Any),
+            ..Default::default()
+        };
+        let error = built(SERVERS, &flags).unwrap_err();
+        assert!(error.contains("--read-from any: pool 'p' has standalone servers"), "{error}");
+    }
+
     #[test]
     fn a_static_pool_reads_its_servers() {
         let mut reads = ReplicaReads::default();
