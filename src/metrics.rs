@@ -13,9 +13,11 @@ use hdrhistogram::Histogram;
 
 use crate::net::RingStats;
 
+mod replicas;
 mod server;
 mod snapshot;
 
+pub use replicas::{ReadStats, ReplicaStats};
 pub use server::{ConnectionEnd, Queues, ServerCounters, ServerStats};
 pub use snapshot::{PoolSnapshot, Snapshot};
 
@@ -155,6 +157,8 @@ pub struct CoreStats {
     pub servers: Vec<ServerStats>,
     /// The core accepts clients of the pool now (filled in by the shard).
     pub serving: bool,
+    /// The read policy and the replicas as the core reads from them (filled in by the shard).
+    pub reads: ReadStats,
 }
 
 /// One core's pub/sub figures for `PROXY INFO`.
@@ -289,6 +293,7 @@ impl Metrics {
             fragments: c.fragments.get(),
             servers: Vec::new(),
             serving: false,
+            reads: ReadStats::default(),
         }
     }
 }

@@ -142,6 +142,7 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
         );
     }
     pubsub_section(&mut text, stats);
+    super::reads_report::section(&mut text, stats);
     text
 }
 

@@ -49,6 +49,7 @@ use super::{dispatch, eject, greeting};
 
 mod outbound;
 mod queue;
+mod replica;
 mod stats;
 mod watch;
 
@@ -96,6 +97,12 @@ pub struct Backend {
     /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
     /// database than 0 exists in a cluster).
     select: Option<Bytes>,
+    /// `READONLY`, sent after the handshake on a replica's connection (`shard::replica`),
+    /// so that the replica serves reads of its master's slots instead of redirecting them.
+    readonly: Option<Bytes>,
+    /// Connected and greeted since the last failure, or not failed yet: a replica is read
+    /// from only while its connections are.
+    ready: Cell<bool>,
     state: Cell<State>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
@@ -133,6 +140,8 @@ impl Backend {
             addr,
             handshake,
             select: None,
+            readonly: None,
+            ready: Cell::new(true),
             state: Cell::new(State::Open),
             last_failure: RefCell::new(String::new()),
             queue: RefCell::new(VecDeque::new()),
@@ -273,6 +282,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
         backend.counters.ended(connection_end(&error));
         backend.state.set(State::Down);
         *backend.last_failure.borrow_mut() = error.cause();
+        backend.read_elsewhere(&shard);
         backend.fail_all(&error);
         // A static pool in cache mode counts it, and may eject the server.
         eject::backend_failed(&shard, &node);
@@ -283,14 +293,14 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             false => pause.await,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if !shard.serves(&node) && backend.pending() == 0 {
+        if !backend.in_topology(&shard) && backend.pending() == 0 {
             info!(
                 core,
                 pool = shard.pool_name(),
                 node,
                 "node left the topology, closing its backend"
             );
-            shard.forget_node(&node);
+            backend.forget(&shard);
             return;
         }
     }
@@ -336,10 +346,13 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
+/// Sends the connection's handshake, its SELECT and its READONLY, those it has
+/// ([`greeting::greet`]); the connection is ready once the node has accepted them.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
-    let requests = [&backend.handshake, &backend.select].into_iter().flatten();
-    greeting::greet(&backend.addr, requests, stream, timeout).await
+    let requests = [&backend.handshake, &backend.select, &backend.readonly];
+    greeting::greet(&backend.addr, requests.into_iter().flatten(), stream, timeout).await?;
+    backend.ready.set(true);
+    Ok(())
 }
 
 /// Runs one connection until it fails; returns why.
@@ -443,6 +456,10 @@ async fn read_replies(shard: &Rc<Shard>, backend: &Backend, stream: &Stream) -> 
             backend.counters.response(reply.len());
         }
         if reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
+            if backend.refuses_read(&out, &reply) {
+                replica::refused(shard, &backend.addr, out, reply);
+                continue;
+            }
             if let Some(redirect) = parse_redirect(&reply) {
                 dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
                 continue;

@@ -112,6 +112,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
             max_len,
         } => shard.slowlog().configure(slower_than, max_len),
         Notice::Eject { server, until } => super::eject::heed(shard, server, until),
+        Notice::Replicas(verdicts) => super::replica::heed(shard, verdicts),
     }
 }
 
@@ -127,6 +128,7 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
         auth: shard.config.backend_auth.as_ref(),
         tls: shard.config.backend_tls.as_ref(),
     };
+    super::replica_watch::spawn(shard);
     let shard = shard.clone();
     glommio::spawn_local(async move {
         refresher
@@ -243,6 +245,7 @@ impl Shard {
         stats.monitors = self.monitors.fed();
         stats.servers = self.pool.server_stats();
         stats.serving = self.serving.get();
+        stats.reads = self.read_stats();
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();

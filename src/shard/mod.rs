@@ -16,6 +16,7 @@
 //!   (WATCH, RESET) and [`blocked`] (blocking commands) use them;
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
+//! - [`replica`], [`replica_watch`]: replica reads, and the watcher of the replicas' lag;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
 //!   gather every core's stats over the mesh.
 //!
@@ -55,6 +56,8 @@ mod pause;
 mod placer;
 mod pool;
 mod pubsub;
+mod replica;
+mod replica_watch;
 mod reply_to;
 mod run;
 
@@ -294,7 +297,7 @@ impl Shard {
 
     /// Drops a node whose connections have ended.
     fn forget_node(&self, addr: &str) {
-        self.pool.forget(addr);
+        self.pool.forget(addr, false);
     }
 
     /// Asks the refresher for a new topology soon; repeated asks are folded together.
@@ -320,7 +323,8 @@ impl Shard {
             return;
         }
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
-        let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
+        let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes)
+            .with_replicas(replica::sets(self, topology));
         *self.slot_map.borrow_mut() = map;
         self.unreachable.borrow_mut().take();
         self.topology_applied.notify();

@@ -387,6 +387,7 @@ pub fn reset(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     let identity = &client.identity;
     identity.set_name(None);
     identity.set_protocol(Protocol::Resp2);
+    identity.set_read_replicas(false);
     let users = &shard.config().users;
     match users.initial() {
         Some(user) => identity.log_in(users, user),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::cluster::slot::Slot;
+use crate::config::ReadFrom;
 use crate::resp::Protocol;
 
 use crate::shard::reply_to::ReplyTo;
@@ -32,6 +33,9 @@ pub struct Outbound {
     /// command waits as long as its own timeout says ([`Outbound::FOREVER`] for 0). Only
     /// dedicated connections carry such requests, and only their watchdog reads it.
     pub patience: Option<Duration>,
+    /// The read policy a read-only request follows (`shard::replica`); `Master` for every
+    /// other request, and for every request of a pool and client that read masters.
+    pub read_from: ReadFrom,
 }
 
 impl Outbound {
@@ -52,7 +56,15 @@ impl Outbound {
             protocol,
             sent: started,
             patience: None,
+            read_from: ReadFrom::Master,
         }
+    }
+
+    /// This request, following the read policy `read_from`.
+    #[inline]
+    pub fn reading(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
+        self
     }
 
     /// Patience of a request that may wait for its reply without end (BLPOP ... 0).
