@@ -42,11 +42,13 @@ fn moved_replies(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
-/// The ports of the nodes that are replicas now.
+/// The ports of the nodes that are replicas now (of those that run).
 fn replica_ports(cluster: &RedisCluster) -> Vec<u16> {
     let masters = cluster.master_ports();
     let all = cluster.nodes.iter().map(|n| n.port);
-    all.filter(|p| !masters.contains(p)).collect()
+    let running = |port: u16| common::try_cmd(port, "PING").is_some();
+    all.filter(|&p| !masters.contains(&p) && running(p))
+        .collect()
 }
 
 /// The replica of the master on `master`.
@@ -70,7 +72,9 @@ fn reads(proxy: &Proxy) -> String {
 fn replica_line(proxy: &Proxy, port: u16) -> String {
     let addr = format!("addr=127.0.0.1:{port},");
     let section = reads(proxy);
-    let line = section.lines().find(|l| l.starts_with("replica") && l.contains(&addr));
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("replica") && l.contains(&addr));
     line.unwrap_or_default().to_string()
 }
 
@@ -91,7 +95,13 @@ fn wait_in_rotation(proxy: &Proxy, replicas: usize) {
 fn write_keys(proxy: &Proxy, cluster: &RedisCluster) {
     let mut conn = proxy.conn();
     let sets: Vec<Vec<Vec<u8>>> = (0..KEYS)
-        .map(|i| vec![b"SET".to_vec(), key(i).into_bytes(), i.to_string().into_bytes()])
+        .map(|i| {
+            vec![
+                b"SET".to_vec(),
+                key(i).into_bytes(),
+                i.to_string().into_bytes(),
+            ]
+        })
         .collect();
     assert!(conn.pipeline(&sets).iter().all(|r| *r == Value::ok()));
     for master in cluster.master_ports() {
@@ -185,16 +195,28 @@ fn reads_land_on_replicas_and_writes_on_masters() {
     for (after, before) in replicas_after.iter().zip(&replicas_before) {
         assert!(after > before, "each replica read its share");
     }
-    assert_eq!(mgets(&masters), mgets_before.0, "no MGET part reached a master");
+    assert_eq!(
+        mgets(&masters),
+        mgets_before.0,
+        "no MGET part reached a master"
+    );
     // MGET is split per slot: one part per slot of the keys, all of them on replicas.
     let mut slots: Vec<u16> = (0..KEYS).map(|i| slot_of(&key(i))).collect();
     slots.sort_unstable();
     slots.dedup();
     let parts = slots.len() as u64;
-    assert_eq!(mgets(&replicas), mgets_before.1 + parts, "every MGET part on a replica");
+    assert_eq!(
+        mgets(&replicas),
+        mgets_before.1 + parts,
+        "every MGET part on a replica"
+    );
     // Writes went to the masters: a replica refuses a write with MOVED, and none did.
     for &replica in &replicas {
-        assert_eq!(moved_replies(replica), 0, "replica {replica} was sent no write");
+        assert_eq!(
+            moved_replies(replica),
+            0,
+            "replica {replica} was sent no write"
+        );
     }
     let set_calls: u64 = masters.iter().map(|&p| calls(p, "set")).sum();
     assert!(set_calls >= KEYS as u64);
@@ -202,7 +224,10 @@ fn reads_land_on_replicas_and_writes_on_masters() {
     let section = reads(&proxy);
     for &replica in &replicas {
         let line = replica_line(&proxy, replica);
-        assert!(line.contains("in_rotation=yes,cores_in_rotation=2,lag=ok"), "{line}");
+        assert!(
+            line.contains("in_rotation=yes,cores_in_rotation=2,lag=ok"),
+            "{line}"
+        );
         assert!(line.contains("link=up"), "{line}");
     }
     assert!(section.contains("read_from:prefer-replica\r"), "{section}");
@@ -240,10 +265,21 @@ fn a_paused_replica_leaves_the_rotation_and_comes_back() {
     // Paused for longer than the fixture's 2 s node timeout, the replica would be marked
     // failed and leave the topology, which is not what this test is about.
     for node in &cluster.nodes {
-        assert_eq!(node.cmd("CONFIG SET cluster-node-timeout 60000"), Value::ok());
+        assert_eq!(
+            node.cmd("CONFIG SET cluster-node-timeout 60000"),
+            Value::ok()
+        );
     }
-    let args = ["--read-from", "prefer-replica", "--max-replica-lag", "1500ms"];
-    let proxy = Proxy::start(&cluster, &[&args[..], &["--backend-timeout", "1s"]].concat());
+    let args = [
+        "--read-from",
+        "prefer-replica",
+        "--max-replica-lag",
+        "1500ms",
+    ];
+    let proxy = Proxy::start(
+        &cluster,
+        &[&args[..], &["--backend-timeout", "1s"]].concat(),
+    );
     wait_in_rotation(&proxy, 3);
     write_keys(&proxy, &cluster);
     let stop = Arc::new(AtomicBool::new(false));
@@ -255,7 +291,10 @@ fn a_paused_replica_leaves_the_rotation_and_comes_back() {
     wait_until("the paused replica to lag", SETTLE, || {
         replica_line(&proxy, victim).contains("in_rotation=no,cores_in_rotation=0,lag=lagging")
     });
-    eprintln!("paused replica out of rotation {:?} after SIGSTOP", paused.elapsed());
+    eprintln!(
+        "paused replica out of rotation {:?} after SIGSTOP",
+        paused.elapsed()
+    );
     // Out of rotation, it is not read from: nothing queues behind a stalled process.
     std::thread::sleep(Duration::from_millis(300));
     cluster.pause(victim, false);
@@ -263,9 +302,14 @@ fn a_paused_replica_leaves_the_rotation_and_comes_back() {
     wait_until("the replica back in rotation", SETTLE, || {
         replica_line(&proxy, victim).contains("in_rotation=yes,cores_in_rotation=2,lag=ok")
     });
-    eprintln!("replica back in rotation {:?} after SIGCONT", resumed.elapsed());
+    eprintln!(
+        "replica back in rotation {:?} after SIGCONT",
+        resumed.elapsed()
+    );
     let before = calls(victim, "get");
-    wait_until("reads on the replica again", SETTLE, || calls(victim, "get") > before);
+    wait_until("reads on the replica again", SETTLE, || {
+        calls(victim, "get") > before
+    });
     no_read_errors(&stop, reading, "reader");
     writing.join().expect("writer thread");
 }
@@ -306,8 +350,14 @@ fn readable_within_a_second(cluster: &RedisCluster, port: u16, keys: &[String], 
     while recovered.elapsed() < Duration::from_secs(1) && !last {
         last = reads_every_slot(port, keys);
     }
-    eprintln!("{what}: every slot readable {:?} after the cluster recovered", recovered.elapsed());
-    assert!(last, "{what}: not every slot readable 1 s after the cluster recovered");
+    eprintln!(
+        "{what}: every slot readable {:?} after the cluster recovered",
+        recovered.elapsed()
+    );
+    assert!(
+        last,
+        "{what}: not every slot readable 1 s after the cluster recovered"
+    );
 }
 
 #[test]
@@ -356,10 +406,16 @@ fn failovers_while_reading_from_replicas() {
         if owner.is_some_and(|o| o != victim) {
             break;
         }
-        assert!(Instant::now() < deadline, "the cluster never promoted a replica");
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never promoted a replica"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!("kill -9: replica promoted {:?} after the kill", started.elapsed());
+    eprintln!(
+        "kill -9: replica promoted {:?} after the kill",
+        started.elapsed()
+    );
     readable_within_a_second(&cluster, proxy.port, &keys, "kill -9");
 }
 
@@ -384,7 +440,11 @@ fn readonly_gives_one_client_replica_reads() {
     wait_in_rotation(&proxy, 3);
     let before = (total(&masters), total(&replicas));
     read_keys(&mut readonly);
-    assert_eq!(total(&masters), before.0, "a READONLY client reads replicas");
+    assert_eq!(
+        total(&masters),
+        before.0,
+        "a READONLY client reads replicas"
+    );
     assert_eq!(total(&replicas), before.1 + KEYS as u64);
     // Writes still go to the masters.
     assert_eq!(readonly.cmd_str("SET rr:0 0"), Value::ok());
@@ -420,7 +480,9 @@ fn replica_only_and_any_policies() {
     let victim = replica_of(&cluster, master);
     cluster.kill(victim);
     let mut conn = proxy.conn();
-    let probe = (0..).map(key).find(|k| cluster.master_for_slot(slot_of(k)) == master);
+    let probe = (0..)
+        .map(key)
+        .find(|k| cluster.master_for_slot(slot_of(k)) == master);
     let probe = probe.expect("a key of that master");
     wait_until("reads of that master refused", SETTLE, || {
         conn.cmd(&[b"GET", probe.as_bytes()]).is_error()
@@ -437,7 +499,9 @@ fn replica_only_and_any_policies() {
         )
     );
     // The other masters' keys are read from their replicas still.
-    let other = (0..).map(key).find(|k| cluster.master_for_slot(slot_of(k)) != master);
+    let other = (0..)
+        .map(key)
+        .find(|k| cluster.master_for_slot(slot_of(k)) != master);
     let other = other.expect("a key of another master");
     assert!(!conn.cmd(&[b"GET", other.as_bytes()]).is_error());
     drop(proxy);
@@ -457,7 +521,10 @@ fn replica_only_and_any_policies() {
     assert!(conn.pipeline(&gets).iter().all(|reply| !reply.is_error()));
     let (m, r) = (calls(master, "get") - m, calls(replica, "get") - r);
     assert_eq!(m + r, 100);
-    assert!((40..=60).contains(&m), "the master read {m} of 100, its replica {r}");
+    assert!(
+        (40..=60).contains(&m),
+        "the master read {m} of 100, its replica {r}"
+    );
 }
 
 /// The run of slots around `slot` that the master on `port` serves, from CLUSTER SLOTS.

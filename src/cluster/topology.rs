@@ -182,7 +182,9 @@ fn replicas(entries: &[Value], asked_host: &str) -> Vec<String> {
         let Some(fields) = entry.as_array().filter(|f| f.len() >= 2) else {
             continue;
         };
-        let host = fields[0].as_bytes().and_then(|h| std::str::from_utf8(h).ok());
+        let host = fields[0]
+            .as_bytes()
+            .and_then(|h| std::str::from_utf8(h).ok());
         let (Some(host), Some(port)) = (host, fields[1].as_int()) else {
             continue;
         };

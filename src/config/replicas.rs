@@ -188,7 +188,10 @@ mod tests {
             ..Default::default()
         };
         let error = built(SERVERS, &flags).unwrap_err();
-        assert!(error.contains("--read-from any: pool 'p' has standalone servers"), "{error}");
+        assert!(
+            error.contains("--read-from any: pool 'p' has standalone servers"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -197,6 +200,9 @@ mod tests {
         assert!(check_static("p", &reads).is_ok());
         reads.read_from = ReadFrom::PreferReplica;
         let error = check_static("p", &reads).unwrap_err();
-        assert!(error.starts_with("--read-from prefer-replica: pool 'p'"), "{error}");
+        assert!(
+            error.starts_with("--read-from prefer-replica: pool 'p'"),
+            "{error}"
+        );
     }
 }

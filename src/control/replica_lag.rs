@@ -111,7 +111,8 @@ pub fn parse_replication(text: &str) -> Option<Replication> {
         let Some((name, fields)) = line.split_once(':') else {
             continue;
         };
-        if !name.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()) {
+        let numbered = name.strip_prefix("slave").map(str::parse::<u32>);
+        if !matches!(numbered, Some(Ok(_))) {
             continue;
         }
         let field = |key: &str| {
@@ -184,7 +185,7 @@ impl LagJudge {
         for report in reports {
             let Some(replication) = &report.replication else {
                 for addr in report.replicas {
-                    let kept = self.last.get(addr).map_or(true, |v| v.state.in_rotation());
+                    let kept = self.last.get(addr).is_none_or(|v| v.state.in_rotation());
                     let lag = self.last.get(addr).and_then(|v| v.lag);
                     let state = LagState::MasterUnreachable { in_rotation: kept };
                     verdicts.push(verdict(addr, report.master, state, lag));
@@ -212,7 +213,8 @@ impl LagJudge {
                 verdicts.push(verdict(addr, report.master, state, lag));
             }
         }
-        self.history.retain(|master, _| reports.iter().any(|r| r.master == master));
+        self.history
+            .retain(|master, _| reports.iter().any(|r| r.master == master));
         self.last = verdicts
             .iter()
             .map(|v| (v.addr.clone(), v.clone()))
@@ -274,7 +276,10 @@ mod tests {
     fn replication(offset: u64, replica: u64) -> Option<Replication> {
         let text = INFO
             .replace("offset=900", &format!("offset={replica}"))
-            .replace("master_repl_offset:1000", &format!("master_repl_offset:{offset}"));
+            .replace(
+                "master_repl_offset:1000",
+                &format!("master_repl_offset:{offset}"),
+            );
         parse_replication(&text)
     }
 
@@ -293,7 +298,10 @@ mod tests {
             }
         );
         assert!(!found.replicas[1].online);
-        assert_eq!(parse_replication("role:slave\r\nmaster_repl_offset:5\r\n"), None);
+        assert_eq!(
+            parse_replication("role:slave\r\nmaster_repl_offset:5\r\n"),
+            None
+        );
         assert_eq!(parse_replication("-ERR no\r\n"), None);
     }
 
@@ -312,7 +320,10 @@ mod tests {
         };
         // Caught up at the first poll; the second replica is syncing, by port alone.
         let first = poll(&mut judge, 0, 900, 900);
-        assert_eq!((first[0].state, first[0].lag), (LagState::Ok, Some(Duration::ZERO)));
+        assert_eq!(
+            (first[0].state, first[0].lag),
+            (LagState::Ok, Some(Duration::ZERO))
+        );
         assert_eq!(first[1].state, LagState::NotReplicating);
         // The master moves on, the replica stops at 900: 1 s, 2 s, then 3 s behind.
         let lags: Vec<_> = (1..=3)
@@ -336,7 +347,10 @@ mod tests {
         assert!(!kept[0].state.in_rotation());
         // Back, with what the master had at its last answer, 2 s ago: within the bound.
         let back = poll(&mut judge, 5, 1300, 1200);
-        assert_eq!((back[0].state, back[0].lag), (LagState::Ok, Some(Duration::from_secs(2))));
+        assert_eq!(
+            (back[0].state, back[0].lag),
+            (LagState::Ok, Some(Duration::from_secs(2)))
+        );
     }
 
     #[test]

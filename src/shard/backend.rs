@@ -350,7 +350,13 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
 /// ([`greeting::greet`]); the connection is ready once the node has accepted them.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
     let requests = [&backend.handshake, &backend.select, &backend.readonly];
-    greeting::greet(&backend.addr, requests.into_iter().flatten(), stream, timeout).await?;
+    greeting::greet(
+        &backend.addr,
+        requests.into_iter().flatten(),
+        stream,
+        timeout,
+    )
+    .await?;
     backend.ready.set(true);
     Ok(())
 }

@@ -55,7 +55,11 @@ impl ReplicaSet {
     fn nodes(&self, shard: &Rc<Shard>) -> &[Rc<Node>] {
         self.nodes.get_or_init(|| {
             let verdicts = &shard.pool.verdicts;
-            let make = |addr: &Rc<str>| shard.pool.replica(shard, addr, verdicts.allows(shard, addr));
+            let make = |addr: &Rc<str>| {
+                shard
+                    .pool
+                    .replica(shard, addr, verdicts.allows(shard, addr))
+            };
             self.addrs.iter().map(make).collect()
         })
     }
@@ -254,7 +258,9 @@ impl Shard {
                     master: master.addr.to_string(),
                     in_rotation: lag_ok && connected,
                     lag_state,
-                    lag_ms: verdict.and_then(|v| v.lag).map(|lag| lag.as_millis() as u64),
+                    lag_ms: verdict
+                        .and_then(|v| v.lag)
+                        .map(|lag| lag.as_millis() as u64),
                     link: match (&node, connected) {
                         (None, _) => "unused",
                         (Some(_), true) => "up",

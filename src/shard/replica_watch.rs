@@ -79,7 +79,9 @@ async fn watch(shard: &Rc<Shard>, mut judge: LagJudge) {
             );
             out_of_rotation = out;
         }
-        shard.tell_every_core(Notice::Replicas(verdicts.into())).await;
+        shard
+            .tell_every_core(Notice::Replicas(verdicts.into()))
+            .await;
         judged = true;
     }
 }
