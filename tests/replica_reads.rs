@@ -175,9 +175,16 @@ fn no_read_errors(stop: &AtomicBool, reader: JoinHandle<(u64, Vec<String>)>, wha
     );
 }
 
+/// 3 masters with a replica each, the replicas known to every node.
+fn start_cluster() -> RedisCluster {
+    let cluster = RedisCluster::start(3, 1);
+    cluster.wait_replicas_listed(1);
+    cluster
+}
+
 #[test]
 fn reads_land_on_replicas_and_writes_on_masters() {
-    let cluster = RedisCluster::start(3, 1);
+    let cluster = start_cluster();
     let proxy = Proxy::start(&cluster, &["--read-from", "prefer-replica"]);
     wait_in_rotation(&proxy, 3);
     write_keys(&proxy, &cluster);
@@ -237,7 +244,7 @@ fn reads_land_on_replicas_and_writes_on_masters() {
 
 #[test]
 fn a_replica_killed_mid_load_costs_no_read() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = start_cluster();
     let proxy = Proxy::start(&cluster, &["--read-from", "prefer-replica"]);
     wait_in_rotation(&proxy, 3);
     write_keys(&proxy, &cluster);
@@ -261,7 +268,7 @@ fn a_replica_killed_mid_load_costs_no_read() {
 
 #[test]
 fn a_paused_replica_leaves_the_rotation_and_comes_back() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = start_cluster();
     // Paused for longer than the fixture's 2 s node timeout, the replica would be marked
     // failed and leave the topology, which is not what this test is about.
     for node in &cluster.nodes {
@@ -362,7 +369,7 @@ fn readable_within_a_second(cluster: &RedisCluster, port: u16, keys: &[String], 
 
 #[test]
 fn failovers_while_reading_from_replicas() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = start_cluster();
     let args = ["--read-from", "prefer-replica", "--refresh-interval", "1s"];
     let proxy = Proxy::start(&cluster, &args);
     wait_in_rotation(&proxy, 3);
@@ -421,7 +428,7 @@ fn failovers_while_reading_from_replicas() {
 
 #[test]
 fn readonly_gives_one_client_replica_reads() {
-    let cluster = RedisCluster::start(3, 1);
+    let cluster = start_cluster();
     let proxy = Proxy::start(&cluster, &[]);
     write_keys(&proxy, &cluster);
     let masters = cluster.master_ports();
@@ -466,7 +473,7 @@ fn readonly_gives_one_client_replica_reads() {
 
 #[test]
 fn replica_only_and_any_policies() {
-    let mut cluster = RedisCluster::start(3, 1);
+    let mut cluster = start_cluster();
     let proxy = Proxy::start(&cluster, &["--read-from", "replica"]);
     wait_in_rotation(&proxy, 3);
     write_keys(&proxy, &cluster);
