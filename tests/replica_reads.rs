@@ -403,7 +403,10 @@ fn failovers_while_reading_from_replicas() {
         no_read_errors(&stop, reader, &format!("manual failover, reader {index}"));
     }
 
-    // kill -9 of a master: reads of its slots go on from its replica until it is promoted.
+    // kill -9 of a master: reads of its slots go on from its replica until the cluster
+    // marks the master failed (then it answers CLUSTERDOWN until it has promoted the replica).
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2).map(|_| reader(proxy.port, stop.clone())).collect();
     let victim = cluster.master_for_slot(16383);
     cluster.kill(victim);
     let started = Instant::now();
@@ -424,6 +427,12 @@ fn failovers_while_reading_from_replicas() {
         started.elapsed()
     );
     readable_within_a_second(&cluster, proxy.port, &keys, "kill -9");
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        let (done, errors) = reader.join().expect("reader thread");
+        let first = errors.first().map_or("", String::as_str);
+        eprintln!("kill -9: {done} reads, {} errors (first: {first})", errors.len());
+    }
 }
 
 #[test]
