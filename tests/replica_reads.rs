@@ -431,7 +431,10 @@ fn failovers_while_reading_from_replicas() {
     for reader in readers {
         let (done, errors) = reader.join().expect("reader thread");
         let first = errors.first().map_or("", String::as_str);
-        eprintln!("kill -9: {done} reads, {} errors (first: {first})", errors.len());
+        eprintln!(
+            "kill -9: {done} reads, {} errors (first: {first})",
+            errors.len()
+        );
     }
 }
 
@@ -452,6 +455,7 @@ fn readonly_gives_one_client_replica_reads() {
     // READONLY: that client's reads go to replicas once they are in rotation.
     let mut readonly = proxy.conn();
     assert_eq!(readonly.cmd_str("READONLY"), Value::ok());
+    assert!(readonly.cmd_str("CLIENT INFO").text().contains(" flags=r "));
     let _ = readonly.cmd_str("GET rr:0");
     wait_in_rotation(&proxy, 3);
     let before = (total(&masters), total(&replicas));
@@ -471,6 +475,7 @@ fn readonly_gives_one_client_replica_reads() {
     assert_eq!(total(&replicas), before);
     // READWRITE ends it; so does RESET.
     assert_eq!(readonly.cmd_str("READWRITE"), Value::ok());
+    assert!(readonly.cmd_str("CLIENT INFO").text().contains(" flags=N "));
     let before = total(&replicas);
     read_keys(&mut readonly);
     assert_eq!(total(&replicas), before, "READWRITE reads masters again");
