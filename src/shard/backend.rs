@@ -10,7 +10,8 @@
 //! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
 //! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
 //! a static pool's connections then select the pool's `redis_db` (as nutcracker does on every
-//! server connection). Nothing else is sent until the node has accepted that handshake.
+//! server connection), and a replica's connection sends READONLY (`replica`, for replica
+//! reads). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
 //! request older than `--backend-timeout` (a dedicated connection: its own patience) ends the
@@ -19,7 +20,8 @@
 //! it is down, new requests fail at once. A static pool's connection instead tries again at
 //! once for a request that comes while it is down (as nutcracker does), which waits for that
 //! attempt. In cache mode each end counts as a failure of the server, and a connection's
-//! first reply as a sign of life (`shard::eject`).
+//! first reply as a sign of life (`shard::eject`). A replica's connection that ends sends the
+//! reads it held to another node instead of failing them.
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
