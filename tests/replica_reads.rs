@@ -1,7 +1,8 @@
 //! Replica reads against a real cluster of 3 masters with 1 replica each: where reads and
 //! writes land (the nodes' own `INFO commandstats` count them), what a replica that dies or
 //! stalls costs the readers (nothing but time), the lag bound, failovers while reading from
-//! replicas, and READONLY per client.
+//! replicas, a MOVED from a replica, READONLY per client, and the `replica` and `any`
+//! policies.
 
 mod common;
 
@@ -565,4 +566,67 @@ fn slot_range(port: u16, slot: u16) -> (i64, i64) {
         .expect("slot served");
     // A cluster made by redis-cli gives each master one range, which is the proxy's run.
     bounds[at]
+}
+
+/// MOVED redirects the proxy followed, over its cores (PROXY INFO's `moved=`).
+fn moved(proxy: &Proxy) -> u64 {
+    let info = proxy.conn().cmd_str("PROXY INFO").text();
+    let counts = info
+        .lines()
+        .filter(|l| l.starts_with("core"))
+        .filter_map(|l| {
+            l.split("moved=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
+    counts.sum()
+}
+
+#[test]
+fn a_moved_from_a_replica_is_followed() {
+    let mut cluster = start_cluster();
+    // No periodic refresh: the proxy learns of the move only from the replica's MOVED.
+    let args = ["--read-from", "replica", "--refresh-interval", "1h"];
+    let proxy = Proxy::start(&cluster, &args);
+    wait_in_rotation(&proxy, 3);
+    let key = "moved:key";
+    assert_eq!(
+        proxy.conn().cmd_str(&format!("SET {key} here")),
+        Value::ok()
+    );
+    let slot = slot_of(key);
+    let from = cluster.master_for_slot(slot);
+    let to = *cluster.master_ports().iter().find(|&&p| p != from).unwrap();
+    let replica = replica_of(&cluster, from);
+    let replica_get = |port: u16| {
+        let mut conn = Conn::connect(port);
+        assert_eq!(conn.cmd_str("READONLY"), Value::ok());
+        conn.cmd_str(&format!("GET {key}"))
+    };
+    wait_until("the replica to have the key", SETTLE, || {
+        replica_get(replica) == Value::bulk("here")
+    });
+    assert_eq!(
+        proxy.conn().cmd_str(&format!("GET {key}")),
+        Value::bulk("here")
+    );
+    cluster.move_slot(slot, from, to);
+    wait_until(
+        "the replica to redirect the slot",
+        SETTLE,
+        || matches!(replica_get(replica), Value::Error(e) if e.starts_with("MOVED")),
+    );
+    let before = moved(&proxy);
+    let gets_on_to = calls(to, "get");
+    // Through the proxy, the read still finds the key: the replica's MOVED is followed to
+    // the slot's new master, as any MOVED is, and counted.
+    assert_eq!(
+        proxy.conn().cmd_str(&format!("GET {key}")),
+        Value::bulk("here")
+    );
+    assert!(moved(&proxy) > before, "the MOVED was followed");
+    assert!(calls(to, "get") > gets_on_to, "the new master answered");
 }
