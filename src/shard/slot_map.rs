@@ -149,3 +149,23 @@ impl SlotMap {
             .is_some_and(|index| self.slots.iter().any(|&s| usize::from(s) == index))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_of_slots_around_a_slot() {
+        let mut slots = vec![UNASSIGNED; SLOT_COUNT];
+        slots[..100].fill(0);
+        slots[100..200].fill(1);
+        slots[200..].fill(0);
+        let map = SlotMap::new(1, slots.into_boxed_slice(), Vec::new());
+        let at = |slot| map.range_of(Slot::new(slot).unwrap());
+        assert_eq!(at(0), (0, 99));
+        assert_eq!(at(99), (0, 99));
+        assert_eq!(at(150), (100, 199));
+        assert_eq!(at(16383), (200, 16383));
+        assert!(map.replicas_for(Slot::new(5).unwrap()).is_none());
+    }
+}
