@@ -28,8 +28,9 @@
 //! 2. [`command::route`] looks the command up in [`command::table`], finds its keys
 //!    ([`command::keys`]) and their slot ([`cluster::slot`]), and decides how to serve it.
 //! 3. `shard::dispatch` reserves the request's place in the client's reply queue and queues
-//!    the client's own bytes on the master's `shard::backend` connection (or splits it with
-//!    `command::fanout`, or answers it in `shard::local`).
+//!    the client's own bytes on the master's `shard::backend` connection (a read-only one on
+//!    a replica's, when the pool or the client reads replicas: `shard::replica`), or splits
+//!    it with `command::fanout`, or answers it in `shard::local`.
 //! 4. The backend writer sends everything queued, from all clients, in one write.
 //! 5. The backend reader finds each reply's end ([`resp::scan`]) and fills the waiting place;
 //!    MOVED/ASK/TRYAGAIN go back to dispatch to be re-sent (`cluster::redirect`).

@@ -14,11 +14,11 @@ use percore::config::process::{
 };
 use percore::config::{
     pool_config, runtime_configs, ConfigFile, LogFormat, PoolFlags, Problem, ProcessConfig,
-    ProcessFlags, ReloadSource, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER,
-    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_PUBSUB_HARD_LIMIT, DEFAULT_PUBSUB_SOFT_LIMIT,
-    DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
+    ProcessFlags, ReadFrom, ReloadSource, TlsFlags, Upstream, DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_LISTEN, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LEASED_CONNS, DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_MAX_QUERY_BUFFER, DEFAULT_MAX_REPLICA_LAG, DEFAULT_PUBSUB_HARD_LIMIT,
+    DEFAULT_PUBSUB_SOFT_LIMIT, DEFAULT_PUBSUB_SOFT_SECONDS, DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SLOWLOG_MAX_LEN, DEFAULT_SLOWLOG_SLOWER_THAN,
 };
 use percore::daemon::{self, PidFile};
 use percore::resp::parse::ParseLimits;
@@ -230,6 +230,20 @@ struct Cli {
     #[arg(long, default_value_t = DEFAULT_SLOWLOG_MAX_LEN)]
     slowlog_max_len: usize,
 
+    /// Where read-only commands (GET, MGET's parts, ...) are read from: master,
+    /// prefer-replica (a healthy replica of the slot's master, else the master), replica
+    /// (replicas only; an error when none is healthy) or any (master and replicas in turn).
+    /// Everything else goes to the master. A cluster pool's only.
+    #[arg(long, value_name = "POLICY", value_parser = parse_read_from)]
+    read_from: Option<ReadFrom>,
+
+    /// Replicas further behind their master than this (e.g. 5s, 1500ms) are not read from
+    /// until they catch up, as measured from the masters' INFO replication twice a second
+    /// (replicas report their offset once a second, so values under 2s also take healthy
+    /// replicas out under writes); 0: no bound.
+    #[arg(long, default_value = DEFAULT_MAX_REPLICA_LAG, value_parser = humantime::parse_duration)]
+    max_replica_lag: Duration,
+
     #[command(flatten)]
     tls: TlsFlags,
 
@@ -241,6 +255,11 @@ struct Cli {
     /// [default: text].
     #[arg(long, value_name = "text|json", value_parser = parse_log_format)]
     log_format: Option<LogFormat>,
+}
+
+/// clap's reading of `--read-from`, with the config file's words and message.
+fn parse_read_from(text: &str) -> Result<ReadFrom, String> {
+    text.parse().map_err(|problem: Problem| problem.to_string())
 }
 
 /// clap's reading of `--log-format`, with the config file's words and message.
@@ -473,5 +492,7 @@ fn pool_flags(cli: &Cli, m: &ArgMatches) -> PoolFlags {
         slowlog_slower_than: some("slowlog_slower_than").then_some(cli.slowlog_slower_than),
         slowlog_max_len: some("slowlog_max_len").then_some(cli.slowlog_max_len),
         tls: cli.tls.clone(),
+        read_from: cli.read_from,
+        max_replica_lag: some("max_replica_lag").then_some(cli.max_replica_lag),
     }
 }

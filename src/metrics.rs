@@ -14,10 +14,12 @@ use hdrhistogram::Histogram;
 use crate::net::RingStats;
 
 mod background;
+mod replicas;
 mod server;
 mod snapshot;
 
 pub use background::BackgroundStats;
+pub use replicas::{ReadStats, ReplicaStats};
 pub use server::{ConnectionEnd, Queues, ServerCounters, ServerStats};
 pub use snapshot::{PoolSnapshot, Snapshot};
 
@@ -161,6 +163,8 @@ pub struct CoreStats {
     pub serving: bool,
     /// Background writes (filled in by the shard).
     pub background: BackgroundStats,
+    /// The read policy and the replicas as the core reads from them (filled in by the shard).
+    pub reads: ReadStats,
 }
 
 /// One core's pub/sub figures for `PROXY INFO`.
@@ -297,6 +301,7 @@ impl Metrics {
             servers: Vec::new(),
             serving: false,
             background: BackgroundStats::default(),
+            reads: ReadStats::default(),
         }
     }
 }

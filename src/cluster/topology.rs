@@ -1,4 +1,5 @@
-//! The cluster's layout: which master serves each slot, as read from `CLUSTER SLOTS`.
+//! The cluster's layout: which master serves each slot, and its replicas, as read from
+//! `CLUSTER SLOTS`.
 //!
 //! A [`Topology`] is immutable once built. The refresher on core 0 builds one, gives it the next
 //! epoch number and sends it to every core inside an `Arc`; each core turns it into its own
@@ -38,6 +39,10 @@ pub struct Topology {
     pub masters: Vec<String>,
     /// Master index serving each slot, or [`UNASSIGNED`].
     pub slots: Box<[u16]>,
+    /// `host:port` of each master's replicas, by master index, as CLUSTER SLOTS lists them
+    /// (it leaves out replicas the cluster marks failed); shorter than `masters` (or empty)
+    /// where masters have none.
+    pub replicas: Vec<Vec<String>>,
 }
 
 impl Topology {
@@ -52,6 +57,7 @@ impl Topology {
             epoch: 0,
             masters: Vec::new(),
             slots: vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice(),
+            replicas: Vec::new(),
         };
         for range in ranges {
             let fields = range
@@ -78,6 +84,7 @@ impl Topology {
                 Some(index) => index,
                 None => {
                     topology.masters.push(addr);
+                    topology.replicas.push(replicas(&fields[3..], asked_host));
                     topology.masters.len() - 1
                 }
             };
@@ -114,6 +121,7 @@ impl Topology {
             epoch,
             masters,
             slots,
+            replicas: Vec::new(),
         }
     }
 
@@ -133,6 +141,7 @@ impl Topology {
             epoch,
             masters,
             slots,
+            replicas: Vec::new(),
         }
     }
 
@@ -141,14 +150,52 @@ impl Topology {
         self.slots.iter().filter(|&&s| s != UNASSIGNED).count()
     }
 
-    /// True when both send every slot to the same master address (epochs aside).
+    /// True when both send every slot to the same master address, with the same replicas
+    /// (epochs aside).
     pub fn same_layout(&self, other: &Topology) -> bool {
-        self.slots.iter().zip(other.slots.iter()).all(|(a, b)| {
+        let same_slots = self.slots.iter().zip(other.slots.iter()).all(|(a, b)| {
             let a = self.masters.get(usize::from(*a));
             let b = other.masters.get(usize::from(*b));
             a == b
-        })
+        });
+        same_slots
+            && self.masters.len() == other.masters.len()
+            && (0..self.masters.len()).all(|index| {
+                let addr = &self.masters[index];
+                let there = other.masters.iter().position(|m| m == addr);
+                there.is_some_and(|there| self.replicas_of(index) == other.replicas_of(there))
+            })
     }
+
+    /// The replicas of master `index` (none for a master without, or out of range).
+    pub fn replicas_of(&self, index: usize) -> &[String] {
+        self.replicas.get(index).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The replicas of a CLUSTER SLOTS range: the `[host, port, ...]` entries after its master.
+/// One whose endpoint its node does not know (`?`) or that is not an entry is left out; an
+/// empty host is the asked node's, as for the master.
+fn replicas(entries: &[Value], asked_host: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in entries {
+        let Some(fields) = entry.as_array().filter(|f| f.len() >= 2) else {
+            continue;
+        };
+        let host = fields[0]
+            .as_bytes()
+            .and_then(|h| std::str::from_utf8(h).ok());
+        let (Some(host), Some(port)) = (host, fields[1].as_int()) else {
+            continue;
+        };
+        let host = match host {
+            "?" => continue,
+            "" => asked_host,
+            host => host,
+        };
+        found.push(format!("{host}:{port}"));
+    }
+    found
 }
 
 fn slot_bound(value: i64) -> Option<Slot> {
@@ -187,6 +234,25 @@ mod tests {
         let owner = topology.slots[Slot::new(5461).unwrap().index()];
         assert_eq!(topology.masters[usize::from(owner)], "127.0.0.1:7001");
         assert!(topology.same_layout(&topology.clone()));
+    }
+
+    #[test]
+    fn replicas_follow_their_master() {
+        let replica = |host: &str, port| Value::Array(Some(vec![bulk(host), Value::Integer(port)]));
+        let mut with_replicas = range(0, 8191, "h", 1);
+        if let Value::Array(Some(fields)) = &mut with_replicas {
+            fields.push(replica("h", 4));
+            fields.push(replica("?", 5));
+            fields.push(replica("", 6));
+        }
+        let reply = Value::Array(Some(vec![with_replicas, range(8192, 16383, "h", 2)]));
+        let topology = Topology::from_cluster_slots(&reply, "a:1").unwrap();
+        assert_eq!(topology.replicas_of(0), ["h:4", "a:6"]);
+        assert!(topology.replicas_of(1).is_empty());
+        assert!(topology.same_layout(&topology.clone()));
+        let mut fewer = topology.clone();
+        fewer.replicas[0].pop();
+        assert!(!topology.same_layout(&fewer));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::process::ProcessConfig;
 use super::tls::{with_tls, TlsFlags};
 use super::values::Listen;
 use super::{
-    BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, SentinelConfig, StaticServers,
+    BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, ReadFrom, ReplicaReads,
+    SentinelConfig, StaticServers,
 };
 use crate::auth::Users;
 use crate::error::Error;
@@ -70,6 +71,10 @@ pub struct PoolFlags {
     pub slowlog_max_len: Option<usize>,
     /// `--tls-*` and `--backend-tls-*`.
     pub tls: TlsFlags,
+    /// `--read-from`.
+    pub read_from: Option<ReadFrom>,
+    /// `--max-replica-lag` (zero: no bound).
+    pub max_replica_lag: Option<Duration>,
 }
 
 /// The runtime's [`Config`]s: one per pool of the file (flags over the file's values when it
@@ -147,6 +152,10 @@ pub fn pool_config(
             Vec::new(),
         ),
     };
+    let replica_reads = match pool.upstream() {
+        Upstream::Cluster(cluster) => cluster.replica_reads,
+        Upstream::Servers(_) => defaults.replica_reads,
+    };
     let limits = pool.limits();
     let config = Config {
         name: pool.name().into(),
@@ -173,6 +182,7 @@ pub fn pool_config(
         slowlog_slower_than: limits.slowlog_slower_than,
         slowlog_max_len: limits.slowlog_max_len,
         sidecar: *pool.sidecar(),
+        replica_reads,
         ..defaults
     };
     Ok(with_process(config, process, cores))
@@ -333,6 +343,13 @@ fn apply(config: Config, pool: Option<&PoolConfig>, flags: &PoolFlags) -> Result
             None => config.slowlog_slower_than,
         },
         slowlog_max_len: flags.slowlog_max_len.unwrap_or(config.slowlog_max_len),
+        replica_reads: ReplicaReads {
+            read_from: flags.read_from.unwrap_or(config.replica_reads.read_from),
+            max_lag: match flags.max_replica_lag {
+                Some(lag) => (!lag.is_zero()).then_some(lag),
+                None => config.replica_reads.max_lag,
+            },
+        },
         ..config
     })
 }

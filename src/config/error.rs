@@ -254,6 +254,9 @@ pub enum Problem {
     /// A `tls:` or `backend_tls:` setting that cannot be used (say why).
     #[error("{0}")]
     Tls(String),
+    /// A read policy percore does not have (`read_from:`).
+    #[error("'{0}' is not a read policy: master, prefer-replica, replica or any")]
+    ReadFrom(String),
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod pool;
 pub mod process;
 mod read;
 pub mod reload;
+pub mod replicas;
 mod sidecar;
 pub mod tls;
 mod tls_flags;
@@ -40,6 +41,7 @@ pub use listen::ListenAddr;
 pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 pub use reload::{Loaded, ReloadSource};
+pub use replicas::{ReadFrom, ReplicaReads, DEFAULT_MAX_REPLICA_LAG};
 pub use sidecar::{AsyncWrites, Sidecar};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{hangups, reload_certificates, watch_hangup};
@@ -255,6 +257,9 @@ pub struct Config {
     pub upgrade_socket: Option<PathBuf>,
     /// Sidecar settings: `preconnect`, `databases`, `async_writes`.
     pub sidecar: Sidecar,
+    /// Where read-only commands are read from, and how stale a replica may be (`--read-from`,
+    /// `--max-replica-lag`); a cluster pool's only.
+    pub replica_reads: ReplicaReads,
 }
 
 impl Default for Config {
@@ -291,6 +296,7 @@ impl Default for Config {
             metrics_listen: None,
             upgrade_socket: None,
             sidecar: Sidecar::default(),
+            replica_reads: ReplicaReads::default(),
         }
     }
 }
@@ -382,6 +388,9 @@ impl Config {
             return Err(Error::Config("durations must be greater than zero".into()));
         }
         self.validate_presence()?;
+        if let Some(servers) = &self.servers {
+            replicas::check_static(&servers.pool, &self.replica_reads).map_err(Error::Config)?;
+        }
         Ok(self)
     }
 }

@@ -113,6 +113,8 @@ pub struct ClusterUpstream {
     pub announce: Option<String>,
     /// The other percore instances of a fleet (`--proxy-peers`).
     pub proxy_peers: Vec<String>,
+    /// Replica reads (`read_from`, `max_replica_lag`).
+    pub replica_reads: super::ReplicaReads,
 }
 
 /// A twemproxy upstream: standalone servers and how keys are placed over them.
@@ -258,6 +260,7 @@ pub(super) fn read_pool(
         .iter()
         .chain(PERCORE_KEYS)
         .chain(super::sidecar::SIDECAR_KEYS)
+        .chain(super::replicas::KEYS)
         .copied()
         .collect();
     let fields = reader.fields(line, node, &known)?;

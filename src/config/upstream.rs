@@ -47,6 +47,7 @@ pub(super) fn read_cluster(reader: &mut Reader, fields: &Fields) -> Option<Upstr
         refresh_interval: refresh_interval?,
         announce,
         proxy_peers: proxy_peers?,
+        replica_reads: super::replicas::read_replica_keys(reader, fields),
     }))
 }
 
@@ -75,6 +76,7 @@ pub(super) fn check_announce(
 
 /// `servers:` and the keys of placement, ejection and Sentinel, with nutcracker's defaults.
 pub(super) fn read_servers(reader: &mut Reader, fields: &Fields) -> Option<Upstream> {
+    super::replicas::refuse_keys(reader, fields);
     let servers = fields.get("servers").and_then(|entry| {
         let items = reader.list(entry)?;
         let mut servers = Vec::with_capacity(items.len());

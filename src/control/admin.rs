@@ -174,6 +174,7 @@ fn proxy_info(view: &ProxyView, stats: &[CoreStats]) -> String {
     if let Some(settings) = &view.async_writes {
         background_section(&mut text, settings, stats);
     }
+    super::reads_report::section(&mut text, stats);
     text
 }
 

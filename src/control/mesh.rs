@@ -32,6 +32,7 @@ use glommio::channels::channel_mesh::Senders;
 use super::reload::ConfigUpdate;
 use crate::cluster::topology::Topology;
 use crate::command::pubsub::Kind;
+use crate::control::replica_lag::ReplicaLag;
 use crate::metrics::CoreStats;
 use crate::slowlog::SlowEntry;
 use crate::sync::Signal;
@@ -232,6 +233,9 @@ pub enum Notice {
         /// `slowlog-max-len`, if set.
         max_len: Option<usize>,
     },
+    /// The lag watcher's verdicts on every replica (`control::replica_lag`): which ones
+    /// reads may go to.
+    Replicas(Arc<[ReplicaLag]>),
 }
 
 /// How many MONITOR clients a core has. Versioned, because a core's updates can travel by

@@ -4,9 +4,11 @@
 //! - [`mesh`]: the cross-core channels and stats gathers;
 //! - [`refresh`]: the topology refresher (on core 0);
 //! - [`reload`]: a reloaded configuration on its way to every core;
+//! - [`replica_lag`]: how far behind each replica is, from its master's INFO replication;
 //! - [`sentinel`]: the Sentinel watcher of a data-store pool (on core 0);
 //! - [`peers`]: the health check of the other percore instances of a fleet (on core 0);
-//! - [`admin`]: the text of `PROXY INFO` and `PROXY LATENCY`;
+//! - [`admin`]: the text of `PROXY INFO` and `PROXY LATENCY` ([`reads_report`]: its replica
+//!   reads);
 //! - [`info`], [`info_merge`], `info_rules`: the text of `INFO`, and the masters' INFO merged
 //!   for it field by field;
 //! - [`nutstats`]: nutcracker's JSON stats and `-D` descriptions, [`prometheus`]: `/metrics`,
@@ -24,6 +26,8 @@ pub mod mesh;
 pub mod nutstats;
 pub mod peers;
 pub mod prometheus;
+pub mod reads_report;
 pub mod refresh;
 pub mod reload;
+pub mod replica_lag;
 pub mod sentinel;

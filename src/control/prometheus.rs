@@ -15,7 +15,7 @@ use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, NoLabelSet
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::metrics::{CoreStats, PoolSnapshot, ServerStats, Snapshot};
+use crate::metrics::{CoreStats, PoolSnapshot, ReplicaStats, ServerStats, Snapshot};
 
 /// The `Content-Type` of a `/metrics` reply.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -168,6 +168,12 @@ const SERVER_COUNTERS: &[(&str, &str, ServerFigure)] = &[
         "Requests answered with an error because the server was down or its connection failed.",
         |s| s.failed,
     ),
+    (
+        "percore_server_reads",
+        "Read-only requests a read policy (--read-from, READONLY clients) sent to the server: \
+         replica reads, and reads that fell back to the master.",
+        |s| s.reads,
+    ),
 ];
 
 /// The `/metrics` text for `snapshot`.
@@ -266,6 +272,7 @@ impl Collector for Scrape {
             redirects,
         )?;
         server_families(&mut encoder, pools)?;
+        replica_families(&mut encoder, pools)?;
         latency(&mut encoder, pools)
     }
 }
@@ -312,6 +319,33 @@ fn server_families(encoder: &mut DescriptorEncoder, pools: &[PoolSnapshot]) -> f
         MetricType::Counter,
         ends,
     )
+}
+
+/// The replicas of a cluster pool as each core reads from them: in rotation or not, and
+/// their lag at the last check.
+fn replica_families(encoder: &mut DescriptorEncoder, pools: &[PoolSnapshot]) -> fmt::Result {
+    let replicas = |figure: &dyn Fn(&ReplicaStats) -> Option<u64>| {
+        per_core(pools, |_, core| {
+            let each = core.reads.replicas.iter().filter_map(|replica| {
+                let labels = vec![
+                    ("replica", replica.addr.clone()),
+                    ("master", replica.master.clone()),
+                ];
+                figure(replica).map(|value| (labels, value))
+            });
+            each.collect()
+        })
+    };
+    let help = "1 if the core sends reads to the replica now (its lag within \
+                --max-replica-lag and its connections up), else 0.";
+    let rotation = replicas(&|r| Some(u64::from(r.in_rotation)));
+    let name = "percore_replica_in_rotation";
+    family(encoder, name, help, MetricType::Gauge, rotation)?;
+    let help = "How far behind its master the replica was at the last lag check: the time \
+                since the master had no more than the replica has.";
+    let lag = replicas(&|r| r.lag_ms);
+    let name = "percore_replica_lag_milliseconds";
+    family(encoder, name, help, MetricType::Gauge, lag)
 }
 
 /// `percore_request_duration_seconds`: each core's latency histogram (time from reading a
@@ -405,6 +439,14 @@ mod tests {
         counters.request(10);
         core.servers = vec![counters.snapshot("h:1", Queues::default())];
         core.serving = true;
+        core.reads.replicas = vec![ReplicaStats {
+            addr: "h:2".into(),
+            master: "h:1".into(),
+            in_rotation: true,
+            lag_state: "ok",
+            lag_ms: Some(120),
+            link: "up",
+        }];
         let snapshot = Snapshot {
             uptime: Duration::from_secs(4),
             timestamp: 0,
@@ -430,6 +472,9 @@ mod tests {
             "percore_pool_serving{pool=\"a\\\"b\"} 1",
             "percore_server_requests_total{pool=\"a\\\"b\",core=\"1\",server=\"h:1\"} 1",
             "percore_errors_total{pool=\"a\\\"b\",core=\"1\",kind=\"auth\"} 0",
+            "percore_server_reads_total{pool=\"a\\\"b\",core=\"1\",server=\"h:1\"} 0",
+            "percore_replica_in_rotation{pool=\"a\\\"b\",core=\"1\",replica=\"h:2\",master=\"h:1\"} 1",
+            "percore_replica_lag_milliseconds{pool=\"a\\\"b\",core=\"1\",replica=\"h:2\",master=\"h:1\"} 120",
             "percore_request_duration_seconds_bucket{pool=\"a\\\"b\",core=\"1\",le=\"0.0001\"} 1",
             "percore_request_duration_seconds_bucket{pool=\"a\\\"b\",core=\"1\",le=\"0.005\"} 2",
             "percore_request_duration_seconds_bucket{pool=\"a\\\"b\",core=\"1\",le=\"+Inf\"} 2",

@@ -46,6 +46,9 @@ pub struct ServerCounters {
     connects: Cell<u64>,
     /// Connections made again after a failure (a shared connection's reconnect).
     reconnects: Cell<u64>,
+    /// Read-only requests a read policy sent to the server (`--read-from` other than
+    /// master, or a READONLY client): replica reads, and those that fell back to the master.
+    reads: Cell<u64>,
 }
 
 impl ServerCounters {
@@ -61,6 +64,12 @@ impl ServerCounters {
     pub fn response(&self, len: usize) {
         add(&self.responses, 1);
         add(&self.response_bytes, len as u64);
+    }
+
+    /// One read a read policy sent to the server.
+    #[inline]
+    pub fn read(&self) {
+        add(&self.reads, 1);
     }
 
     /// `n` requests failed: the server was down, or their connection failed.
@@ -106,6 +115,7 @@ impl ServerCounters {
             &self.timed_out,
             &self.connects,
             &self.reconnects,
+            &self.reads,
         ] {
             counter.set(0);
         }
@@ -126,6 +136,7 @@ impl ServerCounters {
             connections: self.connections.get(),
             connects: self.connects.get(),
             reconnects: self.reconnects.get(),
+            reads: self.reads.get(),
             queues,
         }
     }
@@ -186,6 +197,8 @@ pub struct ServerStats {
     pub connects: u64,
     /// Connections made again after a failure.
     pub reconnects: u64,
+    /// Reads a read policy sent to it.
+    pub reads: u64,
     /// What waits on its connections now.
     pub queues: Queues,
 }
@@ -204,6 +217,7 @@ impl ServerStats {
         self.connections += other.connections;
         self.connects += other.connects;
         self.reconnects += other.reconnects;
+        self.reads += other.reads;
         self.queues.add(other.queues);
     }
 }

@@ -10,7 +10,8 @@
 //! Each connection speaks one protocol ([`Protocol`]): RESP3 connections (for RESP3 clients)
 //! start with `HELLO 3`, and with `--backend-password` every connection authenticates first;
 //! a static pool's connections then select the pool's `redis_db` (as nutcracker does on every
-//! server connection). Nothing else is sent until the node has accepted that handshake.
+//! server connection), and a replica's connection sends READONLY (`replica`, for replica
+//! reads). Nothing else is sent until the node has accepted that handshake.
 //!
 //! Failure model: a connect error, a refused handshake, a reset, garbage from the node, or a
 //! request older than `--backend-timeout` (a dedicated connection: its own patience) ends the
@@ -19,7 +20,8 @@
 //! it is down, new requests fail at once. A static pool's connection instead tries again at
 //! once for a request that comes while it is down (as nutcracker does), which waits for that
 //! attempt. In cache mode each end counts as a failure of the server, and a connection's
-//! first reply as a sign of life (`shard::eject`).
+//! first reply as a sign of life (`shard::eject`). A replica's connection that ends sends the
+//! reads it held to another node instead of failing them.
 //!
 //! Background writes (`async_writes`), whose clients have had their `+OK` already, are not
 //! failed with the rest: they go back to the front of the queue, in order, and are sent
@@ -53,6 +55,7 @@ use super::{eject, greeting};
 mod keep;
 mod outbound;
 mod queue;
+mod replica;
 mod stats;
 mod watch;
 mod wire;
@@ -106,6 +109,12 @@ pub struct Backend {
     /// `SELECT db`, sent after the handshake, for a static pool with a `redis_db` (no other
     /// database than 0 exists in a cluster).
     select: Option<Bytes>,
+    /// `READONLY`, sent after the handshake on a replica's connection (`shard::replica`),
+    /// so that the replica serves reads of its master's slots instead of redirecting them.
+    readonly: Option<Bytes>,
+    /// Connected and greeted since the last failure, or not failed yet: a replica is read
+    /// from only while its connections are.
+    ready: Cell<bool>,
     state: Cell<State>,
     /// The connection has greeted its node and serves requests now (what `preconnect` waits
     /// for before the pool listens).
@@ -152,6 +161,8 @@ impl Backend {
             protocol,
             handshake: RefCell::new(handshake(protocol, auth)),
             select: None,
+            readonly: None,
+            ready: Cell::new(true),
             state: Cell::new(State::Open),
             up: Cell::new(false),
             down_since: Cell::new(None),
@@ -334,6 +345,7 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             backend.down_since.set(Some(Instant::now()));
         }
         *backend.last_failure.borrow_mut() = error.cause();
+        backend.read_elsewhere(&shard);
         backend.fail_all(&error);
         // A static pool in cache mode counts it, and may eject the server.
         eject::backend_failed(&shard, &node);
@@ -344,14 +356,14 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             false => pause.await,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if !shard.serves(&node) && backend.pending() == 0 {
+        if !backend.in_topology(&shard) && backend.pending() == 0 {
             info!(
                 core,
                 pool = shard.pool_name(),
                 node,
                 "node left the topology, closing its backend"
             );
-            shard.forget_node(&node);
+            backend.forget(&shard);
             return;
         }
     }
@@ -402,11 +414,20 @@ pub async fn run_dedicated(shard: Rc<Shard>, backend: Rc<Backend>) {
     }
 }
 
-/// Sends the connection's handshake and then its SELECT, those it has ([`greeting::greet`]).
+/// Sends the connection's handshake, its SELECT and its READONLY, those it has
+/// ([`greeting::greet`]); the connection is ready once the node has accepted them.
 async fn greet(backend: &Backend, stream: &Stream, timeout: Duration) -> Result<(), BackendError> {
     let handshake = backend.handshake();
-    let requests = [&handshake, &backend.select].into_iter().flatten();
-    greeting::greet(&backend.addr, requests, stream, timeout).await
+    let requests = [&handshake, &backend.select, &backend.readonly];
+    greeting::greet(
+        &backend.addr,
+        requests.into_iter().flatten(),
+        stream,
+        timeout,
+    )
+    .await?;
+    backend.ready.set(true);
+    Ok(())
 }
 
 /// Runs one connection until it fails; returns why.

@@ -4,7 +4,7 @@
 //!
 //! Fields percore has no equivalent for (query buffer sizes, database other than 0) are shown
 //! as a fresh Redis client would show them; the output fields are the client's own reply
-//! queue, and `flags=P`, `sub`, `psub`, `ssub` its subscriptions.
+//! queue, `flags=P`, `sub`, `psub`, `ssub` its subscriptions, and `flags=r` a READONLY client.
 
 use std::fmt::Write;
 use std::time::Instant;
@@ -45,19 +45,7 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
         now.saturating_duration_since(identity.created).as_secs(),
         now.saturating_duration_since(identity.last_active())
             .as_secs(),
-        // O: a monitor, P: a subscriber, U: over a Unix socket, in Redis's order.
-        match (
-            shard.is_monitor(identity.id),
-            client.pubsub.is_active(),
-            matches!(identity.local, Some(Endpoint::Unix(_))),
-        ) {
-            (true, _, false) => "O",
-            (true, _, true) => "OU",
-            (false, true, false) => "P",
-            (false, true, true) => "PU",
-            (false, false, true) => "U",
-            (false, false, false) => "N",
-        },
+        flags(shard, client),
         super::sidecar::select::db_of(shard, client),
         subs[0],
         subs[1],
@@ -73,6 +61,29 @@ pub fn describe(shard: &Shard, client: &ClientState) -> String {
     );
     line.push('\n');
     line
+}
+
+/// CLIENT LIST's flags, in Redis's order: O a monitor, P a subscriber, U over a Unix
+/// socket, r READONLY; N none of them.
+fn flags(shard: &Shard, client: &ClientState) -> String {
+    let identity = &client.identity;
+    let mut flags = String::with_capacity(4);
+    let unix = matches!(identity.local, Some(Endpoint::Unix(_)));
+    match (shard.is_monitor(identity.id), client.pubsub.is_active()) {
+        (true, _) => flags.push('O'),
+        (false, true) => flags.push('P'),
+        (false, false) => {}
+    }
+    if unix {
+        flags.push('U');
+    }
+    if identity.reads_replicas() {
+        flags.push('r');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    flags
 }
 
 /// Whether `client` is one the filter names.

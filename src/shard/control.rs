@@ -118,6 +118,7 @@ fn heed(shard: &Rc<Shard>, notice: Notice) {
         Notice::Eject { server, until } => super::eject::heed(shard, server, until),
         // Sent on the control mesh (`shard::pools`), never a pool's.
         Notice::Config(_) => {}
+        Notice::Replicas(verdicts) => super::replica::heed(shard, verdicts),
     }
 }
 
@@ -131,6 +132,7 @@ pub(super) fn spawn_refresher(shard: &Rc<Shard>) {
         config: Box::new(move || weak.upgrade().map_or_else(Default::default, |s| s.config())),
         wanted: shard.refresh_wanted.clone(),
     };
+    super::replica_watch::spawn(shard);
     let task = glommio::spawn_local({
         let shard = shard.clone();
         async move {
@@ -256,6 +258,7 @@ impl Shard {
         if let Some(writes) = &self.background_writes {
             stats.background = writes.stats();
         }
+        stats.reads = self.read_stats();
         self.pubsub.stats(&mut stats.pubsub);
         if reset_latency {
             self.metrics.reset_latency();

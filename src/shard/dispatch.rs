@@ -15,6 +15,7 @@ use crate::command::keys::Args;
 use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
 use crate::command::static_pool;
 use crate::command::table::GENERATED_FROM;
+use crate::config::ReadFrom;
 use crate::error::BackendError;
 use crate::metrics::Counters;
 use crate::resp::{encode, Protocol};
@@ -26,6 +27,7 @@ use super::gate;
 use super::local;
 use super::monitor;
 use super::pubsub;
+use super::replica;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::session;
 use super::sidecar::background;
@@ -139,8 +141,12 @@ pub fn dispatch(
         Some(writes) => background::acknowledge(writes, client, (&route, command), &view, reply_to),
     };
     let lane = identity.lane();
-    let outbound =
-        |frame, reply_to, slot| Outbound::new(frame, reply_to, slot, protocol, started).on(lane);
+    let reads = replica::policy(shard, identity, &route, command);
+    let outbound = |frame, reply_to, slot| {
+        Outbound::new(frame, reply_to, slot, protocol, started)
+            .on(lane)
+            .reading(reads)
+    };
     match route {
         Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
         Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
@@ -165,8 +171,12 @@ pub fn dispatch(
     Control::Continue
 }
 
-/// Sends a request to the master of its slot (or any master when it has none).
+/// Sends a request to the master of its slot (or any master when it has none); a read that
+/// follows a read policy, to the node the policy chooses.
 pub fn forward(shard: &Rc<Shard>, out: Outbound) {
+    if out.read_from != ReadFrom::Master {
+        return replica::forward(shard, out);
+    }
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
         None => out.reply_to.deliver(shard.unserved()),
@@ -191,7 +201,7 @@ fn split(shard: &Rc<Shard>, kind: SplitKind, args: &FrameArgs, whole: Outbound) 
             index,
         };
         let out = Outbound::new(request, part, Some(slot), whole.protocol, whole.sent);
-        forward(shard, out.on(whole.lane));
+        forward(shard, out.on(whole.lane).reading(whole.read_from));
     }
 }
 

@@ -1,7 +1,7 @@
 //! Who a client connection is, and what it chose for itself: its id and addresses, the user it
 //! logged in as, its protocol, its database, the name and library it gave, and what it did
-//! last. `HELLO`, `AUTH`, `SELECT`, `CLIENT SETNAME/SETINFO` change it; `CLIENT
-//! LIST/INFO/KILL` read it.
+//! last. `HELLO`, `AUTH`, `SELECT`, `CLIENT SETNAME/SETINFO`, `READONLY/READWRITE` change it;
+//! `CLIENT LIST/INFO/KILL` read it.
 //!
 //! Kept apart from the reply queue ([`super::client::ClientState`]), which is the request
 //! path's; the request path only stamps the last command and its time here, two stores.
@@ -48,6 +48,9 @@ pub struct Identity {
     /// pool's (`SELECT`, one-server pools), its own connection when the pool writes in the
     /// background. The default for everyone else.
     lane: Cell<Lane>,
+    /// READONLY (until READWRITE or RESET): the client's reads go to replicas, as a
+    /// cluster's replica would serve them (`shard::replica`).
+    read_replicas: Cell<bool>,
 }
 
 impl Identity {
@@ -69,11 +72,23 @@ impl Identity {
             restricted: Cell::new(false),
             protocol: Cell::new(Protocol::Resp2),
             lane: Cell::new(Lane::default()),
+            read_replicas: Cell::new(false),
         };
         if let Some(user) = users.initial() {
             identity.log_in(users, user);
         }
         identity
+    }
+
+    /// Whether the client sent READONLY (and no READWRITE or RESET since).
+    #[inline]
+    pub fn reads_replicas(&self) -> bool {
+        self.read_replicas.get()
+    }
+
+    /// READONLY (`true`) or READWRITE.
+    pub fn set_read_replicas(&self, on: bool) {
+        self.read_replicas.set(on);
     }
 
     /// Records a request: when, and which command.

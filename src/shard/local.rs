@@ -33,6 +33,7 @@ use super::kill;
 use super::monitor;
 use super::pubsub;
 use super::reload;
+use super::replica;
 use super::reply_to::ReplyTo;
 use super::session;
 use super::sidecar;
@@ -66,7 +67,7 @@ pub fn answer(
             client_command::answer(shard, client, args, reply_to);
             return Control::Continue;
         }
-        Local::ReadMode => Bytes::from_static(encode::OK),
+        Local::ReadMode => replica::read_mode(shard, &client.identity, args),
         Local::KeySlot => {
             let mut out = BytesMut::with_capacity(8);
             encode::integer(&mut out, i64::from(Slot::for_key(args.get(2)).get()));

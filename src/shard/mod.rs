@@ -17,6 +17,7 @@
 //! - [`pubsub`]: the core's pub/sub hub, its subscription connections and fan-out;
 //! - [`slot_map`]: the core's replica of the slot-to-master map;
 //! - [`sidecar`]: preconnect, SELECT of a one-server pool, background writes;
+//! - [`replica`], [`replica_watch`]: replica reads, and the watcher of the replicas' lag;
 //! - [`observe`]: the admin ports on core 0 (nutcracker's stats, `/metrics`, `/health`), which
 //!   gather every core's stats over the mesh;
 //! - [`pools`], [`reload`], [`reconfigure`]: the core's pools and its end of the process's
@@ -61,6 +62,8 @@ mod pools;
 mod pubsub;
 mod reconfigure;
 mod reload;
+mod replica;
+mod replica_watch;
 mod reply_to;
 mod run;
 
@@ -321,7 +324,7 @@ impl Shard {
 
     /// Drops a node whose connections have ended.
     fn forget_node(&self, addr: &str) {
-        self.pool.forget(addr);
+        self.pool.forget(addr, false);
     }
 
     /// Asks the refresher for a new topology soon; repeated asks are folded together.
@@ -347,7 +350,8 @@ impl Shard {
             return;
         }
         let nodes = topology.masters.iter().map(|m| self.node(m)).collect();
-        let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes);
+        let map = SlotMap::new(topology.epoch, topology.slots.clone(), nodes)
+            .with_replicas(replica::sets(self, topology));
         *self.slot_map.borrow_mut() = map;
         self.unreachable.borrow_mut().take();
         self.topology_applied.notify();

@@ -1,5 +1,6 @@
 //! The backend connections of this core to one master ([`Node`]), and the core's pool of
-//! nodes by address.
+//! nodes by address. A replica read from (`shard::replica`) is a node too, kept apart from
+//! the masters' because its connections are in READONLY mode.
 //!
 //! Nodes outlive topology changes: when a new topology arrives, masters that stay keep their
 //! connections. A node is made on first use (from a topology or a MOVED/ASK naming a node not
@@ -21,6 +22,7 @@ use crate::metrics::{Queues, ServerCounters, ServerStats};
 use crate::resp::Protocol;
 
 use super::backend::{self, Backend, Lane, Outbound};
+use super::replica::Verdicts;
 use super::Shard;
 
 /// This core's connections to one master.
@@ -41,6 +43,11 @@ pub struct Node {
     /// Its server left the pool in a reload: its connections close once idle, and a request
     /// for the address gets a new node.
     retiring: Cell<bool>,
+    /// A replica's node (`shard::replica`): its connections send READONLY first, and
+    /// it is read from only while `lag_ok` and its connections are up.
+    replica: bool,
+    /// The lag watcher's last verdict allows reads (always, for a master).
+    lag_ok: Cell<bool>,
 }
 
 impl Node {
@@ -57,7 +64,7 @@ impl Node {
         }
         let conns = &self.conns[protocol.index()];
         if conns.borrow().is_empty() {
-            *conns.borrow_mut() = open(shard, &self.addr, protocol, &self.counters);
+            *conns.borrow_mut() = open(shard, &self.addr, protocol, &self.counters, self.replica);
         }
         let conns = conns.borrow();
         let index = match lane.pin {
@@ -83,7 +90,8 @@ impl Node {
         if let Some(conn) = found {
             return conn;
         }
-        let conn = connect(shard, &self.addr, protocol, &self.counters, u32::from(db));
+        let (addr, counters) = (&self.addr, &self.counters);
+        let conn = connect(shard, addr, protocol, counters, u32::from(db), self.replica);
         self.other_dbs.borrow_mut().push((db, index, conn.clone()));
         conn
     }
@@ -101,6 +109,33 @@ impl Node {
 }
 
 impl Node {
+    /// Whether reads may go to this replica now: its lag is within the bound and each of its
+    /// connections is up (connected and greeted since its last failure, or not failed yet).
+    pub fn in_rotation(&self) -> bool {
+        self.lag_ok.get() && self.connected()
+    }
+
+    /// Whether each of the node's connections is up.
+    pub fn connected(&self) -> bool {
+        let ready = |conns: &RefCell<Vec<Rc<Backend>>>| conns.borrow().iter().all(|c| c.is_ready());
+        self.conns.iter().all(ready)
+    }
+
+    /// Whether the lag watcher's last verdict allows reads from this replica.
+    pub fn lag_ok(&self) -> bool {
+        self.lag_ok.get()
+    }
+
+    /// Records the lag watcher's verdict on this replica.
+    pub fn set_lag_ok(&self, ok: bool) {
+        self.lag_ok.set(ok);
+    }
+
+    /// Counts one read a read policy sent here.
+    pub fn count_read(&self) {
+        self.counters.read();
+    }
+
     /// Ends the node's connections (it left the layout: a Sentinel failover): what waits on
     /// them fails, and they are not remade while the node stays out of the layout.
     pub fn retire(&self) {
@@ -131,31 +166,36 @@ impl Node {
     }
 }
 
-/// Opens `--backend-conns` connections to `addr` speaking `protocol`, on the pool's database.
+/// Opens `--backend-conns` connections to `addr` speaking `protocol` (in READONLY mode for
+/// a `replica`).
 fn open(
     shard: &Rc<Shard>,
     addr: &Rc<str>,
     protocol: Protocol,
     counters: &Rc<ServerCounters>,
+    replica: bool,
 ) -> Vec<Rc<Backend>> {
     let config = shard.config();
     (0..config.backend_conns.max(1))
-        .map(|_| connect(shard, addr, protocol, counters, config.database()))
+        .map(|_| connect(shard, addr, protocol, counters, config.database(), replica))
         .collect()
 }
 
-/// Opens one shared connection to `addr` speaking `protocol`, on database `db`.
+/// Opens one shared connection to `addr` speaking `protocol`, on database `db` (in READONLY
+/// mode for a `replica`).
 fn connect(
     shard: &Rc<Shard>,
     addr: &Rc<str>,
     protocol: Protocol,
     counters: &Rc<ServerCounters>,
     db: u32,
+    replica: bool,
 ) -> Rc<Backend> {
     let config = shard.config();
     let auth = config.backend_auth.as_ref();
     let conn = Backend::new(addr.clone(), protocol, auth, counters.clone())
         .selecting(db)
+        .reading_replica(replica)
         .retrying_on_request(config.servers.is_some())
         .retrying_background(config.sidecar.async_writes.map(|on| on.retry_for));
     let conn = Rc::new(conn);
@@ -167,6 +207,12 @@ fn connect(
 #[derive(Default)]
 pub struct Pool {
     nodes: RefCell<HashMap<String, Rc<Node>>>,
+    /// Replicas' nodes by address, apart from the masters': their connections are READONLY
+    /// (a node may be both while a failover settles).
+    replicas: RefCell<HashMap<String, Rc<Node>>>,
+    /// The lag watcher's last verdicts on the replicas, which a replica node made later
+    /// starts from.
+    pub(super) verdicts: Verdicts,
     /// Every server this core has had connections to, by address.
     servers: RefCell<HashMap<String, Rc<ServerCounters>>>,
 }
@@ -180,28 +226,60 @@ impl Pool {
                 return node.clone();
             }
         }
-        let counters = self.counters(addr);
-        let addr: Rc<str> = Rc::from(addr);
-        let node = Rc::new(Node {
-            conns: [
-                RefCell::new(open(shard, &addr, Protocol::Resp2, &counters)),
-                RefCell::new(Vec::new()),
-            ],
-            addr: addr.clone(),
-            next: Cell::new(0),
-            other_dbs: RefCell::new(Vec::new()),
-            counters,
-            retiring: Cell::new(false),
-        });
+        let node = self.make(shard, addr, false, true);
         self.nodes
             .borrow_mut()
             .insert(addr.to_string(), node.clone());
         node
     }
 
-    /// Drops the node for `addr` (its connection tasks have ended).
-    pub fn forget(&self, addr: &str) {
-        self.nodes.borrow_mut().remove(addr);
+    /// The replica node for `addr`, made and connected (RESP2, READONLY) if new, read from
+    /// once `lag_ok` (the lag watcher's verdict on it so far).
+    pub fn replica(&self, shard: &Rc<Shard>, addr: &str, lag_ok: bool) -> Rc<Node> {
+        if let Some(node) = self.replicas.borrow().get(addr) {
+            return node.clone();
+        }
+        let node = self.make(shard, addr, true, lag_ok);
+        let mut replicas = self.replicas.borrow_mut();
+        replicas.insert(addr.to_string(), node.clone());
+        node
+    }
+
+    /// A node for `addr` with its RESP2 connections opened.
+    fn make(&self, shard: &Rc<Shard>, addr: &str, replica: bool, lag_ok: bool) -> Rc<Node> {
+        let counters = self.counters(addr);
+        let addr: Rc<str> = Rc::from(addr);
+        Rc::new(Node {
+            conns: [
+                RefCell::new(open(shard, &addr, Protocol::Resp2, &counters, replica)),
+                RefCell::new(Vec::new()),
+            ],
+            addr,
+            next: Cell::new(0),
+            other_dbs: RefCell::new(Vec::new()),
+            counters,
+            retiring: Cell::new(false),
+            replica,
+            lag_ok: Cell::new(lag_ok),
+        })
+    }
+
+    /// Drops the node for `addr` (its connection tasks have ended); `replica`: the replica's.
+    pub fn forget(&self, addr: &str, replica: bool) {
+        match replica {
+            true => self.replicas.borrow_mut().remove(addr),
+            false => self.nodes.borrow_mut().remove(addr),
+        };
+    }
+
+    /// Every replica node this core has made.
+    pub fn replica_nodes(&self) -> Vec<Rc<Node>> {
+        self.replicas.borrow().values().cloned().collect()
+    }
+
+    /// The replica node for `addr`, if this core has made it.
+    pub fn made_replica(&self, addr: &str) -> Option<Rc<Node>> {
+        self.replicas.borrow().get(addr).cloned()
     }
 
     /// Drops the node for `addr` if it is one whose server left the pool (not a new one made
@@ -237,7 +315,8 @@ impl Pool {
             .iter()
             .map(|(addr, counters)| {
                 let mut queues = Queues::default();
-                if let Some(node) = nodes.get(addr) {
+                let replica = self.replicas.borrow().get(addr).cloned();
+                for node in nodes.get(addr).into_iter().chain(replica.as_ref()) {
                     node.each_conn(|backend| queues.add(backend.queues()));
                 }
                 counters.snapshot(addr, queues)

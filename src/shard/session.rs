@@ -399,6 +399,7 @@ pub fn reset(shard: &Rc<Shard>, client: &Rc<ClientState>, reply_to: ReplyTo) {
     identity.set_protocol(Protocol::Resp2);
     // Back on the database a new connection starts on: the pool's.
     identity.select(None);
+    identity.set_read_replicas(false);
     let users = &shard.config().users;
     match users.initial() {
         Some(user) => identity.log_in(users, user),

@@ -1,4 +1,5 @@
-//! This core's replica of the slot map: slot -> master -> this core's connections to it.
+//! This core's replica of the slot map: slot -> master -> this core's connections to it, and
+//! each master's replicas (for replica reads).
 //!
 //! Built from each topology the refresher publishes, and patched in place by MOVED so the
 //! core routes correctly at once without waiting for the next refresh. Only this core reads
@@ -10,6 +11,7 @@ use crate::cluster::slot::{Slot, SLOT_COUNT};
 use crate::cluster::topology::UNASSIGNED;
 
 use super::pool::Node;
+use super::replica::ReplicaSet;
 
 /// Slot map replica of one core.
 pub struct SlotMap {
@@ -21,6 +23,9 @@ pub struct SlotMap {
     nodes: Vec<Rc<Node>>,
     /// How many of `nodes` came from the topology (the rest from MOVED).
     masters: usize,
+    /// The replicas of each topology master, by its index in `nodes` (none for the masters
+    /// learned from MOVED): what replica reads choose from.
+    replicas: Vec<Rc<ReplicaSet>>,
 }
 
 impl Default for SlotMap {
@@ -30,6 +35,7 @@ impl Default for SlotMap {
             slots: vec![UNASSIGNED; SLOT_COUNT].into_boxed_slice(),
             nodes: Vec::new(),
             masters: 0,
+            replicas: Vec::new(),
         }
     }
 }
@@ -43,7 +49,41 @@ impl SlotMap {
             slots,
             nodes,
             masters,
+            replicas: Vec::new(),
         }
+    }
+
+    /// This map, with the replicas of each of its masters (in topology order).
+    pub fn with_replicas(mut self, replicas: Vec<Rc<ReplicaSet>>) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The replicas of the master serving `slot`, if it has any this map knows of.
+    #[inline]
+    pub fn replicas_for(&self, slot: Slot) -> Option<&Rc<ReplicaSet>> {
+        self.replicas.get(usize::from(self.slots[slot.index()]))
+    }
+
+    /// Each topology master with its replicas.
+    pub fn replica_sets(&self) -> impl Iterator<Item = (&Rc<Node>, &Rc<ReplicaSet>)> {
+        self.nodes.iter().zip(&self.replicas)
+    }
+
+    /// The first and last slot of the run of slots around `slot` that one master serves
+    /// (for an error naming them).
+    pub fn range_of(&self, slot: Slot) -> (usize, usize) {
+        let at = slot.index();
+        let owner = self.slots[at];
+        let first = self.slots[..at]
+            .iter()
+            .rposition(|&s| s != owner)
+            .map_or(0, |i| i + 1);
+        let last = self.slots[at..]
+            .iter()
+            .position(|&s| s != owner)
+            .map_or(self.slots.len() - 1, |i| at + i - 1);
+        (first, last)
     }
 
     /// Epoch of the topology this was built from (0: none yet).
@@ -107,5 +147,25 @@ impl SlotMap {
             .iter()
             .position(|n| &*n.addr == addr)
             .is_some_and(|index| self.slots.iter().any(|&s| usize::from(s) == index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_of_slots_around_a_slot() {
+        let mut slots = vec![UNASSIGNED; SLOT_COUNT];
+        slots[..100].fill(0);
+        slots[100..200].fill(1);
+        slots[200..].fill(0);
+        let map = SlotMap::new(1, slots.into_boxed_slice(), Vec::new());
+        let at = |slot| map.range_of(Slot::new(slot).unwrap());
+        assert_eq!(at(0), (0, 99));
+        assert_eq!(at(99), (0, 99));
+        assert_eq!(at(150), (100, 199));
+        assert_eq!(at(16383), (200, 16383));
+        assert!(map.replicas_for(Slot::new(5).unwrap()).is_none());
     }
 }

@@ -713,6 +713,30 @@ impl RedisCluster {
         });
     }
 
+    /// Waits until every running node's CLUSTER SLOTS lists `replicas` replicas for every
+    /// range: right after the cluster is made, the replicas are known to the others only once
+    /// gossip has carried them (a second or so), and a proxy asking earlier sees none.
+    pub fn wait_replicas_listed(&self, replicas: usize) {
+        let ports: Vec<u16> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect();
+        wait_until("every node to list the replicas", READY_TIMEOUT, || {
+            ports.iter().all(|&port| {
+                let Some(Value::Array(Some(ranges))) = try_cmd(port, "CLUSTER SLOTS") else {
+                    return false;
+                };
+                ranges.iter().all(|range| match range {
+                    // first, last, master, then one entry per replica.
+                    Value::Array(Some(fields)) => fields.len() == 3 + replicas,
+                    _ => false,
+                })
+            })
+        });
+    }
+
     /// `host:port` of every node, comma separated, for `--cluster`.
     pub fn seeds(&self) -> String {
         let list: Vec<String> = self

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::cluster::slot::Slot;
+use crate::config::ReadFrom;
 use crate::resp::Protocol;
 
 use crate::shard::reply_to::ReplyTo;
@@ -47,6 +48,9 @@ pub struct Outbound {
     pub patience: Option<Duration>,
     /// Which of the node's connections of `protocol` it goes on.
     pub lane: Lane,
+    /// The read policy a read-only request follows (`shard::replica`); `Master` for every
+    /// other request, and for every request of a pool and client that read masters.
+    pub read_from: ReadFrom,
 }
 
 impl Outbound {
@@ -68,12 +72,20 @@ impl Outbound {
             sent: started,
             patience: None,
             lane: Lane::default(),
+            read_from: ReadFrom::Master,
         }
     }
 
     /// This request, on `lane`'s connections.
     pub fn on(mut self, lane: Lane) -> Self {
         self.lane = lane;
+        self
+    }
+
+    /// This request, following the read policy `read_from`.
+    #[inline]
+    pub fn reading(mut self, read_from: ReadFrom) -> Self {
+        self.read_from = read_from;
         self
     }
 

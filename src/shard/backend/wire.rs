@@ -19,6 +19,7 @@ use super::super::reply_to::ReplyTo;
 use super::super::sidecar::background;
 use super::super::{dispatch, eject, Shard};
 use super::queue::shrink_if_idle;
+use super::replica;
 use super::{Backend, Outbound, HOLD_BATCH, HOLD_ROUNDS, READ_BUFFER};
 
 /// Writes queued requests, all that are queued in one gathered write, each from the client's
@@ -111,6 +112,10 @@ pub(super) async fn read_replies(
         let out = match reply.first() == Some(&b'-') && out.reply_to.follows_redirects() {
             false => out,
             true => {
+                if backend.refuses_read(&out, &reply) {
+                    replica::refused(shard, &backend.addr, out, reply);
+                    continue;
+                }
                 if let Some(redirect) = parse_redirect(&reply) {
                     dispatch::redirect(shard, &backend.addr, out, redirect, &reply);
                     continue;
