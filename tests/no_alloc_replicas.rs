@@ -35,11 +35,7 @@ const PIPELINE: usize = 50;
 
 /// `calls` of `cmdstat_get` on a node.
 fn gets(port: u16) -> u64 {
-    let info = Conn::connect(port).cmd_str("INFO commandstats").text();
-    info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_get:calls="))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
+    common::command_calls(port, "get")
 }
 
 /// Sends `requests` (cycling) `count` times, `depth` at a time, over one connection with a

@@ -2,7 +2,8 @@
 //! through the pools that stay: a static pool's servers changed (keys then land where the real
 //! nutcracker puts them under the new list), a pool added, a pool removed (it stops listening
 //! and its clients are closed), a user's password rotated, the backend password rotated; not
-//! one request of a pool that stays fails. An invalid file changes nothing and says why.
+//! one request of a pool that stays fails. A cluster pool's read policy and lag bound change
+//! where its reads go. An invalid file changes nothing and says why.
 
 mod common;
 
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::nutcracker::{free_ports, Nutcracker};
 use common::pool::{flush, placement, set_all};
 use common::{
-    key_on_each_master, try_cmd, wait_until, Conn, Proxy, RedisCluster, RedisServer, Value,
+    command_calls, key_on_each_master, try_cmd, wait_until, Conn, Proxy, RedisCluster, RedisServer,
+    Value,
 };
 use tempfile::TempDir;
 
@@ -627,6 +629,82 @@ fn a_cluster_pool_takes_new_users_and_limits_and_its_clients_go_on() {
         .count();
     assert!(refused >= 2, "{refused} refused");
     assert_eq!(app.cmd_str(&format!("GET {}", keys[0].1)), Value::bulk("1"));
+}
+
+#[test]
+fn a_cluster_pool_changes_its_read_policy_and_lag_bound() {
+    let cluster = RedisCluster::start(3, 1);
+    cluster.wait_replicas_listed(1);
+    let taken: HashSet<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let text = |port: u16, read_from: &str, max_lag: &str| {
+        format!(
+            "c:\n  listen: 127.0.0.1:{port}\n  cluster: {}\n  read_from: {read_from}\n  \
+             max_replica_lag: {max_lag}\n",
+            cluster.seeds()
+        )
+    };
+    let (proxy, file, [port]) = start(&taken, 1, |[port]| text(port, "master", "5s"));
+    let keys = key_on_each_master(&cluster, "policy");
+    let mut conn = Conn::connect(port);
+    wait_until("percore to know the cluster", RELOADED, || {
+        keys.iter()
+            .all(|(_, key)| conn.cmd_str(&format!("SET {key} v")) == Value::ok())
+    });
+    let masters = cluster.master_ports();
+    let replicas: Vec<u16> = taken
+        .iter()
+        .copied()
+        .filter(|p| !masters.contains(p))
+        .collect();
+    wait_until("the replicas to have the keys", RELOADED, || {
+        replicas
+            .iter()
+            .all(|&p| Conn::connect(p).cmd_str("DBSIZE") == Value::Int(1))
+    });
+    let gets = |ports: &[u16]| -> u64 { ports.iter().map(|&p| command_calls(p, "get")).sum() };
+    // Reads every key, and says how many GETs the masters and the replicas served.
+    let mut read_all = || {
+        let before = (gets(&masters), gets(&replicas));
+        for (_, key) in &keys {
+            assert_eq!(conn.cmd_str(&format!("GET {key}")), Value::bulk("v"));
+        }
+        (gets(&masters) - before.0, gets(&replicas) - before.1)
+    };
+    assert_eq!(read_all(), (3, 0), "read_from master reads the masters");
+
+    // Replicas only, without a lag bound: read from at once, no verdict awaited.
+    file.write(&text(port, "replica", "0"));
+    let mut admin = Conn::connect(port);
+    assert_eq!(
+        admin.cmd_str("PROXY CONFIG RELOAD"),
+        Value::ok(),
+        "{}",
+        proxy.log()
+    );
+    assert_eq!(read_all(), (0, 3), "read_from replica reads the replicas");
+    let info = admin.cmd_str("PROXY INFO").text();
+    assert!(
+        info.contains("read_from:replica\r\nmax_replica_lag_ms:none\r"),
+        "{info}"
+    );
+
+    // A bound again, and the replicas stay in rotation once judged within it.
+    file.write(&text(port, "prefer-replica", "3s"));
+    assert_eq!(admin.cmd_str("PROXY CONFIG RELOAD"), Value::ok());
+    wait_until(
+        "the lag watcher's verdicts under the new bound",
+        RELOADED,
+        || {
+            let info = admin.cmd_str("PROXY INFO").text();
+            info.contains("max_replica_lag_ms:3000\r") && info.matches(",lag=ok,").count() == 3
+        },
+    );
+    assert_eq!(read_all(), (0, 3), "prefer-replica reads the replicas");
+
+    // Back to the masters.
+    file.write(&text(port, "master", "5s"));
+    assert_eq!(admin.cmd_str("PROXY CONFIG RELOAD"), Value::ok());
+    assert_eq!(read_all(), (3, 0), "read_from master again");
 }
 
 #[test]

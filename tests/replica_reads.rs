@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
+use common::{command_calls, slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
 
 /// How long the proxy may take to bring replicas into rotation (its first lag check comes
 /// within tens of milliseconds; a busy test machine is slow).
@@ -22,16 +22,6 @@ const KEYS: usize = 300;
 
 fn key(i: usize) -> String {
     format!("rr:{i}")
-}
-
-/// `calls` of `cmdstat_<command>` in a node's INFO commandstats (0 before the first).
-fn calls(port: u16, command: &str) -> u64 {
-    let info = Conn::connect(port).cmd_str("INFO commandstats").text();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// MOVED errors a node has sent (INFO errorstats), as a replica answers a write.
@@ -191,8 +181,9 @@ fn reads_land_on_replicas_and_writes_on_masters() {
     write_keys(&proxy, &cluster);
     let masters = cluster.master_ports();
     let replicas = replica_ports(&cluster);
-    let gets = |ports: &[u16]| -> Vec<u64> { ports.iter().map(|&p| calls(p, "get")).collect() };
-    let mgets = |ports: &[u16]| -> u64 { ports.iter().map(|&p| calls(p, "mget")).sum() };
+    let gets =
+        |ports: &[u16]| -> Vec<u64> { ports.iter().map(|&p| command_calls(p, "get")).collect() };
+    let mgets = |ports: &[u16]| -> u64 { ports.iter().map(|&p| command_calls(p, "mget")).sum() };
     let (masters_before, replicas_before) = (gets(&masters), gets(&replicas));
     let mgets_before = (mgets(&masters), mgets(&replicas));
     read_keys(&mut proxy.conn());
@@ -226,7 +217,7 @@ fn reads_land_on_replicas_and_writes_on_masters() {
             "replica {replica} was sent no write"
         );
     }
-    let set_calls: u64 = masters.iter().map(|&p| calls(p, "set")).sum();
+    let set_calls: u64 = masters.iter().map(|&p| command_calls(p, "set")).sum();
     assert!(set_calls >= KEYS as u64);
     // PROXY INFO counts the reads per node: all on the replicas.
     let section = reads(&proxy);
@@ -253,7 +244,7 @@ fn a_replica_killed_mid_load_costs_no_read() {
     let readers: Vec<_> = (0..4).map(|_| reader(proxy.port, stop.clone())).collect();
     std::thread::sleep(Duration::from_millis(500));
     let victim = replica_ports(&cluster)[0];
-    let before = calls(victim, "get");
+    let before = command_calls(victim, "get");
     assert!(before > 0, "the victim was read from");
     cluster.kill(victim);
     std::thread::sleep(Duration::from_millis(1500));
@@ -314,9 +305,9 @@ fn a_paused_replica_leaves_the_rotation_and_comes_back() {
         "replica back in rotation {:?} after SIGCONT",
         resumed.elapsed()
     );
-    let before = calls(victim, "get");
+    let before = command_calls(victim, "get");
     wait_until("reads on the replica again", SETTLE, || {
-        calls(victim, "get") > before
+        command_calls(victim, "get") > before
     });
     no_read_errors(&stop, reading, "reader");
     writing.join().expect("writer thread");
@@ -446,7 +437,7 @@ fn readonly_gives_one_client_replica_reads() {
     write_keys(&proxy, &cluster);
     let masters = cluster.master_ports();
     let replicas = replica_ports(&cluster);
-    let total = |ports: &[u16]| -> u64 { ports.iter().map(|&p| calls(p, "get")).sum() };
+    let total = |ports: &[u16]| -> u64 { ports.iter().map(|&p| command_calls(p, "get")).sum() };
     // The pool reads masters; a plain client does.
     let mut plain = proxy.conn();
     let before = (total(&masters), total(&replicas));
@@ -493,9 +484,9 @@ fn replica_only_and_any_policies() {
     wait_in_rotation(&proxy, 3);
     write_keys(&proxy, &cluster);
     let masters = cluster.master_ports();
-    let before: u64 = masters.iter().map(|&p| calls(p, "get")).sum();
+    let before: u64 = masters.iter().map(|&p| command_calls(p, "get")).sum();
     read_keys(&mut proxy.conn());
-    let after: u64 = masters.iter().map(|&p| calls(p, "get")).sum();
+    let after: u64 = masters.iter().map(|&p| command_calls(p, "get")).sum();
     assert_eq!(after, before, "replica reads replicas only");
     // Without a replica in rotation, the master's slots answer an error that names them.
     let master = cluster.master_for_slot(0);
@@ -536,12 +527,15 @@ fn replica_only_and_any_policies() {
         replica_line(&proxy, replica).contains("cores_in_rotation=2,")
     });
     let mut conn = proxy.conn();
-    let (m, r) = (calls(master, "get"), calls(replica, "get"));
+    let (m, r) = (command_calls(master, "get"), command_calls(replica, "get"));
     let gets: Vec<Vec<Vec<u8>>> = (0..100)
         .map(|_| vec![b"GET".to_vec(), other.clone().into_bytes()])
         .collect();
     assert!(conn.pipeline(&gets).iter().all(|reply| !reply.is_error()));
-    let (m, r) = (calls(master, "get") - m, calls(replica, "get") - r);
+    let (m, r) = (
+        command_calls(master, "get") - m,
+        command_calls(replica, "get") - r,
+    );
     assert_eq!(m + r, 100);
     assert!(
         (40..=60).contains(&m),
@@ -620,7 +614,7 @@ fn a_moved_from_a_replica_is_followed() {
         || matches!(replica_get(replica), Value::Error(e) if e.starts_with("MOVED")),
     );
     let before = moved(&proxy);
-    let gets_on_to = calls(to, "get");
+    let gets_on_to = command_calls(to, "get");
     // Through the proxy, the read still finds the key: the replica's MOVED is followed to
     // the slot's new master, as any MOVED is, and counted.
     assert_eq!(
@@ -628,5 +622,8 @@ fn a_moved_from_a_replica_is_followed() {
         Value::bulk("here")
     );
     assert!(moved(&proxy) > before, "the MOVED was followed");
-    assert!(calls(to, "get") > gets_on_to, "the new master answered");
+    assert!(
+        command_calls(to, "get") > gets_on_to,
+        "the new master answered"
+    );
 }

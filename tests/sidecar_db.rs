@@ -47,13 +47,7 @@ fn raw(conn: &mut Conn, line: &str) -> String {
 
 /// The `calls` of `cmdstat_select` in the server's INFO commandstats (0 if none).
 fn select_calls(server: &RedisServer) -> u64 {
-    let stats = server.conn().cmd_str("INFO commandstats").text();
-    stats
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_select:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
+    common::command_calls(server.port, "select")
 }
 
 /// The `db=` of each client connected to the server (its own connections left out).

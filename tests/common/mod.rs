@@ -1066,6 +1066,16 @@ pub fn key_on_each_master(cluster: &RedisCluster, prefix: &str) -> Vec<(u16, Str
     found
 }
 
+/// `calls` of `cmdstat_<command>` in a node's INFO commandstats (0 before the first).
+pub fn command_calls(port: u16, command: &str) -> u64 {
+    let info = Conn::connect(port).cmd_str("INFO commandstats").text();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Slot of a key, computed the way Redis does (checked against CLUSTER KEYSLOT in tests).
 pub fn slot_of(key: &str) -> u16 {
     percore::cluster::slot::Slot::for_key(key.as_bytes()).get()
