@@ -20,8 +20,8 @@ use crate::service;
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by a second stop signal: stop draining at once.
 static IMMEDIATE: AtomicBool = AtomicBool::new(false);
-/// Set while the stop came from a handover ([`hand_over`]) and no signal yet: the first
-/// signal after it is a first stop signal (the drain goes on), not a second.
+/// Set from [`handing_over`] until the first stop signal: that signal is a first one (the
+/// drain goes on), not a second, and not the service stopping.
 static HANDED_OVER: AtomicBool = AtomicBool::new(false);
 
 /// How often each core looks at the flag. Shutdown is not latency-critical; 50 ms keeps the
@@ -76,11 +76,24 @@ pub fn request() {
     }
 }
 
+/// This process is about to tell a new one that it stops ([`hand_over`] follows): a stop
+/// signal from now on is not the service stopping, as the new process, told, announces
+/// itself ready at once. Set before the telling, so that a signal the service manager sends
+/// on hearing that readiness cannot beat it.
+pub fn handing_over() {
+    HANDED_OVER.store(true, Ordering::SeqCst);
+}
+
+/// The new process could not be told ([`handing_over`] was premature): a stop signal is the
+/// service stopping again.
+pub fn not_handing_over() {
+    HANDED_OVER.store(false, Ordering::SeqCst);
+}
+
 /// Stops this process as a stop signal does, but without telling the service manager the
 /// service stops: it goes on, in the new process this one handed its sockets to (an
-/// upgrade).
+/// upgrade). After [`handing_over`].
 pub fn hand_over() {
-    HANDED_OVER.store(true, Ordering::SeqCst);
     if !STOP.swap(true, Ordering::SeqCst) {
         info!("handed over: no new clients, draining in-flight requests");
     }

@@ -114,8 +114,11 @@ fn hand_over(conn: &Socket) -> Result<u32, String> {
     wait_for_ready(conn, pid)?;
     // Said before this process stops accepting, so the new one knows at once that it owns
     // the sockets; if it cannot hear it (gone), nothing has changed here.
-    send(conn, &Message::Stopping)
-        .map_err(|e| format!("pid {pid} went away before it heard this process stops: {e}"))?;
+    shutdown::handing_over();
+    send(conn, &Message::Stopping).map_err(|e| {
+        shutdown::not_handing_over();
+        format!("pid {pid} went away before it heard this process stops: {e}")
+    })?;
     set_state(State::HandedOver);
     net::hand_over_files();
     shutdown::hand_over();
