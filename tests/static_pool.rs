@@ -1,6 +1,7 @@
 //! Static (twemproxy) pools served by percore, from a nutcracker YAML file run unchanged, over
 //! real standalone redis-servers: every key lands on the server the real nutcracker puts it
-//! on, multi-key commands split per server and merge, and one file serves two pools at once.
+//! on, multi-key commands split per server and merge, and one file serves two pools at once
+//! (`tcpkeepalive` on one of them).
 
 mod common;
 
@@ -110,7 +111,8 @@ fn one_file_serves_two_pools() {
             "fnv1a_64",
             "ketama",
             &[format!("127.0.0.1:{}:1", servers[0].port)]
-        ),
+        )
+        .replace("  redis: true\n", "  redis: true\n  tcpkeepalive: true\n"),
         pool_yaml(
             "beta",
             b,
@@ -133,4 +135,38 @@ fn one_file_serves_two_pools() {
     assert_eq!(servers[0].conn().cmd_str("EXISTS in:beta"), Value::Int(0));
     // Each pool answers for its own servers.
     assert_eq!(Conn::connect(a).cmd_str("DBSIZE"), Value::Int(1));
+    // `tcpkeepalive: true` (alpha's only): the kernel keeps a keepalive timer on the
+    // proxy's end of alpha's clients, none on beta's.
+    for (port, keepalive) in [(a, true), (b, false)] {
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mine = client.local_addr().unwrap().port();
+        common::wait_until(
+            "the proxy's end of the client",
+            common::READ_TIMEOUT,
+            || keepalive_timer(port, mine).is_some(),
+        );
+        assert_eq!(
+            keepalive_timer(port, mine),
+            Some(keepalive),
+            "pool on {port}"
+        );
+    }
+}
+
+/// Whether the established socket from local port `local` to remote port `remote` on
+/// 127.0.0.1 has its keepalive timer running (`/proc/net/tcp`'s `tr` 2); `None` if no such
+/// socket is listed.
+fn keepalive_timer(local: u16, remote: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let ends = (
+        format!("0100007F:{local:04X}"),
+        format!("0100007F:{remote:04X}"),
+    );
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let established = fields.get(3) == Some(&"01");
+        let ours =
+            fields.get(1) == Some(&ends.0.as_str()) && fields.get(2) == Some(&ends.1.as_str());
+        (established && ours).then(|| fields[5].starts_with("02:"))
+    })
 }

@@ -171,6 +171,7 @@ pub fn pool_config(
             ..ParseLimits::default()
         },
         max_clients: pool.max_clients().unwrap_or(defaults.max_clients),
+        tcp_keepalive: pool.tcpkeepalive(),
         idle_timeout: limits.idle_timeout,
         max_output_buffer: limits.max_output_buffer,
         backend_auth: pool.backend_auth().cloned(),

@@ -215,6 +215,10 @@ pub struct Config {
     /// Most client connections for the process; each core takes an equal share, since cores
     /// share nothing (the kernel spreads connections evenly across them).
     pub max_clients: usize,
+    /// SO_KEEPALIVE on accepted client connections (`tcpkeepalive`, as nutcracker sets it on
+    /// its clients), so that a client host that vanished without a FIN is found out by the
+    /// kernel and its connection freed.
+    pub tcp_keepalive: bool,
     /// Close a client idle this long (`None`: never), like Redis's `timeout`.
     pub idle_timeout: Option<Duration>,
     /// Most reply bytes waiting for one client before it is disconnected (0: no limit).
@@ -278,6 +282,7 @@ impl Default for Config {
             max_query_buffer: DEFAULT_MAX_QUERY_BUFFER,
             limits: ParseLimits::default(),
             max_clients: DEFAULT_MAX_CLIENTS,
+            tcp_keepalive: false,
             idle_timeout: None,
             max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
             shutdown_timeout: Duration::from_secs(5),

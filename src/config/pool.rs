@@ -205,7 +205,8 @@ impl PoolConfig {
     pub fn backlog(&self) -> u32 {
         self.backlog
     }
-    /// TCP keepalive on backend connections (`tcpkeepalive`, default false).
+    /// TCP keepalive on client connections (`tcpkeepalive`, default false), as nutcracker
+    /// sets it on the clients it accepts.
     pub fn tcpkeepalive(&self) -> bool {
         self.tcpkeepalive
     }

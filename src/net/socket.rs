@@ -261,6 +261,15 @@ impl Stream {
         }
     }
 
+    /// Turns TCP keepalive on (the kernel's probes find a peer that vanished without closing).
+    /// A Unix socket has none: nothing to do there.
+    pub fn set_keepalive(&self) -> io::Result<()> {
+        match self.socket.local_addr()?.as_socket() {
+            Some(_) => self.socket.set_keepalive(true),
+            None => Ok(()),
+        }
+    }
+
     /// Puts a TLS session over the socket: every later read and send goes through it.
     pub(super) fn set_tls(&mut self, tls: Tls) {
         self.tls = Some(Box::new(tls));

@@ -416,6 +416,12 @@ async fn stopped(served: &Served) {
 /// client.
 fn serve(shard: &Rc<Shard>, stream: Stream) {
     let config = shard.config();
+    if config.tcp_keepalive {
+        if let Err(err) = stream.set_keepalive() {
+            // As nutcracker: the client is served all the same.
+            warn!(core = shard.id, pool = shard.pool_name(), %err, "cannot set tcpkeepalive on a client");
+        }
+    }
     let full = shard.counters().clients.get() as usize >= config.max_clients_per_core();
     let refusal = full.then_some(MAX_CLIENTS_REACHED);
     if config.tls.is_some() {
