@@ -9,9 +9,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::file::ConfigFile;
-use super::pool::{PoolConfig, ServersUpstream, Upstream};
+use super::pool::PoolConfig;
 use super::process::ProcessConfig;
 use super::tls::{with_tls, TlsFlags};
+use super::upstream::{ServersUpstream, Upstream};
 use super::values::Listen;
 use super::{
     BackendAuth, Config, EjectPolicy, ListenAddr, OutputLimit, ReadFrom, ReplicaReads,

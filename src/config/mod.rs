@@ -38,13 +38,14 @@ pub use credentials::ClientAuth;
 pub use error::{ConfigError, ConfigErrors, Problem, Scope};
 pub use file::ConfigFile;
 pub use listen::ListenAddr;
-pub use pool::{ClusterUpstream, Limits, PoolConfig, ServersUpstream, Upstream};
+pub use pool::{Limits, PoolConfig};
 pub use process::{LogFormat, ProcessConfig, ProcessFlags};
 pub use reload::{Loaded, ReloadSource};
 pub use replicas::{ReadFrom, ReplicaReads, DEFAULT_MAX_REPLICA_LAG};
 pub use sidecar::{AsyncWrites, Sidecar};
 pub use tls::{BackendTls, ClientTls, PoolTls, TlsFlags, TlsSettings};
 pub use tls_reload::{hangups, reload_certificates, watch_hangup};
+pub use upstream::{ClusterUpstream, ServersUpstream, Upstream};
 
 /// The name of the one pool served without a configuration file (the flags' pool): log
 /// lines and the stats name a pool, and this one has no key to be named by.

@@ -13,7 +13,8 @@ use super::credentials::{read_backend_auth, read_client_auth, read_sentinel_auth
 use super::error::Problem;
 use super::read::{Fields, Reader};
 use super::tls::{read_pool_tls, PoolTls};
-use super::values::{check_address, Distribution, Hash, HashTag, Listen, Server};
+use super::upstream::Upstream;
+use super::values::{check_address, Listen};
 use super::yaml::{Entry, Node};
 use super::{BackendAuth, Config, OutputLimit, Sidecar};
 use crate::auth::Users;
@@ -92,55 +93,6 @@ const SERVERS_ONLY: &[&str] = &[
 ];
 /// Keys that only a Redis Cluster pool has a use for.
 const CLUSTER_ONLY: &[&str] = &["refresh_interval", "announce", "proxy_peers"];
-
-/// What a pool forwards to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// A Redis Cluster, found from its seeds (`cluster:`): what percore has always served.
-    Cluster(ClusterUpstream),
-    /// Standalone servers placed by hash (`servers:`): a twemproxy pool.
-    Servers(ServersUpstream),
-}
-
-/// A Redis Cluster upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterUpstream {
-    /// Nodes to ask for the first topology (`--cluster`).
-    pub seeds: Vec<String>,
-    /// Period of the background topology refresh (`--refresh-interval`).
-    pub refresh_interval: Duration,
-    /// The address cluster-mode clients are told to use (`--announce`).
-    pub announce: Option<String>,
-    /// The other percore instances of a fleet (`--proxy-peers`).
-    pub proxy_peers: Vec<String>,
-    /// Replica reads (`read_from`, `max_replica_lag`).
-    pub replica_reads: super::ReplicaReads,
-}
-
-/// A twemproxy upstream: standalone servers and how keys are placed over them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServersUpstream {
-    /// The servers, in file order (nutcracker's order for modula and ketama).
-    pub servers: Vec<Server>,
-    /// The key hash.
-    pub hash: Hash,
-    /// The part of a key that is hashed, if not all of it.
-    pub hash_tag: Option<HashTag>,
-    /// How hashes map to servers.
-    pub distribution: Distribution,
-    /// Take a failing server out of the ring (cache mode) instead of failing its keys.
-    pub auto_eject_hosts: bool,
-    /// How long an ejected server stays out.
-    pub server_retry_timeout: Duration,
-    /// Consecutive failures that eject a server.
-    pub server_failure_limit: u32,
-    /// The database selected on every backend connection.
-    pub redis_db: u32,
-    /// Sentinels to ask for each server's master, by the server's name; empty: none.
-    pub sentinels: Vec<String>,
-    /// The password the Sentinels ask for (`sentinel_password`, `sentinel_password_env`).
-    pub sentinel_auth: Option<BackendAuth>,
-}
 
 /// Client-side limits and the slow log, as the flags of the same names set them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,60 @@ use std::time::Duration;
 
 use super::error::Problem;
 use super::pool::{
-    check_entry, ClusterUpstream, ServersUpstream, Upstream, DEFAULT_SERVER_FAILURE_LIMIT,
-    DEFAULT_SERVER_RETRY_TIMEOUT_MS, NC_MAX,
+    check_entry, DEFAULT_SERVER_FAILURE_LIMIT, DEFAULT_SERVER_RETRY_TIMEOUT_MS, NC_MAX,
 };
 use super::read::{Fields, Reader};
-use super::values::{known_names, parse_hash_tag, Distribution, Hash, Listen, Server};
-use super::Config;
+use super::values::{known_names, parse_hash_tag, Distribution, Hash, HashTag, Listen, Server};
+use super::{BackendAuth, Config};
+
+/// What a pool forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A Redis Cluster, found from its seeds (`cluster:`): what percore has always served.
+    Cluster(ClusterUpstream),
+    /// Standalone servers placed by hash (`servers:`): a twemproxy pool.
+    Servers(ServersUpstream),
+}
+
+/// A Redis Cluster upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterUpstream {
+    /// Nodes to ask for the first topology (`--cluster`).
+    pub seeds: Vec<String>,
+    /// Period of the background topology refresh (`--refresh-interval`).
+    pub refresh_interval: Duration,
+    /// The address cluster-mode clients are told to use (`--announce`).
+    pub announce: Option<String>,
+    /// The other percore instances of a fleet (`--proxy-peers`).
+    pub proxy_peers: Vec<String>,
+    /// Replica reads (`read_from`, `max_replica_lag`).
+    pub replica_reads: super::ReplicaReads,
+}
+
+/// A twemproxy upstream: standalone servers and how keys are placed over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServersUpstream {
+    /// The servers, in file order (nutcracker's order for modula and ketama).
+    pub servers: Vec<Server>,
+    /// The key hash.
+    pub hash: Hash,
+    /// The part of a key that is hashed, if not all of it.
+    pub hash_tag: Option<HashTag>,
+    /// How hashes map to servers.
+    pub distribution: Distribution,
+    /// Take a failing server out of the ring (cache mode) instead of failing its keys.
+    pub auto_eject_hosts: bool,
+    /// How long an ejected server stays out.
+    pub server_retry_timeout: Duration,
+    /// Consecutive failures that eject a server.
+    pub server_failure_limit: u32,
+    /// The database selected on every backend connection.
+    pub redis_db: u32,
+    /// Sentinels to ask for each server's master, by the server's name; empty: none.
+    pub sentinels: Vec<String>,
+    /// The password the Sentinels ask for (`sentinel_password`, `sentinel_password_env`).
+    pub sentinel_auth: Option<BackendAuth>,
+}
 
 /// `cluster:` seeds, `refresh_interval`, `announce`, `proxy_peers`, and `redis_db` (only 0).
 pub(super) fn read_cluster(reader: &mut Reader, fields: &Fields) -> Option<Upstream> {
