@@ -44,8 +44,10 @@ redis-server --version
 need=()
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then need+=(nodejs npm); fi
+# tests/static_pool.rs reads a listening socket's backlog with ss (iproute2).
+if ! command -v ss >/dev/null; then need+=(iproute2); fi
 if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing ${need[*]} (for tests/client_libraries.rs)"
+  echo "== installing ${need[*]} (for tests/client_libraries.rs, tests/static_pool.rs)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

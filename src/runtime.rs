@@ -174,7 +174,7 @@ fn bind_unix_sockets(pools: &[Arc<Config>]) -> Result<Vec<Option<UnixSocketFile>
         // Handed over by the percore this one takes over from (an upgrade), or bound.
         ListenAddr::Unix { path, permissions } => match upgrade::take_unix(path) {
             Some(socket) => UnixSocketFile::adopt(path, socket, *permissions),
-            None => UnixSocketFile::bind(path, *permissions),
+            None => UnixSocketFile::bind(path, *permissions, pool.listen_backlog),
         }
         .map(Some)
         .map_err(|reason| Error::UnixListen {

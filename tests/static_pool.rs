@@ -1,7 +1,7 @@
 //! Static (twemproxy) pools served by percore, from a nutcracker YAML file run unchanged, over
 //! real standalone redis-servers: every key lands on the server the real nutcracker puts it
 //! on, multi-key commands split per server and merge, and one file serves two pools at once
-//! (`tcpkeepalive` on one of them).
+//! (`tcpkeepalive` and `backlog` on one of them).
 
 mod common;
 
@@ -112,7 +112,10 @@ fn one_file_serves_two_pools() {
             "ketama",
             &[format!("127.0.0.1:{}:1", servers[0].port)]
         )
-        .replace("  redis: true\n", "  redis: true\n  tcpkeepalive: true\n"),
+        .replace(
+            "  redis: true\n",
+            "  redis: true\n  tcpkeepalive: true\n  backlog: 77\n"
+        ),
         pool_yaml(
             "beta",
             b,
@@ -151,6 +154,22 @@ fn one_file_serves_two_pools() {
             "pool on {port}"
         );
     }
+    // `backlog: 77` (alpha's): each core's listener queues 77; beta's nutcracker's 512.
+    assert_eq!(listen_backlogs(a), [77, 77]);
+    assert_eq!(listen_backlogs(b), [512, 512]);
+}
+
+/// The backlog of every socket listening on 127.0.0.1:`port` (`ss -ltn`'s Send-Q).
+fn listen_backlogs(port: u16) -> Vec<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let backlogs = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok());
+    backlogs.collect()
 }
 
 /// Whether the established socket from local port `local` to remote port `remote` on

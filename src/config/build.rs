@@ -173,6 +173,7 @@ pub fn pool_config(
         },
         max_clients: pool.max_clients().unwrap_or(defaults.max_clients),
         tcp_keepalive: pool.tcpkeepalive(),
+        listen_backlog: i32::try_from(pool.backlog()).unwrap_or(i32::MAX),
         idle_timeout: limits.idle_timeout,
         max_output_buffer: limits.max_output_buffer,
         backend_auth: pool.backend_auth().cloned(),

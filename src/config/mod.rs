@@ -84,6 +84,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 /// `maxclients` is 10,000 by default: 1,024 per core keeps even an 8-core proxy whose leases all
 /// go to one master under that.
 pub const DEFAULT_MAX_LEASED_CONNS: usize = 1024;
+/// Pending connections the kernel queues per core before accepting, for a pool of the flags
+/// (Redis's `tcp-backlog` is 511 for one thread; each core accepts its own share). A file's
+/// pool takes its `backlog` (nutcracker's default 512).
+pub const DEFAULT_LISTEN_BACKLOG: i32 = 1024;
 /// Default `--slowlog-slower-than`, in microseconds: Redis's `slowlog-log-slower-than`.
 pub const DEFAULT_SLOWLOG_SLOWER_THAN: i64 = 10_000;
 /// Default `--slowlog-max-len`, entries kept per core: Redis's `slowlog-max-len`.
@@ -220,6 +224,9 @@ pub struct Config {
     /// its clients), so that a client host that vanished without a FIN is found out by the
     /// kernel and its connection freed.
     pub tcp_keepalive: bool,
+    /// The listen(2) backlog of each core's listening socket (a Unix socket's one queue):
+    /// `backlog` in the file, [`DEFAULT_LISTEN_BACKLOG`] for a pool of the flags.
+    pub listen_backlog: i32,
     /// Close a client idle this long (`None`: never), like Redis's `timeout`.
     pub idle_timeout: Option<Duration>,
     /// Most reply bytes waiting for one client before it is disconnected (0: no limit).
@@ -284,6 +291,7 @@ impl Default for Config {
             limits: ParseLimits::default(),
             max_clients: DEFAULT_MAX_CLIENTS,
             tcp_keepalive: false,
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
             idle_timeout: None,
             max_output_buffer: DEFAULT_MAX_OUTPUT_BUFFER,
             shutdown_timeout: Duration::from_secs(5),

@@ -209,6 +209,12 @@ fn pool_changes(old: &Config, new: &Config) -> Vec<(&'static str, String, String
     };
     // Every core's listener is bound to it; a new address is a new pool.
     differ("listen", listen_text(&old.listen), listen_text(&new.listen));
+    // Given to listen(2) when the listeners were made.
+    differ(
+        "backlog",
+        old.listen_backlog.to_string(),
+        new.listen_backlog.to_string(),
+    );
     // Cluster, static and Sentinel pools place keys and follow their servers differently.
     differ("servers", kind(old).into(), kind(new).into());
     if kind(old) != kind(new) {
@@ -323,6 +329,12 @@ mod tests {
             said[0].contains(
                 "key 'servers': cannot change on reload (servers now, cluster in the file)"
             ),
+            "{said:?}"
+        );
+        let backlog = format!("{POOL}  backlog: 100\n{servers}");
+        let said = refusals(&before, &backlog);
+        assert!(
+            said.len() == 1 && said[0].contains("key 'backlog': cannot change on reload (512 now"),
             "{said:?}"
         );
         let db = format!("{POOL}  redis_db: 2\n{servers}");

@@ -38,8 +38,8 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// answered reuses the old one in place.
 const MIN_READ_ROOM: usize = 1024;
 
-/// Pending connections the kernel queues per core before accepting (Redis's `tcp-backlog`
-/// default is 511; a core of a busy proxy takes bursts of reconnecting clients).
+/// Pending connections the kernel queues before accepting on the admin ports and the upgrade
+/// endpoint (the pools' listeners take their pool's `listen_backlog`).
 pub(super) const LISTEN_BACKLOG: i32 = 1024;
 
 /// `IORING_RECVSEND_POLL_FIRST`: wait for readiness before the first receive attempt.
@@ -56,9 +56,10 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr` with SO_REUSEADDR and SO_REUSEPORT and starts listening.
-    pub fn bind(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
-        Listener::bind_tcp(addr, true, uring)
+    /// Binds `addr` with SO_REUSEADDR and SO_REUSEPORT and starts listening, queueing up to
+    /// `backlog` connections.
+    pub fn bind(addr: SocketAddr, backlog: i32, uring: Rc<Uring>) -> io::Result<Self> {
+        Listener::bind_tcp(addr, true, backlog, uring)
     }
 
     /// This core's share of a pool's Unix socket, already listening.
@@ -83,18 +84,23 @@ impl Listener {
     /// for the admin ports (stats, metrics), served by one core, where a second process
     /// binding the same port must fail rather than take half the connections.
     pub fn bind_one(addr: SocketAddr, uring: Rc<Uring>) -> io::Result<Self> {
-        Listener::bind_tcp(addr, false, uring)
+        Listener::bind_tcp(addr, false, LISTEN_BACKLOG, uring)
     }
 
     /// A TCP listener on `addr`, SO_REUSEADDR, and SO_REUSEPORT when `shared_port`.
-    fn bind_tcp(addr: SocketAddr, shared_port: bool, uring: Rc<Uring>) -> io::Result<Self> {
+    fn bind_tcp(
+        addr: SocketAddr,
+        shared_port: bool,
+        backlog: i32,
+        uring: Rc<Uring>,
+    ) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         if shared_port {
             socket.set_reuse_port(true)?;
         }
         socket.bind(&addr.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
+        socket.listen(backlog)?;
         Ok(Listener {
             socket,
             uring,

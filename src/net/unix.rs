@@ -99,10 +99,14 @@ pub struct UnixSocketFile {
 
 impl UnixSocketFile {
     /// Binds `path` (removing a stale socket file there first), gives the file `permissions`
-    /// and listens. Permissions are set before listening, so no client can connect while the
-    /// file still has the umask's.
-    pub fn bind(path: &Path, permissions: Option<u32>) -> Result<UnixSocketFile, String> {
-        UnixSocketFile::bind_as(path, permissions, Type::STREAM)
+    /// and listens, queueing up to `backlog` connections. Permissions are set before
+    /// listening, so no client can connect while the file still has the umask's.
+    pub fn bind(
+        path: &Path,
+        permissions: Option<u32>,
+        backlog: i32,
+    ) -> Result<UnixSocketFile, String> {
+        UnixSocketFile::bind_listening(path, permissions, Type::STREAM, backlog)
     }
 
     /// [`UnixSocketFile::bind`] for a socket of type `kind` (the upgrade endpoint is a
@@ -111,6 +115,15 @@ impl UnixSocketFile {
         path: &Path,
         permissions: Option<u32>,
         kind: Type,
+    ) -> Result<UnixSocketFile, String> {
+        UnixSocketFile::bind_listening(path, permissions, kind, LISTEN_BACKLOG)
+    }
+
+    fn bind_listening(
+        path: &Path,
+        permissions: Option<u32>,
+        kind: Type,
+        backlog: i32,
     ) -> Result<UnixSocketFile, String> {
         clear_stale(path, kind)?;
         let addr = SockAddr::unix(path).map_err(|e| format!("not a socket path: {e}"))?;
@@ -132,7 +145,7 @@ impl UnixSocketFile {
                 .map_err(|e| format!("cannot set permissions {bits:04o}: {e}"))?;
         }
         socket
-            .listen(LISTEN_BACKLOG)
+            .listen(backlog)
             .map_err(|e| format!("cannot listen: {e}"))?;
         bound.socket = Some(socket);
         Ok(bound)
@@ -243,10 +256,12 @@ mod tests {
     fn a_stale_socket_is_replaced_a_live_one_or_a_file_is_not() {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("p.sock");
-        let first = UnixSocketFile::bind(&path, Some(0o600)).unwrap();
+        let first = UnixSocketFile::bind(&path, Some(0o600), LISTEN_BACKLOG).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let refused = UnixSocketFile::bind(&path, None).err().unwrap_or_default();
+        let refused = UnixSocketFile::bind(&path, None, LISTEN_BACKLOG)
+            .err()
+            .unwrap_or_default();
         assert!(
             refused.contains("another process is listening"),
             "{refused}"
@@ -255,13 +270,15 @@ mod tests {
         let mut stale = first;
         stale.socket = None;
         std::mem::forget(stale);
-        let second = UnixSocketFile::bind(&path, Some(0o666)).unwrap();
+        let second = UnixSocketFile::bind(&path, Some(0o666), LISTEN_BACKLOG).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o666);
         drop(second);
         assert!(!path.exists(), "removed when dropped");
         fs::write(&path, "data").unwrap();
-        let refused = UnixSocketFile::bind(&path, None).err().unwrap_or_default();
+        let refused = UnixSocketFile::bind(&path, None, LISTEN_BACKLOG)
+            .err()
+            .unwrap_or_default();
         assert!(refused.contains("not a socket"), "{refused}");
         assert_eq!(fs::read(&path).unwrap(), b"data");
     }

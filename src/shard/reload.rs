@@ -155,8 +155,8 @@ impl Core {
                     Vec::new()
                 }
                 ListenAddr::Unix { path, permissions } => {
-                    let mut file =
-                        UnixSocketFile::bind(path, *permissions).map_err(listen_error)?;
+                    let mut file = UnixSocketFile::bind(path, *permissions, pool.listen_backlog)
+                        .map_err(listen_error)?;
                     let shares: Result<Vec<_>, _> = (0..cores).map(|_| file.share()).collect();
                     let shares = shares.map_err(|e| listen_error(e.to_string()))?;
                     // The cores hold it now: it closes when the last stops accepting.

@@ -310,7 +310,10 @@ fn listen(
         (ListenAddr::Tcp(addr), _) => {
             let handed = upgrade::take_pool_tcp(*addr, core, config.threads);
             if handed.is_empty() {
-                return Listener::bind(*addr, uring).map(|l| vec![l]).map_err(error);
+                let backlog = config.listen_backlog;
+                return Listener::bind(*addr, backlog, uring)
+                    .map(|l| vec![l])
+                    .map_err(error);
             }
             let adopt = |socket| Listener::adopt(socket, uring.clone());
             Ok(handed.into_iter().map(adopt).collect())
