@@ -2,7 +2,7 @@
 //! its staleness bound (`--max-replica-lag`, `max_replica_lag:`).
 //!
 //! Both are a cluster pool's only: a static pool's servers have no replicas percore knows of,
-//! so the file refuses the keys there ([`refuse_keys`]) and [`check_static`] the flags.
+//! so the file refuses the keys there (`refuse_keys`) and `check_static` the flags.
 
 use std::time::Duration;
 
