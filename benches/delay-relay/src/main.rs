@@ -31,13 +31,16 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+mod pair;
+use pair::{flush, Pair};
 
 /// Bytes taken from a socket per read: a Redis pipeline of 16 requests, or a large reply's
 /// worth of a socket buffer, in one system call.
@@ -82,62 +85,6 @@ fn main() -> ExitCode {
             eprintln!("delay-relay {listen} -> {upstream}: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// One client connection and its connection to the server.
-struct Pair {
-    client: TcpStream,
-    upstream: TcpStream,
-    /// Nothing goes to the server before this: the accept plus two delays.
-    not_before: Instant,
-    /// Chunks read from the client, each with the time it may go on, oldest first.
-    delayed: VecDeque<(Instant, Vec<u8>)>,
-    delayed_bytes: usize,
-    /// Bytes due to the server that its socket has not taken yet, from `to_server_at` on.
-    to_server: Vec<u8>,
-    to_server_at: usize,
-    /// Reply bytes the client's socket has not taken yet, from `to_client_at` on.
-    to_client: Vec<u8>,
-    to_client_at: usize,
-    client_eof: bool,
-    upstream_eof: bool,
-    /// The client's end-of-input has been passed on (shutdown of the server socket's writes).
-    shut_upstream: bool,
-    /// The epoll interest registered for each socket, to change it only when it changes.
-    client_events: u32,
-    upstream_events: u32,
-}
-
-impl Pair {
-    fn to_server_pending(&self) -> bool {
-        self.to_server_at < self.to_server.len()
-    }
-
-    fn to_client_pending(&self) -> bool {
-        self.to_client_at < self.to_client.len()
-    }
-
-    fn wanted_client_events(&self) -> u32 {
-        let mut events = 0;
-        if !self.client_eof && self.delayed_bytes < MAX_QUEUED {
-            events |= libc::EPOLLIN as u32;
-        }
-        if self.to_client_pending() {
-            events |= libc::EPOLLOUT as u32;
-        }
-        events
-    }
-
-    fn wanted_upstream_events(&self) -> u32 {
-        let mut events = 0;
-        if !self.upstream_eof && !self.to_client_pending() {
-            events |= libc::EPOLLIN as u32;
-        }
-        if self.to_server_pending() {
-            events |= libc::EPOLLOUT as u32;
-        }
-        events
     }
 }
 
@@ -490,23 +437,6 @@ impl Relay {
             self.free.push(slot);
         }
     }
-}
-
-/// Writes what `buffer` holds from `at` on until the socket takes no more; `Err` only for a
-/// socket that failed (a full one is `Ok`, with the rest left for EPOLLOUT).
-fn flush(socket: &mut TcpStream, buffer: &mut Vec<u8>, at: &mut usize) -> io::Result<()> {
-    while *at < buffer.len() {
-        match socket.write(&buffer[*at..]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => *at += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buffer.clear();
-    *at = 0;
-    Ok(())
 }
 
 /// epoll_pwait2: waits for readiness or until `timeout` (nanosecond resolution; `None`: no end).
