@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Turns a compare.sh CSV into a markdown table (with every target's ratios to nutcracker) and a
-chart.
+"""Turns a compare.sh CSV into a markdown table (with every target's ratios to nutcracker and to
+predixy) and a chart.
 
-Usage: report.py RESULTS.csv OUT.md OUT.png
+Usage: report.py RESULTS.csv OUT.md OUT.png [NOTE]
+
+NOTE (compare.sh: where the backends were, loopback or a delayed network) heads the table.
 
 The chart needs matplotlib; it is installed with pip when missing (the table does not).
 """
 import csv
+import re
 import subprocess
 import sys
 
@@ -28,7 +31,7 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"
 
 
-FIELDS = ["rps", "p50_ms", "p99_ms", "proxy_cpu_us_per_req", "backend_cpu_us_per_req"]
+FIELDS = ["rps", "p50_ms", "p99_ms", "proxy_cpu_us_per_req", "backend_cpu_us_per_req", "relay_cpu_us_per_req"]
 
 
 def median(values):
@@ -55,25 +58,26 @@ def summarize(rows):
     for (test, pipeline, size, target), runs in groups.items():
         row = {"test": test, "pipeline": pipeline, "size": size, "target": target, "rounds": len(runs)}
         for field in FIELDS:
-            row[field] = median(num(r[field]) for r in runs)
+            row[field] = median(num(r.get(field)) for r in runs)
         row["busy"] = sum(r["flag"] == "busy" for r in runs)
         row["failed"] = sum(r["flag"] == "failed" for r in runs)
         out.append(row)
     return out
 
 
-# What every other target is measured against: the proxy percore replaces.
-BASE = "nutcracker"
-# Order of the ratio table's targets; any other (peer-<name>) follows, by name.
-TARGET_ORDER = ["pool-1t", "pool-2t", "percore-1t", "percore-2t", "redis"]
+# What every other target is measured against, each in a table of its own when it ran: the
+# proxy percore replaces, and the fastest cluster proxy we know of.
+BASES = ["nutcracker", "predixy"]
+# Order of the ratio tables' targets; any other (peer-<name>) follows, by name.
+TARGET_ORDER = ["pool-1t", "pool-2t", "percore-1t", "percore-2t", "predixy", "nutcracker", "redis"]
 # TLS lines: percore with TLS to its clients, against redis-server's own TLS (req/s, latency)
 # and against the same percore without TLS (CPU per request: what TLS costs the proxy).
 TLS_PAIRS = [("percore-tls-1t", "redis-tls", "percore-1t"), ("percore-tls-2t", "redis-tls", "percore-2t")]
 
 
-def ordered_targets(rows):
-    """Every target but BASE, the known ones first in TARGET_ORDER, then the rest by name."""
-    seen = {r["target"] for r in rows} - {BASE}
+def ordered_targets(rows, base):
+    """Every target but `base`, the known ones first in TARGET_ORDER, then the rest by name."""
+    seen = {r["target"] for r in rows} - {base}
     known = [t for t in TARGET_ORDER if t in seen]
     return known + sorted(seen - set(known))
 
@@ -104,20 +108,11 @@ def tls_lines(rows, keys):
     return out
 
 
-def round_ratios(rows, key, target, field):
-    """`target` / BASE for `field` on the line `key`, one per round where both ran (failed
+def round_ratios(rows, key, target, base, field):
+    """`target` / `base` for `field` on the line `key`, one per round where both ran (failed
     runs have no value and pair with nothing). A ratio is only taken within a round, never
     across rounds: noise on a shared machine moves a whole round, which a ratio cancels."""
-    by_round = {}
-    for r in rows:
-        if (r["test"], r["pipeline"], r["size"]) == key:
-            by_round.setdefault(r.get("round", "1"), {})[r["target"]] = num(r[field])
-    ratios = []
-    for targets in by_round.values():
-        p, n = targets.get(target), targets.get(BASE)
-        if p is not None and n:
-            ratios.append(p / n)
-    return ratios
+    return round_ratios_to(rows, key, target, base, field)
 
 
 def ratio_cell(ratios):
@@ -127,35 +122,43 @@ def ratio_cell(ratios):
     return f"{mid:.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else f"{mid:.2f}"
 
 
-def table(rows):
+def table(rows, note=None):
     summary = summarize(rows)
-    out = [
+    # The relays' CPU (compare.sh's NET_DELAY_US without netem) has a column only when measured.
+    relay = any(r["relay_cpu_us_per_req"] is not None for r in summary)
+    out = [note, ""] if note else []
+    out += [
         "Medians over the rounds (targets take turns within each round).",
         "",
-        "| test | P | size | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | rounds (busy) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| test | P | size | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req |"
+        + (" relay CPU µs/req |" if relay else "") + " rounds (busy) |",
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if relay else "") + "---|",
     ]
     for r in summary:
         out.append(
             f"| {r['test']} | {r['pipeline']} | {r['size']} | {r['target']} | {fmt(r['rps'])} | {fmt(r['p50_ms'])} "
             f"| {fmt(r['p99_ms'])} | {fmt(r['proxy_cpu_us_per_req'])} | {fmt(r['backend_cpu_us_per_req'])} "
-            f"| {r['rounds']} ({r['busy']}){' FAILED ' + str(r['failed']) if r['failed'] else ''} |"
+            + (f"| {fmt(r['relay_cpu_us_per_req'])} " if relay else "")
+            + f"| {r['rounds']} ({r['busy']}){' FAILED ' + str(r['failed']) if r['failed'] else ''} |"
         )
-    out += ["", f"Ratios, target / {BASE}, per round in the same run: median (min-max).", ""]
-    out += ["| test | P | size | target | CPU/req | req/s | p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
     keys = []
     for r in summary:
         if (r["test"], r["pipeline"], r["size"]) not in keys:
             keys.append((r["test"], r["pipeline"], r["size"]))
-    for key in keys:
-        for target in ordered_targets(rows):
-            fields = ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]
-            cells = [ratio_cell(round_ratios(rows, key, target, f)) for f in fields]
-            # redis has no proxy CPU but still has req/s and latency ratios; a line BASE did
-            # not run (RESP3) has none at all.
-            if all(c == "-" for c in cells):
-                continue
-            out.append(f"| {key[0]} | {key[1]} | {key[2]} | {target} | " + " | ".join(cells) + " |")
+    for base in BASES:
+        if not any(r["target"] == base for r in rows):
+            continue
+        out += ["", f"Ratios, target / {base}, per round in the same run: median (min-max).", ""]
+        out += ["| test | P | size | target | CPU/req | req/s | p50 | p99 |", "|---|---|---|---|---|---|---|---|"]
+        for key in keys:
+            for target in ordered_targets(rows, base):
+                fields = ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]
+                cells = [ratio_cell(round_ratios(rows, key, target, base, f)) for f in fields]
+                # redis has no proxy CPU but still has req/s and latency ratios; a line the base
+                # did not run (RESP3) has none at all.
+                if all(c == "-" for c in cells):
+                    continue
+                out.append(f"| {key[0]} | {key[1]} | {key[2]} | {target} | " + " | ".join(cells) + " |")
     tls = tls_lines(rows, keys)
     if tls:
         out += ["", "TLS, per round: req/s and p50 over redis-tls; proxy CPU/req over the same percore without TLS.", ""]
@@ -166,7 +169,41 @@ def table(rows):
         out += ["", "RESP3 / RESP2 of the same target and line, per round: median (min-max).", ""]
         out += ["| test | P | size | target | CPU/req | req/s |", "|---|---|---|---|---|---|"]
         out += resp3
+    clients = clients_lines(rows, keys)
+    if clients:
+        out += ["", "Many clients: each target's line of N clients over its line of 50, per round: median (min-max).", ""]
+        out += ["| test | P | size | clients | target | CPU/req | req/s | p99 |", "|---|---|---|---|---|---|---|---|"]
+        out += clients
     return "\n".join(out) + "\n"
+
+
+# compare.sh names a line of other than 50 clients `<test>-c<N>` (before any `-resp3`).
+CLIENTS_LABEL = re.compile(r"^(.*)-c(\d+)(-resp3)?$")
+
+
+def clients_lines(rows, keys):
+    """For every line run with N clients (`get-c10000`) and with 50 (`get`): each target's
+    N / 50 ratio of CPU per request, req/s and p99, round by round."""
+    out = []
+    targets = sorted({r["target"] for r in rows})
+    for test, pipeline, size in keys:
+        m = CLIENTS_LABEL.match(test)
+        if not m:
+            continue
+        plain = m.group(1) + (m.group(3) or "")
+        for target in targets:
+            cells = []
+            for field in ["proxy_cpu_us_per_req", "rps", "p99_ms"]:
+                by_round = {}
+                for r in rows:
+                    if r["target"] == target and (r["pipeline"], r["size"]) == (pipeline, size):
+                        if r["test"] in (plain, test):
+                            by_round.setdefault(r.get("round", "1"), {})[r["test"]] = num(r[field])
+                ratios = [v[test] / v[plain] for v in by_round.values() if v.get(test) and v.get(plain)]
+                cells.append(ratio_cell(ratios))
+            if any(c != "-" for c in cells):
+                out.append(f"| {plain} | {pipeline} | {size} | {m.group(2)} | {target} | " + " | ".join(cells) + " |")
+    return out
 
 
 def resp3_lines(rows, keys):
@@ -240,7 +277,7 @@ def chart(rows, path):
 def main():
     rows = load(sys.argv[1])
     with open(sys.argv[2], "w") as f:
-        f.write(table(rows))
+        f.write(table(rows, sys.argv[4] if len(sys.argv) > 4 else None))
     chart(rows, sys.argv[3])
 
 

@@ -79,6 +79,11 @@ echo "== cargo doc (every intra-doc link resolves)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --document-private-items
 echo "== fuzz targets compile (run them with cargo fuzz, see README)"
 cargo check --quiet --manifest-path tests/fuzz/Cargo.toml --bins
+# compare.sh's delay relay (NET_DELAY_US on kernels without netem) is a crate of its own, not
+# a member of percore's workspace: the steps above do not see it.
+echo "== benches/delay-relay: fmt, clippy"
+cargo fmt --manifest-path benches/delay-relay/Cargo.toml -- --check
+cargo clippy --quiet --manifest-path benches/delay-relay/Cargo.toml --target-dir target/delay-relay -- -D warnings
 echo "== cargo bench --no-run (every benchmark compiles)"
 cargo bench --no-run
 echo "== cargo test"
