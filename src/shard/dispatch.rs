@@ -179,7 +179,8 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     }
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
-        None => out.reply_to.deliver(shard.unserved()),
+        // A background write waits for a master (a failover); the rest is answered now.
+        None => moves::park(shard, out),
     }
 }
 

@@ -137,9 +137,16 @@ impl Node {
     }
 
     /// Ends the node's connections (it left the layout: a Sentinel failover): what waits on
-    /// them fails, and they are not remade while the node stays out of the layout.
-    pub fn retire(&self) {
-        self.each_conn(|conn| conn.close());
+    /// them fails, but the background writes, which are returned in order to be sent to the
+    /// server's new master; the connections are not remade while the node stays out of the
+    /// layout.
+    pub fn retire(&self) -> Vec<Outbound> {
+        let mut background = Vec::new();
+        self.each_conn(|conn| {
+            conn.close();
+            background.extend(conn.take_background());
+        });
+        background
     }
 
     /// Ends the node's connections, those of its other databases too, once their requests

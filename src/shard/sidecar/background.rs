@@ -27,7 +27,8 @@
 //! MULTI/EXEC, and everything a watching client sends, stay synchronous: a transaction is
 //! queued by percore and sent as one block whose EXEC the client waits for.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,9 @@ pub struct Writes {
     /// How many times a reload has placed keys over a new server list on this core: a write
     /// acknowledged under an earlier one is never routed again ([`super::moves`]).
     placement: Cell<u16>,
+    /// Writes whose server has no master now (a failover promoting its replica), waiting
+    /// for one ([`super::moves::park`]).
+    parked: RefCell<VecDeque<Outbound>>,
 }
 
 impl Writes {
@@ -114,6 +118,7 @@ impl Writes {
             drained: Signal::default(),
             held: Cell::new(false),
             placement: Cell::new(0),
+            parked: RefCell::new(VecDeque::new()),
         }))
     }
 
@@ -167,6 +172,11 @@ impl Writes {
     /// Keys are placed over a reload's new server list from now on.
     pub fn placed_anew(&self) {
         self.placement.set(self.placement.get().wrapping_add(1));
+    }
+
+    /// The parked writes, and what parks while they are out.
+    pub(super) fn parked(&self) -> &RefCell<VecDeque<Outbound>> {
+        &self.parked
     }
 
     /// Takes a write of `bytes` if it fits under the bound and no reload's new server list

@@ -9,7 +9,7 @@
 //! - [`background`]: background writes (`async_writes: true`), answered `+OK` at once and
 //!   sent on the connection the client's later requests take;
 //! - [`moves`]: what they do when their server changes: a reload's new server list waits
-//!   for them.
+//!   for them, and a Sentinel failover sends them to the new master.
 //!
 //! A client or pool that uses none of this pays a flag check on the request path.
 

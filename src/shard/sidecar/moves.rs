@@ -13,21 +13,37 @@
 //!   can wait the few milliseconds its server needs to answer. A write still waiting past
 //!   the bound (its server unreachable) stays on the connection of the server it was placed
 //!   on: it is answered there, or counted failed (if the reload removed that server, as
-//!   soon as its connection fails again, since it is not remade). One that would be routed again under the
-//!   new list (a retry after `-LOADING`), whose route names a position that is another
-//!   server now, is counted failed instead ([`unless_placed_before`]).
+//!   soon as its connection fails again, since it is not remade). One that would be routed
+//!   again under the new list (a retry after `-LOADING`), whose route names a position that
+//!   is another server now, is counted failed instead ([`unless_placed_before`]).
+//! - **A Sentinel failover** replaces a server's master. The background writes waiting on
+//!   the connections to the old master, which percore closes, are taken out in order and sent
+//!   by their server's position, so to its new master ([`resend`]), ahead of anything their
+//!   clients send after (that happens in the same step as the new layout). While the server
+//!   has no master (held while its replica is promoted), those and any new background
+//!   write for it wait in the core's parking lot ([`park`]) until it has one again, for at
+//!   most `async_writes_retry_timeout` after they were last sent (then they are counted
+//!   failed); their clients' later requests wait behind them, so a client reads its own
+//!   writes throughout. A write that was in flight may have run on the old master already and
+//!   runs again on the new one: these are writes that leave the same state when run twice.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::shard::backend::Outbound;
-use crate::shard::dispatch::error_reply;
+use crate::shard::dispatch::{self, error_reply};
 use crate::shard::Shard;
 use crate::shutdown;
 
-use super::background::Writes;
+use super::background::{self, Writes};
+
+/// How often parked writes look whether their server has a master again, so how late they
+/// follow Sentinel's naming it. Writes park only while a failover promotes a replica (a
+/// second or two), and then a hundred looks a second cost nothing.
+const PARK_POLL: Duration = Duration::from_millis(10);
 
 /// Why percore gave a background write up without its server's answer.
 #[derive(Debug, thiserror::Error)]
@@ -105,4 +121,72 @@ pub fn unless_placed_before(shard: &Shard, out: Outbound) -> Option<Outbound> {
     out.reply_to
         .deliver(error_reply(&format!("ERR percore: {error}")));
     None
+}
+
+/// Sends the background writes `waiting` on the connections to `from`, a master Sentinel
+/// replaced, by their server's position (to its new master, or the parking lot while it has
+/// none), in order.
+pub fn resend(shard: &Rc<Shard>, from: &str, waiting: Vec<Outbound>) {
+    if waiting.is_empty() {
+        return;
+    }
+    info!(
+        core = shard.id(),
+        pool = shard.pool_name(),
+        node = from,
+        writes = waiting.len(),
+        "background writes waiting on a former master go to the server's new master"
+    );
+    for mut out in waiting {
+        out.asking = false;
+        dispatch::forward(shard, out);
+    }
+}
+
+/// `out` has no node to go to (no master serves its slot or server now): a background write
+/// waits in the core's parking lot for one, its client's later requests behind it; anything
+/// else is answered `shard.unserved()` at once.
+pub fn park(shard: &Rc<Shard>, out: Outbound) {
+    let writes = shard.background_writes.as_ref();
+    let Some(writes) = writes.filter(|_| out.reply_to.background_client().is_some()) else {
+        return out.reply_to.deliver(shard.unserved());
+    };
+    background::scatter(&out.reply_to);
+    let mut parked = writes.parked().borrow_mut();
+    parked.push_back(out);
+    if parked.len() == 1 {
+        glommio::spawn_local(unpark(shard.clone(), writes.clone())).detach();
+    }
+}
+
+/// Sends parked writes on as their servers have a master again, in order, until none is
+/// parked; one parked for longer than `async_writes_retry_timeout` since it was last sent
+/// is answered `shard.unserved()` (counted failed and logged).
+async fn unpark(shard: Rc<Shard>, writes: Rc<Writes>) {
+    loop {
+        glommio::timer::sleep(PARK_POLL).await;
+        let retry_for = shard.config().sidecar.async_writes.map(|on| on.retry_for);
+        let retry_for = retry_for.unwrap_or_default();
+        let lot = std::mem::take(&mut *writes.parked().borrow_mut());
+        let mut still = VecDeque::new();
+        for out in lot {
+            let Some(out) = unless_placed_before(&shard, out) else {
+                continue;
+            };
+            if shard.node_for(out.slot).is_some() {
+                dispatch::forward(&shard, out);
+            } else if out.sent.elapsed() >= retry_for {
+                out.reply_to.deliver(shard.unserved());
+            } else {
+                still.push_back(out);
+            }
+        }
+        // Ahead of any parked meanwhile (none: a write with a node is not parked).
+        let mut parked = writes.parked().borrow_mut();
+        still.append(&mut parked);
+        *parked = still;
+        if parked.is_empty() {
+            return;
+        }
+    }
 }
