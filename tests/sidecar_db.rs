@@ -5,16 +5,22 @@
 //! percore are in db 3 on the server, through the shared connections, a transaction, WATCH
 //! and blocking commands alike; two clients on two databases interleave without seeing each
 //! other's keys; SCAN, RANDOMKEY, DBSIZE, CLIENT LIST and RESET follow the client's database.
+//! A RESP3 client of database 5 with background writes gets its `+OK`s at once and reads them
+//! back in RESP3, and the server's database 5 has them.
 
 mod common;
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use common::nutcracker::free_ports;
 use common::{Conn, Proxy, RedisServer, Value};
 
 /// Writes each client makes, far more than the SELECTs the server may see.
 const WRITES: usize = 200;
+/// Longest a reply percore gives itself (a background write's `+OK`) may take on this busy
+/// machine: far below the server's 1.5 s write pause, so a faster reply did not wait for it.
+const AT_ONCE: Duration = Duration::from_millis(700);
 
 /// A one-server pool on `port`, with `extra` pool keys.
 fn start(server: &RedisServer, extra: &str) -> (Proxy, tempfile::TempDir) {
@@ -216,4 +222,47 @@ fn a_pool_with_a_redis_db_starts_there_and_selects_any_other() {
     assert_eq!(select_calls(&server), 1);
     assert_eq!(on_db(&server, 2).cmd_str("GET start"), Value::bulk("2"));
     assert_eq!(on_db(&server, 0).cmd_str("GET zero"), Value::bulk("0"));
+}
+
+#[test]
+fn resp3_clients_write_in_the_background_to_the_database_they_selected() {
+    let server = RedisServer::start();
+    let (proxy, _dir) = start(&server, "  async_writes: true\n");
+    let mut c = proxy.conn();
+    let hello = raw(&mut c, "HELLO 3");
+    assert!(hello.starts_with('%'), "{hello}");
+    assert_eq!(raw(&mut c, "SELECT 5"), "+OK\r\n");
+    // The server holds its writes: each +OK is percore's, given before the write runs.
+    assert_eq!(
+        server.conn().cmd_str("CLIENT PAUSE 1500 WRITE"),
+        Value::ok()
+    );
+    let started = Instant::now();
+    for write in ["SET a 1", "HMSET h f v", "MSET b 2 c 3", "SETEX e 100 4"] {
+        assert_eq!(raw(&mut c, write), "+OK\r\n", "{write}");
+    }
+    assert!(
+        started.elapsed() < AT_ONCE,
+        "{:?}: not in the background",
+        started.elapsed()
+    );
+    // Read behind them, on database 5's RESP3 connection.
+    assert_eq!(raw(&mut c, "GET a"), "$1\r\n1\r\n");
+    assert_eq!(raw(&mut c, "HGETALL h"), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    assert_eq!(
+        raw(&mut c, "MGET a b c nope"),
+        "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n_\r\n"
+    );
+    let ttl = raw(&mut c, "TTL e");
+    assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
+    common::sidecar::wait_flushed(proxy.port, Duration::from_secs(10));
+    assert_eq!(common::sidecar::background(proxy.port, "sent"), 4);
+    assert_eq!(common::sidecar::background(proxy.port, "failed"), 0);
+    // The server's database 5 has them, and its database 0 nothing.
+    let mut five = on_db(&server, 5);
+    assert_eq!(five.cmd_str("DBSIZE"), Value::Int(5));
+    assert_eq!(five.cmd_str("HGET h f"), Value::bulk("v"));
+    assert_eq!(on_db(&server, 0).cmd_str("DBSIZE"), Value::Int(0));
+    // Nothing came that was not a reply: no push frame.
+    assert_eq!(c.try_read_raw_reply(Duration::from_millis(200)), None);
 }

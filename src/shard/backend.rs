@@ -27,7 +27,8 @@
 //! failed with the rest: they go back to the front of the queue, in order, and are sent
 //! again when the connection is back (they are writes that may run twice), and one sent while
 //! the connection is down waits there too; only once the server has been unreachable for
-//! `async_writes_retry_timeout` are they failed (counted and logged as such).
+//! `async_writes_retry_timeout` are they failed (counted and logged as such), or at once if
+//! the connection is one a reload retired (`backend::keep`).
 //!
 //! A dedicated connection (leased to one client for WATCH or a blocking command, see
 //! `shard::lease`) is the same type, run by [`run_dedicated`]: connected once, never remade,
@@ -319,15 +320,17 @@ pub async fn run(shard: Rc<Shard>, backend: Rc<Backend>) {
             },
         };
         if backend.retired.get() {
-            // Closed on purpose, idle: no failure, nothing to remake.
+            // Closed on purpose once idle, or failed before it was: nothing is remade, so
+            // what still waits (background writes kept for a retry too) fails now.
             info!(
                 core,
                 pool = shard.pool_name(),
                 node,
+                waiting = backend.pending(),
                 "server left the pool: its connection is closed"
             );
             backend.state.set(State::Down);
-            backend.fail_all(&error);
+            backend.fail_everything(&error);
             shard.pool.forget_retired(&node);
             return;
         }

@@ -30,7 +30,7 @@ use super::pubsub;
 use super::replica;
 use super::reply_to::{MergeKind, ReplyTo, SplitReply};
 use super::session;
-use super::sidecar::background;
+use super::sidecar::{background, moves};
 use super::transaction;
 use super::Shard;
 
@@ -179,7 +179,8 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
     }
     match shard.node_for(out.slot) {
         Some(node) => node.send(shard, out),
-        None => out.reply_to.deliver(shard.unserved()),
+        // A background write waits for a master (a failover); the rest is answered now.
+        None => moves::park(shard, out),
     }
 }
 
@@ -269,14 +270,17 @@ pub fn redirect(
 }
 
 /// Routes `out` again after `delay`. A background write's later requests could overtake it
-/// meanwhile, so they wait for it ([`background::scatter`]).
+/// meanwhile, so they wait for it ([`background::scatter`]); one that a reload's new server
+/// list came before is failed instead ([`moves::unless_placed_before`]).
 pub(super) fn resend_later(shard: &Rc<Shard>, mut out: Outbound, delay: Duration) {
     background::scatter(&out.reply_to);
     let shard = shard.clone();
     out.asking = false;
     glommio::spawn_local(async move {
         glommio::timer::sleep(delay).await;
-        forward(&shard, out);
+        if let Some(out) = moves::unless_placed_before(&shard, out) {
+            forward(&shard, out);
+        }
     })
     .detach();
 }

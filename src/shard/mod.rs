@@ -361,7 +361,9 @@ impl Shard {
 
     /// Applies a Sentinel pool's new layout, then closes this core's connections to the
     /// masters that left it: what waits there fails at once (it may have run, so it is not
-    /// sent again), and nothing queued behind it reaches a demoted master.
+    /// sent again), and nothing queued behind it reaches a demoted master; background
+    /// writes, whose clients had `+OK`, go to the server's new master instead
+    /// (`sidecar::moves`), in the same step, so ahead of anything their clients send next.
     fn follow_servers(self: &Rc<Self>, topology: &Arc<Topology>) {
         let before = self.masters();
         self.apply_topology(topology);
@@ -371,7 +373,8 @@ impl Shard {
                 node = &*node.addr,
                 "closing the connections to a former master"
             );
-            node.retire();
+            let background = node.retire();
+            sidecar::moves::resend(self, &node.addr, background);
         }
     }
 

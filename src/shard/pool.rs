@@ -97,9 +97,9 @@ impl Node {
     }
 
     /// Every shared connection of the node: its protocols' and its other databases'.
-    fn each_conn(&self, mut visit: impl FnMut(&Backend)) {
+    fn each_conn(&self, mut visit: impl FnMut(&Rc<Backend>)) {
         for conns in &self.conns {
-            conns.borrow().iter().for_each(|conn| visit(conn));
+            conns.borrow().iter().for_each(&mut visit);
         }
         self.other_dbs
             .borrow()
@@ -137,20 +137,23 @@ impl Node {
     }
 
     /// Ends the node's connections (it left the layout: a Sentinel failover): what waits on
-    /// them fails, and they are not remade while the node stays out of the layout.
-    pub fn retire(&self) {
-        self.each_conn(Backend::close);
+    /// them fails, but the background writes, which are returned in order to be sent to the
+    /// server's new master; the connections are not remade while the node stays out of the
+    /// layout.
+    pub fn retire(&self) -> Vec<Outbound> {
+        let mut background = Vec::new();
+        self.each_conn(|conn| {
+            conn.close();
+            background.extend(conn.take_background());
+        });
+        background
     }
 
-    /// Ends the node's connections once their requests are answered (its server left the
-    /// pool in a reload); they are not remade.
+    /// Ends the node's connections, those of its other databases too, once their requests
+    /// are answered (its server left the pool in a reload); they are not remade.
     pub fn retire_when_idle(&self) {
         self.retiring.set(true);
-        for conns in &self.conns {
-            for conn in conns.borrow().iter() {
-                conn.close_when_idle();
-            }
-        }
+        self.each_conn(Backend::close_when_idle);
     }
 
     /// Queues `outs` on one connection of their protocol, in order and with nothing of

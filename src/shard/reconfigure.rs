@@ -14,7 +14,9 @@
 //! - the slow log's settings, when the file changes them (a `CONFIG SET` stays until then);
 //! - a static pool's servers: the ring is rebuilt from the new list exactly as nutcracker
 //!   builds it (`upstream::Ring::build`), every server back in it, and a server that left keeps
-//!   its connections until what was sent there is answered, then they close.
+//!   its connections (those of its other databases too) until what was sent there is
+//!   answered, then they close. With background writes waiting, a core keeps the old list
+//!   until they are answered (at most `--shutdown-timeout`, see `sidecar::moves`).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use crate::upstream::Ring;
 
 use super::placer::Placer;
 use super::slot_map::SlotMap;
-use super::{lease, session, Shard};
+use super::{lease, session, sidecar, Shard};
 
 impl Shard {
     /// Takes `new` as the pool's configuration from the next request on (see the module).
@@ -50,7 +52,8 @@ impl Shard {
         if let (Some(was), Some(now)) = (&old.servers, &new.servers) {
             // A Sentinel pool's servers are where Sentinel says; a reload cannot change them.
             if now.sentinel.is_none() && was != now {
-                self.follow_new_servers(now);
+                // Now, or once the background writes placed by the old list are answered.
+                sidecar::moves::servers_changed(self);
             }
         }
         debug!(
@@ -96,6 +99,14 @@ impl Shard {
         }
     }
 
+    /// Places keys over the pool's server list of the moment (a reload changed it), unless
+    /// it has none (no longer a static pool: a reload cannot do that).
+    pub(super) fn place_servers(self: &Rc<Self>) {
+        if let Some(servers) = &self.config().servers {
+            self.follow_new_servers(servers);
+        }
+    }
+
     /// Places keys over the pool's new server list, and lets the servers that left finish.
     fn follow_new_servers(self: &Rc<Self>, servers: &StaticServers) {
         let ring = match Ring::build(&servers.specs, servers.scheme) {
@@ -105,6 +116,9 @@ impl Shard {
         };
         self.ejections.reset(Some(servers));
         *self.placer.borrow_mut() = Placer::Servers(ring);
+        if let Some(writes) = &self.background_writes {
+            writes.placed_anew();
+        }
         let before = self.masters();
         let epoch = self.slot_map.borrow().epoch() + 1;
         let layout = Topology::of_live_servers(&servers.addrs, &[], epoch);

@@ -60,6 +60,10 @@ pub enum ReplyTo {
         bytes: u32,
         /// Which command it is, for the logs.
         kind: FixedWrite,
+        /// The server lists keys had been placed over when it was acknowledged
+        /// (`background::Writes::placement`): one placed before a reload's new list is not
+        /// routed again under it.
+        placement: u16,
     },
     /// Nowhere (the reply to the proxy's own ASKING).
     Discard,
@@ -85,6 +89,7 @@ impl ReplyTo {
                 client,
                 bytes,
                 kind,
+                ..
             } => background::settle(&client, (bytes, kind), &reply, node),
             ReplyTo::Discard => {}
         }
@@ -96,6 +101,16 @@ impl ReplyTo {
         match self {
             ReplyTo::Background { client, .. } => Some(client),
             ReplyTo::Part { whole, .. } => whole.background_client(),
+            _ => None,
+        }
+    }
+
+    /// For a background write (or a part of one), the server lists keys had been placed
+    /// over when it was acknowledged.
+    pub fn background_placement(&self) -> Option<u16> {
+        match self {
+            ReplyTo::Background { placement, .. } => Some(*placement),
+            ReplyTo::Part { whole, .. } => whole.background_placement(),
             _ => None,
         }
     }
@@ -182,6 +197,13 @@ impl SplitReply {
     /// The client whose background write this is, if it is one.
     fn background_client(&self) -> Option<&Rc<ClientState>> {
         self.background.as_ref()
+    }
+
+    /// The placement the whole was acknowledged under, if it is a background write whose
+    /// merged reply is still to come.
+    fn background_placement(&self) -> Option<u16> {
+        let whole = self.reply_to.borrow();
+        whole.as_ref().and_then(ReplyTo::background_placement)
     }
 
     fn complete(&self, index: usize, reply: Bytes, node: Option<&Rc<str>>) {

@@ -22,6 +22,7 @@ pub mod nutcracker;
 pub mod pool;
 pub mod reconnecting;
 pub mod sentinel;
+pub mod sidecar;
 pub mod tls;
 pub mod unix;
 

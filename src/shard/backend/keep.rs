@@ -3,7 +3,10 @@
 //! their order, ahead of anything sent later, and are written again once the connection is
 //! back (they are writes that may run twice); one sent while the node is down waits there
 //! too. Once the node has been unreachable for `async_writes_retry_timeout`, they fail with
-//! the rest (each then counted and logged as a failed background write).
+//! the rest (each then counted and logged as a failed background write), and so they do at
+//! once when the connection is one a reload retired (its server left the pool), which is
+//! never remade. A connection to a master Sentinel replaced gives its background writes up
+//! to be sent to the new master (`take_background`, `sidecar::moves`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -36,12 +39,43 @@ impl Backend {
     /// Fails every request waiting on the connection, but the background writes it keeps
     /// ([`Backend::keeps_background`]), which go back to the queue in their order.
     pub(super) fn fail_all(&self, error: &BackendError) {
+        self.fail_but(error, |out| self.keeps_background(out));
+    }
+
+    /// Fails every request waiting on the connection, background writes too: its server
+    /// left the pool (a reload) and the connection is not remade, so nothing would ever
+    /// send them (each is counted and logged as a failed background write).
+    pub(super) fn fail_everything(&self, error: &BackendError) {
+        self.fail_but(error, |_| false);
+    }
+
+    /// Takes out the background writes waiting on the connection, in their order (those in
+    /// flight first): its node is no longer its server's master (a Sentinel failover), and
+    /// they go to the new one. The rest stay, to fail when the connection ends; none of
+    /// their replies is read any more ([`Backend::close`] came first).
+    pub fn take_background(&self) -> Vec<Outbound> {
+        if self.retry_background.is_none() {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        for waiting in [&self.inflight, &self.queue] {
+            let all = std::mem::take(&mut *waiting.borrow_mut());
+            let (background, rest): (VecDeque<Outbound>, VecDeque<Outbound>) = all
+                .into_iter()
+                .partition(|out| out.reply_to.background_client().is_some());
+            *waiting.borrow_mut() = rest;
+            taken.extend(background);
+        }
+        taken
+    }
+
+    /// Fails every request waiting on the connection but those `kept`, which go back to the
+    /// queue in their order.
+    fn fail_but(&self, error: &BackendError, kept: impl Fn(&Outbound) -> bool) {
         let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
         let queued = std::mem::take(&mut *self.queue.borrow_mut());
-        let (kept, failed): (VecDeque<Outbound>, VecDeque<Outbound>) = inflight
-            .into_iter()
-            .chain(queued)
-            .partition(|out| self.keeps_background(out));
+        let (kept, failed): (VecDeque<Outbound>, VecDeque<Outbound>) =
+            inflight.into_iter().chain(queued).partition(kept);
         *self.queue.borrow_mut() = kept;
         // ASKING's placeholders (no request of their own) are not requests that failed.
         self.counters

@@ -27,7 +27,8 @@
 //! MULTI/EXEC, and everything a watching client sends, stay synchronous: a transaction is
 //! queued by percore and sent as one block whose EXEC the client waits for.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -57,8 +58,8 @@ const FAILURE_LOG_GAP: Duration = Duration::from_secs(1);
 const LOADING_RETRY: Duration = Duration::from_millis(100);
 /// Redis's error while it loads its data (after a restart), before it runs any command.
 const LOADING: &[u8] = b"-LOADING ";
-/// How often a stop's flush looks again at the clock and at a second stop signal while it
-/// waits for the last background writes.
+/// How often a stop's flush (or a reload's new server list) looks again at the clock and at
+/// a stop signal while it waits for the last background writes.
 const FLUSH_POLL: Duration = Duration::from_millis(10);
 
 /// One core's background writes of one pool.
@@ -86,6 +87,16 @@ pub struct Writes {
     unlogged: Cell<u64>,
     /// Notified when `pending` reaches 0 (a stop's flush waits for it).
     drained: Signal,
+    /// A reload changed the pool's servers, and keys are placed over the new list once the
+    /// writes acknowledged under the old one are answered ([`super::moves`]): until then,
+    /// writes are synchronous.
+    held: Cell<bool>,
+    /// How many times a reload has placed keys over a new server list on this core: a write
+    /// acknowledged under an earlier one is never routed again ([`super::moves`]).
+    placement: Cell<u16>,
+    /// Writes whose server has no master now (a failover promoting its replica), waiting
+    /// for one ([`super::moves::park`]).
+    parked: RefCell<VecDeque<Outbound>>,
 }
 
 impl Writes {
@@ -105,6 +116,9 @@ impl Writes {
             last_logged: Cell::new(None),
             unlogged: Cell::new(0),
             drained: Signal::default(),
+            held: Cell::new(false),
+            placement: Cell::new(0),
+            parked: RefCell::new(VecDeque::new()),
         }))
     }
 
@@ -120,9 +134,55 @@ impl Writes {
         }
     }
 
-    /// Takes a write of `bytes` if it fits under the bound.
+    /// Whether writes acknowledged by this core wait for their server.
+    pub(super) fn behind(&self) -> bool {
+        self.pending.get() > 0
+    }
+
+    /// Acknowledged writes that wait for their server.
+    pub(super) fn pending(&self) -> u64 {
+        self.pending.get()
+    }
+
+    /// Waits until none waits, `deadline` has passed or the process is told to stop (what a
+    /// reload's new server list waits for), looking again every [`FLUSH_POLL`].
+    pub(super) async fn answered(&self, deadline: Instant) {
+        while self.behind() && Instant::now() < deadline && !shutdown::requested() {
+            let poll = glommio::timer::sleep(FLUSH_POLL);
+            futures_lite::future::or(self.drained.wait(), poll).await;
+        }
+    }
+
+    /// Whether a reload's new server list waits for the writes placed under the old one.
+    pub(super) fn held(&self) -> bool {
+        self.held.get()
+    }
+
+    /// Holds writes synchronous while a reload's new server list waits, or lets them go.
+    pub(super) fn hold(&self, held: bool) {
+        self.held.set(held);
+    }
+
+    /// How many server lists keys have been placed over (a write carries the count it was
+    /// acknowledged under).
+    pub(super) fn placement(&self) -> u16 {
+        self.placement.get()
+    }
+
+    /// Keys are placed over a reload's new server list from now on.
+    pub fn placed_anew(&self) {
+        self.placement.set(self.placement.get().wrapping_add(1));
+    }
+
+    /// The parked writes, and what parks while they are out.
+    pub(super) fn parked(&self) -> &RefCell<VecDeque<Outbound>> {
+        &self.parked
+    }
+
+    /// Takes a write of `bytes` if it fits under the bound and no reload's new server list
+    /// waits.
     fn take(&self, bytes: usize) -> bool {
-        if self.pending_bytes.get() + bytes > self.max_bytes {
+        if self.held.get() || self.pending_bytes.get() + bytes > self.max_bytes {
             self.synchronous.set(self.synchronous.get() + 1);
             return false;
         }
@@ -131,8 +191,8 @@ impl Writes {
         true
     }
 
-    /// A write of `bytes` (a `kind`) has its server's `reply`, which `node` gave (`None`: its
-    /// connection failed, and the reply is percore's error naming the node).
+    /// A write of `bytes` (a `kind`) has its server's `reply`, which `node` gave (`None`: it
+    /// was not delivered, and the reply is percore's error saying why).
     fn settle(&self, bytes: usize, kind: FixedWrite, reply: &[u8], node: Option<&Rc<str>>) {
         self.pending.set(self.pending.get().saturating_sub(1));
         self.pending_bytes
@@ -164,7 +224,7 @@ impl Writes {
         warn!(
             core = self.core,
             pool = &*self.pool,
-            node = node.map_or("(connection failed)", |n| &**n),
+            node = node.map_or("(percore's error)", |n| &**n),
             command = kind.name(),
             error = error.trim_end(),
             failed = self.failed.get(),
@@ -247,11 +307,12 @@ pub fn acknowledge(
         client: client.clone(),
         bytes: bytes as u32,
         kind,
+        placement: writes.placement(),
     }
 }
 
 /// The server's `reply` to a background write of `client` (`bytes` long, a `kind`), which
-/// `node` gave (`None`: percore's error, its connection failed).
+/// `node` gave (`None`: percore's error, it was not delivered).
 pub fn settle(
     client: &ClientState,
     (bytes, kind): (u32, FixedWrite),

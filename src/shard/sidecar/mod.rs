@@ -7,10 +7,13 @@
 //!   connections per database it needs, each selected once when it is opened, and a client's
 //!   SELECT only changes which connections its requests take;
 //! - [`background`]: background writes (`async_writes: true`), answered `+OK` at once and
-//!   sent on the connection the client's later requests take.
+//!   sent on the connection the client's later requests take;
+//! - [`moves`]: what they do when their server changes: a reload's new server list waits
+//!   for them, and a Sentinel failover sends them to the new master.
 //!
 //! A client or pool that uses none of this pays a flag check on the request path.
 
 pub(super) mod background;
+pub(super) mod moves;
 pub(super) mod preconnect;
 pub(super) mod select;
