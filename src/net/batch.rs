@@ -67,14 +67,7 @@ impl WriteBatch {
         let mut first = 0;
         let mut offset = 0;
         while first < self.frames.len() {
-            self.iovecs.clear();
-            for (index, frame) in self.frames[first..].iter().enumerate() {
-                let skip = if index == 0 { offset } else { 0 };
-                self.iovecs.push(libc::iovec {
-                    iov_base: frame[skip..].as_ptr() as *mut libc::c_void,
-                    iov_len: frame.len() - skip,
-                });
-            }
+            gather(&self.frames[first..], offset, &mut self.iovecs);
             let mut written = stream.send_iovecs(&self.iovecs).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
@@ -94,5 +87,63 @@ impl WriteBatch {
             self.iovecs.shrink_to(self.keep);
         }
         Ok(())
+    }
+}
+
+/// Points `iovecs` at `frames`, the first from `offset` on. Frames that follow one another in
+/// memory (a client's pipelined requests to one node, slices of its read buffer one after the
+/// other; a node's replies to one client's run of requests; a split command's parts for one
+/// node, written into one buffer) take one iovec between them, so the kernel walks fewer
+/// segments, and a batch that is one run goes out as a plain send.
+fn gather(frames: &[Bytes], offset: usize, iovecs: &mut Vec<libc::iovec>) {
+    iovecs.clear();
+    for (index, frame) in frames.iter().enumerate() {
+        let bytes = if index == 0 {
+            &frame[offset..]
+        } else {
+            &frame[..]
+        };
+        let start = bytes.as_ptr().cast::<libc::c_void>().cast_mut();
+        if let Some(last) = iovecs.last_mut() {
+            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == start.cast::<u8>() {
+                last.iov_len += bytes.len();
+                continue;
+            }
+        }
+        iovecs.push(libc::iovec {
+            iov_base: start,
+            iov_len: bytes.len(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_side_by_side_in_memory_share_an_iovec() {
+        let mut buffer = Bytes::from_static(b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n");
+        let first = buffer.split_to(14);
+        let second = buffer.clone();
+        let elsewhere = Bytes::from(b"+OK\r\n".to_vec());
+        let frames = [
+            first.clone(),
+            second.clone(),
+            elsewhere.clone(),
+            first.clone(),
+        ];
+        let mut iovecs = Vec::new();
+        gather(&frames, 3, &mut iovecs);
+        let lens: Vec<usize> = iovecs.iter().map(|v| v.iov_len).collect();
+        assert_eq!(lens, [11 + 14, 5, 14]);
+        assert_eq!(
+            iovecs[0].iov_base.cast_const().cast::<u8>(),
+            first[3..].as_ptr()
+        );
+        assert_eq!(iovecs[2].iov_base.cast_const().cast::<u8>(), first.as_ptr());
+        // The first frame's remainder counts from the offset; an empty batch has no iovec.
+        gather(&frames[..0], 0, &mut iovecs);
+        assert!(iovecs.is_empty());
     }
 }
