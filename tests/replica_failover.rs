@@ -9,24 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
-
-/// One key per slot, so a pipeline of SETs proves every slot is served.
-fn key_per_slot() -> Vec<String> {
-    let mut keys: Vec<Option<String>> = vec![None; 16384];
-    let mut missing = 16384;
-    let mut n = 0u64;
-    while missing > 0 {
-        let key = format!("slot:{n}");
-        let slot = slot_of(&key) as usize;
-        if keys[slot].is_none() {
-            keys[slot] = Some(key);
-            missing -= 1;
-        }
-        n += 1;
-    }
-    keys.into_iter().flatten().collect()
-}
+use common::{key_per_slot, slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
 
 fn serves_every_slot(port: u16, keys: &[String]) -> bool {
     let mut conn = Conn::connect(port);

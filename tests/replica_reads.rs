@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{command_calls, slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
+use common::{command_calls, key_per_slot, slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
 
 /// How long the proxy may take to bring replicas into rotation (its first lag check comes
 /// within tens of milliseconds; a busy test machine is slow).
@@ -311,23 +311,6 @@ fn a_paused_replica_leaves_the_rotation_and_comes_back() {
     });
     no_read_errors(&stop, reading, "reader");
     writing.join().expect("writer thread");
-}
-
-/// One key per slot.
-fn key_per_slot() -> Vec<String> {
-    let mut keys: Vec<Option<String>> = vec![None; 16384];
-    let mut missing = 16384;
-    let mut n = 0u64;
-    while missing > 0 {
-        let key = format!("slot:{n}");
-        let slot = slot_of(&key) as usize;
-        if keys[slot].is_none() {
-            keys[slot] = Some(key);
-            missing -= 1;
-        }
-        n += 1;
-    }
-    keys.into_iter().flatten().collect()
 }
 
 /// Whether a GET of every key answers without an error (a value or nil).

@@ -31,17 +31,8 @@ fn moved(proxy: &Proxy) -> u64 {
 #[test]
 fn a_cluster_pool_writes_in_the_background_and_follows_moved() {
     let mut cluster = RedisCluster::start(3, 0);
-    let port = common::free_port();
-    let dir = tempfile::TempDir::new().unwrap();
-    let file = dir.path().join("cluster.yml");
     // No periodic refresh during the test: the moved slot is learnt from MOVED.
-    let yaml = format!(
-        "c:\n  listen: 127.0.0.1:{port}\n  cluster: {}\n  refresh_interval: 600s\n  \
-         async_writes: true\n",
-        cluster.seeds()
-    );
-    std::fs::write(&file, yaml).unwrap();
-    let proxy = Proxy::start_with_args(port, &["-c", file.to_str().unwrap(), "--threads", "1"]);
+    let (proxy, _file, port) = common::sidecar::async_cluster_proxy(&cluster, 1);
     wait_until(
         "percore to serve the cluster",
         Duration::from_secs(30),

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sidecar::{background, wait_flushed};
-use common::{key_on_each_master, slot_of, wait_until, Conn, Proxy, RedisCluster, Value};
+use common::sidecar::{async_cluster_proxy, background, wait_flushed};
+use common::{key_on_each_master, slot_of, wait_until, Conn, RedisCluster, Value};
 
 /// Keys of the migrating slot that exist before it starts to move.
 const KEYS: usize = 30;
@@ -86,18 +86,8 @@ fn on_node(cluster: &mut RedisCluster, port: u16, key: &str) -> Value {
 #[test]
 fn background_writes_follow_ask_and_tryagain_while_their_slot_migrates() {
     let mut cluster = RedisCluster::start(3, 0);
-    let port = common::free_port();
-    let dir = tempfile::TempDir::new().unwrap();
-    let file = dir.path().join("cluster.yml");
     // No periodic refresh: percore learns of the migration from the nodes' redirects only.
-    let yaml = format!(
-        "c:\n  listen: 127.0.0.1:{port}\n  cluster: {}\n  refresh_interval: 600s\n  \
-         async_writes: true\n",
-        cluster.seeds()
-    );
-    std::fs::write(&file, yaml).unwrap();
-    let args = ["-c", file.to_str().unwrap(), "--threads", "2"];
-    let proxy = Proxy::start_with_args(port, &args);
+    let (proxy, _file, port) = async_cluster_proxy(&cluster, 2);
     wait_until("percore to serve the cluster", FLUSHED, || {
         common::try_cmd(port, "GET ready") == Some(Value::Bulk(None))
     });

@@ -694,14 +694,15 @@ impl RedisCluster {
         cluster
     }
 
+    /// The ports of the nodes running now (not stopped by the test).
+    fn running_ports(&self) -> Vec<u16> {
+        let running = self.nodes.iter().filter(|n| n.child.is_some());
+        running.map(|n| n.port).collect()
+    }
+
     /// Waits until every running node agrees the cluster is ok and maps all slots alike.
     pub fn wait_ok(&self) {
-        let ports: Vec<u16> = self
-            .nodes
-            .iter()
-            .filter(|n| n.child.is_some())
-            .map(|n| n.port)
-            .collect();
+        let ports = self.running_ports();
         wait_until("cluster_state:ok on every node", READY_TIMEOUT, || {
             let maps: Vec<Option<Vec<(i64, i64, i64)>>> =
                 ports.iter().map(|&p| slot_ranges(p)).collect();
@@ -718,12 +719,7 @@ impl RedisCluster {
     /// range: right after the cluster is made, the replicas are known to the others only once
     /// gossip has carried them (a second or so), and a proxy asking earlier sees none.
     pub fn wait_replicas_listed(&self, replicas: usize) {
-        let ports: Vec<u16> = self
-            .nodes
-            .iter()
-            .filter(|n| n.child.is_some())
-            .map(|n| n.port)
-            .collect();
+        let ports = self.running_ports();
         wait_until("every node to list the replicas", READY_TIMEOUT, || {
             ports.iter().all(|&port| {
                 let Some(Value::Array(Some(ranges))) = try_cmd(port, "CLUSTER SLOTS") else {
@@ -1075,6 +1071,23 @@ pub fn command_calls(port: u16, command: &str) -> u64 {
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|rest| rest.split(',').next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// One key per slot, so a pipeline of them proves every slot is served.
+pub fn key_per_slot() -> Vec<String> {
+    let mut keys: Vec<Option<String>> = vec![None; 16384];
+    let mut missing = 16384;
+    let mut n = 0u64;
+    while missing > 0 {
+        let key = format!("slot:{n}");
+        let slot = slot_of(&key) as usize;
+        if keys[slot].is_none() {
+            keys[slot] = Some(key);
+            missing -= 1;
+        }
+        n += 1;
+    }
+    keys.into_iter().flatten().collect()
 }
 
 /// Slot of a key, computed the way Redis does (checked against CLUSTER KEYSLOT in tests).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{wait_until, Conn, Value};
+use super::{free_port, wait_until, Conn, Proxy, RedisCluster, Value};
 
 /// `background_<name>` of PROXY INFO's `# Background writes` section of the pool at `port`.
 pub fn background(port: u16, name: &str) -> u64 {
@@ -52,4 +52,19 @@ impl File {
         let reply = Conn::connect(port).cmd_str("PROXY CONFIG RELOAD");
         assert_eq!(reply, Value::ok(), "PROXY CONFIG RELOAD");
     }
+}
+
+/// percore on a free port with `threads` threads, serving `cluster` as one pool with
+/// background writes and no periodic refresh (a slot that moves is learnt from the nodes'
+/// redirects only), and its file: (the proxy, the file, its port).
+pub fn async_cluster_proxy(cluster: &RedisCluster, threads: usize) -> (Proxy, File, u16) {
+    let port = free_port();
+    let file = File::new(&format!(
+        "c:\n  listen: 127.0.0.1:{port}\n  cluster: {}\n  refresh_interval: 600s\n  \
+         async_writes: true\n",
+        cluster.seeds()
+    ));
+    let threads = threads.to_string();
+    let proxy = Proxy::start_with_args(port, &["-c", file.arg(), "--threads", &threads]);
+    (proxy, file, port)
 }
