@@ -190,6 +190,12 @@ impl Shard {
         self.config.borrow().clone()
     }
 
+    /// The pool's read policy now (`read_from`), read once per request: no count touched,
+    /// where [`Shard::config`] would add one.
+    fn read_policy(&self) -> crate::config::ReadFrom {
+        self.config.borrow().replica_reads.read_from
+    }
+
     /// The pool's users now, borrowed for one synchronous check (the request path's gate): no
     /// count touched, where [`Shard::config`] would add one.
     fn users(&self) -> std::cell::Ref<'_, crate::auth::Users> {

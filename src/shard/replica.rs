@@ -120,7 +120,7 @@ pub fn policy(
     route: &Route,
     command: Option<Command>,
 ) -> ReadFrom {
-    let pool = shard.config().replica_reads.read_from;
+    let pool = shard.read_policy();
     if pool == ReadFrom::Master && !identity.reads_replicas() {
         return ReadFrom::Master;
     }
