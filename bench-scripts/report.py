@@ -83,7 +83,9 @@ def ordered_targets(rows, base):
 
 
 def round_ratios_to(rows, key, target, base, field):
-    """`target` / `base` for `field` on the line `key`, per round where both ran."""
+    """`target` / `base` for `field` on the line `key`, one per round where both ran (failed
+    runs have no value and pair with nothing). A ratio is only taken within a round, never
+    across rounds: noise on a shared machine moves a whole round, which a ratio cancels."""
     by_round = {}
     for r in rows:
         if (r["test"], r["pipeline"], r["size"]) == key:
@@ -106,13 +108,6 @@ def tls_lines(rows, keys):
             if any(c != "-" for c in cells):
                 out.append(f"| {key[0]} | {key[1]} | {key[2]} | {tls} | " + " | ".join(cells) + " |")
     return out
-
-
-def round_ratios(rows, key, target, base, field):
-    """`target` / `base` for `field` on the line `key`, one per round where both ran (failed
-    runs have no value and pair with nothing). A ratio is only taken within a round, never
-    across rounds: noise on a shared machine moves a whole round, which a ratio cancels."""
-    return round_ratios_to(rows, key, target, base, field)
 
 
 def ratio_cell(ratios):
@@ -153,7 +148,7 @@ def table(rows, note=None):
         for key in keys:
             for target in ordered_targets(rows, base):
                 fields = ["proxy_cpu_us_per_req", "rps", "p50_ms", "p99_ms"]
-                cells = [ratio_cell(round_ratios(rows, key, target, base, f)) for f in fields]
+                cells = [ratio_cell(round_ratios_to(rows, key, target, base, f)) for f in fields]
                 # redis has no proxy CPU but still has req/s and latency ratios; a line the base
                 # did not run (RESP3) has none at all.
                 if all(c == "-" for c in cells):
@@ -181,6 +176,18 @@ def table(rows, note=None):
 CLIENTS_LABEL = re.compile(r"^(.*)-c(\d+)(-resp3)?$")
 
 
+def variant_ratios(rows, target, tests, line, field):
+    """`target`'s `field` on test `tests[0]` over the same on `tests[1]` (a variant of a line
+    over the plain line: N clients, RESP3), with the same pipeline and size (`line`), one ratio
+    per round where both ran."""
+    test, plain = tests
+    by_round = {}
+    for r in rows:
+        if r["target"] == target and (r["pipeline"], r["size"]) == line and r["test"] in tests:
+            by_round.setdefault(r.get("round", "1"), {})[r["test"]] = num(r[field])
+    return [v[test] / v[plain] for v in by_round.values() if v.get(test) and v.get(plain)]
+
+
 def clients_lines(rows, keys):
     """For every line run with N clients (`get-c10000`) and with 50 (`get`): each target's
     N / 50 ratio of CPU per request, req/s and p99, round by round."""
@@ -194,13 +201,7 @@ def clients_lines(rows, keys):
         for target in targets:
             cells = []
             for field in ["proxy_cpu_us_per_req", "rps", "p99_ms"]:
-                by_round = {}
-                for r in rows:
-                    if r["target"] == target and (r["pipeline"], r["size"]) == (pipeline, size):
-                        if r["test"] in (plain, test):
-                            by_round.setdefault(r.get("round", "1"), {})[r["test"]] = num(r[field])
-                ratios = [v[test] / v[plain] for v in by_round.values() if v.get(test) and v.get(plain)]
-                cells.append(ratio_cell(ratios))
+                cells.append(ratio_cell(variant_ratios(rows, target, (test, plain), (pipeline, size), field)))
             if any(c != "-" for c in cells):
                 out.append(f"| {plain} | {pipeline} | {size} | {m.group(2)} | {target} | " + " | ".join(cells) + " |")
     return out
@@ -218,13 +219,7 @@ def resp3_lines(rows, keys):
         for target in targets:
             cells = []
             for field in ["proxy_cpu_us_per_req", "rps"]:
-                by_round = {}
-                for r in rows:
-                    if r["target"] == target and (r["pipeline"], r["size"]) == (pipeline, size):
-                        if r["test"] in (plain, test):
-                            by_round.setdefault(r.get("round", "1"), {})[r["test"]] = num(r[field])
-                ratios = [v[test] / v[plain] for v in by_round.values() if v.get(test) and v.get(plain)]
-                cells.append(ratio_cell(ratios))
+                cells.append(ratio_cell(variant_ratios(rows, target, (test, plain), (pipeline, size), field)))
             if cells[0] != "-" or cells[1] != "-":
                 out.append(f"| {plain} | {pipeline} | {size} | {target} | " + " | ".join(cells) + " |")
     return out
