@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts a local Redis Cluster for demos and benchmarks: MASTERS masters (default 3) on
-# 127.0.0.1, ports BASE_PORT.. (default 7000..), data in a temp dir, no persistence.
+# Starts a local Redis Cluster for demos and benchmarks: MASTERS masters (default 3) with
+# REPLICAS replicas each (default 0) on 127.0.0.1, ports BASE_PORT.. (default 7000..), data in
+# a temp dir, no persistence. With replicas it returns once every node lists them.
 # Re-running it while the cluster is up is a no-op. Stop it with cluster-down.sh.
 #
 # For compare.sh's NET_DELAY_US mode (servers in a network namespace): HOST is the address the
@@ -11,6 +12,7 @@
 # addresses clients are given.
 set -euo pipefail
 MASTERS=${MASTERS:-3}
+REPLICAS=${REPLICAS:-0}
 BASE_PORT=${BASE_PORT:-7000}
 DIR=${CLUSTER_DIR:-/tmp/percore-cluster}
 HOST=${HOST:-127.0.0.1}
@@ -21,7 +23,7 @@ command -v redis-server >/dev/null || { echo "redis-server not found: apt-get in
 in_ns() { if [ -n "$NETNS" ]; then ip netns exec "$NETNS" "$@"; else "$@"; fi; }
 
 ports=()
-for ((i = 0; i < MASTERS; i++)); do ports+=($((BASE_PORT + i))); done
+for ((i = 0; i < MASTERS * (1 + REPLICAS); i++)); do ports+=($((BASE_PORT + i))); done
 
 if redis-cli -h "$HOST" -p "${ports[0]}" cluster info 2>/dev/null | grep -q cluster_state:ok; then
   echo "cluster already up on ports ${ports[*]}"
@@ -46,14 +48,17 @@ for port in "${ports[@]}"; do
 done
 addrs=()
 for port in "${ports[@]}"; do addrs+=("$HOST:$port"); done
-redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-for _ in $(seq 1 200); do
+redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$REPLICAS" --cluster-yes >/dev/null
+# Every node ok, and (with replicas) listing every replica: gossip takes a moment to carry them.
+for _ in $(seq 1 300); do
   ok=1
   for port in "${ports[@]}"; do
     redis-cli -h "$HOST" -p "$port" cluster info | grep -q cluster_state:ok || ok=0
+    listed=$(redis-cli -h "$HOST" -p "$port" cluster nodes | grep -c 'slave [0-9a-f]' || true)
+    [ "$listed" = $((MASTERS * REPLICAS)) ] || ok=0
   done
   [ "$ok" = 1 ] && { echo "cluster up on ports ${ports[*]}"; exit 0; }
-  sleep 0.05
+  sleep 0.1
 done
 echo "cluster did not reach cluster_state:ok" >&2
 exit 1

@@ -51,37 +51,17 @@ ulimit -l unlimited 2>/dev/null || true
 WORK=$(mktemp -d /tmp/percore-replica-reads.XXXXXX)
 PORTS=()
 for i in 0 1 2 3 4 5; do PORTS+=($((BASE_PORT + i))); done
+CLUSTER=(env BASE_PORT="$BASE_PORT" MASTERS=3 REPLICAS=1 CLUSTER_DIR="$WORK/cluster")
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for port in "${PORTS[@]}"; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+  "${CLUSTER[@]}" bash bench-scripts/cluster-down.sh >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-for port in "${PORTS[@]}"; do
-  mkdir -p "$WORK/$port"
-  redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
-    --cluster-config-file nodes.conf --cluster-node-timeout 5000 --appendonly no --save '' \
-    --dir "$WORK/$port" --logfile "$WORK/$port/redis.log" --daemonize yes >/dev/null
-done
-for port in "${PORTS[@]}"; do
-  for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-done
-addrs=()
-for port in "${PORTS[@]}"; do addrs+=("127.0.0.1:$port"); done
-redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
-# Every node ok, and every node listing a replica for each of the 3 ranges.
-for _ in $(seq 1 300); do
-  ok=1
-  for port in "${PORTS[@]}"; do
-    redis-cli -p "$port" cluster info | grep -q cluster_state:ok || ok=0
-    [ "$(redis-cli -p "$port" cluster nodes | grep -c 'slave [0-9a-f]' || true)" = 3 ] || ok=0
-  done
-  [ "$ok" = 1 ] && break
-  sleep 0.1
-done
-[ "$ok" = 1 ] || { echo "the cluster did not settle" >&2; exit 1; }
+# 3 masters with a replica each; cluster-up.sh returns once every node lists the replicas.
+"${CLUSTER[@]}" bash bench-scripts/cluster-up.sh >/dev/null
 
 start_percore() { # port policy
   "$BIN" --listen "127.0.0.1:$1" --cluster "127.0.0.1:$BASE_PORT" --threads 1 \
