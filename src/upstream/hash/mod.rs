@@ -400,7 +400,7 @@ mod tests {
             prop_assert_eq!(Hash::Fnv1a64.of(&key), fnv1a_64_reference(&key) as u32);
             prop_assert_eq!(
                 Hash::Crc16.of(&key) & 0xffff,
-                u32::from(crc16::State::<crc16::XMODEM>::calculate(&key))
+                u32::from(::crc::Crc::<u16>::new(&::crc::CRC_16_XMODEM).checksum(&key))
             );
         }
 
