@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::cluster::slot::{Placement, Slot};
 use crate::command::keys::Args;
 use crate::command::route::{Merge, SplitKind};
-use crate::resp::encode;
+use crate::resp::encode::{self, bulk_len, header_len};
 use crate::resp::parse::parse_int;
 use crate::resp::scan::{reply_len, ReplyScanner};
 
@@ -28,9 +28,9 @@ pub struct SplitPlan {
 
 /// Splits a request by slot. `args.get(0)` is the command name, reused for every part.
 ///
-/// Keys are grouped with a stable sort by slot (so each part keeps its keys in request order)
-/// and every part is written into one buffer sized exactly in advance: a split costs a handful
-/// of allocations whatever the number of keys.
+/// Keys are grouped by slot with a sort of slot and position packed in one integer (so each
+/// part keeps its keys in request order) and every part is written into one buffer sized
+/// exactly in advance: a split costs a handful of allocations whatever the number of keys.
 pub fn plan_split<A: Args + ?Sized, P: Placement>(
     kind: SplitKind,
     args: &A,
@@ -38,22 +38,25 @@ pub fn plan_split<A: Args + ?Sized, P: Placement>(
 ) -> SplitPlan {
     let step = if kind == SplitKind::Mset { 2 } else { 1 };
     let keys = (args.count() - 1) / step;
-    let mut by_slot: Vec<(Slot, usize)> = (0..keys)
+    // Slot and argument position packed in one integer, sorted as such: by slot, then by
+    // position, the order a stable sort by slot gives (each part keeps its keys in request
+    // order), at the cost of sorting plain integers rather than pairs.
+    let mut by_slot: Vec<u64> = (0..keys)
         .map(|key| {
             let index = 1 + key * step;
-            (place.place(args.get(index)), index)
+            u64::from(place.place(args.get(index)).get()) << 32 | index as u64
         })
         .collect();
-    // By slot, then by argument position: the order a stable sort by slot gives, without its
-    // buffer (each part keeps its keys in request order).
     by_slot.sort_unstable();
+    let slot_of = |packed: u64| (packed >> 32) as u16;
+    let index_of = |packed: u64| (packed & u64::from(u32::MAX)) as usize;
 
     let name = args.get(0);
-    let groups = || by_slot.chunk_by(|a, b| a.0 == b.0);
-    let part_len = |group: &[(Slot, usize)]| {
+    let groups = || by_slot.chunk_by(|&a, &b| slot_of(a) == slot_of(b));
+    let part_len = |group: &[u64]| {
         let values: usize = group
             .iter()
-            .flat_map(|&(_, index)| index..index + step)
+            .flat_map(|&packed| index_of(packed)..index_of(packed) + step)
             .map(|arg| bulk_len(args.get(arg).len()))
             .sum();
         header_len(1 + group.len() * step) + bulk_len(name.len()) + values
@@ -66,33 +69,27 @@ pub fn plan_split<A: Args + ?Sized, P: Placement>(
         let start = out.len();
         encode::header(&mut out, b'*', 1 + group.len() * step);
         encode::bulk(&mut out, name);
-        for (position, &(_, index)) in group.iter().enumerate() {
+        for (position, &packed) in group.iter().enumerate() {
+            let index = index_of(packed);
             for arg in index..index + step {
-                encode::bulk(&mut out, args.get(arg));
+                match args.bulk(arg) {
+                    Some(bulk) => out.put_slice(bulk),
+                    None => encode::bulk(&mut out, args.get(arg)),
+                }
             }
             if let Some(slot) = order.get_mut((index - 1) / step) {
                 *slot = (part as u32, position as u32);
             }
         }
-        lens.push((group[0].0, out.len() - start));
+        lens.push((slot_of(group[0]), out.len() - start));
     }
     debug_assert_eq!(out.len(), total, "part sizes computed exactly");
     let mut encoded = out.freeze();
     let parts = lens
         .into_iter()
-        .map(|(slot, len)| (slot, encoded.split_to(len)))
+        .filter_map(|(slot, len)| Some((Slot::new(slot)?, encoded.split_to(len))))
         .collect();
     SplitPlan { parts, order }
-}
-
-/// Bytes of `$len\r\n<len bytes>\r\n`.
-fn bulk_len(len: usize) -> usize {
-    header_len(len) + len + 2
-}
-
-/// Bytes of a `*n\r\n` or `$n\r\n` header.
-fn header_len(n: usize) -> usize {
-    1 + n.checked_ilog10().unwrap_or(0) as usize + 1 + 2
 }
 
 /// Merges the replies of a split request, given in part order.
@@ -352,6 +349,27 @@ mod tests {
             &[b("*1\r\n$2\r\nv3\r\n"), b("*2\r\n$2\r\nv1\r\n$-1\r\n")],
         );
         assert_eq!(merged, b("*3\r\n$2\r\nv1\r\n$2\r\nv3\r\n$-1\r\n"));
+    }
+
+    #[test]
+    fn parts_copied_from_the_request_equal_parts_encoded() {
+        use crate::command::keys::FrameArgs;
+        use crate::resp::parse::{encode_request, ParseLimits, RequestParser};
+        let line = args("MSET {a}k 1 {b}k 22 {a}j 333 plain 4444");
+        let mut frame = BytesMut::new();
+        encode_request(&mut frame, &line);
+        let mut parser = RequestParser::new(ParseLimits::default());
+        assert!(parser.parse(&frame).expect("a request").is_some());
+        let parsed = FrameArgs {
+            frame: &frame,
+            args: parser.args(),
+        };
+        for kind in [SplitKind::Mset, SplitKind::Count] {
+            let copied = plan_split(kind, &parsed, &HashSlots);
+            let encoded = plan_split(kind, &line[..], &HashSlots);
+            assert_eq!(copied.parts, encoded.parts);
+            assert_eq!(copied.order, encoded.order);
+        }
     }
 
     #[test]

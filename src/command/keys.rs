@@ -12,9 +12,13 @@
 //! Arguments are reached through the [`Args`] trait, so the client path can pass ranges of its
 //! read buffer and tests can pass string slices; nothing is collected or allocated.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 use crate::command::table::{BeginSearch, CommandFlags, CommandSpec, FindKeys};
+use crate::resp::encode;
+use crate::resp::parse::parse_int;
 
 /// Argument access by index; index 0 is the command name.
 pub trait Args {
@@ -22,6 +26,14 @@ pub trait Args {
     fn count(&self) -> usize;
     /// Argument `index`; empty when out of range.
     fn get(&self, index: usize) -> &[u8];
+
+    /// Argument `index` as the request carried it, a whole RESP bulk string
+    /// (`$<len>\r\n<bytes>\r\n`, the length written as [`crate::resp::encode::bulk`] writes
+    /// it), so a sub-request built from it copies it as it is; `None` when the request has no
+    /// such bytes (arguments held apart, an inline command) and it must be encoded.
+    fn bulk(&self, _index: usize) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Args for [&[u8]] {
@@ -31,6 +43,37 @@ impl Args for [&[u8]] {
 
     fn get(&self, index: usize) -> &[u8] {
         <[&[u8]]>::get(self, index).copied().unwrap_or_default()
+    }
+}
+
+/// A request's arguments as ranges of its frame.
+pub struct FrameArgs<'a> {
+    /// The whole request.
+    pub frame: &'a [u8],
+    /// Argument ranges within `frame`.
+    pub args: &'a [Range<usize>],
+}
+
+impl Args for FrameArgs<'_> {
+    fn count(&self) -> usize {
+        self.args.len()
+    }
+
+    fn get(&self, index: usize) -> &[u8] {
+        self.args.get(index).map_or(&[], |r| &self.frame[r.clone()])
+    }
+
+    fn bulk(&self, index: usize) -> Option<&[u8]> {
+        let range = self.args.get(index)?;
+        let header = encode::header_len(range.len());
+        let whole = self
+            .frame
+            .get(range.start.checked_sub(header)?..range.end + 2)?;
+        let canonical = whole[0] == b'$'
+            && whole[header - 2..header] == *b"\r\n"
+            && whole[whole.len() - 2..] == *b"\r\n"
+            && parse_int(&whole[1..header - 2]) == Some(range.len() as i64);
+        canonical.then_some(whole)
     }
 }
 
@@ -222,6 +265,37 @@ fn atoi(arg: &[u8]) -> i32 {
 mod tests {
     use super::*;
     use crate::command::table::lookup;
+
+    #[test]
+    fn a_bulk_is_copied_only_as_the_request_carried_it() {
+        let frame = b"*3\r\n$4\r\nMGET\r\n$3\r\nabc\r\n$0\r\n\r\n";
+        let ranges = [8..12, 18..21, 27..27];
+        let args = FrameArgs {
+            frame,
+            args: &ranges,
+        };
+        assert_eq!(args.bulk(0), Some(&b"$4\r\nMGET\r\n"[..]));
+        assert_eq!(args.bulk(1), Some(&b"$3\r\nabc\r\n"[..]));
+        assert_eq!(args.bulk(2), Some(&b"$0\r\n\r\n"[..]));
+        assert_eq!(args.bulk(3), None);
+        // An inline command's arguments have no bulk header to copy.
+        let inline = b"MGET abc xyz\r\n";
+        let ranges = [0..4, 5..8, 9..12];
+        let args = FrameArgs {
+            frame: inline,
+            args: &ranges,
+        };
+        assert!((0..3).all(|index| args.bulk(index).is_none()));
+        // A length written with a leading zero is not the header the encoder writes.
+        let padded = b"*2\r\n$04\r\nMGET\r\n$3\r\nabc\r\n";
+        let ranges = [9..13, 19..22];
+        let args = FrameArgs {
+            frame: padded,
+            args: &ranges,
+        };
+        assert_eq!(args.bulk(0), None);
+        assert_eq!(args.bulk(1), Some(&b"$3\r\nabc\r\n"[..]));
+    }
 
     fn keys(line: &str) -> Result<Vec<usize>, KeyError> {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();

@@ -9,7 +9,7 @@ mod by_argument;
 // Generated data, reached through `table` (which re-exports it with the types it uses).
 mod commands;
 pub(crate) mod cursor;
-pub(crate) mod fanout;
+pub mod fanout;
 pub mod fixed_reply;
 pub mod glob;
 mod keyless;

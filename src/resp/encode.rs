@@ -44,11 +44,45 @@ pub fn unsigned(out: &mut BytesMut, value: u64) {
     out.put_slice(&digits[at..]);
 }
 
+/// Bytes of a `*n\r\n` or `$n\r\n` header, as [`header`] writes it.
+pub fn header_len(n: usize) -> usize {
+    1 + n.checked_ilog10().unwrap_or(0) as usize + 1 + 2
+}
+
+/// Bytes of `$len\r\n<len bytes>\r\n`, as [`bulk`] writes it.
+pub fn bulk_len(len: usize) -> usize {
+    header_len(len) + len + 2
+}
+
 /// Appends a header line such as `*3\r\n` or `$5\r\n`.
+///
+/// Formatted on the stack and appended in one copy: a split MGET writes two headers per key,
+/// and four appends of a byte or two each were most of its cost.
 pub fn header(out: &mut BytesMut, kind: u8, len: usize) {
-    out.put_u8(kind);
-    decimal(out, len as i64);
-    out.put_slice(b"\r\n");
+    let mut line = [0u8; HEADER_MAX];
+    let start = header_into(&mut line, kind, len);
+    out.put_slice(&line[start..]);
+}
+
+/// Longest header line: a kind byte, 20 digits, CRLF.
+const HEADER_MAX: usize = 23;
+
+/// Writes the header line for `len` at the end of `line`; returns where it starts.
+fn header_into(line: &mut [u8; HEADER_MAX], kind: u8, len: usize) -> usize {
+    line[HEADER_MAX - 2..].copy_from_slice(b"\r\n");
+    let mut at = HEADER_MAX - 2;
+    let mut rest = len as u64;
+    loop {
+        at -= 1;
+        line[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    at -= 1;
+    line[at] = kind;
+    at
 }
 
 /// Appends `:value\r\n`.

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::cluster::redirect::{resolve_node, Redirect};
 use crate::command::keys::Args;
+pub use crate::command::keys::FrameArgs;
 use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
 use crate::command::static_pool;
 use crate::command::table::GENERATED_FROM;
@@ -54,24 +55,6 @@ pub enum Control {
     Continue,
     /// Stop reading; close after the queued replies (QUIT).
     Close,
-}
-
-/// A request's arguments as ranges of its frame.
-pub struct FrameArgs<'a> {
-    /// The whole request.
-    pub frame: &'a [u8],
-    /// Argument ranges within `frame`.
-    pub args: &'a [Range<usize>],
-}
-
-impl Args for FrameArgs<'_> {
-    fn count(&self) -> usize {
-        self.args.len()
-    }
-
-    fn get(&self, index: usize) -> &[u8] {
-        self.args.get(index).map_or(&[], |r| &self.frame[r.clone()])
-    }
 }
 
 /// Routes and starts one request. `frame` is the client's request, `args` its argument ranges.
