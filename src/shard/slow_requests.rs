@@ -49,13 +49,9 @@ pub fn record(
 ) {
     let identity = &client.identity;
     let origin = Origin {
-        client: identity
-            .peer
-            .as_ref()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        client: identity.peer.clone(),
         name: identity.name(),
-        node: node.as_deref(),
+        node,
     };
     shard.slowlog().record(request, elapsed, origin);
 }
