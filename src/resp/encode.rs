@@ -31,17 +31,23 @@ pub fn decimal(out: &mut BytesMut, value: i64) {
 /// Appends an unsigned decimal integer (SCAN cursors use the whole 64 bits).
 pub fn unsigned(out: &mut BytesMut, value: u64) {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
+    let start = digits_before(&mut digits, 20, value);
+    out.put_slice(&digits[start..]);
+}
+
+/// Writes `value`'s decimal digits into `buf` ending just before `end`; returns where they
+/// start. `buf` has room for 20 digits before `end` (`u64::MAX`).
+fn digits_before(buf: &mut [u8], end: usize, value: u64) -> usize {
+    let mut at = end;
     let mut rest = value;
     loop {
         at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
+        buf[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
-            break;
+            return at;
         }
     }
-    out.put_slice(&digits[at..]);
 }
 
 /// Bytes of a `*n\r\n` or `$n\r\n` header, as [`header`] writes it.
@@ -70,17 +76,7 @@ const HEADER_MAX: usize = 23;
 /// Writes the header line for `len` at the end of `line`; returns where it starts.
 fn header_into(line: &mut [u8; HEADER_MAX], kind: u8, len: usize) -> usize {
     line[HEADER_MAX - 2..].copy_from_slice(b"\r\n");
-    let mut at = HEADER_MAX - 2;
-    let mut rest = len as u64;
-    loop {
-        at -= 1;
-        line[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    at -= 1;
+    let at = digits_before(line, HEADER_MAX - 2, len as u64) - 1;
     line[at] = kind;
     at
 }
