@@ -28,7 +28,7 @@ pub trait Args {
     fn get(&self, index: usize) -> &[u8];
 
     /// Argument `index` as the request carried it, a whole RESP bulk string
-    /// (`$<len>\r\n<bytes>\r\n`, the length written as [`crate::resp::encode::bulk`] writes
+    /// (`$<len>\r\n<bytes>\r\n`, the length written as the proxy's own encoder writes
     /// it), so a sub-request built from it copies it as it is; `None` when the request has no
     /// such bytes (arguments held apart, an inline command) and it must be encoded.
     fn bulk(&self, _index: usize) -> Option<&[u8]> {
