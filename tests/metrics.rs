@@ -235,9 +235,15 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
         assert_eq!(count, figures["requests"], "histogram count on core {core}");
         let inf = value("percore_request_duration_seconds_bucket", &at("le=+Inf"));
         assert_eq!(inf, count);
-        assert!(samples["percore_request_duration_seconds_sum"][&at("")] > 0.0);
+        assert!(samples["percore_request_duration_seconds_sum"][&at("")] >= 0.0);
         assert!(value("percore_client_received_bytes_total", &at("")) > 0);
     }
+    // The 600 SETs and GETs took time on whichever cores served them (a core that got only the
+    // admin connection answered its PROXY INFO itself, in no time on the ring's clock).
+    let seconds: f64 = samples["percore_request_duration_seconds_sum"]
+        .values()
+        .sum();
+    assert!(seconds > 0.0, "no time in the request histogram");
     let total = |name: &str| samples[name].values().sum::<f64>() as u64;
     assert!(total("percore_errors_total") >= 6, "six failed AUTHs");
     assert!(
