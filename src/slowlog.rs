@@ -7,10 +7,12 @@
 //! pins a client's read buffer. Parsing it again, redacting and truncating its arguments
 //! exactly as Redis does, and writing the client's address wait until `SLOWLOG GET`: on an
 //! overloaded proxy every request is slow and all but the newest `max-len` are dropped unread
-//! (with 10,000 clients at `-P 16`, formatting the address alone was ~7% of the CPU). Each core keeps `--slowlog-max-len` entries, the
-//! oldest dropped first; `SLOWLOG GET` merges every core's, newest first, `max-len` of them at
-//! most as one node's log would hold, and the ids are
-//! unique across cores because core `c` of `n` numbers its entries `c`, `c + n`, `c + 2n`...
+//! (with 10,000 clients at `-P 16`, formatting the address alone was ~7% of the CPU).
+//!
+//! Each core keeps `--slowlog-max-len` entries, the oldest dropped first; `SLOWLOG GET` merges
+//! every core's, newest first, `max-len` of them at most as one node's log would hold, and the
+//! ids are unique across cores because core `c` of `n` numbers its entries `c`, `c + n`,
+//! `c + 2n`...
 //!
 //! An entry is Redis's six fields plus a seventh, the backend node that served the request.
 //! `CONFIG SET slowlog-log-slower-than | slowlog-max-len` through percore sets these logs too.

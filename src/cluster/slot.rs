@@ -52,6 +52,12 @@ impl Slot {
         (usize::from(slot) < SLOT_COUNT).then_some(Slot(slot))
     }
 
+    /// The slot a number from [`Slot::get`] names, given back as a number (a split's packed
+    /// sort key): total, as the number is taken modulo [`SLOT_COUNT`].
+    pub fn from_number(slot: u16) -> Slot {
+        Slot(slot & (SLOT_COUNT as u16 - 1))
+    }
+
     /// The slot number.
     pub fn get(self) -> u16 {
         self.0

@@ -87,7 +87,7 @@ pub fn plan_split<A: Args + ?Sized, P: Placement>(
     let mut encoded = out.freeze();
     let parts = lens
         .into_iter()
-        .filter_map(|(slot, len)| Some((Slot::new(slot)?, encoded.split_to(len))))
+        .map(|(slot, len)| (Slot::from_number(slot), encoded.split_to(len)))
         .collect();
     SplitPlan { parts, order }
 }

@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
 use crate::command::blocking::{self, Timeout, Wait};
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::route::Command;
 use crate::error::BackendError;
 use crate::resp::parse::{Frame, RequestParser};
@@ -29,7 +29,7 @@ use crate::resp::Protocol;
 
 use super::backend::Outbound;
 use super::client::ClientState;
-use super::dispatch::{error_reply, FrameArgs, MAX_REDIRECTS};
+use super::dispatch::{error_reply, MAX_REDIRECTS};
 use super::lease::{self, Dedicated};
 use super::reply_to::ReplyTo;
 use super::Shard;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::control::mesh::{Answer, KillFilter, ListFilter, Notice, Question};
 use crate::resp::encode;
 use crate::resp::parse::parse_int;
@@ -19,7 +19,7 @@ use crate::resp::parse::parse_int;
 use super::client::{ClientState, ReplyMode};
 use super::clients::describe;
 use super::connection::{bulk, integer, null, printable_without_spaces, set_name};
-use super::dispatch::{error_reply, FrameArgs};
+use super::dispatch::error_reply;
 use super::reply_to::ReplyTo;
 use super::Shard;
 

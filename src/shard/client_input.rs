@@ -12,9 +12,10 @@ use crate::error::ProtocolError;
 use crate::resp::parse::{Frame, RequestParser};
 
 use super::client::ClientState;
-use super::dispatch::{dispatch, Control, FrameArgs};
+use super::dispatch::{dispatch, Control};
 use super::sidecar::background;
 use super::Shard;
+use crate::command::keys::FrameArgs;
 
 /// Why [`parse_and_dispatch`] stopped.
 #[derive(Debug, PartialEq, Eq)]

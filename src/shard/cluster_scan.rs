@@ -10,11 +10,11 @@ use bytes::Bytes;
 
 use crate::cluster::slot::Slot;
 use crate::command::cursor::{self, NodeRequest, Position, Step};
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::resp::Protocol;
 
 use super::backend::Lane;
-use super::dispatch::{error_reply, FrameArgs};
+use super::dispatch::error_reply;
 use super::reply_to::ReplyTo;
 use super::sidecar::select;
 use super::Shard;

@@ -12,13 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cluster::presence::Presence;
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::config::Config;
 use crate::control::mesh::Notice;
 use crate::control::peers::PeerWatch;
 use crate::resp::Protocol;
 
-use super::dispatch::FrameArgs;
 use super::Shard;
 
 /// The presence of this percore before any peer is known to be live.

@@ -5,14 +5,14 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::auth::AuthError;
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::metrics::Counters;
 use crate::resp::encode;
 use crate::resp::parse::parse_int;
 use crate::resp::Protocol;
 
 use super::client::ClientState;
-use super::dispatch::{error_reply, FrameArgs};
+use super::dispatch::error_reply;
 use super::Shard;
 
 /// Redis's reply to HELLO without AUTH before authentication.

@@ -11,8 +11,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::redirect::{resolve_node, Redirect};
-use crate::command::keys::Args;
-pub use crate::command::keys::FrameArgs;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::route::{Dedicated, Local, Merge, Rejection, Route, SplitKind};
 use crate::command::static_pool;
 use crate::command::table::GENERATED_FROM;

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::slot::Slot;
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::route::Local;
 use crate::control::admin;
 use crate::control::info::Sections;
@@ -27,7 +27,7 @@ use super::cluster_scan;
 use super::cluster_view;
 use super::composed;
 use super::connection;
-use super::dispatch::{error_reply, Control, FrameArgs};
+use super::dispatch::{error_reply, Control};
 use super::info;
 use super::kill;
 use super::monitor;

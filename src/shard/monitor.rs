@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::redact::{redaction, REDACTED};
 use crate::command::route::{Command, Route};
 use crate::command::table::CommandFlags;
@@ -34,7 +34,6 @@ use crate::resp::encode;
 use crate::sync::Signal;
 
 use super::client::ClientState;
-use super::dispatch::FrameArgs;
 use super::reply_to::ReplyTo;
 use super::Shard;
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::control::mesh::{Answer, Question};
 use crate::resp::encode;
 use crate::slowlog::{self, Fields, Origin, DEFAULT_GET_COUNT};
 
 use super::client::ClientState;
-use super::dispatch::{error_reply, FrameArgs};
+use super::dispatch::error_reply;
 use super::reply_to::ReplyTo;
 use super::Shard;
 

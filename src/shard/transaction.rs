@@ -30,6 +30,7 @@ use bytes::Bytes;
 
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
+use crate::command::keys::FrameArgs;
 use crate::command::route::{Command, Dedicated, Local, Rejection, Route};
 use crate::command::static_pool;
 use crate::error::BackendError;
@@ -38,7 +39,7 @@ use crate::resp::{encode, Protocol};
 
 use super::backend::{Lane, Outbound};
 use super::client::ClientState;
-use super::dispatch::{error_reply, rejection_reply, FrameArgs, MAX_REDIRECTS};
+use super::dispatch::{error_reply, rejection_reply, MAX_REDIRECTS};
 use super::lease::Dedicated as Lease;
 use super::pool::Node;
 use super::reply_to::ReplyTo;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::slot::Slot;
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::pubsub::Kind;
 use crate::command::route::{Command, Rejection, Route};
 use crate::control::mesh::{Answer, PubsubQuestion, Question};
@@ -20,7 +20,7 @@ use crate::resp::parse::parse_int;
 use crate::resp::{encode, Protocol};
 
 use super::super::client::ClientState;
-use super::super::dispatch::{error_reply, FrameArgs};
+use super::super::dispatch::error_reply;
 use super::super::reply_to::ReplyTo;
 use super::super::Shard;
 use super::Confirm;

@@ -13,13 +13,13 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::pubsub::Kind;
 use crate::control::mesh::{Answer, HeldName, NameFilter, PubsubQuestion, Question};
 use crate::resp::value::{parse_value, Value};
 use crate::resp::{encode, Protocol};
 
-use super::super::dispatch::{error_reply, FrameArgs};
+use super::super::dispatch::error_reply;
 use super::super::reply_to::ReplyTo;
 use super::super::Shard;
 

@@ -43,9 +43,10 @@ use crate::resp::{encode, Protocol};
 use crate::shutdown;
 use crate::sync::Signal;
 
+use crate::command::keys::FrameArgs;
 use crate::shard::backend::{Lane, Outbound};
 use crate::shard::client::ClientState;
-use crate::shard::dispatch::{self, FrameArgs};
+use crate::shard::dispatch;
 use crate::shard::reply_to::ReplyTo;
 use crate::shard::Shard;
 

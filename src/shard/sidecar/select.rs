@@ -14,13 +14,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::command::keys::Args;
+use crate::command::keys::{Args, FrameArgs};
 use crate::command::static_pool;
 use crate::resp::{encode, Protocol};
 
 use crate::shard::backend::{Lane, Outbound};
 use crate::shard::client::ClientState;
-use crate::shard::dispatch::{error_reply, FrameArgs};
+use crate::shard::dispatch::error_reply;
 use crate::shard::pool::Node;
 use crate::shard::reply_to::{ReplyTo, ReplyWaiter};
 use crate::shard::Shard;
