@@ -293,3 +293,38 @@ fn max_len_bounds_each_core_and_long_requests_are_cut() {
     assert_eq!(cut[30], "cut:29");
     assert_eq!(cut[31], "... (10 more arguments)");
 }
+
+#[test]
+fn every_way_a_request_is_answered_logs_its_own_arguments() {
+    // A request forwarded as it is brings its frame back with the reply; split, broadcast,
+    // refused and local ones leave it with their reply place: each entry must name its own.
+    let cluster = RedisCluster::start(3, 0);
+    let proxy = Proxy::start(&cluster, &["--slowlog-slower-than", "0"]);
+    let mut c = proxy.conn();
+    let mset = "MSET {a}k 1 {b}k 2 {c}k x";
+    assert_eq!(c.cmd_str(mset), Value::ok());
+    assert_eq!(c.cmd_str("DEL {a}k {b}k nokey"), Value::Int(2));
+    assert!(c.cmd_str("INCR {c}k").is_error());
+    // The fixture's own key and {c}k: DBSIZE sums every master's count.
+    assert_eq!(c.cmd_str("DBSIZE"), Value::Int(2));
+    assert!(c.cmd_str("NOSUCHCOMMAND x").is_error());
+    assert_eq!(c.cmd_str("ECHO hi"), Value::bulk("hi"));
+    let logged = entries(&mut c, "6");
+    let args: Vec<String> = logged.iter().map(|e| e.args.join(" ")).collect();
+    assert_eq!(
+        args,
+        [
+            "ECHO hi",
+            "NOSUCHCOMMAND x",
+            "DBSIZE",
+            "INCR {c}k",
+            "DEL {a}k {b}k nokey",
+            mset,
+        ]
+    );
+    let node = format!(
+        "127.0.0.1:{}",
+        cluster.master_for_slot(common::slot_of("{c}k"))
+    );
+    assert_eq!(logged[3].node, node, "the node that refused INCR");
+}

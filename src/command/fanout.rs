@@ -288,7 +288,8 @@ fn array_items(reply: &[u8]) -> Option<(usize, &[u8])> {
     Some((usize::try_from(count).unwrap_or(0), body))
 }
 
-fn integer(reply: &[u8]) -> Option<i64> {
+/// The value of an integer reply.
+pub(super) fn integer(reply: &[u8]) -> Option<i64> {
     parse_int(reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?)
 }
 
@@ -296,7 +297,8 @@ fn first_error(replies: &[Bytes]) -> Option<Bytes> {
     replies.iter().find(|r| r.first() == Some(&b'-')).cloned()
 }
 
-fn unexpected(reply: &Bytes) -> Bytes {
+/// The error the client gets for a part reply the merge cannot use.
+pub(super) fn unexpected(reply: &Bytes) -> Bytes {
     let shown = reply_len(reply)
         .ok()
         .flatten()

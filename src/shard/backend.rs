@@ -249,7 +249,7 @@ impl Backend {
                 reason: self.last_failure.borrow().clone(),
             };
             self.counters.failed(1);
-            return out.reply_to.fail(&error);
+            return out.fail(&error);
         }
         self.counters.request(out.request.len());
         self.queue.borrow_mut().push_back(out);

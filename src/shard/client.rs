@@ -155,9 +155,11 @@ impl ClientState {
         }
     }
 
-    /// Reserves the next place in the reply queue for `request` (its frame); returns its
-    /// sequence number.
-    pub fn reserve(&self, started: Instant, request: Bytes) -> u64 {
+    /// Reserves the next place in the reply queue for a request that arrived at `started`;
+    /// returns its sequence number. The request's frame (for the slow log) comes with its
+    /// reply ([`ClientState::complete_request`]) or from [`ClientState::keep_request`]: moved
+    /// there, its reference count is not touched for it.
+    pub fn reserve(&self, started: Instant) -> u64 {
         let silent = match self.reply_mode.get() {
             ReplyMode::On => false,
             ReplyMode::Off => true,
@@ -170,7 +172,7 @@ impl ClientState {
         replies.push_back(Pending::Waiting {
             started,
             silent,
-            request,
+            request: Bytes::new(),
         });
         self.base_seq.get() + replies.len() as u64 - 1
     }
@@ -185,8 +187,26 @@ impl ClientState {
         }
     }
 
+    /// Gives the place `seq` its request's frame, when the request did not carry it away.
+    pub fn keep_request(&self, seq: u64, frame: Bytes) {
+        let Some(index) = seq.checked_sub(self.base_seq.get()) else {
+            return;
+        };
+        match self.replies.borrow_mut().get_mut(index as usize) {
+            Some(Pending::Waiting { request, .. } | Pending::Ready { request, .. }) => {
+                *request = frame;
+            }
+            Some(Pending::Push { .. }) | None => {}
+        }
+    }
+
     /// Fills the place `seq` with its reply, which `node` gave (`None`: the proxy made it).
     pub fn complete(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>) {
+        self.complete_request(seq, reply, node, Bytes::new());
+    }
+
+    /// [`ClientState::complete`] for a request that brings its frame with the reply.
+    pub fn complete_request(&self, seq: u64, reply: Bytes, node: Option<Rc<str>>, frame: Bytes) {
         if self.closed.get() {
             return;
         }
@@ -201,7 +221,9 @@ impl ClientState {
                 request,
             } = slot
             {
-                let (started, request) = (*started, std::mem::take(request));
+                let kept = std::mem::take(request);
+                let request = if frame.is_empty() { kept } else { frame };
+                let started = *started;
                 // A silent reply keeps its place in the order, empty, and is not written.
                 let reply = if *silent { Bytes::new() } else { reply };
                 self.add_unwritten(reply.len());
@@ -443,7 +465,7 @@ async fn read_loop(
             Counters::bump(&shard.counters().client_err);
             let mut reply = BytesMut::new();
             encode::error(&mut reply, &format!("ERR {err}"));
-            let seq = state.reserve(Instant::now(), Bytes::new());
+            let seq = state.reserve(Instant::now());
             state.complete(seq, reply.freeze(), None);
             state.close_after_replies();
             continue;

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -64,37 +64,56 @@ pub fn dispatch(
     args: &[Range<usize>],
 ) -> Control {
     let started = shard.now();
-    let identity = &client.identity;
-    let protocol = identity.protocol();
-    let seq = client.reserve(started, frame.clone());
+    let seq = client.reserve(started);
     Counters::bump(&shard.counters().requests);
-    let view = FrameArgs {
-        frame: &frame,
-        args,
-    };
     let reply_to = ReplyTo::Client {
         client: client.clone(),
         seq,
+    };
+    let (control, unsent) = start(shard, client, frame, args, reply_to, started);
+    // The slow log names each entry's request: one forwarded as it is brings its frame back
+    // with its reply (`Outbound::answer`), every other leaves it with its reply place here.
+    if let Some(frame) = unsent {
+        client.keep_request(seq, frame);
+    }
+    control
+}
+
+/// Starts the request `frame` whose reply goes to `reply_to`; gives the frame back unless it
+/// went to a backend that brings it back with the reply.
+fn start(
+    shard: &Rc<Shard>,
+    client: &Rc<ClientState>,
+    frame: Bytes,
+    args: &[Range<usize>],
+    reply_to: ReplyTo,
+    started: Instant,
+) -> (Control, Option<Bytes>) {
+    let identity = &client.identity;
+    let protocol = identity.protocol();
+    let view = FrameArgs {
+        frame: &frame,
+        args,
     };
     let (route, command) = shard.placer.borrow().route(&view);
     identity.stamp(started, command);
     let refusal = gate::refusal(&shard.users(), identity, &route, command, &view);
     if let Some(refusal) = refusal {
         reply_to.deliver(refusal);
-        return Control::Continue;
+        return (Control::Continue, Some(frame));
     }
     // RESP2's subscribe mode allows only a few commands; one flag read for everyone else.
     if client.pubsub.is_active() && protocol == Protocol::Resp2 {
         if let Some(reply) = pubsub::gate_resp2(&route, command, &view) {
             reply_to.deliver(reply);
-            return Control::Continue;
+            return (Control::Continue, Some(frame));
         }
     }
     // Someone monitors: the one check the request path makes for MONITOR.
     if shard.monitoring() {
         if let Some(refusal) = monitor::observe(shard, client, &route, command, &view) {
             reply_to.deliver(refusal);
-            return Control::Continue;
+            return (Control::Continue, Some(frame));
         }
     }
     if client.in_transaction() && route != Route::Local(Local::Reset) {
@@ -107,14 +126,14 @@ pub fn dispatch(
             &view,
             reply_to,
         );
-        return Control::Continue;
+        return (Control::Continue, Some(frame));
     }
     // A client that watches keys sends what their master serves over its own connection.
     let reply_to = match client.session.watching() {
         false => reply_to,
         true => match session::forward(shard, client, &route, &frame, reply_to, started) {
             Some(reply_to) => reply_to,
-            None => return Control::Continue,
+            None => return (Control::Continue, Some(frame)),
         },
     };
     // Background writes: one flag read for a pool without them.
@@ -129,13 +148,28 @@ pub fn dispatch(
             .on(lane)
             .reading(reads)
     };
+    let slot = match route {
+        Route::Keyed(slot) => Some(Some(slot)),
+        Route::AnyMaster => Some(None),
+        _ => None,
+    };
+    if let Some(slot) = slot {
+        // Only a client's own reply place takes the frame back with the reply.
+        let (request, unsent) = match reply_to {
+            ReplyTo::Client { .. } => (frame, None),
+            _ => (frame.clone(), Some(frame)),
+        };
+        forward(shard, outbound(request, reply_to, slot));
+        return (Control::Continue, unsent);
+    }
     match route {
-        Route::Keyed(slot) => forward(shard, outbound(frame, reply_to, Some(slot))),
-        Route::AnyMaster => forward(shard, outbound(frame, reply_to, None)),
+        Route::Keyed(_) | Route::AnyMaster => {}
         Route::Split(kind) => split(shard, kind, &view, outbound(Bytes::new(), reply_to, None)),
-        Route::AllMasters(merge) => broadcast(shard, merge, outbound(frame, reply_to, None)),
+        Route::AllMasters(merge) => {
+            broadcast(shard, merge, outbound(frame.clone(), reply_to, None))
+        }
         Route::Dedicated(Dedicated::Watch, slot) => {
-            session::watch(shard, client, slot, frame, reply_to, started)
+            session::watch(shard, client, slot, frame.clone(), reply_to, started)
         }
         Route::Dedicated(Dedicated::Blocking, slot) => blocked::start(
             shard,
@@ -147,10 +181,13 @@ pub fn dispatch(
             reply_to,
             started,
         ),
-        Route::Local(command) => return local::answer(shard, client, command, &view, reply_to),
+        Route::Local(command) => {
+            let control = local::answer(shard, client, command, &view, reply_to);
+            return (control, Some(frame));
+        }
         Route::Reject(rejection) => reply_to.deliver(rejection_reply(shard, rejection, &view)),
     }
-    Control::Continue
+    (Control::Continue, Some(frame))
 }
 
 /// Sends a request to the master of its slot (or any master when it has none); a read that
@@ -222,12 +259,12 @@ pub fn redirect(
     if out.redirects >= MAX_REDIRECTS {
         if redirect == Redirect::ClusterDown {
             // Still down after every retry: the client gets Redis's own words.
-            return out.reply_to.deliver(reply.clone());
+            return out.answer(reply.clone(), None);
         }
         let error = BackendError::TooManyRedirects {
             node: from.to_string(),
         };
-        return out.reply_to.fail(&error);
+        return out.fail(&error);
     }
     out.redirects += 1;
     match redirect {

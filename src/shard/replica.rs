@@ -139,7 +139,7 @@ pub fn forward(shard: &Rc<Shard>, out: Outbound) {
             node.count_read();
             node.send(shard, out);
         }
-        Err(reply) => out.reply_to.deliver(reply),
+        Err(reply) => out.answer(reply, None),
     }
 }
 

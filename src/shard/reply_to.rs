@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::command::fanout::{merge_all, merge_split};
 use crate::command::fixed_reply::FixedWrite;
 use crate::command::route::{Merge, SplitKind};
+use crate::command::tally::Tally;
 use crate::error::BackendError;
 use crate::sync::Signal;
 
@@ -125,10 +126,22 @@ impl ReplyTo {
         )
     }
 
-    /// Delivers an error reply.
-    pub fn fail(self, error: &BackendError) {
-        self.deliver(error_reply(&format!("ERR percore: {error}")));
+    /// Delivers the reply `node` gave (`None`: the proxy made it) to the request whose frame
+    /// is `request`: a client's reply place keeps the frame for the slow log, where it was
+    /// not kept already ([`ClientState::keep_request`]).
+    pub fn answer(self, reply: Bytes, node: Option<&Rc<str>>, request: Bytes) {
+        match self {
+            ReplyTo::Client { client, seq } => {
+                client.complete_request(seq, reply, node.cloned(), request)
+            }
+            other => other.deliver_from(reply, node),
+        }
     }
+}
+
+/// The reply to a request that failed with `error`.
+pub fn failure(error: &BackendError) -> Bytes {
+    error_reply(&format!("ERR percore: {error}"))
 }
 
 /// A reply the proxy waits for itself. It always comes: a node that fails or times out
@@ -164,13 +177,22 @@ pub enum MergeKind {
     All(Merge),
 }
 
+/// The replies a [`SplitReply`]'s parts have given so far.
+enum Gathered {
+    /// Each part's reply, in part order, as they arrive: for the merges that need them all
+    /// (MGET's values, replies compared or joined).
+    Replies(Vec<Bytes>),
+    /// Folded as they arrive (MSET's OKs, counts): nothing kept.
+    Tally(Tally),
+}
+
 /// A request sent as several parts, waiting for all of them.
 pub struct SplitReply {
     /// Where the merged reply goes; taken when it is delivered.
     reply_to: RefCell<Option<ReplyTo>>,
     kind: MergeKind,
-    /// Each part's reply, in part order, as they arrive.
-    parts: RefCell<Vec<Bytes>>,
+    /// The parts' replies so far.
+    gathered: RefCell<Gathered>,
     /// Parts still to come.
     remaining: Cell<usize>,
     /// The node of the part that came last, which the merged reply waited for.
@@ -184,11 +206,21 @@ impl SplitReply {
     /// Waits for `parts` replies, then delivers their merge to `reply_to`.
     pub fn new(reply_to: ReplyTo, kind: MergeKind, parts: usize) -> Rc<SplitReply> {
         let background = reply_to.background_client().cloned();
+        let tally = match &kind {
+            MergeKind::Split(SplitKind::Mget, _) => None,
+            MergeKind::Split(SplitKind::Mset, _) => Tally::new(Merge::AllOk),
+            MergeKind::Split(SplitKind::Count, _) => Tally::new(Merge::Sum),
+            MergeKind::All(merge) => Tally::new(*merge),
+        };
+        let gathered = match tally {
+            Some(tally) => Gathered::Tally(tally),
+            None => Gathered::Replies(vec![Bytes::new(); parts]),
+        };
         Rc::new(SplitReply {
             background,
             reply_to: RefCell::new(Some(reply_to)),
             kind,
-            parts: RefCell::new(vec![Bytes::new(); parts]),
+            gathered: RefCell::new(gathered),
             remaining: Cell::new(parts),
             last_node: RefCell::new(None),
         })
@@ -207,8 +239,13 @@ impl SplitReply {
     }
 
     fn complete(&self, index: usize, reply: Bytes, node: Option<&Rc<str>>) {
-        if let Some(part) = self.parts.borrow_mut().get_mut(index) {
-            *part = reply;
+        match &mut *self.gathered.borrow_mut() {
+            Gathered::Replies(replies) => {
+                if let Some(part) = replies.get_mut(index) {
+                    *part = reply;
+                }
+            }
+            Gathered::Tally(tally) => tally.add(index, reply),
         }
         if node.is_some() {
             *self.last_node.borrow_mut() = node.cloned();
@@ -217,10 +254,13 @@ impl SplitReply {
         if self.remaining.get() > 0 {
             return;
         }
-        let parts = self.parts.take();
-        let merged = match &self.kind {
-            MergeKind::Split(kind, order) => merge_split(*kind, order, &parts),
-            MergeKind::All(merge) => merge_all(*merge, &parts),
+        let gathered = self.gathered.replace(Gathered::Replies(Vec::new()));
+        let merged = match (gathered, &self.kind) {
+            (Gathered::Tally(tally), _) => tally.finish(),
+            (Gathered::Replies(parts), MergeKind::Split(kind, order)) => {
+                merge_split(*kind, order, &parts)
+            }
+            (Gathered::Replies(parts), MergeKind::All(merge)) => merge_all(*merge, &parts),
         };
         if let Some(reply_to) = self.reply_to.borrow_mut().take() {
             reply_to.deliver_from(merged, self.last_node.borrow().as_ref());

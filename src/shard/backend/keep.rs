@@ -81,7 +81,7 @@ impl Backend {
         self.counters
             .failed(failed.iter().filter(|out| !out.request.is_empty()).count());
         for out in failed {
-            out.reply_to.fail(error);
+            out.fail(error);
         }
     }
 }

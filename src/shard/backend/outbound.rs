@@ -1,15 +1,17 @@
 //! A request on its way to a node: what a backend connection queues, writes and matches its
 //! reply to, and what a redirect sends again.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::cluster::slot::Slot;
 use crate::config::ReadFrom;
+use crate::error::BackendError;
 use crate::resp::Protocol;
 
-use crate::shard::reply_to::ReplyTo;
+use crate::shard::reply_to::{failure, ReplyTo};
 
 /// Which of a node's shared connections of the request's protocol carry it, beyond the
 /// protocol: for a client that selected another database than the pool's, that database's
@@ -87,6 +89,17 @@ impl Outbound {
     pub fn reading(mut self, read_from: ReadFrom) -> Self {
         self.read_from = read_from;
         self
+    }
+
+    /// Delivers the reply `node` gave (`None`: the proxy made it), and with it the request's
+    /// frame to a client's reply place, for the slow log.
+    pub fn answer(self, reply: Bytes, node: Option<&Rc<str>>) {
+        self.reply_to.answer(reply, node, self.request);
+    }
+
+    /// Fails the request with `error`.
+    pub fn fail(self, error: &BackendError) {
+        self.reply_to.answer(failure(error), None, self.request);
     }
 
     /// Patience of a request that may wait for its reply without end (BLPOP ... 0).

@@ -84,7 +84,7 @@ impl Backend {
 /// pool reads replicas only, whose client then gets the replica's own words.
 pub(super) fn refused(shard: &Rc<Shard>, from: &Rc<str>, mut out: Outbound, reply: Bytes) {
     match out.read_from {
-        ReadFrom::Replica => out.reply_to.deliver_from(reply, Some(from)),
+        ReadFrom::Replica => out.answer(reply, Some(from)),
         _ => {
             out.read_from = ReadFrom::Master;
             dispatch::forward(shard, out);

@@ -127,6 +127,6 @@ pub(super) async fn read_replies(
                 }
             }
         };
-        out.reply_to.deliver_from(reply, Some(&backend.addr));
+        out.answer(reply, Some(&backend.addr));
     }
 }

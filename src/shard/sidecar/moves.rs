@@ -149,7 +149,7 @@ pub fn resend(shard: &Rc<Shard>, from: &str, waiting: Vec<Outbound>) {
 pub fn park(shard: &Rc<Shard>, out: Outbound) {
     let writes = shard.background_writes.as_ref();
     let Some(writes) = writes.filter(|_| out.reply_to.background_client().is_some()) else {
-        return out.reply_to.deliver(shard.unserved());
+        return out.answer(shard.unserved(), None);
     };
     background::scatter(&out.reply_to);
     let mut parked = writes.parked().borrow_mut();
@@ -176,7 +176,7 @@ async fn unpark(shard: Rc<Shard>, writes: Rc<Writes>) {
             if shard.node_for(out.slot).is_some() {
                 dispatch::forward(&shard, out);
             } else if out.sent.elapsed() >= retry_for {
-                out.reply_to.deliver(shard.unserved());
+                out.answer(shard.unserved(), None);
             } else {
                 still.push_back(out);
             }
