@@ -148,22 +148,15 @@ fn start(
             .on(lane)
             .reading(reads)
     };
-    let slot = match route {
-        Route::Keyed(slot) => Some(Some(slot)),
-        Route::AnyMaster => Some(None),
-        _ => None,
-    };
-    if let Some(slot) = slot {
-        // Only a client's own reply place takes the frame back with the reply.
-        let (request, unsent) = match reply_to {
-            ReplyTo::Client { .. } => (frame, None),
-            _ => (frame.clone(), Some(frame)),
-        };
-        forward(shard, outbound(request, reply_to, slot));
-        return (Control::Continue, unsent);
-    }
     match route {
-        Route::Keyed(_) | Route::AnyMaster => {}
+        Route::Keyed(_) | Route::AnyMaster => {
+            let slot = match route {
+                Route::Keyed(slot) => Some(slot),
+                _ => None,
+            };
+            let send = |frame, reply_to| forward(shard, outbound(frame, reply_to, slot));
+            return (Control::Continue, forward_as_is(frame, reply_to, send));
+        }
         Route::Split(kind) => split(shard, kind, &view, outbound(Bytes::new(), reply_to, None)),
         Route::AllMasters(merge) => {
             broadcast(shard, merge, outbound(frame.clone(), reply_to, None))
@@ -188,6 +181,25 @@ fn start(
         Route::Reject(rejection) => reply_to.deliver(rejection_reply(shard, rejection, &view)),
     }
     (Control::Continue, Some(frame))
+}
+
+/// Sends `frame` on with `send` as the request itself, its reply going to `reply_to`; gives the
+/// frame back when the reply place will not get it with the reply (only a client's own does).
+fn forward_as_is(
+    frame: Bytes,
+    reply_to: ReplyTo,
+    send: impl FnOnce(Bytes, ReplyTo),
+) -> Option<Bytes> {
+    match reply_to {
+        ReplyTo::Client { .. } => {
+            send(frame, reply_to);
+            None
+        }
+        _ => {
+            send(frame.clone(), reply_to);
+            Some(frame)
+        }
+    }
 }
 
 /// Sends a request to the master of its slot (or any master when it has none); a read that
