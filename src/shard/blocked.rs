@@ -31,7 +31,7 @@ use super::backend::Outbound;
 use super::client::ClientState;
 use super::dispatch::{error_reply, MAX_REDIRECTS};
 use super::lease::{self, Dedicated};
-use super::reply_to::ReplyTo;
+use super::reply_to::{failure, ReplyTo};
 use super::Shard;
 
 /// What a node answers a blocked client when it stops being a master: the slot's owner is
@@ -186,7 +186,7 @@ impl Blocked {
         };
         if self.redirects.get() >= MAX_REDIRECTS {
             let error = BackendError::TooManyRedirects { node: from };
-            return self.finish(error_reply(&format!("ERR percore: {error}")), None);
+            return self.finish(failure(&error), None);
         }
         self.redirects.set(self.redirects.get() + 1);
         let request = self.with_time_left();

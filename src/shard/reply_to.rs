@@ -13,7 +13,6 @@ use crate::command::fanout::{merge_all, merge_split};
 use crate::command::fixed_reply::FixedWrite;
 use crate::command::route::{Merge, SplitKind};
 use crate::command::tally::Tally;
-use crate::error::BackendError;
 use crate::sync::Signal;
 
 use super::blocked::Blocked;
@@ -139,8 +138,9 @@ impl ReplyTo {
     }
 }
 
-/// The reply to a request that failed with `error`.
-pub fn failure(error: &BackendError) -> Bytes {
+/// The reply to a request that failed with `error` (a backend's failure, or the reason the
+/// proxy could not send it).
+pub fn failure(error: &impl std::fmt::Display) -> Bytes {
     error_reply(&format!("ERR percore: {error}"))
 }
 

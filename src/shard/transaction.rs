@@ -42,7 +42,7 @@ use super::client::ClientState;
 use super::dispatch::{error_reply, rejection_reply, MAX_REDIRECTS};
 use super::lease::Dedicated as Lease;
 use super::pool::Node;
-use super::reply_to::ReplyTo;
+use super::reply_to::{failure, ReplyTo};
 use super::session;
 use super::Shard;
 
@@ -337,7 +337,7 @@ impl Block {
             let error = BackendError::TooManyRedirects {
                 node: "the transaction's node".into(),
             };
-            return self.finish(error_reply(&format!("ERR percore: {error}")));
+            return self.finish(failure(&error));
         }
         self.redirects.set(self.redirects.get() + 1);
         let from = shard

@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::shard::backend::Outbound;
-use crate::shard::dispatch::{self, error_reply};
+use crate::shard::dispatch;
+use crate::shard::reply_to::failure;
 use crate::shard::Shard;
 use crate::shutdown;
 
@@ -118,8 +119,7 @@ pub fn unless_placed_before(shard: &Shard, out: Outbound) -> Option<Outbound> {
         return Some(out);
     }
     let error = Undelivered::ServersChanged;
-    out.reply_to
-        .deliver(error_reply(&format!("ERR percore: {error}")));
+    out.reply_to.deliver(failure(&error));
     None
 }
 
