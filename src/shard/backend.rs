@@ -35,7 +35,6 @@
 //! and closed on purpose with [`Backend::close`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +61,7 @@ mod watch;
 mod wire;
 
 pub use outbound::{Lane, Outbound};
+use queue::Waiting;
 use stats::{connection_end, Disconnects};
 use watch::{watch_dedicated, watch_timeouts};
 use wire::{read_replies, write_requests};
@@ -128,10 +128,8 @@ pub struct Backend {
     retry_background: Option<Duration>,
     /// Why the last connection failed, for the errors given while down.
     last_failure: RefCell<String>,
-    /// Requests not written yet.
-    queue: RefCell<VecDeque<Outbound>>,
-    /// Requests written and waiting for their reply, oldest first.
-    inflight: RefCell<VecDeque<Outbound>>,
+    /// Requests waiting: written and awaiting their replies, then not written yet.
+    waiting: RefCell<Waiting>,
     wake_writer: Signal,
     /// Asks a dedicated connection's run loop ([`run_dedicated`]) to close the connection, or
     /// a shared one's to end its current connection ([`Backend::close`]).
@@ -169,8 +167,7 @@ impl Backend {
             down_since: Cell::new(None),
             retry_background: None,
             last_failure: RefCell::new(String::new()),
-            queue: RefCell::new(VecDeque::new()),
-            inflight: RefCell::new(VecDeque::new()),
+            waiting: RefCell::new(Waiting::default()),
             wake_writer: Signal::default(),
             stop: Signal::default(),
             retry_on_request: false,
@@ -235,13 +232,13 @@ impl Backend {
     /// Queues a request, or fails it at once if the node is down.
     pub fn send(&self, out: Outbound) {
         if self.state.get() == State::Down && self.retry_on_request {
-            self.queue.borrow_mut().push_back(out);
+            self.waiting.borrow_mut().push(out);
             return self.retry.notify();
         }
         if self.state.get() == State::Down && self.keeps_background(&out) {
             // Sent once the node is back, after the background writes queued before it.
             self.counters.request(out.request.len());
-            return self.queue.borrow_mut().push_back(out);
+            return self.waiting.borrow_mut().push(out);
         }
         if self.state.get() == State::Down {
             let error = BackendError::Down {
@@ -252,13 +249,13 @@ impl Backend {
             return out.fail(&error);
         }
         self.counters.request(out.request.len());
-        self.queue.borrow_mut().push_back(out);
+        self.waiting.borrow_mut().push(out);
         self.wake_writer.notify();
     }
 
     /// Requests queued or in flight.
     pub fn pending(&self) -> usize {
-        self.queue.borrow().len() + self.inflight.borrow().len()
+        self.waiting.borrow().len()
     }
 }
 

@@ -8,7 +8,6 @@
 //! never remade. A connection to a master Sentinel replaced gives its background writes up
 //! to be sent to the new master (`take_background`, `sidecar::moves`).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::error::BackendError;
@@ -57,26 +56,21 @@ impl Backend {
         if self.retry_background.is_none() {
             return Vec::new();
         }
-        let mut taken = Vec::new();
-        for waiting in [&self.inflight, &self.queue] {
-            let all = std::mem::take(&mut *waiting.borrow_mut());
-            let (background, rest): (VecDeque<Outbound>, VecDeque<Outbound>) = all
-                .into_iter()
-                .partition(|out| out.reply_to.background_client().is_some());
-            *waiting.borrow_mut() = rest;
-            taken.extend(background);
-        }
-        taken
+        self.waiting
+            .borrow_mut()
+            .take_unless(|out| out.reply_to.background_client().is_none())
     }
 
     /// Fails every request waiting on the connection but those `kept`, which go back to the
     /// queue in their order.
     fn fail_but(&self, error: &BackendError, kept: impl Fn(&Outbound) -> bool) {
-        let inflight = std::mem::take(&mut *self.inflight.borrow_mut());
-        let queued = std::mem::take(&mut *self.queue.borrow_mut());
-        let (kept, failed): (VecDeque<Outbound>, VecDeque<Outbound>) =
-            inflight.into_iter().chain(queued).partition(kept);
-        *self.queue.borrow_mut() = kept;
+        let failed = {
+            let mut waiting = self.waiting.borrow_mut();
+            let failed = waiting.take_unless(kept);
+            // What is kept is written again: none of it is on a wire any more.
+            waiting.unwrite_all();
+            failed
+        };
         // ASKING's placeholders (no request of their own) are not requests that failed.
         self.counters
             .failed(failed.iter().filter(|out| !out.request.is_empty()).count());

@@ -44,13 +44,11 @@ impl Backend {
         if self.readonly.is_none() {
             return;
         }
-        let mut held: Vec<Outbound> = self.inflight.borrow_mut().drain(..).collect();
-        held.extend(self.queue.borrow_mut().drain(..));
-        for mut out in held {
-            if out.read_from == ReadFrom::Master || out.redirects >= MAX_REDIRECTS {
-                self.inflight.borrow_mut().push_back(out);
-                continue;
-            }
+        let elsewhere = self
+            .waiting
+            .borrow_mut()
+            .take_unless(|out| out.read_from == ReadFrom::Master || out.redirects >= MAX_REDIRECTS);
+        for mut out in elsewhere {
             out.redirects += 1;
             dispatch::forward(shard, out);
         }

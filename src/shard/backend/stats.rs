@@ -2,8 +2,6 @@
 //! what waits on it (nutcracker's `server_eof`/`server_timedout`/`server_err`,
 //! `server_connections`, `in_queue` and `out_queue`).
 
-use std::collections::VecDeque;
-
 use crate::error::BackendError;
 use crate::metrics::{ConnectionEnd, Queues, ServerCounters};
 use crate::net::CLOSED_BY_PEER;
@@ -13,12 +11,15 @@ use super::{Backend, Outbound};
 impl Backend {
     /// What waits on this connection now (nutcracker's in_queue and out_queue).
     pub fn queues(&self) -> Queues {
-        let measure = |queue: &VecDeque<Outbound>| {
-            let bytes = queue.iter().map(|out| out.request.len() as u64).sum();
-            (queue.len() as u64, bytes)
+        let measure = |requests: &mut dyn Iterator<Item = &Outbound>| {
+            requests.fold((0, 0), |(n, bytes), out| {
+                (n + 1, bytes + out.request.len() as u64)
+            })
         };
-        let (in_queue, in_queue_bytes) = measure(&self.queue.borrow());
-        let (out_queue, out_queue_bytes) = measure(&self.inflight.borrow());
+        let waiting = self.waiting.borrow();
+        let (mut written, mut unwritten) = waiting.split();
+        let (in_queue, in_queue_bytes) = measure(&mut unwritten);
+        let (out_queue, out_queue_bytes) = measure(&mut written);
         Queues {
             in_queue,
             in_queue_bytes,

@@ -35,7 +35,11 @@ pub(super) async fn watch_timeouts(
     loop {
         let timeout = timeout();
         glommio::timer::sleep(watch_period(timeout)).await;
-        let oldest = backend.inflight.borrow().front().map(|out| out.sent);
+        let oldest = backend
+            .waiting
+            .borrow()
+            .oldest_written()
+            .map(|out| out.sent);
         if oldest.is_some_and(|sent| sent.elapsed() > timeout) {
             return BackendError::Timeout {
                 node: backend.addr.to_string(),
@@ -51,7 +55,7 @@ pub(super) async fn watch_dedicated(backend: &Backend, timeout: Duration) -> Bac
     let period = watch_period(timeout);
     loop {
         let now = Instant::now();
-        let left = backend.inflight.borrow().front().map(|out| {
+        let left = backend.waiting.borrow().oldest_written().map(|out| {
             let patience = out.patience.unwrap_or(timeout);
             patience.checked_sub(now.saturating_duration_since(out.sent))
         });

@@ -5,6 +5,7 @@
 //! every request and reply goes through.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tracing::debug;
@@ -18,7 +19,7 @@ use crate::resp::scan::ReplyScanner;
 use super::super::reply_to::ReplyTo;
 use super::super::sidecar::background;
 use super::super::{dispatch, eject, Shard};
-use super::queue::shrink_if_idle;
+use super::queue::Waiting;
 use super::replica;
 use super::{Backend, Outbound, HOLD_BATCH, HOLD_ROUNDS, READ_BUFFER};
 
@@ -31,40 +32,48 @@ pub(super) async fn write_requests(
 ) -> BackendError {
     let mut batch = WriteBatch::new(MAX_FRAMES);
     loop {
-        if backend.queue.borrow().is_empty() {
-            shrink_if_idle(&backend.queue);
+        if backend.waiting.borrow().all_written() {
+            backend.waiting.borrow_mut().shrink_if_idle();
             backend.wake_writer.wait().await;
             // Hold the write while the core's rounds still bring in requests, so one write
             // carries a client burst rather than its first few requests: each write wakes a
             // sleeping redis-server, and at -P 1 that wake-up is most of what it costs it.
             for _ in 0..HOLD_ROUNDS {
-                if uring.caught_up() || backend.queue.borrow().len() >= HOLD_BATCH {
+                if uring.caught_up() || backend.waiting.borrow().unwritten() >= HOLD_BATCH {
                     break;
                 }
                 uring.next_round().await;
             }
             continue;
         }
-        let now = uring.now();
-        while !batch.is_full() {
-            let Some(mut out) = backend.queue.borrow_mut().pop_front() else {
-                break;
-            };
-            out.sent = now;
-            if out.asking {
-                batch.push(Bytes::from_static(encode::ASKING));
-                let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, out.protocol, now);
-                backend.inflight.borrow_mut().push_back(asking);
-            }
-            batch.push(out.request.clone());
-            backend.inflight.borrow_mut().push_back(out);
-        }
+        fill(&mut batch, &mut backend.waiting.borrow_mut(), uring.now());
         if let Err(e) = batch.write(stream).await {
             return BackendError::Lost {
                 node: backend.addr.to_string(),
                 reason: e.to_string(),
             };
         }
+    }
+}
+
+/// Puts the oldest requests not written yet into `batch`, as many as it takes, each counted
+/// as written at `now` (for the timeout watchdog).
+fn fill(batch: &mut WriteBatch, waiting: &mut Waiting, now: Instant) {
+    while !batch.is_full() {
+        let Some(out) = waiting.write_next() else {
+            return;
+        };
+        out.sent = now;
+        if out.asking {
+            // ASKING goes on the wire first; its reply is percore's own business.
+            let (request, protocol) = (out.request.clone(), out.protocol);
+            batch.push(Bytes::from_static(encode::ASKING));
+            batch.push(request);
+            let asking = Outbound::new(Bytes::new(), ReplyTo::Discard, None, protocol, now);
+            waiting.write_before_last(asking);
+            continue;
+        }
+        batch.push(out.request.clone());
     }
 }
 
@@ -90,7 +99,7 @@ pub(super) async fn read_replies(
         };
         if reader.is_drained() {
             // Caught up with the node: a good moment to give back what a burst grew.
-            shrink_if_idle(&backend.inflight);
+            backend.waiting.borrow_mut().shrink_if_idle();
         }
         if reply.first() == Some(&b'>') {
             // A RESP3 push is not the reply to a request; none is expected on a shared
@@ -98,7 +107,7 @@ pub(super) async fn read_replies(
             debug!(node = %backend.addr, "push message on a shared connection dropped");
             continue;
         }
-        let Some(out) = backend.inflight.borrow_mut().pop_front() else {
+        let Some(out) = backend.waiting.borrow_mut().answered() else {
             return lost("reply to no request".into());
         };
         if !answered {
