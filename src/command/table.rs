@@ -9,8 +9,10 @@
 //! generator can rewrite its file byte for byte; `tests/command_table.rs` compares the table
 //! with the live server.
 //!
-//! Lookup is a binary search over the sorted names with an ASCII case-insensitive comparison:
-//! about eight short compares, no allocation.
+//! Lookup is a binary search over the sorted names, within the run of the name's first
+//! letter: the name is lower-cased once into a 16-byte number, compared with the table's
+//! names packed the same way at compile time (names longer than 16 bytes, a handful, are
+//! compared byte by byte). No allocation.
 
 use std::cmp::Ordering;
 
@@ -131,7 +133,60 @@ pub enum FindKeys {
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let letter = name.first()?.to_ascii_lowercase().wrapping_sub(b'a');
     let &(start, end) = BY_FIRST_LETTER.get(usize::from(letter))?;
-    find(&COMMANDS[usize::from(start)..usize::from(end)], name)
+    let (start, end) = (usize::from(start), usize::from(end));
+    if name.len() > KEY_BYTES {
+        return find(&COMMANDS[start..end], name);
+    }
+    // One pass to lower-case the name, then compares of 16-byte numbers within its letter's
+    // run, rather than a byte-by-byte case-folding compare per step of the search.
+    let key = packed(name);
+    let keys = &KEYS[start..end];
+    let mut at = keys.partition_point(|&k| k < key);
+    // A longer name shares its first 16 bytes' key: the lengths tell them apart.
+    while keys.get(at) == Some(&key) {
+        let spec = &COMMANDS[start + at];
+        if spec.name.len() == name.len() {
+            return Some(spec);
+        }
+        at += 1;
+    }
+    None
+}
+
+/// How many of a name's bytes its key ([`packed`]) holds.
+const KEY_BYTES: usize = 16;
+
+/// A name's first [`KEY_BYTES`] bytes, lower-cased and zero-padded, as one big-endian number:
+/// keys order as the names do (no name holds a zero byte), so [`KEYS`] is sorted as
+/// [`COMMANDS`] is, and a 16-byte compare stands for a byte-by-byte one.
+fn packed(name: &[u8]) -> u128 {
+    let mut bytes = [0u8; KEY_BYTES];
+    for (to, from) in bytes.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    u128::from_be_bytes(bytes)
+}
+
+/// Every top-level command's key ([`packed`]), in the order of [`COMMANDS`]; built at compile
+/// time.
+static KEYS: [u128; COMMANDS.len()] = table_keys(COMMANDS);
+
+const fn table_keys<const N: usize>(specs: &[CommandSpec]) -> [u128; N] {
+    let mut keys = [0u128; N];
+    let mut i = 0;
+    while i < N {
+        let name = specs[i].name.as_bytes();
+        let mut key = 0u128;
+        let mut b = 0;
+        while b < KEY_BYTES {
+            let byte = if b < name.len() { name[b] } else { 0 };
+            key = (key << 8) | byte as u128;
+            b += 1;
+        }
+        keys[i] = key;
+        i += 1;
+    }
+    keys
 }
 
 /// Where the commands of each first letter, a to z, start and end in [`COMMANDS`] (sorted by
@@ -233,6 +288,36 @@ mod tests {
             assert_eq!(lookup(upper.as_bytes()).map(|s| s.name), Some(spec.name));
         }
         assert!(lookup(b"").is_none() && lookup(b"1get").is_none() && lookup(b"{").is_none());
+    }
+
+    #[test]
+    fn a_name_is_found_only_whole_whatever_its_length() {
+        let long: Vec<_> = COMMANDS
+            .iter()
+            .filter(|s| s.name.len() > KEY_BYTES)
+            .collect();
+        assert!(!long.is_empty(), "some names are longer than a key holds");
+        for spec in long {
+            let name = spec.name.as_bytes();
+            // Its first 16 bytes are a command only if the table has that name itself.
+            let prefix = &name[..KEY_BYTES];
+            let exact = COMMANDS.iter().find(|s| s.name.as_bytes() == prefix);
+            assert_eq!(lookup(prefix).map(|s| s.name), exact.map(|s| s.name));
+            assert!(lookup(&name[..name.len() - 1]).is_none_or(|s| s.name.len() < name.len()));
+        }
+        for spec in COMMANDS {
+            let mut longer = spec.name.as_bytes().to_vec();
+            longer.push(b'x');
+            let found = lookup(&longer).map(|s| s.name.as_bytes());
+            assert!(
+                found.is_none_or(|name| name == &longer[..]),
+                "{}x",
+                spec.name
+            );
+            // Bytes outside A-Z are never folded: `GET\0` and `GÉT` are no commands.
+            assert!(lookup(format!("{}\0", spec.name).as_bytes()).is_none());
+        }
+        assert!(lookup("GÉT".as_bytes()).is_none() && lookup(b"get\xff").is_none());
     }
 
     #[test]
