@@ -31,7 +31,15 @@ impl Signal {
             if self.notified.replace(false) {
                 Poll::Ready(())
             } else {
-                self.waker.set(Some(cx.waker().clone()));
+                // A task polls its signals again whenever anything else wakes it (a client's
+                // reader and writer share one task): the waker it left is kept, not cloned
+                // and dropped anew each time.
+                let stored = self.waker.take();
+                let waker = match stored {
+                    Some(stored) if stored.will_wake(cx.waker()) => stored,
+                    _ => cx.waker().clone(),
+                };
+                self.waker.set(Some(waker));
                 Poll::Pending
             }
         })
