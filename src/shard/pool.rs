@@ -69,8 +69,11 @@ impl Node {
         let conns = conns.borrow();
         let index = match lane.pin {
             Some(pin) => pin as usize % conns.len(),
+            // In turn, wrapping without a division (this is once per request).
             None => {
-                let index = self.next.get() % conns.len();
+                let index = Some(self.next.get())
+                    .filter(|&i| i < conns.len())
+                    .unwrap_or(0);
                 self.next.set(index + 1);
                 index
             }
