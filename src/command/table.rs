@@ -134,6 +134,9 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let letter = name.first()?.to_ascii_lowercase().wrapping_sub(b'a');
     let &(start, end) = BY_FIRST_LETTER.get(usize::from(letter))?;
     let (start, end) = (usize::from(start), usize::from(end));
+    if start == end {
+        return None;
+    }
     if name.len() > KEY_BYTES {
         return find(&COMMANDS[start..end], name);
     }
