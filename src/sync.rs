@@ -32,18 +32,24 @@ impl Signal {
                 Poll::Ready(())
             } else {
                 // A task polls its signals again whenever anything else wakes it (a client's
-                // reader and writer share one task): the waker it left is kept, not cloned
-                // and dropped anew each time.
-                let stored = self.waker.take();
-                let waker = match stored {
-                    Some(stored) if stored.will_wake(cx.waker()) => stored,
-                    _ => cx.waker().clone(),
-                };
-                self.waker.set(Some(waker));
+                // reader and writer share one task).
+                let mut stored = self.waker.take();
+                store_waker(&mut stored, cx.waker());
+                self.waker.set(stored);
                 Poll::Pending
             }
         })
         .await
+    }
+}
+
+/// Stores `waker` in `stored` to be woken later, keeping the one already there when it wakes
+/// the same task: a task that polls again without having been woken does not clone its waker
+/// and drop the last one each time.
+pub fn store_waker(stored: &mut Option<Waker>, waker: &Waker) {
+    match stored {
+        Some(old) if old.will_wake(waker) => {}
+        _ => *stored = Some(waker.clone()),
     }
 }
 

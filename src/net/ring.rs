@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::files::FileTable;
 use crate::error::RingError;
-use crate::sync::Signal;
+use crate::sync::{store_waker, Signal};
 use io_uring::{opcode, squeue, types, IoUring};
 
 /// Submission queue entries. Sends and receives are submitted once per driver round, so this
@@ -248,10 +248,7 @@ impl Uring {
             }
             OpState::Waiting(stored) => {
                 if let Some(waker) = waker {
-                    match stored {
-                        Some(old) if old.will_wake(waker) => {}
-                        _ => *stored = Some(waker.clone()),
-                    }
+                    store_waker(stored, waker);
                 }
                 None
             }
