@@ -162,10 +162,12 @@ const KEY_BYTES: usize = 16;
 /// A name's first [`KEY_BYTES`] bytes, lower-cased and zero-padded, as one big-endian number:
 /// keys order as the names do (no name holds a zero byte), so [`KEYS`] is sorted as
 /// [`COMMANDS`] is, and a 16-byte compare stands for a byte-by-byte one.
-fn packed(name: &[u8]) -> u128 {
+const fn packed(name: &[u8]) -> u128 {
     let mut bytes = [0u8; KEY_BYTES];
-    for (to, from) in bytes.iter_mut().zip(name) {
-        *to = from.to_ascii_lowercase();
+    let mut i = 0;
+    while i < name.len() && i < KEY_BYTES {
+        bytes[i] = name[i].to_ascii_lowercase();
+        i += 1;
     }
     u128::from_be_bytes(bytes)
 }
@@ -178,15 +180,7 @@ const fn table_keys<const N: usize>(specs: &[CommandSpec]) -> [u128; N] {
     let mut keys = [0u128; N];
     let mut i = 0;
     while i < N {
-        let name = specs[i].name.as_bytes();
-        let mut key = 0u128;
-        let mut b = 0;
-        while b < KEY_BYTES {
-            let byte = if b < name.len() { name[b] } else { 0 };
-            key = (key << 8) | byte as u128;
-            b += 1;
-        }
-        keys[i] = key;
+        keys[i] = packed(specs[i].name.as_bytes());
         i += 1;
     }
     keys
