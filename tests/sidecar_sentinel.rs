@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::nutcracker::free_ports;
 use common::sentinel::{wait_until_watching, Sentinel};
 use common::sidecar::{background, wait_flushed, File};
-use common::{wait_until, Conn, Proxy, RedisServer, Value};
+use common::{try_cmd, wait_until, Conn, Proxy, RedisServer, Value};
 
 /// The Sentinel name of the pool's one server.
 const NAME: &str = "m-a";
@@ -140,14 +140,13 @@ impl Store {
             "the promoted replica to have a write",
             FAILOVER_WAIT,
             || {
-                let mut on_replica = self.replica.conn();
+                // Fresh connections, and a reset one is "not yet": Sentinel kills the
+                // replica's client connections (CLIENT KILL TYPE normal) when it promotes it,
+                // which can land while this asks.
+                let ask = |line: &str| try_cmd(self.replica.port, line);
                 let last = stream.acked.lock().unwrap().last().cloned();
-                on_replica
-                    .cmd_str("INFO replication")
-                    .text()
-                    .contains("role:master")
-                    && on_replica.cmd(&[b"EXISTS", last.unwrap_or_default().as_bytes()])
-                        == Value::Int(1)
+                ask("INFO replication").is_some_and(|info| info.text().contains("role:master"))
+                    && ask(&format!("EXISTS {}", last.unwrap_or_default())) == Some(Value::Int(1))
                     && self
                         .proxy
                         .log()
