@@ -20,7 +20,9 @@
 //! Every receive and send the core's tasks queue in one round goes to the kernel in one
 //! `io_uring_enter`, and the core is never interrupted while busy.
 //! Each executor also holds a keep-awake thread (`shard::keep_awake`) that wakes it now and
-//! then: glommio 0.9.0 can park a core with a task to run, for good if nothing else wakes it.
+//! then, and the thread that starts it signals it out of its first turn if it parks there
+//! (`shard::executor`): glommio 0.9.0 can park a core with a task to run, for good if nothing
+//! else wakes it.
 //!
 //! # One request's path (all on one core, all in `shard/` but for the pure parts)
 //! 1. `shard::client` reads into the connection's buffer; [`resp::parse`] finds each complete
@@ -112,6 +114,9 @@ mod upgrade;
 pub use config::Config;
 pub use control::nutstats::describe as describe_stats;
 pub use error::Error;
-pub use runtime::{run, run_pools, run_reloadable};
+pub use runtime::{run, run_pools, run_reloadable, IO_MEMORY};
+pub use shard::executor::{
+    kicks as first_turn_kicks, spawn as spawn_executor, Executor, StartError,
+};
 pub use shard::keep_awake::{keep_awake, KeepAwake, KEEP_AWAKE};
 pub use upgrade::failed as upgrade_failed;

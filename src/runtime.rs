@@ -18,7 +18,7 @@ use crate::config::{Config, ListenAddr, ReloadSource};
 use crate::control::mesh::{self, Message};
 use crate::error::Error;
 use crate::net::{SharedListener, UnixSocketFile, Uring};
-use crate::shard::CoreStart;
+use crate::shard::{executor, CoreStart};
 use crate::{service, shard, shutdown, upgrade};
 
 /// io_uring buffer memory per executor. percore does no file I/O, so glommio's default
@@ -106,16 +106,17 @@ fn serve(pools: Vec<Config>, reload: Option<Arc<ReloadSource>>) -> Result<(), Er
         } else {
             Placement::Unbound
         };
-        let handle = LocalExecutorBuilder::new(placement)
-            .name(&format!("percore-{index}"))
+        let builder = LocalExecutorBuilder::new(placement)
             .io_memory(IO_MEMORY)
             .ring_depth(RING_DEPTH)
-            .preempt_timer(PREEMPT_EVERY)
-            .spawn(move || shard::run_core(start))
-            .map_err(|e| Error::Executor {
-                core,
-                reason: e.to_string(),
-            })?;
+            .preempt_timer(PREEMPT_EVERY);
+        let handle = executor::spawn(&format!("percore-{index}"), builder, move || {
+            shard::run_core(start)
+        })
+        .map_err(|e| Error::Executor {
+            core,
+            reason: e.to_string(),
+        })?;
         handles.push((core, handle));
     }
     // The cores hold the Unix sockets now: each closes when its last core stops accepting.
@@ -129,6 +130,7 @@ fn serve(pools: Vec<Config>, reload: Option<Arc<ReloadSource>>) -> Result<(), Er
         .into_iter()
         .map(|(core, handle)| {
             std::thread::spawn(move || {
+                // Also what gets the core past its first turn if glommio parks it there.
                 let result = handle
                     .join()
                     .map_err(|e| Error::Executor {

@@ -1,17 +1,17 @@
 //! The executor percore runs on every core never sleeps for good while it has a task to run,
-//! though glommio 0.9.0 (as released) can park with a woken task waiting: percore's keep-awake
-//! thread (`percore::keep_awake`, src/shard/keep_awake.rs) ends such a park within a period.
+//! though glommio 0.9.0 (as released) can park with a woken task waiting. percore starts each
+//! core's executor with `percore::spawn_executor` (src/shard/executor.rs), which covers that
+//! from the executor's first turn to its end: the thread that waits for the executor signals it
+//! out of a park of its first turn, and from its first task on a keep-awake thread
+//! (src/shard/keep_awake.rs) ends any park within a period.
 //!
 //! glommio parks when its preempt timer fired before the run loop ran any task queue, although
 //! a task was woken; with no I/O or timer pending, it sleeps for good. percore hit that at
 //! start-up (both cores asleep before the first "topology applied") about once in a hundred-odd
 //! starts on a loaded two-core machine. Here the preempt timer is about as long as one turn of
-//! the loop, so that happens again and again: without the keep-awake thread this hangs (every
-//! time, see [`PREEMPT_TIMER`]); with it, every run must finish.
-//!
-//! Except the executor's first turn, which comes before the keep-awake thread can exist (its
-//! module says why it cannot cover that turn): an executor parked there is left on its thread
-//! and another started ([`STARTS`]).
+//! the loop, so that happens again and again, in later turns and in first turns alike: without
+//! the guards these tests hang (see [`PREEMPT_TIMER`] and [`FRESH_EXECUTORS`]); with them,
+//! every run must finish.
 
 use std::sync::mpsc;
 use std::thread;
@@ -27,81 +27,80 @@ use glommio::LocalExecutorBuilder;
 /// of the thread hung once in 12 tries of 20,000 runs: its own wake-up can be preempted alike.
 const PREEMPT_TIMER: Duration = Duration::from_micros(30);
 
-/// Times the executor is run to completion, each with a task that runs on a later turn of the
-/// loop than the one that spawned it.
+/// Times one executor runs a task that runs on a later turn of the loop than the one that
+/// spawned it.
 const RUNS: usize = 5000;
 
+/// Executors started one after another, each running one task: every one has a first turn,
+/// which comes before any task of it has run, so only the signal from the joining thread can
+/// end a park there.
+const FRESH_EXECUTORS: usize = 200;
+
+/// io_uring buffer memory per executor: percore's own, as these tests start many.
+const IO_MEMORY: usize = percore::IO_MEMORY;
+
 /// How long the runs may take: generous for a loaded machine, short next to a hang.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(30);
 
-/// How long an executor's first run (which starts the keep-awake thread) may take before it
-/// counts as parked in its first turn: it takes microseconds.
-const START_PATIENCE: Duration = Duration::from_secs(5);
+/// An executor built as percore builds a core's, with the short preempt timer.
+fn executor_builder() -> LocalExecutorBuilder {
+    LocalExecutorBuilder::default()
+        .preempt_timer(PREEMPT_TIMER)
+        .io_memory(IO_MEMORY)
+}
 
-/// Executors started, each on a fresh thread, before the test gives up on getting one past
-/// its first turn. With the short timer and two busy loops on a two-core machine, 3 first
-/// turns in 10 parked for good.
-const STARTS: usize = 5;
+/// Runs `work` on a detached thread and waits for it at most [`PATIENCE`]: a hang fails the
+/// test instead of hanging it.
+fn finishes_in_time(work: impl FnOnce() + Send + 'static) -> bool {
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        work();
+        let _ = done.send(());
+    });
+    finished.recv_timeout(PATIENCE).is_ok()
+}
 
 #[test]
 fn an_executor_preempted_before_it_ran_anything_still_runs_its_tasks() {
-    warm_up();
-    for _ in 0..STARTS {
-        let (started, awake) = mpsc::channel();
-        let (done, finished) = mpsc::channel();
-        // Detached: if the executor hangs, its thread cannot be joined, and the test fails (or
-        // starts another) below instead of hanging with it.
-        thread::spawn(move || {
-            let executor = LocalExecutorBuilder::default()
-                .preempt_timer(PREEMPT_TIMER)
-                .make()
-                .expect("an executor");
-            // As each core of percore does at its first poll, held for the executor's whole
-            // life (it wakes the executor through the first run's task, which is enough: see
-            // its doc).
-            let _awake = executor.run(async {
-                let awake = percore::keep_awake().await.expect("the keep-awake thread");
-                let _ = started.send(());
-                awake
-            });
+    let finished = finishes_in_time(|| {
+        let executor = percore::spawn_executor("later-turns", executor_builder(), || async {
+            let mut answers = 0;
             for run in 0..RUNS {
-                let answer = executor.run(async move {
-                    // Woken, not polled at once: it runs on a later turn of the loop.
-                    glommio::spawn_local(async move { run * 2 }).await
-                });
-                assert_eq!(answer, run * 2);
+                // Woken, not polled at once: it runs on a later turn of the loop.
+                answers +=
+                    usize::from(glommio::spawn_local(async move { run * 2 }).await == run * 2);
             }
-            let _ = done.send(());
-        });
-        if awake.recv_timeout(START_PATIENCE).is_err() {
-            // Parked for good in its first turn, before its first task ran: the one stretch
-            // the keep-awake thread cannot cover (no task exists yet to wake the executor
-            // through; see its module), and not what this test checks. Another executor.
-            continue;
-        }
-        assert!(
-            finished.recv_timeout(PATIENCE).is_ok(),
-            "the executor parked with a task to run: {RUNS} runs did not finish in {PATIENCE:?}"
-        );
-        return;
-    }
-    panic!("no executor started in {STARTS} tries: each parked in its first turn");
+            answers
+        })
+        .expect("the executor's thread");
+        assert_eq!(executor.join().expect("the executor ran"), RUNS);
+    });
+    assert!(
+        finished,
+        "the executor parked with a task to run: {RUNS} runs did not finish in {PATIENCE:?}"
+    );
 }
 
-/// Runs the code under test once on an executor with glommio's default preempt timer (100 ms,
-/// which nothing here comes near), so its pages are in memory before the real executor's first
-/// turn. That turn comes before the keep-awake thread can exist (see `keep_awake`), and run
-/// cold with the short timer it was preempted often enough to hang 1 fresh executor in 12.
-fn warm_up() {
-    thread::spawn(|| {
-        LocalExecutorBuilder::default()
-            .make()
-            .expect("an executor")
-            .run(async {
-                let _awake = percore::keep_awake().await.expect("the keep-awake thread");
-                glommio::spawn_local(async {}).await;
-            })
-    })
-    .join()
-    .expect("the warm-up executor");
+#[test]
+fn a_fresh_executor_preempted_in_its_first_turn_still_runs_its_first_task() {
+    let finished = finishes_in_time(|| {
+        for start in 0..FRESH_EXECUTORS {
+            let executor =
+                percore::spawn_executor("first-turn", executor_builder(), move || async move {
+                    glommio::spawn_local(async move { start * 2 }).await
+                })
+                .expect("the executor's thread");
+            assert_eq!(executor.join().expect("the executor ran"), start * 2);
+        }
+    });
+    assert!(
+        finished,
+        "an executor parked in its first turn for good: {FRESH_EXECUTORS} starts did not finish \
+         in {PATIENCE:?} ({} signals sent to one in its first turn)",
+        percore::first_turn_kicks()
+    );
+    eprintln!(
+        "{FRESH_EXECUTORS} fresh executors ran; signals sent to one in its first turn: {}",
+        percore::first_turn_kicks()
+    );
 }

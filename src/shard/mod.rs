@@ -26,9 +26,9 @@
 //! [`Shard`]'s fields are private; the rest of the shard uses its methods, and nothing outside
 //! the shard gets a `Shard` at all: the control plane receives plain values from it.
 //!
-//! [`run_core`] (in `run.rs`) is the body of each core's executor: it starts the core's
-//! [`keep_awake`] thread (against a glommio bug that can park a core for good), sets up the
-//! core's socket ring and runs every pool on it, each a `Shard` of its own (its mesh,
+//! [`run_core`] (in `run.rs`) is the body of each core's executor, which [`executor`] starts
+//! kept awake (against a glommio bug that can park a core for good; see [`keep_awake`]): it
+//! sets up the core's socket ring and runs every pool on it, each a `Shard` of its own (its mesh,
 //! listener, upstream, clients): join the mesh, start the listener (and on core 0 a cluster
 //! pool's topology refresher), then serve until the process stops.
 
@@ -45,6 +45,7 @@ mod connection;
 mod control;
 mod dispatch;
 mod eject;
+pub mod executor;
 mod gate;
 mod greeting;
 mod identity;

@@ -1,5 +1,5 @@
-//! How a core serves: [`run_core`] is the body of each core's executor. It starts the core's
-//! keep-awake thread, sets up the core's socket ring, joins the process's control mesh
+//! How a core serves: [`run_core`] is the body of each core's executor (started kept awake by
+//! `shard::executor`). It sets up the core's socket ring, joins the process's control mesh
 //! (`shard::pools`) and runs every pool on it, each a [`Shard`] of its own: join the pool's
 //! mesh, set up its upstream (a cluster's refresher on core 0, a static pool's fixed layout, or
 //! a Sentinel pool's watcher on core 0), listen once the layout is known, accept until the
@@ -37,9 +37,7 @@ use super::pools::{Core, Served};
 use super::reload::Reloader;
 use super::sidecar;
 use super::slot_map::SlotMap;
-use super::{
-    cluster_view, control, eject, keep_awake, lease, observe, placer, pubsub, session, tls, Shard,
-};
+use super::{cluster_view, control, eject, lease, observe, placer, pubsub, session, tls, Shard};
 
 /// Longest a core waits for its first topology before it listens anyway. Until it listens, the
 /// kernel gives new connections to the cores that do, so a client connecting while the proxy
@@ -84,14 +82,6 @@ pub struct CoreStart {
 /// Returns an error only when this core cannot serve (no ring, or a pool of the start with no
 /// mesh or no listener).
 pub async fn run_core(start: CoreStart) -> Result<(), Error> {
-    // First, so that from here on no park of this core can sleep for good with a task to run
-    // (the glommio bug `keep_awake` describes); held until the core ends.
-    let _awake = keep_awake::keep_awake()
-        .await
-        .map_err(|e| Error::Executor {
-            core: 0,
-            reason: format!("cannot start the keep-awake thread: {e}"),
-        })?;
     // The core's one socket ring, shared by its pools: one driver, one io_uring_enter per
     // round for every socket of the core.
     let ring_error = |core| move |source| Error::Ring { core, source };
