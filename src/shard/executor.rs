@@ -50,9 +50,6 @@ static KICKS: AtomicUsize = AtomicUsize::new(0);
 /// Why an executor did not run its future to the end.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The thread could not be started.
-    #[error("cannot start the executor's thread: {0}")]
-    Thread(io::Error),
     /// glommio could not set the executor up (io_uring, pinning, memory).
     #[error("{0}")]
     Executor(String),
