@@ -280,22 +280,45 @@ fn metrics_match_proxy_info_and_health_is_200_then_503_while_draining() {
     // it): with one, a loaded machine sometimes ended the drain before a probe got through.
     let mut slow = proxy.conn();
     slow.send_raw(&common::encode(&[b"DEBUG", b"SLEEP", b"3"]));
-    std::thread::sleep(Duration::from_millis(200));
+    // Signalled once it is at a backend, not after a fixed pause: a request the proxy has not
+    // read yet when the drain starts is not served (the drain stops reading), and a loaded
+    // machine can leave it unread for longer than any pause chosen here.
+    wait_until(
+        "the slow request at a backend",
+        Duration::from_secs(2),
+        || {
+            let (_, body) = get(metrics_port, "/metrics");
+            let sum = |name: &str| -> f64 {
+                let samples = body.lines().filter(|line| line.starts_with(name));
+                let values =
+                    samples.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok());
+                values.sum()
+            };
+            sum("percore_server_requests_total{") > sum("percore_server_responses_total{")
+        },
+    );
     proxy.signal("-TERM");
     let health = || try_http(metrics_port, "GET /health HTTP/1.1\r\n\r\n");
     // The answer that said 503 is the one checked: a second probe could come after the drain
     // (a CI run on the loaded machine saw the first 503 so late that the next found the port
     // closed).
-    let mut draining = None;
-    wait_until(
-        "/health to say 503 while draining",
-        Duration::from_secs(5),
-        || {
-            draining = health().filter(|(status, _)| *status == 503);
-            draining.is_some()
-        },
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut probes = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let answer = health();
+        let found = matches!(answer, Some((503, _)));
+        probes.push(answer);
+        if found {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        probes.last(),
+        Some(&Some((503, "draining\n".into()))),
+        "/health while draining answered {probes:?}; percore's log:\n{}",
+        proxy.log()
     );
-    assert_eq!(draining, Some((503, "draining\n".into())));
     assert_eq!(
         slow.read_value(),
         Value::ok(),
