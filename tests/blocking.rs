@@ -1,7 +1,8 @@
 //! Blocking commands through percore, in RESP2 and RESP3: each waits on a dedicated backend
 //! connection for as long as its own timeout says (not `--backend-timeout`; 0 forever), gets
 //! exactly the element pushed for it, and keeps other clients fast; a client that goes away
-//! while blocked pops nothing; a slot that moves while a client is blocked is followed; and
+//! while blocked pops nothing; a stop (SIGTERM) ends a blocked command as its timeout would,
+//! so the drain finishes; a slot that moves while a client is blocked is followed; and
 //! `CLIENT UNBLOCK` works on percore's client ids.
 
 mod common;
@@ -111,6 +112,32 @@ fn a_client_that_disconnects_while_blocked_pops_nothing() {
         let info = Conn::connect(node).cmd_str("INFO clients").text();
         assert!(info.contains("blocked_clients:0"), "{info}");
     }
+}
+
+#[test]
+fn sigterm_ends_a_blocked_command_as_its_timeout_would_and_the_drain_finishes() {
+    let cluster = RedisCluster::start(3, 0);
+    let mut proxy = Proxy::start(&cluster, &["--shutdown-timeout", "20s"]);
+    let mut admin = proxy.conn();
+    let mut blocked = proxy.conn();
+    // Forever: only the stop can end it.
+    send(&mut blocked, "BLPOP {stop}list 0");
+    wait_blocked(&mut admin, 1);
+    drop(admin);
+    let stopped = Instant::now();
+    proxy.signal("-TERM");
+    // The node's own timeout reply, not an error or a cut connection.
+    assert_eq!(blocked.read_raw_reply(), &b"*-1\r\n"[..]);
+    blocked.expect_closed();
+    assert_eq!(proxy.wait_exit(Duration::from_secs(15)), Some(0));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "the drain waited for the blocked client: {:?}",
+        stopped.elapsed()
+    );
+    let node = cluster.master_for_slot(slot_of("{stop}list"));
+    let info = Conn::connect(node).cmd_str("INFO clients").text();
+    assert!(info.contains("blocked_clients:0"), "{info}");
 }
 
 #[test]

@@ -475,7 +475,7 @@ fn close_clients(shard: &Rc<Shard>) -> Vec<Weak<ClientState>> {
     for client in clients.values().filter_map(Weak::upgrade) {
         client.close_after_replies();
         // A blocked client could wait past the shutdown timeout: it is unblocked now.
-        session::peer_closed(shard, &client);
+        session::unblock_for_shutdown(shard, &client);
     }
     clients.into_values().collect()
 }

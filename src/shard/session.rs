@@ -19,9 +19,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
@@ -419,6 +419,44 @@ pub fn peer_closed(shard: &Rc<Shard>, client: &ClientState) {
     if let Some(blocked) = blocked {
         blocked.abandon(shard);
     }
+}
+
+/// How many times a stopping process asks a node to unblock a client, [`UNBLOCK_RETRY`]
+/// apart, before leaving it to the drain's deadline.
+const UNBLOCK_TRIES: u32 = 20;
+/// The pause between two tries: the node may not have read the blocking command yet.
+const UNBLOCK_RETRY: Duration = Duration::from_millis(50);
+
+/// The process stops while the client is blocked: its node ends the blocking command as its
+/// timeout would (`CLIENT UNBLOCK id TIMEOUT`), so the client gets the node's own reply (nil,
+/// or the element the node popped for it a moment before, which closing the connection would
+/// lose) and the drain can finish. A request not on a node yet is abandoned as for a client
+/// that left.
+pub fn unblock_for_shutdown(shard: &Rc<Shard>, client: &Rc<ClientState>) {
+    let Some((addr, _)) = client.session.blocked_on() else {
+        return peer_closed(shard, client);
+    };
+    let (shard, client) = (shard.clone(), client.clone());
+    glommio::spawn_local(async move {
+        let node = shard.node(&addr);
+        for _ in 0..UNBLOCK_TRIES {
+            let Some((_, id)) = client.session.blocked_on() else {
+                return;
+            };
+            let mut request = BytesMut::new();
+            let id = id.to_string();
+            encode::command(
+                &mut request,
+                [&b"CLIENT"[..], b"UNBLOCK", id.as_bytes(), b"TIMEOUT"],
+            );
+            if shard.ask(&node, request.freeze(), Protocol::Resp2).await[..] == b":1\r\n"[..] {
+                return;
+            }
+            // :0: not blocked on the node yet, or answered already (the reply on its way).
+            glommio::timer::sleep(UNBLOCK_RETRY).await;
+        }
+    })
+    .detach();
 }
 
 /// The client is gone: its blocking request is ended, and its watch given up.
