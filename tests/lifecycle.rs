@@ -3,12 +3,43 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, RedisCluster, Value};
+use common::{wait_until, Proxy, RedisCluster, Value};
 
 fn pong() -> Value {
     Value::Simple("PONG".into())
+}
+
+/// Waits until a master is running a busy script: it does not answer a PING within 300 ms.
+/// The stop signal goes after that, not after a fixed pause: a request percore has not read
+/// when the drain starts is never served, and a loaded machine can leave it unread for a
+/// while.
+fn wait_for_busy_master(cluster: &RedisCluster) {
+    // Every node, from the fixture: asking the cluster which are masters could ask the busy one.
+    let seeds = cluster.seeds();
+    let ports: Vec<&str> = seeds
+        .split(',')
+        .filter_map(|s| s.rsplit(':').next())
+        .collect();
+    let busy = || {
+        ports.iter().any(|port| {
+            let port: u16 = port.parse().expect("a port");
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+            let mut pong = [0u8; 7];
+            stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut pong).is_err()
+        })
+    };
+    wait_until(
+        "a master busy with the script",
+        Duration::from_secs(5),
+        busy,
+    );
 }
 
 #[test]
@@ -86,7 +117,7 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     // A script that keeps its master busy for a while: in flight when the signal arrives.
     let script = b"local i = 0 while i < 20000000 do i = i + 1 end return 7";
     c.send_raw(&common::encode(&[b"EVAL", script, b"0"]));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_busy_master(&cluster);
     proxy.signal("-TERM");
     assert_eq!(
         c.read_value(),
@@ -106,7 +137,7 @@ fn second_sigterm_stops_draining_at_once_and_exits_nonzero() {
     // A script that keeps its master busy for seconds: the drain would wait for it.
     let script = b"local i = 0 while i < 2000000000 do i = i + 1 end return 7";
     c.send_raw(&common::encode(&[b"EVAL", script, b"0"]));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_busy_master(&cluster);
     proxy.signal("-TERM");
     std::thread::sleep(Duration::from_millis(200));
     assert!(proxy.is_running(), "still draining after the first signal");
