@@ -14,7 +14,7 @@
 //! the reply they precede ends where that value ends.
 
 use crate::error::ReplyError;
-use crate::resp::parse::{find_crlf, parse_int};
+use crate::resp::parse::{find_crlf, parse_int, short_header};
 
 /// Largest bulk accepted in a reply. Redis's own `proto-max-bulk-len` can be raised well above
 /// its 512 MiB default, so this only rejects lengths no real server sends.
@@ -46,6 +46,16 @@ impl ReplyScanner {
 
     /// Length of the complete reply at the front of `buf`, or `None` if more bytes are needed.
     pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, ReplyError> {
+        if self.pos == 0 && self.open.is_empty() {
+            if let Some(len) = plain_reply_len(buf) {
+                return Ok(Some(len));
+            }
+        }
+        self.scan_any(buf)
+    }
+
+    /// [`scan`](Self::scan) for any reply, from where the last call stopped.
+    fn scan_any(&mut self, buf: &[u8]) -> Result<Option<usize>, ReplyError> {
         loop {
             let Some(&kind) = buf.get(self.pos) else {
                 return Ok(None);
@@ -129,6 +139,45 @@ impl ReplyScanner {
     }
 }
 
+/// The length of the reply at the front of `buf` when it is complete and of a shape most
+/// replies have: a bulk string or null, a simple string, error or integer, or a flat array of
+/// those bulks (an MGET's or LRANGE's). `None` for anything else, incomplete or malformed, which
+/// the general scanner then reads (and refuses) from the start: this path reads each byte
+/// once, with no stack of open aggregates, and nothing it accepts would scan otherwise there.
+#[inline]
+fn plain_reply_len(buf: &[u8]) -> Option<usize> {
+    match *buf.first()? {
+        b'$' => bulk_reply_len(buf, 0),
+        b'+' | b'-' | b':' => {
+            let cr = 1 + memchr::memchr(b'\r', buf.get(1..)?)?;
+            (buf.get(cr + 1) == Some(&b'\n')).then_some(cr + 2)
+        }
+        b'*' => {
+            let (count, line_end) = short_header(buf, 1)?;
+            let mut at = line_end + 2;
+            for _ in 0..count {
+                if buf.get(at) != Some(&b'$') {
+                    return None;
+                }
+                at += bulk_reply_len(buf, at)?;
+            }
+            Some(at)
+        }
+        _ => None,
+    }
+}
+
+/// Bytes of the bulk string (or null bulk) at `at`, when complete and plainly formed.
+#[inline(always)]
+fn bulk_reply_len(buf: &[u8], at: usize) -> Option<usize> {
+    if buf.get(at + 1..at + 5) == Some(b"-1\r\n") {
+        return Some(5);
+    }
+    let (len, line_end) = short_header(buf, at + 1)?;
+    let end = line_end + 2 + len + 2;
+    (buf.get(end - 2..end)? == b"\r\n").then_some(end - at)
+}
+
 /// Length of the complete reply at the front of `buf`, for one-off use.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
     ReplyScanner::new().scan(buf)
@@ -174,6 +223,45 @@ mod tests {
             let mut with_tail = reply.to_vec();
             with_tail.extend_from_slice(b"+NEXT\r\n");
             assert_eq!(reply_len(&with_tail), Ok(Some(reply.len())), "{:?}", reply);
+        }
+    }
+
+    proptest::proptest! {
+        /// Where the fast path answers, the general scanner gives the same length: on random
+        /// bytes drawn from RESP's alphabet, and on pieces of real replies.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_scanner(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(&b"$*+-:%_01235\r\nab"[..]), 0..40),
+        ) {
+            if let Some(len) = plain_reply_len(&bytes) {
+                proptest::prop_assert_eq!(ReplyScanner::new().scan_any(&bytes), Ok(Some(len)));
+            }
+        }
+
+        #[test]
+        fn the_fast_path_takes_flat_arrays_whole(
+            values in proptest::collection::vec(
+                proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..20)), 0..8),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut reply = format!("*{}\r\n", values.len()).into_bytes();
+            for value in &values {
+                match value {
+                    Some(bytes) => {
+                        reply.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+                        reply.extend_from_slice(bytes);
+                        reply.extend_from_slice(b"\r\n");
+                    }
+                    None => reply.extend_from_slice(b"$-1\r\n"),
+                }
+            }
+            proptest::prop_assert_eq!(plain_reply_len(&reply), Some(reply.len()));
+            let cut = cut % reply.len();
+            proptest::prop_assert_eq!(plain_reply_len(&reply[..cut]), None);
+            let mut scanner = ReplyScanner::new();
+            proptest::prop_assert_eq!(scanner.scan(&reply[..cut]), Ok(None));
+            proptest::prop_assert_eq!(scanner.scan(&reply), Ok(Some(reply.len())));
         }
     }
 
