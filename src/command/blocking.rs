@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 use crate::command::keys::Args;
 use crate::resp::encode;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 
 /// The shortest timeout a request sent again is given: 0 would mean "forever", so a request
 /// whose time has run out goes with this instead and the node answers its own timeout reply.

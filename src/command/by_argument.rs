@@ -5,7 +5,7 @@
 use crate::cluster::slot::{Placement, Slot};
 use crate::command::keys::Args;
 use crate::command::route::{Command, Merge, Rejection, Route, ADMIN};
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 
 /// Redis's errors for a slot argument: not a strict integer, out of range for
 /// CLUSTER COUNTKEYSINSLOT, out of range (or a bad count) for CLUSTER GETKEYSINSLOT.

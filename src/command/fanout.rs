@@ -14,7 +14,7 @@ use crate::cluster::slot::{Placement, Slot};
 use crate::command::keys::Args;
 use crate::command::route::{Merge, SplitKind};
 use crate::resp::encode::{self, bulk_len, header_len};
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 use crate::resp::scan::{reply_len, ReplyScanner};
 
 /// The sub-commands of one split request.

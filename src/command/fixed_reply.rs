@@ -24,7 +24,7 @@
 
 use crate::command::keys::Args;
 use crate::command::route::Command;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 
 /// Largest expire time taken, in milliseconds: Redis refuses times whose milliseconds,
 /// added to the current time, overflow a signed 64-bit number; up to 2^62 ms (146 million

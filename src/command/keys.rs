@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::command::table::{BeginSearch, CommandFlags, CommandSpec, FindKeys};
 use crate::resp::encode;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 
 /// Argument access by index; index 0 is the command name.
 pub trait Args {

@@ -62,7 +62,7 @@ pub const SELECT_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 /// range), with Redis's error otherwise. percore keeps the connections per database, so the
 /// client may select any of them.
 pub fn select_one_server(requested: &[u8], databases: u32) -> Result<u16, &'static str> {
-    let index = crate::resp::parse::parse_int(requested).ok_or(SELECT_NOT_AN_INTEGER)?;
+    let index = crate::resp::line::parse_int(requested).ok_or(SELECT_NOT_AN_INTEGER)?;
     match u16::try_from(index) {
         Ok(db) if u32::from(db) < databases => Ok(db),
         _ => Err(SELECT_OUT_OF_RANGE),

@@ -4,6 +4,7 @@
 
 pub(crate) mod encode;
 mod inline;
+pub(crate) mod line;
 pub mod parse;
 pub mod push;
 pub mod scan;

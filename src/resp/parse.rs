@@ -19,6 +19,7 @@ use bytes::BytesMut;
 use crate::error::ProtocolError;
 use crate::resp::encode;
 use crate::resp::inline::split_args;
+use crate::resp::line::{find_crlf, parse_int, short_header};
 
 /// Longest inline request and longest `*N` / `$N` header line Redis accepts
 /// (`PROTO_INLINE_MAX_SIZE`); beyond that Redis closes the connection, and so do we.
@@ -252,70 +253,6 @@ fn inline_frame(buf: &[u8], newline: usize) -> Result<Option<Frame>, ProtocolErr
     }))
 }
 
-/// The number of a `*count` or `$len` header whose digits start at `from`, and where its line
-/// ends, when the line is complete and plainly formed: 1 to 9 digits without a leading zero
-/// (bar `0` itself), then CRLF, as every client sends them. Anything else (a sign, more digits,
-/// a line not all here yet, a malformed one) is `None`, for [`find_crlf`] and [`parse_int`]
-/// to parse, or refuse in Redis's words. Most of a request's parsing is its headers, and this
-/// reads each byte once instead of searching for the line end and then parsing.
-#[inline(always)]
-pub(crate) fn short_header(buf: &[u8], from: usize) -> Option<(usize, usize)> {
-    let line = buf.get(from..)?;
-    let mut value = 0usize;
-    for (at, &byte) in line.iter().enumerate().take(10) {
-        match byte {
-            b'0'..=b'9' => value = value * 10 + usize::from(byte - b'0'),
-            b'\r' if at > 0 && line.get(at + 1) == Some(&b'\n') => {
-                let leading_zero = at > 1 && line[0] == b'0';
-                return (!leading_zero).then_some((value, from + at));
-            }
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// Position of the first `\r\n` at or after `from`.
-pub(crate) fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while at < buf.len() {
-        let cr = at + buf[at..].iter().position(|&b| b == b'\r')?;
-        if buf.get(cr + 1) == Some(&b'\n') {
-            return Some(cr);
-        }
-        if cr + 1 >= buf.len() {
-            return None;
-        }
-        at = cr + 1;
-    }
-    None
-}
-
-/// Strict decimal integer, as Redis's `string2ll`: optional '-', no '+', no leading zeros,
-/// no spaces, no overflow.
-pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
-    let (negative, digits) = match digits.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, digits),
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(i64::from(d - b'0'))?
-        } else {
-            value.checked_add(i64::from(d - b'0'))?
-        };
-    }
-    Some(value)
-}
-
 /// Appends a request in multibulk form; used by tests and by the inline path.
 pub fn encode_request(out: &mut BytesMut, args: &[&[u8]]) {
     encode::command(out, args.iter().copied());
@@ -440,25 +377,6 @@ mod tests {
     }
 
     #[test]
-    fn integers_are_strict() {
-        assert_eq!(parse_int(b"0"), Some(0));
-        assert_eq!(parse_int(b"-5"), Some(-5));
-        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"01",
-            b"+1",
-            b" 1",
-            b"1a",
-            b"9223372036854775808",
-        ] {
-            assert_eq!(parse_int(bad), None, "{:?}", bad);
-        }
-    }
-
-    #[test]
     fn split_at_every_byte() {
         let input: &[u8] = b"*3\r\n$3\r\nSET\r\n$3\r\nk\0y\r\n$5\r\nv\r\nal\r\n";
         let whole = parse_all(input).unwrap().unwrap();
@@ -487,42 +405,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn short_headers_take_only_plain_complete_lines() {
-        for (line, expected) in [
-            (&b"3\r\n"[..], Some((3, 1))),
-            (b"0\r\n", Some((0, 1))),
-            (b"999999999\r\nx", Some((999_999_999, 9))),
-            (b"1000000000\r\n", None),
-            (b"03\r\n", None),
-            (b"-1\r\n", None),
-            (b"+3\r\n", None),
-            (b"\r\n", None),
-            (b"3\r", None),
-            (b"3", None),
-            (b"3\rx\r\n", None),
-            (b"", None),
-        ] {
-            assert_eq!(short_header(line, 0), expected, "{:?}", line);
-        }
-    }
-
     fn arg_strategy() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..40)
     }
 
     proptest! {
-        /// Where the fast header path answers, it answers as the general one would.
-        #[test]
-        fn short_header_agrees_with_the_general_path(
-            line in prop::collection::vec(prop::sample::select(&b"0123456789\r\n-+ a"[..]), 0..14),
-        ) {
-            if let Some((value, end)) = short_header(&line, 0) {
-                prop_assert_eq!(find_crlf(&line, 0), Some(end));
-                prop_assert_eq!(parse_int(&line[..end]), Some(value as i64));
-            }
-        }
-
         /// A pipeline of random requests, fed in random pieces, parses into exactly the
         /// requests that were encoded, in order.
         #[test]

@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::resp::parse::{find_crlf, parse_int};
+use crate::resp::line::{find_crlf, parse_int};
 
 /// Most elements in a pub/sub frame (`pmessage pattern channel payload`).
 pub const MAX_ELEMENTS: usize = 4;

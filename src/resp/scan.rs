@@ -14,7 +14,7 @@
 //! the reply they precede ends where that value ends.
 
 use crate::error::ReplyError;
-use crate::resp::parse::{find_crlf, parse_int, short_header};
+use crate::resp::line::{find_crlf, parse_int, short_header};
 
 /// Largest bulk accepted in a reply. Redis's own `proto-max-bulk-len` can be raised well above
 /// its 512 MiB default, so this only rejects lengths no real server sends.

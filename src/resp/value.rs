@@ -5,7 +5,7 @@
 //! single-key command.
 
 use crate::error::ReplyError;
-use crate::resp::parse::{find_crlf, parse_int};
+use crate::resp::line::{find_crlf, parse_int};
 
 /// Deepest nesting this recursive parser accepts. The replies it reads (CLUSTER SLOTS,
 /// COMMAND) nest a handful of levels; the forwarding path uses the scanner, which has no limit.

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use crate::command::keys::{Args, FrameArgs};
 use crate::control::mesh::{Answer, KillFilter, ListFilter, Notice, Question};
 use crate::resp::encode;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 
 use super::client::{ClientState, ReplyMode};
 use super::clients::describe;

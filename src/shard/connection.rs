@@ -8,7 +8,7 @@ use crate::auth::AuthError;
 use crate::command::keys::{Args, FrameArgs};
 use crate::metrics::Counters;
 use crate::resp::encode;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 use crate::resp::Protocol;
 
 use super::client::ClientState;

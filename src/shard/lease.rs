@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::metrics::Counters;
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 use crate::resp::Protocol;
 
 use super::backend::{self, Backend, Outbound};

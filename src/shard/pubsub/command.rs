@@ -16,7 +16,7 @@ use crate::command::keys::{Args, FrameArgs};
 use crate::command::pubsub::Kind;
 use crate::command::route::{Command, Rejection, Route};
 use crate::control::mesh::{Answer, PubsubQuestion, Question};
-use crate::resp::parse::parse_int;
+use crate::resp::line::parse_int;
 use crate::resp::{encode, Protocol};
 
 use super::super::client::ClientState;
