@@ -9,10 +9,9 @@
 //! generator can rewrite its file byte for byte; `tests/command_table.rs` compares the table
 //! with the live server.
 //!
-//! Lookup is a binary search over the sorted names, within the run of the name's first
-//! letter: the name is lower-cased once into a 16-byte number, compared with the table's
-//! names packed the same way at compile time (names longer than 16 bytes, a handful, are
-//! compared byte by byte). No allocation.
+//! Lookup lower-cases the name once into a 16-byte number and finds it in a hash table of the
+//! names packed the same way at compile time; names longer than 16 bytes (a handful) are
+//! found by a binary search comparing bytes. No allocation.
 
 use std::cmp::Ordering;
 
@@ -131,29 +130,22 @@ pub enum FindKeys {
 
 /// Case-insensitive lookup of a top-level command.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    let letter = name.first()?.to_ascii_lowercase().wrapping_sub(b'a');
-    let &(start, end) = BY_FIRST_LETTER.get(usize::from(letter))?;
-    let (start, end) = (usize::from(start), usize::from(end));
-    if start == end {
-        return None;
-    }
     if name.len() > KEY_BYTES {
-        return find(&COMMANDS[start..end], name);
+        return find(COMMANDS, name);
     }
-    // One pass to lower-case the name, then compares of 16-byte numbers within its letter's
-    // run, rather than a byte-by-byte case-folding compare per step of the search.
+    // One pass to lower-case the name into a 16-byte number, then a hash probe that compares
+    // numbers: what finding GET costs once per request.
     let key = packed(name);
-    let keys = &KEYS[start..end];
-    let mut at = keys.partition_point(|&k| k < key);
-    // A longer name shares its first 16 bytes' key: the lengths tell them apart.
-    while keys.get(at) == Some(&key) {
-        let spec = &COMMANDS[start + at];
-        if spec.name.len() == name.len() {
+    let mut slot = slot_of(key);
+    loop {
+        let index = usize::from(BY_KEY[slot]);
+        let spec = COMMANDS.get(index)?;
+        // A longer name shares its first 16 bytes' key: the lengths tell them apart.
+        if KEYS[index] == key && spec.name.len() == name.len() {
             return Some(spec);
         }
-        at += 1;
+        slot = (slot + 1) & (BY_KEY.len() - 1);
     }
-    None
 }
 
 /// How many of a name's bytes its key ([`packed`]) holds.
@@ -186,27 +178,35 @@ const fn table_keys<const N: usize>(specs: &[CommandSpec]) -> [u128; N] {
     keys
 }
 
-/// Where the commands of each first letter, a to z, start and end in [`COMMANDS`] (sorted by
-/// name): a lookup searches its letter's run of a dozen names or so, not all of them, which
-/// halves what finding GET costs (`benches/routing.rs`), once per request. Built at compile
-/// time; every command name starts with a letter (a test checks each is found).
-static BY_FIRST_LETTER: [(u16, u16); 26] = first_letter_runs(COMMANDS);
+/// [`KEYS`] as an open-addressing hash table: slot [`slot_of`] of a key (or the next ones,
+/// in turn) holds its command's index in [`COMMANDS`], an empty slot `u16::MAX`. Four times
+/// as many slots as commands, so a probe mostly ends at its first slot. Built at compile
+/// time; a test checks every command is found.
+static BY_KEY: [u16; BY_KEY_SLOTS] = hashed(&KEYS);
 
-const fn first_letter_runs(specs: &[CommandSpec]) -> [(u16, u16); 26] {
-    let mut runs = [(0u16, 0u16); 26];
+/// Slots of [`BY_KEY`]: a power of two, at least four per command.
+const BY_KEY_SLOTS: usize = (COMMANDS.len() * 4).next_power_of_two();
+
+/// Where a key's probe in [`BY_KEY`] starts: its two halves folded and multiplied by a large
+/// odd constant (Fibonacci hashing), the top bits taken.
+const fn slot_of(key: u128) -> usize {
+    let folded = (key as u64) ^ ((key >> 64) as u64);
+    let bits = BY_KEY_SLOTS.trailing_zeros();
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+const fn hashed<const N: usize>(keys: &[u128; N]) -> [u16; BY_KEY_SLOTS] {
+    let mut slots = [u16::MAX; BY_KEY_SLOTS];
     let mut i = 0;
-    while i < specs.len() {
-        let first = specs[i].name.as_bytes()[0];
-        if first.is_ascii_lowercase() {
-            let letter = (first - b'a') as usize;
-            if runs[letter].1 == 0 {
-                runs[letter].0 = i as u16;
-            }
-            runs[letter].1 = i as u16 + 1;
+    while i < N {
+        let mut slot = slot_of(keys[i]);
+        while slots[slot] != u16::MAX {
+            slot = (slot + 1) & (BY_KEY_SLOTS - 1);
         }
+        slots[slot] = i as u16;
         i += 1;
     }
-    runs
+    slots
 }
 
 /// The names among `names` (a server's commands, `name` or `container|sub`) that the table
@@ -279,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn every_command_is_found_in_its_letter_s_run() {
+    fn every_command_is_found_in_any_case() {
         for spec in COMMANDS {
             let upper = spec.name.to_ascii_uppercase();
             assert_eq!(lookup(upper.as_bytes()).map(|s| s.name), Some(spec.name));
@@ -315,6 +315,23 @@ mod tests {
             assert!(lookup(format!("{}\0", spec.name).as_bytes()).is_none());
         }
         assert!(lookup("GÉT".as_bytes()).is_none() && lookup(b"get\xff").is_none());
+    }
+
+    #[test]
+    fn hash_probes_are_short() {
+        // The longest probe of any command: steps from its key's slot to its own.
+        let longest = (0..COMMANDS.len())
+            .map(|index| {
+                let mut slot = slot_of(KEYS[index]);
+                let mut steps = 0;
+                while usize::from(BY_KEY[slot]) != index {
+                    slot = (slot + 1) & (BY_KEY_SLOTS - 1);
+                    steps += 1;
+                }
+                steps
+            })
+            .max();
+        assert!(longest.is_some_and(|steps| steps <= 4), "{longest:?}");
     }
 
     #[test]
