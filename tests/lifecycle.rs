@@ -13,7 +13,7 @@ fn pong() -> Value {
     Value::Simple("PONG".into())
 }
 
-/// Waits until a master is running a busy script: it does not answer a PING within 300 ms.
+/// Waits until a master is running a busy script: it does not answer a PING within 200 ms.
 /// The stop signal goes after that, not after a fixed pause: a request percore has not read
 /// when the drain starts is never served, and a loaded machine can leave it unread for a
 /// while.
@@ -30,7 +30,7 @@ fn wait_for_busy_master(cluster: &RedisCluster) {
             let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
                 return false;
             };
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
             let mut pong = [0u8; 7];
             stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut pong).is_err()
         })
@@ -111,11 +111,15 @@ fn max_clients_idle_timeout_and_output_limit() {
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let cluster = RedisCluster::start(3, 0);
-    let mut proxy = Proxy::start(&cluster, &["--shutdown-timeout", "5s"]);
+    let mut proxy = Proxy::start(
+        &cluster,
+        &["--shutdown-timeout", "20s", "--backend-timeout", "30s"],
+    );
     let mut c = proxy.conn();
     assert_eq!(c.cmd_str("SET drain 1"), Value::ok());
-    // A script that keeps its master busy for a while: in flight when the signal arrives.
-    let script = b"local i = 0 while i < 20000000 do i = i + 1 end return 7";
+    // A script that keeps its master busy for a while (about 2 s here; far longer than the
+    // busy probe's 200 ms, so the probe sees it): in flight when the signal arrives.
+    let script = b"local i = 0 while i < 100000000 do i = i + 1 end return 7";
     c.send_raw(&common::encode(&[b"EVAL", script, b"0"]));
     wait_for_busy_master(&cluster);
     proxy.signal("-TERM");
@@ -125,13 +129,16 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
         "the in-flight request was answered"
     );
     c.expect_closed();
-    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(proxy.wait_exit(Duration::from_secs(20)), Some(0));
 }
 
 #[test]
 fn second_sigterm_stops_draining_at_once_and_exits_nonzero() {
     let cluster = RedisCluster::start(3, 0);
-    let mut proxy = Proxy::start(&cluster, &["--shutdown-timeout", "60s"]);
+    let mut proxy = Proxy::start(
+        &cluster,
+        &["--shutdown-timeout", "60s", "--backend-timeout", "60s"],
+    );
     let mut c = proxy.conn();
     assert_eq!(c.cmd_str("SET drain:slow 1"), Value::ok());
     // A script that keeps its master busy for seconds: the drain would wait for it.
