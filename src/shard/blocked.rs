@@ -25,7 +25,7 @@ use crate::command::keys::{Args, FrameArgs};
 use crate::command::route::Command;
 use crate::error::BackendError;
 use crate::resp::parse::{Frame, RequestParser};
-use crate::resp::Protocol;
+use crate::resp::{encode, Protocol};
 
 use super::backend::Outbound;
 use super::client::ClientState;
@@ -273,7 +273,7 @@ impl Blocked {
         self.client.complete(self.seq, gone, None);
     }
 
-    /// The node and node-side id of the connection it waits on.
+    /// The node and node-side id of the connection it waits on ([`unblock_on_node`] takes them).
     pub fn blocked_on(&self) -> Option<(String, i64)> {
         let lease = self.lease.borrow();
         let lease = lease.as_ref()?;
@@ -299,4 +299,24 @@ impl Blocked {
         let rebuilt: BytesMut = blocking::with_time_left(&args, timeout, self.time_left());
         rebuilt.freeze()
     }
+}
+
+/// Has the node at `addr` unblock its connection `node_id` (`CLIENT UNBLOCK id how`, `how`
+/// being `TIMEOUT` or `ERROR`): the blocked command then answers as Redis says. The node's
+/// reply: `:1`, or `:0` when that connection was not blocked.
+pub async fn unblock_on_node(
+    shard: &Rc<Shard>,
+    addr: &str,
+    node_id: i64,
+    how: &[u8],
+    protocol: Protocol,
+) -> Bytes {
+    let mut request = BytesMut::new();
+    let node_id = node_id.to_string();
+    encode::command(
+        &mut request,
+        [&b"CLIENT"[..], b"UNBLOCK", node_id.as_bytes(), how],
+    );
+    let node = shard.node(addr);
+    shard.ask(&node, request.freeze(), protocol).await
 }

@@ -16,6 +16,7 @@ use crate::control::mesh::{Answer, KillFilter, ListFilter, Notice, Question};
 use crate::resp::encode;
 use crate::resp::line::parse_int;
 
+use super::blocked;
 use super::client::{ClientState, ReplyMode};
 use super::clients::describe;
 use super::connection::{bulk, integer, null, printable_without_spaces, set_name};
@@ -255,14 +256,7 @@ fn unblock(shard: &Rc<Shard>, client: &ClientState, args: &FrameArgs, reply_to: 
         let Some((addr, node_id)) = blocked else {
             return reply_to.deliver(integer(0));
         };
-        let mut request = BytesMut::new();
-        let node_id = node_id.to_string();
-        encode::command(
-            &mut request,
-            [&b"CLIENT"[..], b"UNBLOCK", node_id.as_bytes(), how],
-        );
-        let node = shard.node(&addr);
-        let reply = shard.ask(&node, request.freeze(), protocol).await;
+        let reply = blocked::unblock_on_node(&shard, &addr, node_id, how, protocol).await;
         reply_to.deliver(reply);
     })
     .detach();

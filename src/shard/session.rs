@@ -21,7 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::cluster::redirect::{parse_redirect, resolve_node, Redirect};
 use crate::cluster::slot::Slot;
@@ -29,7 +29,7 @@ use crate::command::route::Route;
 use crate::resp::{encode, Protocol};
 
 use super::backend::Outbound;
-use super::blocked::Blocked;
+use super::blocked::{self, Blocked};
 use super::client::{ClientState, ReplyMode};
 use super::dispatch::{error_reply, MAX_REDIRECTS};
 use super::lease::{self, Dedicated};
@@ -438,18 +438,12 @@ pub fn unblock_for_shutdown(shard: &Rc<Shard>, client: &Rc<ClientState>) {
     };
     let (shard, client) = (shard.clone(), client.clone());
     glommio::spawn_local(async move {
-        let node = shard.node(&addr);
         for _ in 0..UNBLOCK_TRIES {
             let Some((_, id)) = client.session.blocked_on() else {
                 return;
             };
-            let mut request = BytesMut::new();
-            let id = id.to_string();
-            encode::command(
-                &mut request,
-                [&b"CLIENT"[..], b"UNBLOCK", id.as_bytes(), b"TIMEOUT"],
-            );
-            if shard.ask(&node, request.freeze(), Protocol::Resp2).await[..] == b":1\r\n"[..] {
+            let answer = blocked::unblock_on_node(&shard, &addr, id, b"TIMEOUT", Protocol::Resp2);
+            if answer.await[..] == b":1\r\n"[..] {
                 return;
             }
             // :0: not blocked on the node yet, or answered already (the reply on its way).
